@@ -1,0 +1,132 @@
+"""The portal: create_app builds the Flask application."""
+
+from pathlib import Path
+
+from flask import Flask, render_template
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from portal import config
+from portal.extensions import csrf, db, htmx, login_manager, mail, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_mapping(config.DEFAULTS)
+    if test_config is None:
+        app.config.from_mapping(config.from_environment(Path(app.instance_path)))
+    else:
+        app.config.from_mapping(test_config)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_error_pages(app)
+    _register_template_helpers(app)
+
+    from portal import cli
+
+    cli.register(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message_category = "info"
+    # A new session key at every login is our protection; Flask-Login's own would log users
+    # out when their IP changes (phones hop networks all day).
+    login_manager.session_protection = None
+
+    from portal.fragments import add_vary_header
+    from portal.services.accounts import load_session_user
+
+    login_manager.user_loader(load_session_user)
+    app.after_request(add_vary_header)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.auth import bp as auth_bp
+    from portal.clients import bp as clients_bp
+    from portal.feeds import bp as feeds_bp
+    from portal.messages import bp as messages_bp
+    from portal.staff import bp as staff_bp
+
+    for blueprint in (auth_bp, clients_bp, feeds_bp, messages_bp, staff_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_error_pages(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    def error_page(status: int, title: str, text: str):
+        def handler(error):
+            return render_template("error.html", status=status, title=title, text=text), status
+
+        return handler
+
+    app.register_error_handler(
+        404, error_page(404, "Page not found", "There is nothing here, or it is not yours to see.")
+    )
+    app.register_error_handler(
+        405, error_page(405, "Not allowed", "That action cannot be done this way.")
+    )
+    app.register_error_handler(
+        CSRFError,
+        error_page(400, "Please try again", "The form was out of date. Reload the page and retry."),
+    )
+    app.register_error_handler(
+        500, error_page(500, "Something went wrong", "We have been told. Please try again.")
+    )
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from portal import policy
+    from portal.models import Feed, Role
+
+    app.jinja_env.globals.update(policy=policy, Feed=Feed, Role=Role)
+    app.jinja_env.filters.update(local_datetime=local_datetime, local_time=local_time)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+
+def local_datetime(moment) -> str:
+    from flask_login import current_user
+
+    from portal.text import zone
+
+    return moment.astimezone(zone(current_user.time_zone)).strftime("%a, %b %-d, %-I:%M %p")
+
+
+def local_time(moment) -> str:
+    from flask_login import current_user
+
+    from portal.text import zone
+
+    return moment.astimezone(zone(current_user.time_zone)).strftime("%-I:%M %p")
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite(dbapi_connection, connection_record) -> None:
+    import sqlite3
+
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,65 @@
+"""Admin commands: flask --app wsgi create-user | seed-demo."""
+
+import sys
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Business, Role
+from portal.services import accounts, demo
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(create_user)
+    app.cli.add_command(seed_demo)
+
+
+@click.command("create-user")
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--business", "business_name", help="Created when it does not exist yet.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user(role, email, name, business_name, password_stdin):
+    """Create a login; this is how production gets its first admin."""
+    role = Role(role)
+    if role == Role.CLIENT:
+        raise click.UsageError("Client logins are created from the client's profile.")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not 10 <= len(password) <= 256:
+        raise click.BadParameter("must be 10 to 256 characters", param_hint="password")
+    business = _business(business_name)
+    try:
+        user = accounts.create_user(
+            business, role=role, email=email, name=name, password=password
+        )
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Created {user.role.label} {user.name} <{user.email}> in {business.name}.")
+
+
+def _business(name: str | None) -> Business:
+    businesses = list(db.session.scalars(select(Business).order_by(Business.id)))
+    if name is None:
+        if len(businesses) == 1:
+            return businesses[0]
+        raise click.UsageError("Name the business with --business.")
+    business = next((b for b in businesses if b.name == name), None)
+    if business is None:
+        business = Business(name=name)
+        db.session.add(business)
+        db.session.commit()
+    return business
+
+
+@click.command("seed-demo")
+def seed_demo():
+    """Create the demo business once, then print its logins (safe to run again)."""
+    created = demo.seed()
+    click.echo("Demo data created." if created else "Demo data already present; kept as is.")
+    click.echo(demo.logins_table())

@@ -1,0 +1,42 @@
+from flask import current_app, render_template, request
+from flask_login import current_user, login_required
+
+from portal import policy
+from portal.feeds import bp
+from portal.feeds.query import load_page
+from portal.feeds.views import render_client_page
+from portal.fragments import wants_fragment
+from portal.loaders import client_of_business
+from portal.models import Client, Feed
+
+FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
+
+
+def visible_feed(client_id: int, feed_name: str) -> tuple[Client, Feed]:
+    """The client and feed for the current user, or a 404: the one check of every feed route."""
+    client = client_of_business(current_user, client_id)
+    feed = Feed(feed_name)
+    policy.require(policy.can_view_feed(current_user, client, feed))
+    return client, feed
+
+
+@bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>")
+@login_required
+def show(client_id: int, feed_name: str):
+    client, feed = visible_feed(client_id, feed_name)
+    return render_client_page(client, feed)
+
+
+@bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/earlier")
+@login_required
+def earlier(client_id: int, feed_name: str):
+    """The page of messages before `before`: alone for "Load earlier messages", or in the page."""
+    client, feed = visible_feed(client_id, feed_name)
+    before = request.args.get("before", type=int)
+    if not wants_fragment():
+        return render_client_page(client, feed, before=before)
+    page = load_page(
+        client.id, feed, current_user, before=before,
+        limit=current_app.config["FEED_PAGE_SIZE"],
+    )
+    return render_template("feeds/_earlier.html", client=client, feed=feed, page=page)

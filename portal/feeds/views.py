@@ -1,0 +1,72 @@
+"""The feed component: one renderer for every feed, on every page that shows one."""
+
+from flask import current_app, render_template
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal import policy
+from portal.extensions import db
+from portal.feeds import query
+from portal.feeds.forms import MessageForm
+from portal.fragments import wants_fragment
+from portal.loaders import active_staff
+from portal.models import Client, Feed, PreferredSitter, ScheduledService, ServiceStatus, User
+
+SERVICES_SHOWN = 20
+
+
+def feed_context(client: Client, feed: Feed, *, before: int | None = None, form=None) -> dict:
+    page = query.load_page(
+        client.id, feed, current_user, before=before, limit=current_app.config["FEED_PAGE_SIZE"]
+    )
+    return {
+        "client": client,
+        "feed": feed,
+        "feeds": policy.visible_feeds(current_user, client),
+        "page": page,
+        "paged": before is not None,
+        "form": form or MessageForm(),
+        "audience": policy.feed_audience(client, feed, current_user.business),
+    }
+
+
+def render_client_page(client: Client, feed: Feed, *, before: int | None = None, form=None):
+    """The client's page with one feed open: the whole page, or just the feed for htmx."""
+    context = feed_context(client, feed, before=before, form=form)
+    if wants_fragment():
+        return render_template("feeds/_feed.html", **context)
+    if policy.is_client(current_user):
+        return render_template("clients/portal.html", **context)
+    return render_template("clients/profile.html", **context, **_profile_context(client))
+
+
+def _profile_context(client: Client) -> dict:
+    services = (
+        select(ScheduledService)
+        .where(
+            ScheduledService.client_id == client.id,
+            ScheduledService.status != ServiceStatus.CANCELLED,
+            ScheduledService.ends_at >= policy.staff_access_window_start(current_user.business),
+        )
+        .order_by(ScheduledService.starts_at)
+        .limit(SERVICES_SHOWN)
+    )
+    if policy.is_staff(current_user):
+        services = services.where(ScheduledService.staff_id == current_user.id)
+    context = {
+        "services": list(db.session.scalars(services)),
+        "preferred_sitters": list(
+            db.session.scalars(
+                select(User)
+                .join(PreferredSitter, PreferredSitter.staff_id == User.id)
+                .where(PreferredSitter.client_id == client.id)
+                .order_by(User.name)
+            )
+        ),
+    }
+    if policy.can_manage_clients(current_user):
+        context["staff"] = active_staff(client.business_id)
+        context["logins"] = list(
+            db.session.scalars(select(User).where(User.client_id == client.id).order_by(User.name))
+        )
+    return context

@@ -1,0 +1,89 @@
+from flask import flash, make_response, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from portal import policy
+from portal.feeds.forms import MessageForm
+from portal.feeds.query import load_item
+from portal.feeds.routes import FEED_NAMES, visible_feed
+from portal.feeds.views import feed_context, render_client_page
+from portal.fragments import retarget, wants_fragment
+from portal.loaders import client_of_business, message_of_business
+from portal.messages import bp
+from portal.services import messages
+
+
+def feed_url(client_id: int, feed, message_id: int | None = None) -> str:
+    url = url_for("feeds.show", client_id=client_id, feed_name=feed.value)
+    return f"{url}#message-{message_id}" if message_id else url
+
+
+@bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/messages", methods=["POST"])
+@login_required
+def create(client_id: int, feed_name: str):
+    client, feed = visible_feed(client_id, feed_name)
+    policy.require(policy.can_post(current_user, client, feed))
+    form = MessageForm()
+    if not form.validate_on_submit():
+        return _refused(client, feed, form)
+    message = messages.post_message(current_user, client, feed, form.text.data)
+    if not wants_fragment():
+        return redirect(feed_url(client.id, feed, message.id))
+    context = feed_context(client, feed) | {"form": MessageForm(formdata=None)}
+    return render_template(
+        "messages/_created.html", item=load_item(message.id, current_user), **context
+    )
+
+
+def _refused(client, feed, form):
+    """The composer again, with the reason and the text kept."""
+    if wants_fragment():
+        response = make_response(
+            render_template("feeds/_composer.html", **feed_context(client, feed, form=form))
+        )
+        return retarget(response, "#composer")
+    return render_client_page(client, feed, form=form), 422
+
+
+def _deletable(message_id: int):
+    message = message_of_business(current_user, message_id)
+    client = client_of_business(current_user, message.client_id)
+    policy.require(policy.can_view_feed(current_user, client, message.feed))
+    return message, client
+
+
+@bp.route("/messages/<int:message_id>")
+@login_required
+def show(message_id: int):
+    message, client = _deletable(message_id)
+    if not wants_fragment():
+        return redirect(feed_url(client.id, message.feed, message.id))
+    return render_template(
+        "messages/_message.html", item=load_item(message.id, current_user),
+        client=client, feed=message.feed,
+    )
+
+
+@bp.route("/messages/<int:message_id>/delete", methods=["GET"])
+@login_required
+def confirm_delete(message_id: int):
+    message, client = _deletable(message_id)
+    policy.require(policy.can_delete_message(current_user, message, client))
+    context = {"item": load_item(message.id, current_user), "client": client, "feed": message.feed}
+    if wants_fragment():
+        return render_template("messages/_confirm_delete.html", **context)
+    return render_template("messages/confirm_delete.html", **context)
+
+
+@bp.route("/messages/<int:message_id>/delete", methods=["POST"])
+@login_required
+def delete(message_id: int):
+    message, client = _deletable(message_id)
+    policy.require(policy.can_delete_message(current_user, message, client))
+    messages.delete_message(current_user, message)
+    if not wants_fragment():
+        flash("The message was deleted.", "success")
+        return redirect(feed_url(client.id, message.feed, message.id))
+    return render_template(
+        "messages/_message.html", item=load_item(message.id, current_user),
+        client=client, feed=message.feed,
+    )

@@ -1,0 +1,24 @@
+"""All models, importable from one place."""
+
+from portal.models.audit import AuditEvent
+from portal.models.businesses import Business
+from portal.models.clients import Client, Pet, PreferredSitter, ScheduledService, ServiceStatus
+from portal.models.messages import Feed, Message
+from portal.models.types import utcnow
+from portal.models.users import LoginSession, Role, User
+
+__all__ = [
+    "AuditEvent",
+    "Business",
+    "Client",
+    "Feed",
+    "LoginSession",
+    "Message",
+    "Pet",
+    "PreferredSitter",
+    "Role",
+    "ScheduledService",
+    "ServiceStatus",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,20 @@
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+
+
+class Business(db.Model):
+    """The tenant: every other row belongs to exactly one business."""
+
+    __tablename__ = "businesses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    time_zone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
+    # Staff see a client's Conversation feed for services that ended at most this many days ago.
+    staff_access_days: Mapped[int] = mapped_column(default=7)
+    private_messaging_enabled: Mapped[bool] = mapped_column(default=False)
+
+    def __repr__(self) -> str:
+        return f"<Business {self.id} {self.name!r}>"

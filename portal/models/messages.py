@@ -1,0 +1,42 @@
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.types import UTCDateTime, utcnow
+from portal.models.users import User, enum_column
+
+
+class Feed(enum.StrEnum):
+    CONVERSATION = "conversation"
+    PRIVATE = "private"
+
+    @property
+    def label(self) -> str:
+        return self.value.title()
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+    # Keyset paging of one client's feed: WHERE client_id=? AND feed=? AND id<? ORDER BY id DESC.
+    __table_args__ = (Index("ix_messages_client_feed_id", "client_id", "feed", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    feed: Mapped[Feed] = mapped_column(enum_column(Feed))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Erased (NULL) when the message is deleted: the text is gone, not hidden.
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    deleted_by: Mapped[User | None] = relationship(foreign_keys=[deleted_by_id])
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None

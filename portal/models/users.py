@@ -1,0 +1,84 @@
+import enum
+import secrets
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.businesses import Business
+from portal.models.types import UTCDateTime, utcnow
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    OFFICE_MANAGER = "office_manager"
+    STAFF = "staff"
+    CLIENT = "client"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").title()
+
+
+def enum_column(enum_class: type[enum.Enum], length: int = 20) -> Enum:
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    time_zone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
+    # Client logins belong to one household.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
+    # Office managers only: granted by an admin on the Permissions page.
+    private_messages_access: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    business: Mapped[Business] = relationship(lazy="joined", innerjoin=True)
+
+    # Flask-Login asks for the session key (see LoginSession), set by the user loader.
+    session_key = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_admin_team(self) -> bool:
+        return self.role in (Role.ADMIN, Role.OFFICE_MANAGER)
+
+    def get_id(self) -> str | None:
+        return self.session_key
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role.value} {self.email}>"
+
+
+def new_session_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class LoginSession(db.Model):
+    """One row per signed-in browser. Deleting it ends that session, whatever the cookie says."""
+
+    __tablename__ = "login_sessions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_session_key)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

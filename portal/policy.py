@@ -1,0 +1,204 @@
+"""Every access rule of the portal, and nothing else reads roles.
+
+Routes, partials, downloads, counts, searches and notifications all ask here. A rule answers
+True/False; `require` turns a refusal into a 404 so that a hidden thing gives no hint it exists.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from flask import abort, g
+from sqlalchemy import ColumnElement, exists, or_, select
+
+from portal.extensions import db
+from portal.models import (
+    Business,
+    Client,
+    Feed,
+    Message,
+    PreferredSitter,
+    Role,
+    ScheduledService,
+    ServiceStatus,
+    User,
+    utcnow,
+)
+
+
+def require(allowed: bool) -> None:
+    if not allowed:
+        abort(404)
+
+
+# --- roles ------------------------------------------------------------------------------
+
+def is_admin(user: User) -> bool:
+    return user.is_authenticated and user.role == Role.ADMIN
+
+
+def is_admin_team(user: User) -> bool:
+    return user.is_authenticated and user.role in (Role.ADMIN, Role.OFFICE_MANAGER)
+
+
+def is_staff(user: User) -> bool:
+    return user.is_authenticated and user.role == Role.STAFF
+
+
+def is_client(user: User) -> bool:
+    return user.is_authenticated and user.role == Role.CLIENT
+
+
+def can_manage_clients(user: User) -> bool:
+    """Client and staff records, logins, schedules, preferred sitters."""
+    return is_admin_team(user)
+
+
+def can_manage_settings(user: User) -> bool:
+    return is_admin(user)
+
+
+def can_access_private_messages(user: User) -> bool:
+    """Admins always; office managers only when an admin granted it on the Permissions page."""
+    if is_admin(user):
+        return True
+    return user.role == Role.OFFICE_MANAGER and user.private_messages_access
+
+
+# --- staff access to a client -------------------------------------------------------------
+
+def staff_access_window_start(business: Business, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(days=business.staff_access_days)
+
+
+def staff_access_clause(staff_id, client_id, window_start: datetime) -> ColumnElement[bool]:
+    """SQL: this staff member is the client's preferred sitter, or has a live service with them.
+
+    Arguments may be values or columns, so one rule serves single checks and lists alike.
+    """
+    preferred = exists().where(
+        PreferredSitter.client_id == client_id, PreferredSitter.staff_id == staff_id
+    )
+    scheduled = exists().where(
+        ScheduledService.client_id == client_id,
+        ScheduledService.staff_id == staff_id,
+        ScheduledService.status != ServiceStatus.CANCELLED,
+        ScheduledService.ends_at >= window_start,
+    )
+    return or_(preferred, scheduled)
+
+
+def _staff_has_access(staff: User, client: Client) -> bool:
+    cache = g.setdefault("staff_access", {})
+    key = (staff.id, client.id)
+    if key not in cache:
+        clause = staff_access_clause(
+            staff.id, client.id, staff_access_window_start(staff.business)
+        )
+        cache[key] = bool(db.session.scalar(select(clause)))
+    return cache[key]
+
+
+def clients_visible_to(user: User):
+    """A select of the clients this user may open, for lists and searches."""
+    query = select(Client).where(Client.business_id == user.business_id)
+    if is_admin_team(user):
+        return query
+    if is_staff(user):
+        window_start = staff_access_window_start(user.business)
+        return query.where(staff_access_clause(user.id, Client.id, window_start))
+    if is_client(user):
+        return query.where(Client.id == user.client_id)
+    return query.where(False)
+
+
+def staff_with_feed_access(client: Client, business: Business) -> list[User]:
+    """The active staff members who can currently see the client's Conversation feed."""
+    window_start = staff_access_window_start(business)
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.business_id == client.business_id,
+                User.role == Role.STAFF,
+                User.active,
+                staff_access_clause(User.id, client.id, window_start),
+            )
+            .order_by(User.name)
+        )
+    )
+
+
+# --- clients and feeds ----------------------------------------------------------------------
+
+def can_view_client(user: User, client: Client) -> bool:
+    if not user.is_authenticated or user.business_id != client.business_id:
+        return False
+    if is_admin_team(user):
+        return True
+    if is_client(user):
+        return user.client_id == client.id
+    if is_staff(user):
+        return _staff_has_access(user, client)
+    return False
+
+
+def can_view_feed(user: User, client: Client, feed: Feed) -> bool:
+    if not can_view_client(user, client):
+        return False
+    if feed == Feed.CONVERSATION:
+        return True
+    # Private: the admin team's and the client's alone, and only while the business has it on.
+    if not user.business.private_messaging_enabled:
+        return False
+    return is_client(user) or can_access_private_messages(user)
+
+
+def visible_feeds(user: User, client: Client) -> list[Feed]:
+    return [feed for feed in Feed if can_view_feed(user, client, feed)]
+
+
+def can_post(user: User, client: Client, feed: Feed) -> bool:
+    return can_view_feed(user, client, feed)
+
+
+def can_delete_message(user: User, message: Message, client: Client) -> bool:
+    return can_delete(user, client, message.feed, message.author_id, message.is_deleted)
+
+
+def can_delete(user: User, client: Client, feed: Feed, author_id: int, deleted: bool) -> bool:
+    """Authors delete their own; admins anything they see; office managers Conversation ones."""
+    if deleted or not can_view_feed(user, client, feed):
+        return False
+    if author_id == user.id or is_admin(user):
+        return True
+    return user.role == Role.OFFICE_MANAGER and feed == Feed.CONVERSATION
+
+
+def sees_deletion_details(user: User) -> bool:
+    """Tombstones name who deleted a message and when, for the admin team only."""
+    return is_admin_team(user)
+
+
+def feed_audience(client: Client, feed: Feed, business: Business) -> str:
+    """One line beside Send telling the writer who will read the message."""
+    if feed == Feed.PRIVATE:
+        return "Visible to the client and the admin team. Staff never see private messages."
+    staff = staff_with_feed_access(client, business)
+    if not staff:
+        return "Visible to the client and the admin team. No staff member has access right now."
+    return "Visible to the client, the admin team and " + _names(s.name for s in staff) + "."
+
+
+def _names(names: Iterable[str]) -> str:
+    names = list(names)
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def private_messaging_available(user: User) -> bool:
+    """Whether any Private feed can exist for this user right now (tabs, menus)."""
+    return user.business.private_messaging_enabled and (
+        is_client(user) or can_access_private_messages(user)
+    )
+

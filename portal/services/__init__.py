@@ -1,0 +1,1 @@
+"""Write operations: plain functions with explicit arguments that own their transaction."""

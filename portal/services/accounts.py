@@ -1,0 +1,92 @@
+from flask import current_app
+from sqlalchemy import delete, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.extensions import db
+from portal.models import Business, LoginSession, Role, User
+from portal.services import audit
+
+# Checked against when the email is unknown, so a wrong email costs as long as a wrong password.
+_UNKNOWN_USER_HASH = generate_password_hash("not-a-real-password", method="scrypt:1024:8:1")
+
+
+class AccountError(ValueError):
+    pass
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_user(
+    business: Business,
+    *,
+    role: Role,
+    email: str,
+    name: str,
+    password: str,
+    actor: User | None = None,
+    client_id: int | None = None,
+    phone: str | None = None,
+    time_zone: str | None = None,
+) -> User:
+    email = normalize_email(email)
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise AccountError(f"A user with the email {email} already exists.")
+    if (role == Role.CLIENT) != (client_id is not None):
+        raise AccountError("Client logins, and only they, belong to a client.")
+    user = User(
+        business_id=business.id,
+        role=role,
+        email=email,
+        name=name.strip(),
+        password_hash=hash_password(password),
+        client_id=client_id,
+        phone=phone or None,
+        time_zone=time_zone or business.time_zone,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record(business.id, actor, "user.created", "user", user.id, role=role.value)
+    db.session.commit()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        check_password_hash(_UNKNOWN_USER_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def start_session(user: User) -> str:
+    login_session = LoginSession(user_id=user.id)
+    db.session.add(login_session)
+    db.session.commit()
+    user.session_key = login_session.key
+    return login_session.key
+
+
+def end_session(key: str | None) -> None:
+    if key:
+        db.session.execute(delete(LoginSession).where(LoginSession.key == key))
+        db.session.commit()
+
+
+def load_session_user(key: str) -> User | None:
+    """The user behind a live session key, with their business, in one query."""
+    user = db.session.scalar(
+        select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.key == key, User.active)
+    )
+    if user is not None:
+        user.session_key = key
+    return user

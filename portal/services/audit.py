@@ -1,0 +1,19 @@
+from portal.extensions import db
+from portal.models import AuditEvent, User
+
+
+def record(
+    business_id: int, actor: User | None, action: str, object_type: str, object_id: int | None,
+    **details,
+) -> AuditEvent:
+    """Adds an audit event to the caller's transaction (committed with the change it records)."""
+    event = AuditEvent(
+        business_id=business_id,
+        actor_id=actor.id if actor else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        details=details,
+    )
+    db.session.add(event)
+    return event

@@ -1,0 +1,99 @@
+"""The demo business that `make run` starts with: one login per role."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Business, Feed, Role, User, utcnow
+from portal.services import accounts, clients, messages
+
+BUSINESS_NAME = "Happy Tails Pet Care"
+PASSWORD = "happy-tails-demo"
+
+LOGINS = [
+    (Role.ADMIN, "Alice Admin", "admin@happytails.example"),
+    (Role.OFFICE_MANAGER, "Oscar Office", "office@happytails.example"),
+    (Role.STAFF, "Sam Sitter", "sam@happytails.example"),
+    (Role.STAFF, "Wendy Walker", "wendy@happytails.example"),
+    (Role.CLIENT, "Carla Client", "carla@example.com"),
+    (Role.CLIENT, "Dan Dogowner", "dan@example.com"),
+]
+
+
+def seed() -> bool:
+    """Creates the demo business unless it exists. Returns whether it created it."""
+    if db.session.scalar(select(Business.id).where(Business.name == BUSINESS_NAME)):
+        return False
+    business = Business(name=BUSINESS_NAME, time_zone="America/Chicago")
+    db.session.add(business)
+    db.session.commit()
+
+    def login(role, name, email, client_id=None):
+        return accounts.create_user(
+            business, role=role, email=email, name=name, password=PASSWORD,
+            client_id=client_id, phone="+1 312 555 0100", time_zone="America/Chicago",
+        )
+
+    admin = login(*LOGINS[0])
+    login(*LOGINS[1])
+    sam, wendy = login(*LOGINS[2]), login(*LOGINS[3])
+    carla_home = clients.create_client(
+        business, admin, name="The Rivera Household", email="carla@example.com",
+        phone="+1 312 555 0142", address="1418 W Addison St, Chicago, IL",
+        notes="Gate code 4321. Biscuit pulls on the leash near the park.",
+        pets=[("Biscuit", "Dog"), ("Mochi", "Cat")],
+    )
+    dan_home = clients.create_client(
+        business, admin, name="The Okafor Household", email="dan@example.com",
+        phone="+1 312 555 0178", address="2230 N Clark St, Chicago, IL",
+        notes="Key in the lockbox. Pepper needs her pill at noon.",
+        pets=[("Pepper", "Dog")],
+    )
+    carla = login(*LOGINS[4], client_id=carla_home.id)
+    dan = login(*LOGINS[5], client_id=dan_home.id)
+
+    tomorrow_noon = _at_hour(utcnow() + timedelta(days=1), 18)
+    clients.schedule_service(
+        admin, carla_home, sam, title="Dog walk", starts_at=tomorrow_noon,
+        ends_at=tomorrow_noon + timedelta(minutes=30),
+    )
+    clients.schedule_service(
+        admin, dan_home, wendy, title="Drop-in visit", starts_at=tomorrow_noon,
+        ends_at=tomorrow_noon + timedelta(minutes=45),
+    )
+    clients.add_preferred_sitter(admin, dan_home, sam)
+
+    messages.post_message(carla, carla_home, Feed.CONVERSATION,
+                          "Hi! Biscuit has a vet visit on Friday, can Sam walk him earlier?")
+    messages.post_message(admin, carla_home, Feed.CONVERSATION,
+                          "Of course. Sam will come at 11 instead of noon on Friday.")
+    messages.post_message(sam, carla_home, Feed.CONVERSATION,
+                          "See you Friday at 11, Biscuit!")
+    messages.post_message(dan, dan_home, Feed.CONVERSATION,
+                          "Pepper's new pills are on the counter. Thanks!")
+    return True
+
+
+def _at_hour(moment: datetime, hour: int) -> datetime:
+    return moment.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def logins_table() -> str:
+    existing = {
+        user.email: user
+        for user in db.session.scalars(
+            select(User).where(User.email.in_([email for _, _, email in LOGINS]))
+        )
+    }
+    rows = [("Role", "Name", "Email", "Password")]
+    rows += [
+        (role.label, name, email, PASSWORD) for role, name, email in LOGINS if email in existing
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal import policy
+from portal.clients.forms import LoginAccountForm
+from portal.extensions import db
+from portal.models import Client, Role, User
+from portal.services import accounts
+from portal.staff import bp
+
+
+@bp.route("/staff")
+@login_required
+def index():
+    policy.require(policy.can_manage_clients(current_user))
+    members = db.session.scalars(
+        select(User)
+        .where(
+            User.business_id == current_user.business_id,
+            User.role.in_([Role.ADMIN, Role.OFFICE_MANAGER, Role.STAFF]),
+        )
+        .order_by(User.active.desc(), User.name)
+    )
+    return render_template("staff/index.html", members=list(members))
+
+
+@bp.route("/staff/new", methods=["GET", "POST"])
+@login_required
+def new():
+    policy.require(policy.can_manage_clients(current_user))
+    form = LoginAccountForm()
+    if form.validate_on_submit():
+        try:
+            accounts.create_user(
+                current_user.business, role=Role.STAFF, email=form.email.data,
+                name=form.name.data, password=form.password.data, actor=current_user,
+                phone=form.phone.data,
+            )
+        except accounts.AccountError as error:
+            form.email.errors.append(str(error))
+        else:
+            flash(f"{form.name.data} was added to the staff and can now log in.", "success")
+            return redirect(url_for("staff.index"))
+    return render_template("staff/new.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/my-clients")
+@login_required
+def my_clients():
+    policy.require(policy.is_staff(current_user))
+    clients = db.session.scalars(
+        policy.clients_visible_to(current_user)
+        .options(selectinload(Client.pets))
+        .order_by(Client.name)
+    )
+    return render_template("staff/my_clients.html", clients=list(clients))

@@ -1,0 +1,62 @@
+"""Turning user text and times into what pages show."""
+
+import re
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from markupsafe import Markup, escape
+
+_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING_PUNCTUATION = ".,;:!?)]}'\""
+
+
+@lru_cache(maxsize=4096)
+def message_html(text: str) -> Markup:
+    """Escapes the text and makes http(s) links clickable; line breaks are kept by CSS."""
+    parts: list[str] = []
+    position = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_TRAILING_PUNCTUATION)
+        start, end = match.start(), match.start() + len(url)
+        parts.append(escape(text[position:start]))
+        parts.append(
+            Markup('<a href="{0}" rel="noopener noreferrer nofollow" target="_blank">{0}</a>')
+            .format(url)
+        )
+        position = end
+    parts.append(escape(text[position:]))
+    return Markup("").join(parts)
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def exact_time(moment: datetime, time_zone: str) -> str:
+    local = moment.astimezone(zone(time_zone))
+    return local.strftime("%a, %b %-d, %Y at %-I:%M %p %Z")
+
+
+def relative_time(moment: datetime, now: datetime, time_zone: str) -> str:
+    seconds = (now - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    local, local_now = moment.astimezone(zone(time_zone)), now.astimezone(zone(time_zone))
+    clock = local.strftime("%-I:%M %p")
+    days = (local_now.date() - local.date()).days
+    if days == 0:
+        return f"today {clock}"
+    if days == 1:
+        return f"yesterday {clock}"
+    if days < 7:
+        return local.strftime("%a ") + clock
+    if local.year == local_now.year:
+        return local.strftime("%b %-d")
+    return local.strftime("%b %-d, %Y")

@@ -1,0 +1,323 @@
+"""Fixtures: a migrated database per test (SQLite file, or PostgreSQL when
+PORTAL_TEST_DATABASE_URL is set), the app, a test client that knows CSRF, factories and roles."""
+
+import os
+import re
+import shutil
+from datetime import timedelta
+
+import pytest
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Business, Client, Feed, Message, Role, ScheduledService, utcnow
+from portal.services import accounts, clients, messages
+
+PASSWORD = "correct horse battery"
+POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
+
+
+def _config(database_url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-only-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        # Cheap hashes keep the suite fast; production uses the default scrypt cost.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        "MAIL_SUPPRESS_SEND": True,
+    }
+
+
+def _migrate(database_url: str) -> None:
+    app = create_app(_config(database_url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory):
+    """Migrations run once per test session; each test then starts from that empty schema."""
+    if POSTGRES_URL:
+        engine = create_engine(POSTGRES_URL)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        _migrate(POSTGRES_URL)
+        return POSTGRES_URL
+    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path):
+    if POSTGRES_URL:
+        yield POSTGRES_URL
+        tables = ", ".join(
+            f'"{table.name}"' for table in db.metadata.sorted_tables
+        )
+        engine = create_engine(POSTGRES_URL)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+    else:
+        path = tmp_path / "portal.sqlite3"
+        shutil.copy(database_template, path)
+        yield f"sqlite:///{path}"
+
+
+class PortalClient(FlaskClient):
+    """A browser stand-in: finds the CSRF token in pages and can speak htmx."""
+
+    _csrf_token: str | None = None
+
+    def csrf_token(self) -> str:
+        if self._csrf_token is None:
+            page = self.get("/", follow_redirects=True).get_data(as_text=True)
+            self._csrf_token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+        return self._csrf_token
+
+    def forget_csrf_token(self) -> None:
+        self._csrf_token = None
+
+    def htmx(self, method: str, url: str, **kwargs):
+        headers = {"HX-Request": "true", **kwargs.pop("headers", {})}
+        if method.upper() != "GET":
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+        return self.open(url, method=method.upper(), headers=headers, **kwargs)
+
+    def submit(self, url: str, data: dict | None = None, **kwargs):
+        """A plain form post, as a browser without JavaScript sends it."""
+        return self.post(url, data={"csrf_token": self.csrf_token(), **(data or {})}, **kwargs)
+
+    def login(self, user, password: str = PASSWORD, remember: bool = False):
+        self.forget_csrf_token()
+        response = self.submit(
+            "/login",
+            {"email": user.email, "password": password, "remember": "y" if remember else ""},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        self.forget_csrf_token()
+        return response
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app(_config(database_url))
+    app.test_client_class = PortalClient
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app) -> PortalClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def new_client(app):
+    """More browsers, for tests with several people at once."""
+    return app.test_client
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def _detached(app, make):
+    """Runs `make` in its own app context, like a request; returns its row, columns loaded."""
+    with app.app_context():
+        row = make()
+        db.session.refresh(row)
+        db.session.expunge(row)
+        return row
+
+
+@pytest.fixture
+def make_business(app):
+    count = 0
+
+    def make(name: str | None = None, **settings) -> Business:
+        nonlocal count
+        count += 1
+
+        def create():
+            business = Business(name=name or f"Business {count}", **settings)
+            db.session.add(business)
+            db.session.commit()
+            return business
+
+        return _detached(app, create)
+
+    return make
+
+
+@pytest.fixture
+def business(make_business) -> Business:
+    return make_business("Happy Tails")
+
+
+@pytest.fixture
+def make_user(app, business):
+    count = 0
+
+    def make(role: Role = Role.STAFF, *, business: Business = business, client=None,
+             name: str | None = None, **fields):
+        nonlocal count
+        count += 1
+
+        def create():
+            owner = db.session.get(Business, business.id)
+            user = accounts.create_user(
+                owner, role=role, email=f"{role.value}{count}@b{business.id}.example",
+                name=name or f"{role.label} {count}", password=PASSWORD,
+                client_id=client.id if client else None,
+            )
+            for key, value in fields.items():
+                setattr(user, key, value)
+            db.session.commit()
+            return user
+
+        return _detached(app, create)
+
+    return make
+
+
+@pytest.fixture
+def make_client(app, business):
+    count = 0
+
+    def make(*, business: Business = business, name: str | None = None) -> Client:
+        nonlocal count
+        count += 1
+        return _detached(app, lambda: clients.create_client(
+            db.session.get(Business, business.id), None, name=name or f"Household {count}",
+            pets=[("Rex", "Dog")],
+        ))
+
+    return make
+
+
+@pytest.fixture
+def make_message(app):
+    def make(client: Client, author, text="Hello", feed=Feed.CONVERSATION) -> Message:
+        def create():
+            return messages.post_message(
+                db.session.get(type(author), author.id), db.session.get(Client, client.id),
+                feed, text,
+            )
+
+        return _detached(app, create)
+
+    return make
+
+
+@pytest.fixture
+def make_service(app):
+    def make(client: Client, staff, *, days_from_now: float = 1, status=None) -> ScheduledService:
+        def create():
+            starts_at = utcnow() + timedelta(days=days_from_now)
+            service = clients.schedule_service(
+                None, db.session.get(Client, client.id), db.session.get(type(staff), staff.id),
+                title="Dog walk", starts_at=starts_at, ends_at=starts_at + timedelta(minutes=30),
+            )
+            if status is not None:
+                service.status = status
+                db.session.commit()
+            return service
+
+        return _detached(app, create)
+
+    return make
+
+
+@pytest.fixture
+def make_preferred_sitter(app):
+    def make(client: Client, staff) -> None:
+        with app.app_context():
+            clients.add_preferred_sitter(
+                None, db.session.get(Client, client.id), db.session.get(type(staff), staff.id)
+            )
+
+    return make
+
+
+# --- the cast: one business with a client and everyone around it, and a stranger business ---
+
+@pytest.fixture
+def household(make_client):
+    return make_client(name="The Rivera Household")
+
+
+@pytest.fixture
+def other_household(make_client):
+    return make_client(name="The Okafor Household")
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user(Role.ADMIN, name="Alice Admin")
+
+
+@pytest.fixture
+def office_manager(make_user):
+    return make_user(Role.OFFICE_MANAGER, name="Oscar Office")
+
+
+@pytest.fixture
+def assigned_staff(make_user, make_service, household):
+    staff = make_user(Role.STAFF, name="Sam Sitter")
+    make_service(household, staff, days_from_now=1)
+    return staff
+
+
+@pytest.fixture
+def preferred_sitter(make_user, make_preferred_sitter, household):
+    staff = make_user(Role.STAFF, name="Pat Preferred")
+    make_preferred_sitter(household, staff)
+    return staff
+
+
+@pytest.fixture
+def unassigned_staff(make_user):
+    return make_user(Role.STAFF, name="Uma Unassigned")
+
+
+@pytest.fixture
+def household_login(make_user, household):
+    return make_user(Role.CLIENT, client=household, name="Carla Client")
+
+
+@pytest.fixture
+def other_household_login(make_user, other_household):
+    return make_user(Role.CLIENT, client=other_household, name="Dan Dogowner")
+
+
+@pytest.fixture
+def stranger_business(make_business):
+    return make_business("Rival Walkers")
+
+
+@pytest.fixture
+def stranger_admin(make_user, stranger_business):
+    return make_user(Role.ADMIN, business=stranger_business, name="Rita Rival")
+
+
+@pytest.fixture
+def logged_in(new_client):
+    """A fresh browser logged in as the given user."""
+
+    def login(user) -> PortalClient:
+        browser = new_client()
+        browser.login(user)
+        return browser
+
+    return login
