@@ -4,6 +4,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -22,6 +23,7 @@ def register(app: Flask) -> None:
 @click.option("--name", required=True)
 @click.option("--business", "business_name", help="Created when it does not exist yet.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
 def create_user(role, email, name, business_name, password_stdin):
     """Create a login; this is how production gets its first admin."""
     role = Role(role)
@@ -58,6 +60,7 @@ def _business(name: str | None) -> Business:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo():
     """Create the demo business once, then print its logins (safe to run again)."""
     created = demo.seed()

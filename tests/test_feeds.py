@@ -2,15 +2,351 @@
 
 import re
 
+import pytest
+from sqlalchemy import event, func, select
 
-def feed_url(client_record, feed="conversation"):
-    return f"/clients/{client_record.id}/feeds/{feed}"
+from portal.extensions import db
+from portal.models import AuditEvent, Feed, Message, utcnow
 
 
-def test_profile_shows_conversation_feed_first(logged_in, admin, household, make_message):
+def feed_url(record, feed="conversation"):
+    return f"/clients/{record.id}/feeds/{feed}"
+
+
+def stored_messages(app):
+    with app.app_context():
+        return db.session.scalar(select(func.count(Message.id)))
+
+
+@pytest.fixture
+def admin_browser(logged_in, admin):
+    return logged_in(admin)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def test_profile_shows_conversation_feed_first(admin_browser, admin, household, make_message):
     make_message(household, admin, "Biscuit had a great walk")
-    response = logged_in(admin).get(f"/clients/{household.id}")
-    page = response.get_data(as_text=True)
-    assert response.status_code == 200
+    page = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
     assert "Biscuit had a great walk" in page
-    assert re.search(r'role="tab" id="tab-conversation"[^>]*aria-selected="true"', page)
+    tabs = re.findall(r'role="tab" id="tab-(\w+)"', page)
+    assert tabs == ["conversation"]
+    assert re.search(r'id="tab-conversation"[^>]*aria-selected="true"', page)
+
+
+def test_feed_orders_oldest_to_newest_and_marks_own(
+    admin_browser, admin, household_login, household, make_message
+):
+    make_message(household, household_login, "first from client")
+    make_message(household, admin, "second from admin")
+    page = admin_browser.get(feed_url(household)).get_data(as_text=True)
+    assert page.index("first from client") < page.index("second from admin")
+    own = re.search(r'<article class="message own"[^>]*>.*?</article>', page, re.S).group(0)
+    assert "second from admin" in own and "You" in own
+    assert "Carla Client" in page and ">Client<" in page
+
+
+def test_feed_shows_times_in_viewer_time_zone(
+    logged_in, make_user, household, admin, make_message, app
+):
+    from portal.models import Role
+
+    tokyo_admin = make_user(Role.ADMIN, time_zone="Asia/Tokyo")
+    make_message(household, admin, "what time is it")
+    page = logged_in(tokyo_admin).get(feed_url(household)).get_data(as_text=True)
+    assert re.search(r'<time datetime="[^"]+" title="[^"]+ JST">just now</time>', page)
+
+
+def test_feed_fragment_for_htmx_and_page_without(admin_browser, household):
+    page = admin_browser.get(feed_url(household))
+    fragment = admin_browser.htmx("GET", feed_url(household))
+    assert "<html" in page.get_data(as_text=True)
+    assert fragment.get_data(as_text=True).lstrip().startswith('<section id="feed"')
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_history_restore_gets_whole_page(admin_browser, household):
+    response = admin_browser.htmx(
+        "GET", feed_url(household), headers={"HX-History-Restore-Request": "true"}
+    )
+    assert "<html" in response.get_data(as_text=True)
+
+
+def test_message_text_is_escaped_and_links_made_safe(admin_browser, admin, household, make_message):
+    make_message(
+        household, admin,
+        '<script>alert(1)</script> see https://example.com/a?b=1&c=2.\nsecond line '
+        'javascript:alert(2) <img src=x onerror=alert(3)>',
+    )
+    page = admin_browser.get(feed_url(household)).get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+    assert (
+        '<a href="https://example.com/a?b=1&amp;c=2" rel="noopener noreferrer nofollow"'
+        in page
+    )
+    assert 'href="javascript' not in page
+    assert "c=2.\nsecond line" in page.replace("</a>", "")
+
+
+# --- paging ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def long_feed(app, household, admin):
+    with app.app_context():
+        db.session.execute(
+            Message.__table__.insert(),
+            [
+                {"business_id": household.business_id, "client_id": household.id,
+                 "feed": Feed.CONVERSATION, "author_id": admin.id, "text": f"note {n:03}",
+                 "created_at": utcnow()}
+                for n in range(120)
+            ],
+        )
+        db.session.commit()
+        return list(db.session.scalars(
+            select(Message.id).where(Message.client_id == household.id).order_by(Message.id)
+        ))
+
+
+def test_feed_shows_latest_fifty_with_load_earlier(admin_browser, household, long_feed):
+    page = admin_browser.get(feed_url(household)).get_data(as_text=True)
+    assert page.count('<article class="message') == 50
+    assert "note 119" in page and "note 070" in page and "note 069" not in page
+    assert f"/earlier?before={long_feed[70]}" in page
+    assert "Load earlier messages" in page
+
+
+def test_load_earlier_pages_by_keyset(admin_browser, household, long_feed):
+    earlier = admin_browser.htmx("GET", f"{feed_url(household)}/earlier?before={long_feed[70]}")
+    body = earlier.get_data(as_text=True)
+    assert "<html" not in body
+    assert body.count('<article class="message') == 50
+    assert "note 020" in body and "note 069" in body and "note 070" not in body
+    last = admin_browser.htmx("GET", f"{feed_url(household)}/earlier?before={long_feed[20]}")
+    body = last.get_data(as_text=True)
+    assert body.count('<article class="message') == 20 and "Load earlier" not in body
+
+
+def test_load_earlier_without_javascript_is_a_page(admin_browser, household, long_feed):
+    response = admin_browser.get(f"{feed_url(household)}/earlier?before={long_feed[70]}")
+    page = response.get_data(as_text=True)
+    assert "<html" in page and "note 069" in page and "note 070" not in page
+    assert "Back to the latest messages" in page
+
+
+def test_feed_pages_by_keyset_not_offset(app, admin_browser, household, long_feed):
+    executed = []
+    with app.app_context():
+        listener = lambda *args: executed.append((args[2], args[3]))  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            admin_browser.htmx("GET", f"{feed_url(household)}/earlier?before={long_feed[70]}")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+    feed_queries = [(sql, params) for sql, params in executed if "FROM messages" in sql]
+    assert len(feed_queries) == 1
+    sql, params = feed_queries[0]
+    assert "messages.id <" in sql
+    # SQLite's dialect always appends "OFFSET ?" bound to 0; nothing is ever skipped by offset.
+    if "OFFSET" in sql:
+        assert list(params)[-1] == 0
+
+
+def count_queries(app, browser, url):
+    statements = []
+    with app.app_context():
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert browser.get(url).status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+    return len(statements)
+
+
+def _add_messages(app, record, author, count):
+    with app.app_context():
+        db.session.execute(Message.__table__.insert(), [
+            {"business_id": record.business_id, "client_id": record.id,
+             "feed": Feed.CONVERSATION, "author_id": author.id, "text": f"m{n}",
+             "created_at": utcnow()}
+            for n in range(count)
+        ])
+        db.session.commit()
+
+
+@pytest.mark.parametrize("viewer", ["admin", "assigned_staff", "household_login"])
+def test_feed_page_query_count_is_constant(app, request, logged_in, make_client, admin, viewer):
+    user = request.getfixturevalue(viewer)
+    household = request.getfixturevalue("household")
+    small, large = household, make_client(name="Large household")
+    if viewer == "assigned_staff":
+        request.getfixturevalue("make_service")(large, user)
+    if viewer == "household_login":
+        large = small  # a client sees only their own feed: compare it before and after growth
+    browser = logged_in(user)
+    _add_messages(app, small, admin, 5)
+    few = count_queries(app, browser, feed_url(small))
+    _add_messages(app, large, admin, 500 if large is not small else 495)
+    many = count_queries(app, browser, feed_url(large))
+    assert few == many, (few, many)
+
+
+# --- posting ---------------------------------------------------------------------------------
+
+def test_post_with_htmx_returns_message_and_fresh_composer(app, admin_browser, household):
+    response = admin_browser.htmx(
+        "POST", f"{feed_url(household)}/messages", data={"text": "On my way!\nSee you soon"}
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r'<article class="message own" id="message-\d+"', body)
+    assert "On my way!\nSee you soon" in body
+    assert 'id="composer"' in body and 'hx-swap-oob="true"' in body
+    composer = body[body.index('id="composer"'):]
+    assert "On my way" not in composer
+    assert stored_messages(app) == 1
+
+
+def test_post_without_javascript_redirects_back_to_the_feed(app, admin_browser, household):
+    response = admin_browser.submit(f"{feed_url(household)}/messages", {"text": "Plain form"})
+    assert response.status_code == 302
+    assert re.search(rf"{feed_url(household)}#message-\d+$", response.headers["Location"])
+    page = admin_browser.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Plain form" in page
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "Write a message before sending."),
+        ("   \n\t  ", "Write a message before sending."),
+        ("x" * 10_001, "at most 10,000 characters"),
+    ],
+    ids=["empty", "whitespace", "too-long"],
+)
+def test_post_refuses_bad_text_and_stores_nothing(app, admin_browser, household, text, error):
+    fragment = admin_browser.htmx("POST", f"{feed_url(household)}/messages", data={"text": text})
+    assert fragment.status_code == 200
+    assert fragment.headers["HX-Retarget"] == "#composer"
+    assert error in fragment.get_data(as_text=True)
+    page = admin_browser.submit(f"{feed_url(household)}/messages", {"text": text})
+    assert page.status_code == 422 and error in page.get_data(as_text=True)
+    assert stored_messages(app) == 0
+
+
+def test_post_of_exactly_ten_thousand_characters_is_kept(app, admin_browser, household):
+    response = admin_browser.htmx(
+        "POST", f"{feed_url(household)}/messages", data={"text": "y" * 10_000}
+    )
+    assert "HX-Retarget" not in response.headers
+    assert stored_messages(app) == 1
+
+
+def test_post_keeps_text_after_refusal(admin_browser, household):
+    # Only a length problem keeps text; check the textarea is refilled so nothing typed is lost.
+    long_text = "z" * 10_001
+    body = admin_browser.htmx(
+        "POST", f"{feed_url(household)}/messages", data={"text": long_text}
+    ).get_data(as_text=True)
+    assert f">{long_text}</textarea>" in body
+
+
+def test_post_without_csrf_token_is_refused(app, admin_browser, household):
+    response = admin_browser.post(
+        f"{feed_url(household)}/messages", data={"text": "forged"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 400
+    assert stored_messages(app) == 0
+
+
+def test_post_with_csrf_header_passes(app, admin_browser, household):
+    response = admin_browser.post(
+        f"{feed_url(household)}/messages", data={"text": "with header"},
+        headers={"X-CSRFToken": admin_browser.csrf_token()},
+    )
+    assert response.status_code == 302
+    assert stored_messages(app) == 1
+
+
+def test_post_to_another_business_client_is_404(app, logged_in, stranger_admin, household):
+    response = logged_in(stranger_admin).submit(f"{feed_url(household)}/messages", {"text": "hi"})
+    assert response.status_code == 404
+    assert stored_messages(app) == 0
+
+
+# --- deleting --------------------------------------------------------------------------------
+
+def test_delete_flow_with_htmx_leaves_tombstone(
+    app, logged_in, household_login, household, make_message, admin
+):
+    message = make_message(household, household_login, "oops, wrong client")
+    browser = logged_in(household_login)
+    confirm = browser.htmx("GET", f"/messages/{message.id}/delete")
+    assert "Delete this message?" in confirm.get_data(as_text=True)
+    deleted = browser.htmx("POST", f"/messages/{message.id}/delete")
+    body = deleted.get_data(as_text=True)
+    assert deleted.status_code == 200
+    assert f'id="message-{message.id}"' in body and "Message deleted" in body
+    assert "oops" not in body
+    # The client sees a plain tombstone; the admin team sees who deleted it and when.
+    assert "by Carla Client" not in body
+    admin_page = logged_in(admin).get(feed_url(household)).get_data(as_text=True)
+    assert "Message deleted by Carla Client" in admin_page
+
+
+def test_delete_erases_text_and_records_audit_event(
+    app, admin_browser, admin, household, make_message
+):
+    message = make_message(household, admin, "secret gate code 9876")
+    assert admin_browser.submit(f"/messages/{message.id}/delete").status_code == 302
+    with app.app_context():
+        stored = db.session.get(Message, message.id)
+        assert stored.text is None and stored.deleted_by_id == admin.id and stored.deleted_at
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "message.deleted"))
+        assert event.object_id == message.id and event.actor_id == admin.id
+        assert "9876" not in str(event.details)
+
+
+def test_delete_confirmation_works_without_javascript(
+    admin_browser, admin, household, make_message
+):
+    message = make_message(household, admin, "to be removed")
+    page = admin_browser.get(f"/messages/{message.id}/delete").get_data(as_text=True)
+    assert "<html" in page and "Delete this message?" in page
+    response = admin_browser.submit(f"/messages/{message.id}/delete")
+    assert response.headers["Location"].endswith(f"#message-{message.id}")
+
+
+def test_cancel_delete_restores_message(admin_browser, admin, household, make_message):
+    message = make_message(household, admin, "keep me")
+    body = admin_browser.htmx("GET", f"/messages/{message.id}").get_data(as_text=True)
+    assert "keep me" in body and "Delete" in body
+    assert admin_browser.get(f"/messages/{message.id}").status_code == 302
+
+
+def test_deleted_message_cannot_be_deleted_again(admin_browser, admin, household, make_message):
+    message = make_message(household, admin, "once")
+    admin_browser.submit(f"/messages/{message.id}/delete")
+    assert admin_browser.submit(f"/messages/{message.id}/delete").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("deleter", "author", "allowed"),
+    [
+        ("household_login", "household_login", True),
+        ("household_login", "admin", False),
+        ("assigned_staff", "assigned_staff", True),
+        ("assigned_staff", "household_login", False),
+        ("office_manager", "household_login", True),
+        ("admin", "assigned_staff", True),
+    ],
+)
+def test_delete_rights(app, request, logged_in, household, make_message, deleter, author, allowed):
+    writer, remover = request.getfixturevalue(author), request.getfixturevalue(deleter)
+    message = make_message(household, writer, "who may delete me")
+    response = logged_in(remover).submit(f"/messages/{message.id}/delete")
+    assert response.status_code == (302 if allowed else 404)
+    with app.app_context():
+        assert (db.session.get(Message, message.id).text is None) is allowed

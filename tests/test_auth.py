@@ -1,0 +1,181 @@
+"""Logging in and out, sessions that really end, safe redirects, and the production guard."""
+
+import pytest
+from sqlalchemy import select
+
+from portal import config, create_app
+from portal.extensions import db
+from portal.models import LoginSession, User
+
+from .conftest import PASSWORD
+
+
+def test_login_page_renders(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert 'name="email"' in page and 'name="password"' in page and "Remember me" in page
+
+
+def test_anonymous_is_sent_to_login_with_next(client, household):
+    response = client.get(f"/clients/{household.id}")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("role", ["admin", "assigned_staff", "household_login"])
+def test_login_lands_on_the_role_home(client, request, role, household):
+    user = request.getfixturevalue(role)
+    response = client.login(user)
+    expected = {
+        "admin": "/clients",
+        "assigned_staff": "/my-clients",
+        "household_login": f"/clients/{household.id}",
+    }[role]
+    assert response.headers["Location"] == expected
+    assert client.get(expected).status_code == 200
+
+
+def test_login_with_wrong_password_shows_clear_error(client, admin):
+    response = client.submit("/login", {"email": admin.email, "password": "wrong password"})
+    assert response.status_code == 401
+    assert "That email and password do not match an account." in response.get_data(as_text=True)
+
+
+def test_login_with_unknown_email_gives_the_same_error(client):
+    response = client.submit("/login", {"email": "nobody@example.com", "password": PASSWORD})
+    assert response.status_code == 401
+    assert "That email and password do not match an account." in response.get_data(as_text=True)
+
+
+def test_login_is_case_insensitive_on_email(client, admin):
+    response = client.submit("/login", {"email": admin.email.upper(), "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_login_without_csrf_token_is_refused(client, admin):
+    response = client.post("/login", data={"email": admin.email, "password": PASSWORD})
+    assert response.status_code == 400
+
+
+def test_deactivated_user_cannot_log_in(client, make_user):
+    from portal.models import Role
+
+    user = make_user(Role.STAFF, active=False)
+    response = client.submit("/login", {"email": user.email, "password": PASSWORD})
+    assert response.status_code == 401
+
+
+def test_login_rotates_the_session(client, admin):
+    client.get("/login")
+    before = client.get_cookie("session").value
+    client.login(admin)
+    after = client.get_cookie("session").value
+    assert before != after
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/staff", "/staff"),
+        ("https://evil.example/", "/clients"),
+        ("//evil.example/", "/clients"),
+        ("/\\evil.example", "/clients"),
+        ("javascript:alert(1)", "/clients"),
+        ("/clients\r\nSet-Cookie: x=1", "/clients"),
+    ],
+)
+def test_login_follows_next_only_to_local_paths(client, admin, target, expected):
+    response = client.submit(
+        "/login", {"email": admin.email, "password": PASSWORD, "next": target}
+    )
+    assert response.headers["Location"] == expected
+
+
+def test_logout_needs_post(client, admin):
+    client.login(admin)
+    assert client.get("/logout").status_code == 405
+
+
+def test_logout_ends_the_session_even_for_a_copied_cookie(app, client, new_client, admin):
+    client.login(admin)
+    stolen = client.get_cookie("session").value
+    client.submit("/logout")
+    assert client.get("/clients").status_code == 302
+
+    replay = new_client()
+    replay.set_cookie("session", stolen)
+    response = replay.get("/clients")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    with app.app_context():
+        assert db.session.scalar(select(LoginSession)) is None
+
+
+def test_remember_me_cookie_stops_working_after_logout(app, client, new_client, admin):
+    client.login(admin, remember=True)
+    remember = client.get_cookie("remember_token").value
+    # A browser restart: only the remember-me cookie is left.
+    restarted = new_client()
+    restarted.set_cookie("remember_token", remember)
+    assert restarted.get("/clients").status_code == 200
+    client.submit("/logout")
+    replay = new_client()
+    replay.set_cookie("remember_token", remember)
+    assert replay.get("/clients").status_code == 302
+
+
+def test_deactivation_ends_a_live_session(app, client, admin):
+    client.login(admin)
+    with app.app_context():
+        db.session.get(User, admin.id).active = False
+        db.session.commit()
+    assert client.get("/clients").status_code == 302
+
+
+def test_session_cookie_flags(client, admin):
+    client.login(admin)
+    header = next(
+        value for value in _set_cookie_headers(client, admin) if value.startswith("session=")
+    )
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+
+
+def _set_cookie_headers(client, admin):
+    client.submit("/logout")
+    client.forget_csrf_token()
+    response = client.submit("/login", {"email": admin.email, "password": PASSWORD})
+    return response.headers.getlist("Set-Cookie")
+
+
+def test_not_found_page_has_no_traceback(client, admin):
+    client.login(admin)
+    page = client.get("/clients/999999").get_data(as_text=True)
+    assert "Page not found" in page and "Traceback" not in page
+
+
+def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(config.ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_development_generates_a_secret_key_into_instance(monkeypatch, tmp_path):
+    monkeypatch.delenv("PORTAL_ENV", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    settings = config.from_environment(tmp_path)
+    assert len(settings["SECRET_KEY"]) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert config.from_environment(tmp_path)["SECRET_KEY"] == settings["SECRET_KEY"]
+
+
+def test_production_marks_cookies_secure(monkeypatch, tmp_path):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 64)
+    settings = config.from_environment(tmp_path)
+    assert settings["SESSION_COOKIE_SECURE"] and settings["REMEMBER_COOKIE_SECURE"]
+
+
+def test_database_url_gets_the_psycopg_driver(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db/portal")
+    assert config.from_environment(tmp_path)["SQLALCHEMY_DATABASE_URI"] == (
+        "postgresql+psycopg://u:p@db/portal"
+    )
