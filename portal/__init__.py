@@ -62,9 +62,10 @@ def _register_blueprints(app: Flask) -> None:
     from portal.clients import bp as clients_bp
     from portal.feeds import bp as feeds_bp
     from portal.messages import bp as messages_bp
+    from portal.settings import bp as settings_bp
     from portal.staff import bp as staff_bp
 
-    for blueprint in (auth_bp, clients_bp, feeds_bp, messages_bp, staff_bp):
+    for blueprint in (auth_bp, clients_bp, feeds_bp, messages_bp, settings_bp, staff_bp):
         app.register_blueprint(blueprint)
 
 

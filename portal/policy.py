@@ -179,14 +179,20 @@ def sees_deletion_details(user: User) -> bool:
     return is_admin_team(user)
 
 
-def feed_audience(client: Client, feed: Feed, business: Business) -> str:
+def feed_audience(viewer: User, client: Client, feed: Feed) -> str:
     """One line beside Send telling the writer who will read the message."""
     if feed == Feed.PRIVATE:
+        if is_client(viewer):
+            return (f"Visible to you and the {viewer.business.name} admin team. "
+                    "Staff never see private messages.")
         return "Visible to the client and the admin team. Staff never see private messages."
-    staff = staff_with_feed_access(client, business)
+    staff = [member.name for member in staff_with_feed_access(client, viewer.business)]
+    if is_client(viewer):
+        team = f"the {viewer.business.name} office"
+        return f"Visible to {team} and {_names(staff)}." if staff else f"Visible to {team}."
     if not staff:
         return "Visible to the client and the admin team. No staff member has access right now."
-    return "Visible to the client, the admin team and " + _names(s.name for s in staff) + "."
+    return f"Visible to the client, the admin team and staff: {_names(staff)}."
 
 
 def _names(names: Iterable[str]) -> str:

@@ -3,6 +3,7 @@ from datetime import datetime
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import or_, tuple_
+from wtforms import SelectChoice
 
 from portal import policy
 from portal.clients import bp
@@ -131,8 +132,8 @@ def new_login(client_id: int):
     return render_template("clients/new_login.html", form=form, client=client), status
 
 
-def staff_choices(business_id: int) -> list[tuple[int, str]]:
-    return [(staff.id, staff.name) for staff in active_staff(business_id)]
+def staff_choices(business_id: int) -> list[SelectChoice]:
+    return [SelectChoice(staff.id, staff.name) for staff in active_staff(business_id)]
 
 
 def _service_form(business_id: int) -> ServiceForm:

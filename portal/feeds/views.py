@@ -26,7 +26,7 @@ def feed_context(client: Client, feed: Feed, *, before: int | None = None, form=
         "page": page,
         "paged": before is not None,
         "form": form or MessageForm(),
-        "audience": policy.feed_audience(client, feed, current_user.business),
+        "audience": policy.feed_audience(current_user, client, feed),
     }
 
 

@@ -1,0 +1,35 @@
+from portal.extensions import db
+from portal.models import Business, Role, User
+from portal.services import audit
+
+
+def update_portal_settings(
+    actor: User, business: Business, *, private_messaging_enabled: bool, staff_access_days: int
+) -> None:
+    changes = {}
+    for name, new in (
+        ("private_messaging_enabled", private_messaging_enabled),
+        ("staff_access_days", staff_access_days),
+    ):
+        old = getattr(business, name)
+        if old != new:
+            setattr(business, name, new)
+            changes[name] = {"old": old, "new": new}
+    if changes:
+        audit.record(business.id, actor, "settings.changed", "business", business.id, **changes)
+    db.session.commit()
+
+
+def set_private_messages_access(actor: User, office_managers: list[User], granted: set[int]):
+    """Saves the Permissions page: who of the office managers may reach private messages."""
+    for manager in office_managers:
+        if manager.role != Role.OFFICE_MANAGER or manager.business_id != actor.business_id:
+            raise ValueError("Only office managers of the same business get this permission.")
+        new = manager.id in granted
+        if manager.private_messages_access != new:
+            manager.private_messages_access = new
+            audit.record(
+                actor.business_id, actor, "permission.changed", "user", manager.id,
+                permission="private_messages", old=not new, new=new,
+            )
+    db.session.commit()

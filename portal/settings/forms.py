@@ -1,0 +1,21 @@
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, SelectChoice, SelectField
+from wtforms.validators import InputRequired, NumberRange
+
+YES_NO = [SelectChoice("no", "No"), SelectChoice("yes", "Yes")]
+
+
+class PortalSettingsForm(FlaskForm):
+    private_messaging_enabled = SelectField(
+        "Private Messaging Enabled",
+        choices=YES_NO,
+        default="no",
+        description="A second message feed on each client's account, only between your admin "
+        "team and the client. Staff never see these messages or get notified about them.",
+    )
+    staff_access_days = IntegerField(
+        "Staff access to past clients (days)",
+        validators=[InputRequired(), NumberRange(min=0, max=90)],
+        description="Staff see a client's Conversation feed while they are the preferred sitter "
+        "or have a service with the client that ended at most this many days ago.",
+    )

@@ -1,0 +1,70 @@
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from portal import policy
+from portal.extensions import db
+from portal.models import Role, User
+from portal.services import settings
+from portal.settings import bp
+from portal.settings.forms import PortalSettingsForm
+
+
+@bp.before_request
+@login_required
+def admins_only():
+    policy.require(policy.can_manage_settings(current_user))
+
+
+@bp.route("")
+def index():
+    return render_template("settings/index.html")
+
+
+@bp.route("/client/portal", methods=["GET", "POST"])
+def portal_settings():
+    business = current_user.business
+    form = PortalSettingsForm(
+        data={
+            "private_messaging_enabled": "yes" if business.private_messaging_enabled else "no",
+            "staff_access_days": business.staff_access_days,
+        }
+        if request.method == "GET"
+        else None
+    )
+    if form.validate_on_submit():
+        enabled = form.private_messaging_enabled.data == "yes"
+        settings.update_portal_settings(
+            current_user, business,
+            private_messaging_enabled=enabled, staff_access_days=form.staff_access_days.data,
+        )
+        state = "enabled" if enabled else "disabled"
+        flash(f"Portal Settings saved. Private Messaging is {state}.", "success")
+        return redirect(url_for("settings.portal_settings"))
+    status = 422 if form.errors else 200
+    return render_template("settings/portal.html", form=form), status
+
+
+def _office_managers() -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.business_id == current_user.business_id,
+                User.role == Role.OFFICE_MANAGER,
+            )
+            .order_by(User.name)
+        )
+    )
+
+
+@bp.route("/permissions", methods=["GET", "POST"])
+def permissions():
+    managers = _office_managers()
+    if request.method == "POST":
+        chosen = request.form.getlist("private_messages")
+        granted = {int(value) for value in chosen if value.isdigit()}
+        settings.set_private_messages_access(current_user, managers, granted)
+        flash("Permissions saved.", "success")
+        return redirect(url_for("settings.permissions"))
+    return render_template("settings/permissions.html", managers=managers)
