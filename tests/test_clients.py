@@ -1,0 +1,209 @@
+"""The admin team's pages: clients, logins, schedules, preferred sitters, staff."""
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import (
+    AuditEvent,
+    Client,
+    Pet,
+    PreferredSitter,
+    Role,
+    ScheduledService,
+    ServiceStatus,
+    User,
+)
+from portal.services.accounts import authenticate
+
+
+@pytest.fixture
+def admin_browser(logged_in, admin):
+    return logged_in(admin)
+
+
+def count(app, model, *where):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_clients_list_searches_by_name(admin_browser, make_client):
+    make_client(name="The Rivera Household")
+    make_client(name="The Okafor Household")
+    page = admin_browser.get("/clients?q=rivera").get_data(as_text=True)
+    assert "The Rivera Household" in page and "The Okafor Household" not in page
+    fragment = admin_browser.htmx("GET", "/clients?q=okafor").get_data(as_text=True)
+    assert fragment.startswith('<div id="client-results"') and "The Okafor Household" in fragment
+
+
+def test_clients_search_treats_wildcards_literally(admin_browser, make_client):
+    make_client(name="100% Dog Lovers")
+    make_client(name="Plain Household")
+    page = admin_browser.get("/clients?q=%25").get_data(as_text=True)
+    assert "100% Dog Lovers" in page and "Plain Household" not in page
+
+
+def test_clients_list_pages_by_keyset(app, admin_browser, business):
+    from portal.services.clients import create_client
+
+    with app.app_context():
+        from portal.models import Business
+
+        owner = db.session.get(Business, business.id)
+        for n in range(55):
+            create_client(owner, None, name=f"Client {n:02}")
+    page = admin_browser.get("/clients").get_data(as_text=True)
+    assert "Client 49" in page and "Client 50" not in page
+    assert "after_name=Client+49" in page
+    second = admin_browser.get("/clients?after_name=Client+49&after_id=50").get_data(as_text=True)
+    assert "Client 50" in second and "Client 54" in second and "Client 49" not in second
+
+
+def test_clients_list_never_shows_another_business(admin_browser, make_client, stranger_business):
+    make_client(name="Rival Household", business=stranger_business)
+    assert "Rival Household" not in admin_browser.get("/clients").get_data(as_text=True)
+
+
+def test_create_client_with_first_pet(app, admin_browser):
+    response = admin_browser.submit(
+        "/clients/new",
+        {"name": "The Chen Household", "email": "chen@example.com", "pet_name": "Luna",
+         "pet_species": "Cat"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        client = db.session.scalar(select(Client).where(Client.name == "The Chen Household"))
+        assert [(pet.name, pet.species) for pet in client.pets] == [("Luna", "Cat")]
+    assert count(app, AuditEvent, AuditEvent.action == "client.created") == 1
+
+
+def test_create_client_refuses_missing_name(app, admin_browser):
+    response = admin_browser.submit("/clients/new", {"name": " ", "email": "not-an-email"})
+    assert response.status_code == 422
+    assert count(app, Client) == 0
+
+
+def test_create_client_login_lets_the_client_log_in(app, admin_browser, household, client):
+    response = admin_browser.submit(
+        f"/clients/{household.id}/logins/new",
+        {"name": "Carla", "email": "carla@example.com", "password": "biscuit-loves-walks"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        user = authenticate("carla@example.com", "biscuit-loves-walks")
+        assert user.role == Role.CLIENT and user.client_id == household.id
+    assert client.submit(
+        "/login", {"email": "carla@example.com", "password": "biscuit-loves-walks"}
+    ).headers["Location"] == f"/clients/{household.id}"
+
+
+def test_create_login_refuses_short_password_and_duplicate_email(
+    app, admin_browser, household, admin
+):
+    short = admin_browser.submit(
+        f"/clients/{household.id}/logins/new",
+        {"name": "C", "email": "c@example.com", "password": "short"},
+    )
+    assert short.status_code == 422
+    duplicate = admin_browser.submit(
+        f"/clients/{household.id}/logins/new",
+        {"name": "C", "email": admin.email, "password": "long enough password"},
+    )
+    assert duplicate.status_code == 422 and "already exists" in duplicate.get_data(as_text=True)
+    assert count(app, User, User.role == Role.CLIENT) == 0
+
+
+def test_add_pet(app, admin_browser, household):
+    admin_browser.submit(f"/clients/{household.id}/pets", {"name": "Pepper", "species": "Dog"})
+    assert count(app, Pet, Pet.name == "Pepper") == 1
+
+
+def test_schedule_service_gives_staff_access(app, admin_browser, household, unassigned_staff,
+                                            logged_in):
+    staff_browser = logged_in(unassigned_staff)
+    assert staff_browser.get(f"/clients/{household.id}").status_code == 404
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    response = admin_browser.submit(
+        f"/clients/{household.id}/services",
+        {"staff_id": unassigned_staff.id, "title": "Dog walk", "date": tomorrow,
+         "starts": "12:00", "ends": "12:30"},
+    )
+    assert response.status_code == 302
+    assert staff_browser.get(f"/clients/{household.id}").status_code == 200
+    assert "Household" in staff_browser.get("/my-clients").get_data(as_text=True)
+
+
+def test_schedule_service_refuses_end_before_start(app, admin_browser, household, unassigned_staff):
+    admin_browser.submit(
+        f"/clients/{household.id}/services",
+        {"staff_id": unassigned_staff.id, "title": "Walk", "date": "2030-01-01",
+         "starts": "12:00", "ends": "11:00"},
+    )
+    assert count(app, ScheduledService) == 0
+
+
+def test_schedule_service_refuses_staff_of_another_business(
+    app, admin_browser, household, make_user, stranger_business
+):
+    foreign = make_user(Role.STAFF, business=stranger_business)
+    admin_browser.submit(
+        f"/clients/{household.id}/services",
+        {"staff_id": foreign.id, "title": "Walk", "date": "2030-01-01",
+         "starts": "12:00", "ends": "13:00"},
+    )
+    assert count(app, ScheduledService) == 0
+
+
+def test_cancel_service_ends_staff_access_on_next_request(
+    app, admin_browser, household, assigned_staff, logged_in
+):
+    staff_browser = logged_in(assigned_staff)
+    assert staff_browser.get(f"/clients/{household.id}").status_code == 200
+    with app.app_context():
+        service_id = db.session.scalar(select(ScheduledService.id))
+    assert admin_browser.submit(f"/services/{service_id}/cancel").status_code == 302
+    with app.app_context():
+        assert db.session.get(ScheduledService, service_id).status == ServiceStatus.CANCELLED
+    assert staff_browser.get(f"/clients/{household.id}").status_code == 404
+    assert count(app, AuditEvent, AuditEvent.action == "service.cancelled") == 1
+
+
+def test_mark_and_unmark_preferred_sitter(app, admin_browser, household, unassigned_staff,
+                                          logged_in):
+    staff_browser = logged_in(unassigned_staff)
+    admin_browser.submit(f"/clients/{household.id}/preferred-sitters",
+                         {"staff_id": unassigned_staff.id})
+    assert count(app, PreferredSitter) == 1
+    assert staff_browser.get(f"/clients/{household.id}").status_code == 200
+    admin_browser.submit(
+        f"/clients/{household.id}/preferred-sitters/{unassigned_staff.id}/remove"
+    )
+    assert count(app, PreferredSitter) == 0
+    assert staff_browser.get(f"/clients/{household.id}").status_code == 404
+
+
+def test_staff_list_and_create_staff(app, admin_browser, office_manager):
+    page = admin_browser.get("/staff").get_data(as_text=True)
+    assert "Oscar Office" in page and "Office Manager" in page
+    response = admin_browser.submit(
+        "/staff/new", {"name": "Wendy Walker", "email": "wendy@example.com",
+                       "password": "walks-all-day-long"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert authenticate("wendy@example.com", "walks-all-day-long").role == Role.STAFF
+
+
+def test_my_clients_lists_exactly_the_policy_clients(
+    logged_in, assigned_staff, preferred_sitter, household, other_household
+):
+    page = logged_in(assigned_staff).get("/my-clients").get_data(as_text=True)
+    assert "The Rivera Household" in page and "The Okafor Household" not in page
+
+
+def test_profile_for_staff_hides_management(logged_in, assigned_staff, household):
+    page = logged_in(assigned_staff).get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "Schedule a service" not in page and "Create a portal login" not in page
+    assert "My scheduled services" in page
