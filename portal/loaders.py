@@ -6,9 +6,11 @@ from portal.extensions import db
 from portal.models import Client, Message, Role, ScheduledService, User
 
 
-def client_of_business(user: User, client_id: int) -> Client:
+def client_of_business(user: User, client_id: int, *options) -> Client:
     return db.first_or_404(
-        select(Client).where(Client.id == client_id, Client.business_id == user.business_id)
+        select(Client)
+        .where(Client.id == client_id, Client.business_id == user.business_id)
+        .options(*options)
     )
 
 

@@ -1,5 +1,6 @@
 from flask import current_app, render_template, request
 from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
 
 from portal import policy
 from portal.feeds import bp
@@ -9,12 +10,14 @@ from portal.fragments import wants_fragment
 from portal.loaders import client_of_business
 from portal.models import Client, Feed
 
+# Pages show the household's pets: load them with the client, in the same query.
+WITH_PETS = joinedload(Client.pets)
 FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
 
 
-def visible_feed(client_id: int, feed_name: str) -> tuple[Client, Feed]:
+def visible_feed(client_id: int, feed_name: str, *options) -> tuple[Client, Feed]:
     """The client and feed for the current user, or a 404: the one check of every feed route."""
-    client = client_of_business(current_user, client_id)
+    client = client_of_business(current_user, client_id, *options)
     feed = Feed(feed_name)
     policy.require(policy.can_view_feed(current_user, client, feed))
     return client, feed
@@ -23,7 +26,7 @@ def visible_feed(client_id: int, feed_name: str) -> tuple[Client, Feed]:
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>")
 @login_required
 def show(client_id: int, feed_name: str):
-    client, feed = visible_feed(client_id, feed_name)
+    client, feed = visible_feed(client_id, feed_name, WITH_PETS)
     return render_client_page(client, feed)
 
 
@@ -31,7 +34,7 @@ def show(client_id: int, feed_name: str):
 @login_required
 def earlier(client_id: int, feed_name: str):
     """The page of messages before `before`: alone for "Load earlier messages", or in the page."""
-    client, feed = visible_feed(client_id, feed_name)
+    client, feed = visible_feed(client_id, feed_name, WITH_PETS)
     before = request.args.get("before", type=int)
     if not wants_fragment():
         return render_client_page(client, feed, before=before)

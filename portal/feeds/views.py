@@ -3,6 +3,7 @@
 from flask import current_app, render_template
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from portal import policy
 from portal.extensions import db
@@ -48,6 +49,7 @@ def _profile_context(client: Client) -> dict:
             ScheduledService.status != ServiceStatus.CANCELLED,
             ScheduledService.ends_at >= policy.staff_access_window_start(current_user.business),
         )
+        .options(joinedload(ScheduledService.staff))
         .order_by(ScheduledService.starts_at)
         .limit(SERVICES_SHOWN)
     )
