@@ -43,17 +43,16 @@ def _init_extensions(app: Flask) -> None:
     mail.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to continue."
-    login_manager.login_message_category = "info"
     # A new session key at every login is our protection; Flask-Login's own would log users
     # out when their IP changes (phones hop networks all day).
     login_manager.session_protection = None
 
+    from portal.auth.routes import unauthorized
     from portal.fragments import add_vary_header
     from portal.services.accounts import load_session_user
 
     login_manager.user_loader(load_session_user)
+    login_manager.unauthorized_handler(unauthorized)
     app.after_request(add_vary_header)
 
 

@@ -29,6 +29,8 @@
       var selected = target.querySelector('[role="tab"][aria-selected="true"]');
       if (selected) selected.focus();
     }
+    var refused = document.querySelector('#message-text[aria-invalid="true"]');
+    if (refused) refused.focus();
     if (target.id === "messages") {
       target.scrollTop = target.scrollHeight;
       var text = document.getElementById("message-text");
@@ -36,11 +38,32 @@
     }
   });
 
-  // The form-error fragment replaces the composer; keep the writer's cursor in it.
-  document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "composer") {
-      var text = document.getElementById("message-text");
-      if (text) text.focus();
+  // htmx swaps nothing on an error status: say what happened instead of doing nothing.
+  function showRequestError(text) {
+    var box = document.getElementById("request-error");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = false;
+    box.scrollIntoView({block: "nearest"});
+  }
+
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("request-error");
+    if (box) box.hidden = true;
+  });
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 404) {
+      showRequestError("That is no longer available to you. Reload the page to see what is.");
+    } else if (status === 400) {
+      showRequestError("The page was out of date. Reload it and try again.");
+    } else {
+      showRequestError("Something went wrong on our side. Please try again.");
     }
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    showRequestError("Could not reach the portal. Check your connection and try again.");
   });
 })();

@@ -21,6 +21,15 @@ def test_anonymous_is_sent_to_login_with_next(client, household):
     assert response.headers["Location"].startswith("/login?next=")
 
 
+def test_anonymous_htmx_request_is_redirected_as_a_whole_page(client, household):
+    response = client.get(f"/clients/{household.id}/feeds/conversation",
+                          headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == (
+        f"/login?next=/clients/{household.id}/feeds/conversation"
+    )
+
+
 @pytest.mark.parametrize("role", ["admin", "assigned_staff", "household_login"])
 def test_login_lands_on_the_role_home(client, request, role, household):
     user = request.getfixturevalue(role)

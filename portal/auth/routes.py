@@ -1,6 +1,6 @@
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal import policy
@@ -27,6 +27,17 @@ def home_url(user) -> str:
     if policy.is_staff(user):
         return url_for("staff.my_clients")
     return url_for("clients.profile", client_id=user.client_id)
+
+
+def unauthorized():
+    """Anonymous: to the login page; htmx is told to load it as a page, not swap it in a panel."""
+    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    if request.htmx:
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    flash("Please log in to continue.", "info")
+    return redirect(target)
 
 
 @bp.route("/")
