@@ -16,7 +16,13 @@
 
   function scrollFeedToEnd() {
     var messages = document.getElementById("messages");
-    if (messages && !location.hash) messages.scrollTop = messages.scrollHeight;
+    if (!messages || location.hash) return;
+    if (messages.scrollHeight > messages.clientHeight) {
+      messages.scrollTop = messages.scrollHeight;
+    } else if (window.matchMedia("(max-width: 600px)").matches && messages.querySelector(".message")) {
+      // Phones scroll the page itself: bring the newest message and the composer into view.
+      document.getElementById("composer").scrollIntoView({block: "end"});
+    }
   }
 
   document.addEventListener("DOMContentLoaded", scrollFeedToEnd);
@@ -29,6 +35,9 @@
       var selected = target.querySelector('[role="tab"][aria-selected="true"]');
       if (selected) selected.focus();
     }
+    // A deleted or restored message replaced the focused button: keep keyboard users in place.
+    var swapped = event.detail.elt && event.detail.elt.id && document.getElementById(event.detail.elt.id);
+    if (swapped && swapped.matches("article.message")) swapped.focus();
     var refused = document.querySelector('#message-text[aria-invalid="true"]');
     if (refused) refused.focus();
     if (target.id === "messages") {
