@@ -186,7 +186,10 @@ def feed_audience(viewer: User, client: Client, feed: Feed) -> str:
             return (f"Visible to you and the {viewer.business.name} admin team. "
                     "Staff never see private messages.")
         return "Visible to the client and the admin team. Staff never see private messages."
-    staff = [member.name for member in staff_with_feed_access(client, viewer.business)]
+    staff = [
+        "you" if member.id == viewer.id else member.name
+        for member in staff_with_feed_access(client, viewer.business)
+    ]
     if is_client(viewer):
         team = f"the {viewer.business.name} office"
         return f"Visible to {team} and {_names(staff)}." if staff else f"Visible to {team}."

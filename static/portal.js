@@ -63,12 +63,21 @@
 
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
+    var text = "Something went wrong on our side. Please try again.";
     if (status === 404) {
-      showRequestError("That is no longer available to you. Reload the page to see what is.");
+      text = "That is no longer available to you. Reload the page to see what is.";
     } else if (status === 400) {
-      showRequestError("The page was out of date. Reload it and try again.");
-    } else {
-      showRequestError("Something went wrong on our side. Please try again.");
+      text = "The page was out of date. Reload it and try again.";
+    }
+    showRequestError(text);
+    // A refused send: say it where the writer is looking too.
+    var composer = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("#composer");
+    if (composer) {
+      var note = composer.querySelector(".request-error") || document.createElement("p");
+      note.className = "field-error request-error";
+      note.setAttribute("role", "alert");
+      note.textContent = text;
+      composer.querySelector(".composer-actions").before(note);
     }
   });
 
