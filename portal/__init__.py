@@ -78,7 +78,11 @@ def _register_error_pages(app: Flask) -> None:
         return handler
 
     app.register_error_handler(
-        404, error_page(404, "Page not found", "This page isn't available. It may have been removed or switched off.")
+        404,
+        error_page(
+            404, "Page not found",
+            "This page isn't available. It may have been removed or switched off.",
+        ),
     )
     app.register_error_handler(
         405, error_page(405, "Not allowed", "That action cannot be done this way.")
