@@ -59,9 +59,11 @@ def can_manage_settings(user: User) -> bool:
 
 def can_access_private_messages(user: User) -> bool:
     """Admins always; office managers only when an admin granted it on the Permissions page."""
-    if is_admin(user):
-        return True
-    return user.role == Role.OFFICE_MANAGER and user.private_messages_access
+    if not user.is_authenticated:
+        return False
+    return user.role == Role.ADMIN or (
+        user.role == Role.OFFICE_MANAGER and user.private_messages_access
+    )
 
 
 # --- staff access to a client -------------------------------------------------------------
@@ -191,8 +193,7 @@ def feed_audience(viewer: User, client: Client, feed: Feed) -> str:
         for member in staff_with_feed_access(client, viewer.business)
     ]
     if is_client(viewer):
-        team = f"the {viewer.business.name} office"
-        return f"Visible to {team} and {_names(staff)}." if staff else f"Visible to {team}."
+        return "Visible to " + _names([f"the {viewer.business.name} office", *staff]) + "."
     if not staff:
         return "Visible to the client and the admin team. No staff member has access right now."
     return f"Visible to the client, the admin team and staff: {_names(staff)}."
@@ -203,11 +204,3 @@ def _names(names: Iterable[str]) -> str:
     if len(names) == 1:
         return names[0]
     return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def private_messaging_available(user: User) -> bool:
-    """Whether any Private feed can exist for this user right now (tabs, menus)."""
-    return user.business.private_messaging_enabled and (
-        is_client(user) or can_access_private_messages(user)
-    )
-

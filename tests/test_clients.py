@@ -79,6 +79,12 @@ def test_create_client_with_first_pet(app, admin_browser):
     assert count(app, AuditEvent, AuditEvent.action == "client.created") == 1
 
 
+def test_create_client_without_pet_fields(app, admin_browser):
+    # A hand-made request may leave out the optional pet fields entirely.
+    assert admin_browser.submit("/clients/new", {"name": "No Pets Yet"}).status_code == 302
+    assert count(app, Pet) == 0
+
+
 def test_create_client_refuses_missing_name(app, admin_browser):
     response = admin_browser.submit("/clients/new", {"name": " ", "email": "not-an-email"})
     assert response.status_code == 422

@@ -64,12 +64,12 @@ def new():
     policy.require(policy.can_manage_clients(current_user))
     form = ClientForm()
     if form.validate_on_submit():
-        pets = [(form.pet_name.data.strip(), form.pet_species.data.strip() or "Dog")]
+        pet_name = (form.pet_name.data or "").strip()
+        pets = [(pet_name, (form.pet_species.data or "").strip() or "Dog")] if pet_name else []
         client = clients.create_client(
             current_user.business, current_user,
             name=form.name.data, email=form.email.data, phone=form.phone.data,
-            address=form.address.data, notes=form.notes.data,
-            pets=pets if form.pet_name.data.strip() else [],
+            address=form.address.data, notes=form.notes.data, pets=pets,
         )
         flash(f"{client.name} was added.", "success")
         return redirect(url_for("clients.profile", client_id=client.id))

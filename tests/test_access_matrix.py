@@ -1,0 +1,756 @@
+"""The access matrix: every endpoint of the app is classified here, and every guarded one is called
+by every role, with and without htmx, and must answer exactly the expected status.
+
+A new endpoint fails test_classify_every_endpoint until it is added to PUBLIC, LOGGED_IN or
+GUARDED below, and a guarded one fails test_cover_every_guarded_endpoint until it has cases in
+FEED_CASES or MANAGEMENT_CASES. Every POST snapshots the whole database before and after: a
+refused one must change nothing at all, an allowed one exactly the tables it names.
+
+The expected answers are written from the issue's rules, not derived from portal/policy.py.
+Each test logs one role in once and loops over the variants (feed, setting, htmx) inside,
+reporting every mismatch at once; that keeps the module fast.
+"""
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from flask import url_for
+from sqlalchemy import select
+
+from portal import policy
+from portal.extensions import db
+from portal.models import Business, Feed, Message, Role, ScheduledService, User, utcnow
+
+# --- classification of every endpoint -------------------------------------------------------------
+
+# Anyone, logged in or not: endpoint -> url_for values of a URL that answers 200.
+PUBLIC = {
+    "static": {"filename": "portal.css"},
+    "auth.login": {},
+}
+# Any logged-in user, whatever the role: endpoint -> method.
+LOGGED_IN = {
+    "auth.home": "GET",
+    "auth.logout": "POST",
+}
+# Guarded by a rule of portal/policy.py (the name is checked to exist), with cases below.
+GUARDED = {
+    "feeds.show": "can_view_feed",
+    "feeds.earlier": "can_view_feed",
+    "messages.create": "can_post",
+    "messages.show": "can_view_feed",
+    "messages.confirm_delete": "can_delete_message",
+    "messages.delete": "can_delete_message",
+    "clients.profile": "can_view_client",
+    "clients.index": "can_manage_clients",
+    "clients.new": "can_manage_clients",
+    "clients.add_pet": "can_manage_clients",
+    "clients.new_login": "can_manage_clients",
+    "clients.schedule_service": "can_manage_clients",
+    "clients.cancel_service": "can_manage_clients",
+    "clients.add_preferred_sitter": "can_manage_clients",
+    "clients.remove_preferred_sitter": "can_manage_clients",
+    "staff.index": "can_manage_clients",
+    "staff.new": "can_manage_clients",
+    "staff.my_clients": "is_staff",
+    "settings.index": "can_manage_settings",
+    "settings.portal_settings": "can_manage_settings",
+    "settings.permissions": "can_manage_settings",
+}
+
+# --- the cast -------------------------------------------------------------------------------------
+
+# Role name (used in test ids) -> the fixture that makes that person; anonymous has none.
+ROLES = {
+    "admin": "admin",
+    "office_manager": "office_manager",
+    "office_manager_private": "office_manager_private",
+    "staff_scheduled": "assigned_staff",
+    "staff_preferred": "preferred_sitter",
+    "staff_unrelated": "unassigned_staff",
+    "client": "household_login",
+    "other_client": "other_household_login",
+    "other_business_admin": "stranger_admin",
+    "anonymous": None,
+}
+ADMIN_TEAM = frozenset({"admin", "office_manager", "office_manager_private"})
+STAFF = frozenset({"staff_scheduled", "staff_preferred", "staff_unrelated"})
+# Business-wide pages: each admin team member reaches their own business's.
+ANY_ADMIN_TEAM = ADMIN_TEAM | {"other_business_admin"}
+ANY_ADMIN = frozenset({"admin", "other_business_admin"})
+# The Rivera household (the client everything is about): who may see it and its feeds.
+SEES_CLIENT = ADMIN_TEAM | {"staff_scheduled", "staff_preferred", "client"}
+SEES_PRIVATE = frozenset({"admin", "office_manager_private", "client"})
+
+
+def may_see(role: str, feed: Feed, private_on: bool) -> bool:
+    if feed == Feed.CONVERSATION:
+        return role in SEES_CLIENT
+    return private_on and role in SEES_PRIVATE
+
+
+def may_delete_clients_message(role: str, feed: Feed, private_on: bool) -> bool:
+    """The target messages are the client's own: the client (author), admins, and office
+    managers in the Conversation feed may delete them; nobody who cannot see them."""
+    if not may_see(role, feed, private_on):
+        return False
+    return role in ("client", "admin") or (role in ADMIN_TEAM and feed == Feed.CONVERSATION)
+
+
+@pytest.fixture
+def office_manager_private(make_user):
+    return make_user(Role.OFFICE_MANAGER, name="Olga Office", private_messages_access=True)
+
+
+# --- the world: rows, URLs and database snapshots -------------------------------------------------
+
+class World:
+    """The Rivera household's business, with helpers that make fresh rows for each call."""
+
+    def __init__(self, app, business, household, client_login, make_user, make_message,
+                 make_service, make_preferred_sitter):
+        self.app, self.business, self.household = app, business, household
+        self.client_login = client_login
+        self._make_user, self._make_message = make_user, make_message
+        self._make_service, self._make_preferred_sitter = make_service, make_preferred_sitter
+        self._numbers = itertools.count(1)
+
+    def number(self) -> int:
+        return next(self._numbers)
+
+    def url(self, endpoint: str, **values) -> str:
+        with self.app.test_request_context():
+            return url_for(endpoint, **values)
+
+    def arguments(self, endpoint: str) -> set[str]:
+        return set(next(self.app.url_map.iter_rules(endpoint)).arguments)
+
+    def message(self, feed: Feed, author=None) -> Message:
+        """A message with text found nowhere else, by default the client's own."""
+        return self._make_message(self.household, author or self.client_login,
+                                  f"Note {self.number()} only for {feed} readers", feed=feed)
+
+    def staff(self, business: Business | None = None) -> User:
+        return self._make_user(Role.STAFF, business=business or self.business,
+                               name=f"Spare Sitter {self.number()}")
+
+    def office_manager(self, business: Business) -> User:
+        return self._make_user(Role.OFFICE_MANAGER, business=business,
+                               name=f"Spare Manager {self.number()}")
+
+    def service(self) -> ScheduledService:
+        return self._make_service(self.household, self.staff(), days_from_now=2)
+
+    def preferred_sitter(self) -> User:
+        staff = self.staff()
+        self._make_preferred_sitter(self.household, staff)
+        return staff
+
+    def update(self, model, row_id, **columns) -> None:
+        with self.app.app_context():
+            row = db.session.get(model, row_id)
+            for name, value in columns.items():
+                setattr(row, name, value)
+            db.session.commit()
+
+    def set_private_messaging(self, enabled: bool, business: Business | None = None) -> None:
+        self.update(Business, (business or self.business).id, private_messaging_enabled=enabled)
+
+    def load(self, model, row_id):
+        with self.app.app_context():
+            row = db.session.get(model, row_id)
+            db.session.expunge(row)
+            return row
+
+    def snapshot(self) -> dict[str, list[dict]]:
+        """Every row of every table."""
+        with self.app.app_context():
+            return {
+                table.name: [
+                    dict(row._mapping)
+                    for row in db.session.execute(
+                        select(table).order_by(*table.primary_key.columns)
+                    )
+                ]
+                for table in db.metadata.sorted_tables
+            }
+
+
+def _owner(table: str, row: dict):
+    return row["id"] if table == "businesses" else row.get("business_id")
+
+
+def changed_tables(before: dict, after: dict, business_id: int) -> set[str]:
+    """Tables whose rows of this business changed."""
+    return {
+        table for table in before
+        if [r for r in before[table] if _owner(table, r) == business_id]
+        != [r for r in after[table] if _owner(table, r) == business_id]
+    }
+
+
+def others_unchanged(before: dict, after: dict, business_id: int) -> bool:
+    return all(
+        [r for r in before[table] if _owner(table, r) != business_id]
+        == [r for r in after[table] if _owner(table, r) != business_id]
+        for table in before
+    )
+
+
+@pytest.fixture
+def world(app, business, household, household_login, make_user, make_message, make_service,
+          make_preferred_sitter):
+    return World(app, business, household, household_login, make_user, make_message,
+                 make_service, make_preferred_sitter)
+
+
+@pytest.fixture
+def browser_as(request, new_client, logged_in):
+    """browser_as(role) -> (user or None, a browser logged in as that role through the form)."""
+
+    def make(role: str):
+        if ROLES[role] is None:
+            return None, new_client()
+        user = request.getfixturevalue(ROLES[role])
+        return user, logged_in(user)
+
+    return make
+
+
+# --- calling and checking -------------------------------------------------------------------------
+
+def call(browser, method: str, url: str, hx: bool, data: dict | None = None):
+    """One request, as htmx sends it (HX-Request: true) or as a plain page/form without it."""
+    if hx:
+        return browser.htmx(method, url, data=data)
+    if method == "GET":
+        return browser.get(url)
+    return browser.submit(url, data)
+
+
+def login_redirect_problems(response, hx: bool) -> list[str]:
+    """Logged out: a page gets a 302 to /login, htmx a 401 telling it to load /login whole."""
+    if hx:
+        target = response.headers.get("HX-Redirect", "")
+        if response.status_code != 401 or urlsplit(target).path != "/login":
+            return [f"expected 401 with HX-Redirect to /login, got {response.status_code} "
+                    f"HX-Redirect={target!r}"]
+        return []
+    if response.status_code != 302 or urlsplit(response.location or "").path != "/login":
+        return [f"expected 302 to /login, got {response.status_code} to {response.location!r}"]
+    return []
+
+
+@dataclass
+class Outcome:
+    """What one call must do: 'allowed' (with its status), 'refused' (404) or 'login'."""
+
+    kind: str
+    status: int = 404
+    writes: frozenset[str] = frozenset()
+    actor_business_id: int | None = None
+
+
+def exercise(world: World, browser, method: str, url: str, hx: bool, outcome: Outcome,
+             data: dict | None = None, hidden: tuple[str, ...] = (), shown: tuple[str, ...] = ()):
+    """Makes the call and returns (response, problems). Writes (POST) are checked against
+    snapshots of the whole database; reads are not, which halves the time of this module."""
+    before = world.snapshot() if method != "GET" else {}
+    response = call(browser, method, url, hx, data)
+    after = world.snapshot() if method != "GET" else {}
+    body = response.get_data(as_text=True)
+    if outcome.kind == "login":
+        problems = login_redirect_problems(response, hx)
+    elif response.status_code != outcome.status:
+        problems = [f"expected {outcome.status}, got {response.status_code}"]
+    else:
+        problems = []
+    if outcome.kind == "allowed":
+        changed = changed_tables(before, after, outcome.actor_business_id)
+        if changed != set(outcome.writes):
+            problems.append(f"expected changes in {sorted(outcome.writes)}, got {sorted(changed)}")
+        if not others_unchanged(before, after, outcome.actor_business_id):
+            problems.append("changed rows of another business")
+        if response.status_code == 200:
+            problems += [f"does not show {text!r}" for text in shown if text not in body]
+    elif before != after:
+        problems.append(f"refused, yet changed {sorted(changed_tables_any(before, after))}")
+    problems += [f"reveals {text!r}" for text in hidden if text in body]
+    return response, problems
+
+
+def changed_tables_any(before: dict, after: dict) -> set[str]:
+    return {table for table in before if before[table] != after[table]}
+
+
+def labelled(label: str, problems: list[str]) -> list[str]:
+    return [f"{label}: {problem}" for problem in problems]
+
+
+# --- the feed endpoints ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeedCase:
+    endpoint: str
+    method: str
+    ok: tuple[int, int]  # the allowed status without / with HX-Request
+    deletes: bool = False  # needs the right to delete the target, not just to see it
+    writes: frozenset[str] = frozenset()
+    # Whether an allowed answer shows the target message's text, without / with HX-Request.
+    shows_target: tuple[bool, bool] = (False, False)
+
+
+DELETE_WRITES = frozenset({"messages", "audit_events"})  # the text erased, and an audit event
+FEED_CASES = [
+    FeedCase("feeds.show", "GET", (200, 200), shows_target=(True, True)),
+    FeedCase("feeds.earlier", "GET", (200, 200), shows_target=(True, True)),
+    FeedCase("messages.create", "POST", (302, 200), writes=frozenset({"messages"})),
+    FeedCase("messages.show", "GET", (302, 200), shows_target=(False, True)),
+    # The htmx confirmation replaces only the message's Delete link.
+    FeedCase("messages.confirm_delete", "GET", (200, 200), deletes=True,
+             shows_target=(True, False)),
+    FeedCase("messages.delete", "POST", (302, 200), deletes=True, writes=DELETE_WRITES),
+]
+
+
+def feed_request(world: World, case: FeedCase, feed: Feed, target: Message):
+    """URL and form data for one call of a feed endpoint about the target message's feed."""
+    values = {"client_id": world.household.id, "feed_name": feed.value, "message_id": target.id}
+    values = {name: value for name, value in values.items()
+              if name in world.arguments(case.endpoint)}
+    if case.endpoint == "feeds.earlier":
+        values["before"] = target.id + 1
+    data = {"text": f"Reply {world.number()}"} if case.endpoint == "messages.create" else None
+    return world.url(case.endpoint, **values), data
+
+
+def feed_effect_problems(world, case, user, feed, target, data, response) -> list[str]:
+    """What an allowed call did, beyond which tables changed."""
+    problems = []
+    if response.status_code == 302:
+        feed_url = world.url("feeds.show", client_id=world.household.id, feed_name=feed.value)
+        if urlsplit(response.location).path != feed_url:
+            problems.append(f"redirected to {response.location!r}, not the feed")
+    if case.endpoint == "messages.create":
+        with world.app.app_context():
+            stored = db.session.scalar(select(Message).where(Message.text == data["text"]))
+            if (stored.author_id, stored.client_id, stored.feed) != (
+                user.id, world.household.id, feed
+            ):
+                problems.append("stored the message with the wrong author, client or feed")
+    if case.endpoint == "messages.delete":
+        deleted = world.load(Message, target.id)
+        if deleted.text is not None or deleted.deleted_by_id != user.id:
+            problems.append("did not erase the text and record the deleter")
+    return problems
+
+
+ROLE_IDS = list(ROLES)
+
+
+@pytest.mark.parametrize("role", ROLE_IDS)
+@pytest.mark.parametrize("case", FEED_CASES, ids=lambda case: case.endpoint)
+def test_feed_endpoint_answers_role(world, browser_as, stranger_business, case, role):
+    # The stranger's own business has Private Messaging on: that must not open ours.
+    world.set_private_messaging(True, stranger_business)
+    user, browser = browser_as(role)
+    problems = []
+    for private_on, feed, hx in itertools.product((True, False), Feed, (False, True)):
+        world.set_private_messaging(private_on)
+        target = world.message(feed)
+        url, data = feed_request(world, case, feed, target)
+        allowed = (may_delete_clients_message if case.deletes else may_see)(
+            role, feed, private_on)
+        if user is None:
+            outcome = Outcome("login")
+        elif allowed:
+            outcome = Outcome("allowed", case.ok[hx], case.writes, user.business_id)
+        else:
+            outcome = Outcome("refused")
+        response, found = exercise(
+            world, browser, case.method, url, hx, outcome, data,
+            hidden=() if allowed and user else (target.text,),
+            shown=(target.text,) if case.shows_target[hx] else (),
+        )
+        if outcome.kind == "allowed" and not found:
+            found = feed_effect_problems(world, case, user, feed, target, data, response)
+        label = (f"{case.method} {url} ({feed} feed, Private Messaging "
+                 f"{'on' if private_on else 'off'}, {'htmx' if hx else 'page'})")
+        problems += labelled(label, found)
+    assert not problems, f"{role}:\n" + "\n".join(problems)
+
+
+# Deleting someone's message: every author who can post in a feed, every role as the deleter.
+AUTHORS = [(Feed.CONVERSATION, author) for author in
+           ("admin", "office_manager", "staff_scheduled", "staff_preferred", "client")]
+AUTHORS += [(Feed.PRIVATE, author) for author in ("admin", "office_manager_private", "client")]
+
+
+def may_delete(role: str, author: str, feed: Feed) -> bool:
+    """The author their own; admins anything they see; office managers Conversation ones."""
+    if not may_see(role, feed, private_on=True):
+        return False
+    return role in (author, "admin") or (role in ADMIN_TEAM and feed == Feed.CONVERSATION)
+
+
+@pytest.mark.parametrize(("feed", "author"), AUTHORS,
+                         ids=[f"{feed}-by_{author}" for feed, author in AUTHORS])
+def test_delete_answers_each_role_by_author_and_feed(world, browser_as, feed, author):
+    world.set_private_messaging(True)
+    writer, writer_browser = browser_as(author)
+    problems = []
+    for role in ROLE_IDS:
+        user, browser = (writer, writer_browser) if role == author else browser_as(role)
+        target = world.message(feed, author=writer)
+        if user is None:
+            outcome = Outcome("login")
+        elif may_delete(role, author, feed):
+            outcome = Outcome("allowed", 302, DELETE_WRITES, user.business_id)
+        else:
+            outcome = Outcome("refused")
+        _, found = exercise(world, browser, "POST", world.url("messages.delete",
+                                                              message_id=target.id),
+                            False, outcome)
+        problems += labelled(role, found)
+    assert not problems, "\n".join(problems)
+
+
+# --- client, staff and settings management --------------------------------------------------------
+
+# prepare(world, actor's business) -> (url_for values, form data or None), fresh rows per call.
+Prepare = Callable[[World, Business], tuple[dict, dict | None]]
+
+
+def _client(world, business):
+    return {"client_id": world.household.id}, None
+
+
+def _nothing(world, business):
+    return {}, None
+
+
+def _new_client(world, business):
+    # Every field, as a browser sends the form (see the report: a missing pet_name is a 500).
+    return {}, {"name": f"New Household {world.number()}", "email": "", "phone": "",
+                "address": "", "notes": "", "pet_name": "", "pet_species": ""}
+
+
+def _add_pet(world, business):
+    return {"client_id": world.household.id}, {"name": f"Pet {world.number()}", "species": "Cat"}
+
+
+def _new_person(world, business):
+    number = world.number()
+    return {}, {"name": f"New Person {number}", "email": f"new{number}@example.com",
+                "password": "a long enough password"}
+
+
+def _new_login(world, business):
+    return {"client_id": world.household.id}, _new_person(world, business)[1]
+
+
+def _schedule_service(world, business):
+    day = (utcnow() + timedelta(days=3)).date().isoformat()
+    return {"client_id": world.household.id}, {
+        "staff_id": world.staff().id, "title": "Dog walk", "date": day,
+        "starts": "10:00", "ends": "10:30",
+    }
+
+
+def _cancel_service(world, business):
+    return {"service_id": world.service().id}, None
+
+
+def _add_preferred_sitter(world, business):
+    return {"client_id": world.household.id}, {"staff_id": world.staff().id}
+
+
+def _remove_preferred_sitter(world, business):
+    return {"client_id": world.household.id, "staff_id": world.preferred_sitter().id}, None
+
+
+def _portal_settings(world, business):
+    # Turns Private Messaging on and changes the window: a refused call must do neither.
+    return {}, {"private_messaging_enabled": "yes", "staff_access_days": str(10 + world.number())}
+
+
+def _permissions(world, business):
+    # Grants private access to a new office manager of the caller's business.
+    return {}, {"private_messages": str(world.office_manager(business).id)}
+
+
+@dataclass(frozen=True)
+class ManagementCase:
+    endpoint: str
+    method: str
+    allowed: frozenset[str]
+    prepare: Prepare
+    ok: tuple[int, int] = (200, 200)
+    writes: frozenset[str] = frozenset()
+    # Roles whose allowed page (without htmx) must name the Rivera household.
+    names_household: frozenset[str] = frozenset()
+
+    @property
+    def id(self) -> str:
+        return f"{self.endpoint}-{self.method}"
+
+
+def _writes(*tables: str) -> frozenset[str]:
+    return frozenset({*tables, "audit_events"})
+
+
+CLIENT_PAGES = ADMIN_TEAM  # one client's management: only the admin team of its business
+MANAGEMENT_CASES = [
+    ManagementCase("clients.index", "GET", ANY_ADMIN_TEAM, _nothing, names_household=ADMIN_TEAM),
+    ManagementCase("clients.new", "GET", ANY_ADMIN_TEAM, _nothing),
+    ManagementCase("clients.new", "POST", ANY_ADMIN_TEAM, _new_client, (302, 302),
+                   _writes("clients")),
+    ManagementCase("clients.profile", "GET", SEES_CLIENT, _client,
+                   names_household=SEES_CLIENT - {"client"}),  # the portal says "Messages"
+    ManagementCase("clients.add_pet", "POST", CLIENT_PAGES, _add_pet, (302, 302),
+                   _writes("pets")),
+    ManagementCase("clients.new_login", "GET", CLIENT_PAGES, _client,
+                   names_household=CLIENT_PAGES),
+    ManagementCase("clients.new_login", "POST", CLIENT_PAGES, _new_login, (302, 302),
+                   _writes("users")),
+    ManagementCase("clients.schedule_service", "POST", CLIENT_PAGES, _schedule_service,
+                   (302, 302), _writes("scheduled_services")),
+    ManagementCase("clients.cancel_service", "POST", CLIENT_PAGES, _cancel_service, (302, 302),
+                   _writes("scheduled_services")),
+    ManagementCase("clients.add_preferred_sitter", "POST", CLIENT_PAGES, _add_preferred_sitter,
+                   (302, 302), _writes("preferred_sitters")),
+    ManagementCase("clients.remove_preferred_sitter", "POST", CLIENT_PAGES,
+                   _remove_preferred_sitter, (302, 302), _writes("preferred_sitters")),
+    ManagementCase("staff.index", "GET", ANY_ADMIN_TEAM, _nothing),
+    ManagementCase("staff.new", "GET", ANY_ADMIN_TEAM, _nothing),
+    ManagementCase("staff.new", "POST", ANY_ADMIN_TEAM, _new_person, (302, 302),
+                   _writes("users")),
+    ManagementCase("staff.my_clients", "GET", STAFF, _nothing,
+                   names_household=frozenset({"staff_scheduled", "staff_preferred"})),
+    ManagementCase("settings.index", "GET", ANY_ADMIN, _nothing),
+    ManagementCase("settings.portal_settings", "GET", ANY_ADMIN, _nothing),
+    ManagementCase("settings.portal_settings", "POST", ANY_ADMIN, _portal_settings, (302, 302),
+                   _writes("businesses")),
+    ManagementCase("settings.permissions", "GET", ANY_ADMIN, _nothing),
+    ManagementCase("settings.permissions", "POST", ANY_ADMIN, _permissions, (302, 302),
+                   _writes("users")),
+]
+
+
+@pytest.mark.parametrize("role", ROLE_IDS)
+def test_management_endpoints_answer_role(world, browser_as, stranger_business, role):
+    # One login per role, then every case: logins are most of the cost of this module.
+    user, browser = browser_as(role)
+    actor_business = stranger_business if role == "other_business_admin" else world.business
+    problems = []
+    for case, hx in itertools.product(MANAGEMENT_CASES, (False, True)):
+        values, data = case.prepare(world, actor_business)
+        url = world.url(case.endpoint, **values)
+        if user is None:
+            outcome = Outcome("login")
+        elif role in case.allowed:
+            outcome = Outcome("allowed", case.ok[hx], case.writes, user.business_id)
+        else:
+            outcome = Outcome("refused")
+        # Whoever may not see the household never gets a page that names it.
+        hidden = () if role in SEES_CLIENT else (world.household.name,)
+        shown = (world.household.name,) if role in case.names_household and not hx else ()
+        _, found = exercise(world, browser, case.method, url, hx, outcome, data, hidden, shown)
+        problems += labelled(f"{case.endpoint} {case.method} {url} ({'htmx' if hx else 'page'})",
+                             found)
+    assert not problems, f"{role}:\n" + "\n".join(problems)
+
+
+# --- access that ends mid-session -----------------------------------------------------------------
+
+def _cancel_services_as_admin(world, request, viewer):
+    admin = request.getfixturevalue("logged_in")(request.getfixturevalue("admin"))
+    with world.app.app_context():
+        services = list(db.session.scalars(
+            select(ScheduledService.id).where(ScheduledService.staff_id == viewer.id)))
+    for service_id in services:
+        response = admin.submit(world.url("clients.cancel_service", service_id=service_id))
+        assert response.status_code == 302
+
+
+def _unmark_preferred_sitter_as_admin(world, request, viewer):
+    admin = request.getfixturevalue("logged_in")(request.getfixturevalue("admin"))
+    response = admin.submit(world.url("clients.remove_preferred_sitter",
+                                      client_id=world.household.id, staff_id=viewer.id))
+    assert response.status_code == 302
+
+
+def _revoke_private_access(world, request, viewer):
+    world.update(User, viewer.id, private_messages_access=False)
+
+
+def _deactivate(world, request, viewer):
+    world.update(User, viewer.id, active=False)
+
+
+def _turn_private_messaging_off(world, request, viewer):
+    world.set_private_messaging(False)
+
+
+@dataclass(frozen=True)
+class Change:
+    role: str
+    feed: Feed
+    apply: Callable
+    then: str = "refused"  # or "login"
+
+
+CHANGES = {
+    "service_cancelled": Change("staff_scheduled", Feed.CONVERSATION, _cancel_services_as_admin),
+    "preferred_sitter_removed": Change("staff_preferred", Feed.CONVERSATION,
+                                       _unmark_preferred_sitter_as_admin),
+    "private_access_revoked": Change("office_manager_private", Feed.PRIVATE,
+                                     _revoke_private_access),
+    "admin_deactivated": Change("admin", Feed.CONVERSATION, _deactivate, "login"),
+    "staff_deactivated": Change("staff_scheduled", Feed.CONVERSATION, _deactivate, "login"),
+    "private_setting_turned_off_for_client": Change("client", Feed.PRIVATE,
+                                                    _turn_private_messaging_off),
+    "private_setting_turned_off_for_admin": Change("admin", Feed.PRIVATE,
+                                                   _turn_private_messaging_off),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES)
+def test_access_ends_on_next_request_after_change(world, browser_as, request, change):
+    # The same logged-in browser: every feed endpoint is allowed before the change and refused
+    # on the very next request after it. Targets are the viewer's own messages, which every
+    # viewer here may also delete.
+    world.set_private_messaging(True)
+    user, browser = browser_as(change.role)
+    problems = []
+    for phase in ("before", "after"):
+        if phase == "after":
+            change.apply(world, request, user)
+        for case, hx in itertools.product(FEED_CASES, (False, True)):
+            target = world.message(change.feed, author=user)
+            url, data = feed_request(world, case, change.feed, target)
+            if phase == "before":
+                outcome = Outcome("allowed", case.ok[hx], case.writes, user.business_id)
+            else:
+                outcome = Outcome(change.then)
+            hidden = (target.text,) if phase == "after" else ()
+            _, found = exercise(world, browser, case.method, url, hx, outcome, data, hidden)
+            problems += labelled(
+                f"{phase}: {case.endpoint} {case.method} {url} ({'htmx' if hx else 'page'})",
+                found)
+    assert not problems, f"{change.role}:\n" + "\n".join(problems)
+
+
+# --- public and logged-in endpoints ---------------------------------------------------------------
+
+@pytest.mark.parametrize("hx", [False, True], ids=["page", "htmx"])
+@pytest.mark.parametrize("endpoint", PUBLIC)
+def test_public_endpoint_answers_anonymous(world, client, endpoint, hx):
+    response = call(client, "GET", world.url(endpoint, **PUBLIC[endpoint]), hx)
+    response.close()  # static files are streamed
+    assert response.status_code == 200
+
+
+def test_login_page_sends_logged_in_user_home(browser_as):
+    _, browser = browser_as("staff_unrelated")
+    response = browser.get("/login")
+    assert (response.status_code, response.location) == (302, "/my-clients")
+
+
+HOMES = {
+    "admin": "/clients",
+    "office_manager": "/clients",
+    "office_manager_private": "/clients",
+    "staff_scheduled": "/my-clients",
+    "staff_preferred": "/my-clients",
+    "staff_unrelated": "/my-clients",
+    "client": "/clients/{household}",
+    "other_client": "/clients/{other_household}",
+    "other_business_admin": "/clients",
+}
+
+
+@pytest.mark.parametrize("hx", [False, True], ids=["page", "htmx"])
+@pytest.mark.parametrize("role", ROLE_IDS)
+def test_home_redirects_role_to_its_start_page(world, browser_as, other_household, role, hx):
+    _, browser = browser_as(role)
+    response = call(browser, "GET", world.url("auth.home"), hx)
+    if role == "anonymous":
+        assert not login_redirect_problems(response, hx)
+    else:
+        home = HOMES[role].format(household=world.household.id,
+                                  other_household=other_household.id)
+        assert (response.status_code, response.location) == (302, home)
+
+
+@pytest.mark.parametrize("hx", [False, True], ids=["page", "htmx"])
+@pytest.mark.parametrize("role", ["admin", "client", "anonymous"])
+def test_logout_ends_session_for_role(world, browser_as, role, hx):
+    _, browser = browser_as(role)
+    response = call(browser, "POST", world.url("auth.logout"), hx)
+    assert (response.status_code, urlsplit(response.location).path) == (302, "/login")
+    assert not login_redirect_problems(browser.get(world.url("auth.home")), hx=False)
+
+
+# --- the classification is complete and true ------------------------------------------------------
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+COVERED = {(case.endpoint, case.method) for case in FEED_CASES + MANAGEMENT_CASES}
+
+
+def test_classify_every_endpoint(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    unclassified = endpoints - PUBLIC.keys() - LOGGED_IN.keys() - GUARDED.keys()
+    assert not unclassified, (
+        "Classify these endpoints in PUBLIC, LOGGED_IN or GUARDED of tests/test_access_matrix.py "
+        f"(and give guarded ones matrix cases): {sorted(unclassified)}"
+    )
+
+
+def test_classify_only_existing_endpoints(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    classified = [*PUBLIC, *LOGGED_IN, *GUARDED]
+    assert sorted(set(classified) - endpoints) == []
+    assert len(classified) == len(set(classified)), "an endpoint is in two classes"
+
+
+def test_cover_every_guarded_endpoint(app):
+    # Every method of every guarded endpoint has matrix cases, and nothing else does.
+    needed = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules() if rule.endpoint in GUARDED
+        for method in rule.methods - IGNORED_METHODS
+    }
+    assert sorted(needed - COVERED) == [], "guarded endpoint methods without matrix cases"
+    assert sorted(COVERED - needed) == [], "matrix cases for methods the app does not have"
+
+
+def test_name_real_policy_rules_for_guarded_endpoints():
+    assert {rule for rule in GUARDED.values() if not callable(getattr(policy, rule, None))} == set()
+
+
+def test_classify_logged_in_endpoints_with_their_methods(app):
+    methods = {rule.endpoint: rule.methods - IGNORED_METHODS for rule in app.url_map.iter_rules()}
+    assert {endpoint: {method} for endpoint, method in LOGGED_IN.items()} == {
+        endpoint: methods[endpoint] for endpoint in LOGGED_IN
+    }
+
+
+def test_view_foreign_client_id_answers_like_missing_id(world, browser_as, make_client,
+                                                        stranger_business):
+    # A client id of another business answers exactly like an id that does not exist.
+    foreign = make_client(business=stranger_business, name="Rival Household")
+    _, browser = browser_as("admin")
+    missing = max(foreign.id, world.household.id) + 1000
+    for client_id in (foreign.id, missing):
+        for endpoint in ("clients.profile", "feeds.show"):
+            values = {"client_id": client_id}
+            if endpoint == "feeds.show":
+                values["feed_name"] = "conversation"
+            response = browser.get(world.url(endpoint, **values))
+            assert response.status_code == 404
+            assert "Rival Household" not in response.get_data(as_text=True)
