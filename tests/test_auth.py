@@ -7,7 +7,7 @@ from portal import config, create_app
 from portal.extensions import db
 from portal.models import LoginSession, User
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, update_row
 
 
 def test_login_page_renders(client):
@@ -133,9 +133,7 @@ def test_remember_me_cookie_stops_working_after_logout(app, client, new_client, 
 
 def test_deactivation_ends_a_live_session(app, client, admin):
     client.login(admin)
-    with app.app_context():
-        db.session.get(User, admin.id).active = False
-        db.session.commit()
+    update_row(app, User, admin.id, active=False)
     assert client.get("/clients").status_code == 302
 
 

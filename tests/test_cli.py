@@ -1,16 +1,13 @@
 """flask --app wsgi seed-demo | create-user."""
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Business, Message, Role, User
 from portal.services.accounts import authenticate
 from portal.services.demo import PASSWORD
 
-
-def count(app, model):
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model))
+from .conftest import count_rows
 
 
 def test_seed_demo_creates_one_login_per_role_and_prints_them(app, runner):
@@ -24,16 +21,16 @@ def test_seed_demo_creates_one_login_per_role_and_prints_them(app, runner):
         roles = sorted(user.role.value for user in db.session.scalars(select(User)))
         assert roles == ["admin", "client", "client", "office_manager", "staff", "staff"]
         assert authenticate("admin@happytails.example", PASSWORD) is not None
-    assert count(app, Message) > 0
+    assert count_rows(app, Message) > 0
 
 
 def test_seed_demo_is_idempotent(app, runner):
     runner.invoke(args=["seed-demo"])
-    before = (count(app, User), count(app, Message), count(app, Business))
+    before = (count_rows(app, User), count_rows(app, Message), count_rows(app, Business))
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0 and "already present" in result.output
     assert "admin@happytails.example" in result.output
-    assert (count(app, User), count(app, Message), count(app, Business)) == before
+    assert (count_rows(app, User), count_rows(app, Message), count_rows(app, Business)) == before
 
 
 def test_demo_logins_work_through_the_login_form(app, runner, client):

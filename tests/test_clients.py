@@ -2,8 +2,7 @@
 
 from datetime import date, timedelta
 
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import (
@@ -18,15 +17,16 @@ from portal.models import (
 )
 from portal.services.accounts import authenticate
 
-
-@pytest.fixture
-def admin_browser(logged_in, admin):
-    return logged_in(admin)
+from .conftest import count_rows
 
 
-def count(app, model, *where):
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+def schedule_service(browser, household, staff, day: str, starts: str, ends: str,
+                     title: str = "Walk"):
+    """Posts the Schedule a service form of the household's profile."""
+    return browser.submit(
+        f"/clients/{household.id}/services",
+        {"staff_id": staff.id, "title": title, "date": day, "starts": starts, "ends": ends},
+    )
 
 
 def test_clients_list_searches_by_name(admin_browser, make_client):
@@ -76,19 +76,19 @@ def test_create_client_with_first_pet(app, admin_browser):
     with app.app_context():
         client = db.session.scalar(select(Client).where(Client.name == "The Chen Household"))
         assert [(pet.name, pet.species) for pet in client.pets] == [("Luna", "Cat")]
-    assert count(app, AuditEvent, AuditEvent.action == "client.created") == 1
+    assert count_rows(app, AuditEvent, AuditEvent.action == "client.created") == 1
 
 
 def test_create_client_without_pet_fields(app, admin_browser):
     # A hand-made request may leave out the optional pet fields entirely.
     assert admin_browser.submit("/clients/new", {"name": "No Pets Yet"}).status_code == 302
-    assert count(app, Pet) == 0
+    assert count_rows(app, Pet) == 0
 
 
 def test_create_client_refuses_missing_name(app, admin_browser):
     response = admin_browser.submit("/clients/new", {"name": " ", "email": "not-an-email"})
     assert response.status_code == 422
-    assert count(app, Client) == 0
+    assert count_rows(app, Client) == 0
 
 
 def test_create_client_login_lets_the_client_log_in(app, admin_browser, household, client):
@@ -118,12 +118,12 @@ def test_create_login_refuses_short_password_and_duplicate_email(
         {"name": "C", "email": admin.email, "password": "long enough password"},
     )
     assert duplicate.status_code == 422 and "already exists" in duplicate.get_data(as_text=True)
-    assert count(app, User, User.role == Role.CLIENT) == 0
+    assert count_rows(app, User, User.role == Role.CLIENT) == 0
 
 
 def test_add_pet(app, admin_browser, household):
     admin_browser.submit(f"/clients/{household.id}/pets", {"name": "Pepper", "species": "Dog"})
-    assert count(app, Pet, Pet.name == "Pepper") == 1
+    assert count_rows(app, Pet, Pet.name == "Pepper") == 1
 
 
 def test_schedule_service_gives_staff_access(app, admin_browser, household, unassigned_staff,
@@ -131,35 +131,24 @@ def test_schedule_service_gives_staff_access(app, admin_browser, household, unas
     staff_browser = logged_in(unassigned_staff)
     assert staff_browser.get(f"/clients/{household.id}").status_code == 404
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
-    response = admin_browser.submit(
-        f"/clients/{household.id}/services",
-        {"staff_id": unassigned_staff.id, "title": "Dog walk", "date": tomorrow,
-         "starts": "12:00", "ends": "12:30"},
-    )
+    response = schedule_service(admin_browser, household, unassigned_staff, tomorrow,
+                                "12:00", "12:30", title="Dog walk")
     assert response.status_code == 302
     assert staff_browser.get(f"/clients/{household.id}").status_code == 200
     assert "Household" in staff_browser.get("/my-clients").get_data(as_text=True)
 
 
 def test_schedule_service_refuses_end_before_start(app, admin_browser, household, unassigned_staff):
-    admin_browser.submit(
-        f"/clients/{household.id}/services",
-        {"staff_id": unassigned_staff.id, "title": "Walk", "date": "2030-01-01",
-         "starts": "12:00", "ends": "11:00"},
-    )
-    assert count(app, ScheduledService) == 0
+    schedule_service(admin_browser, household, unassigned_staff, "2030-01-01", "12:00", "11:00")
+    assert count_rows(app, ScheduledService) == 0
 
 
 def test_schedule_service_refuses_staff_of_another_business(
     app, admin_browser, household, make_user, stranger_business
 ):
     foreign = make_user(Role.STAFF, business=stranger_business)
-    admin_browser.submit(
-        f"/clients/{household.id}/services",
-        {"staff_id": foreign.id, "title": "Walk", "date": "2030-01-01",
-         "starts": "12:00", "ends": "13:00"},
-    )
-    assert count(app, ScheduledService) == 0
+    schedule_service(admin_browser, household, foreign, "2030-01-01", "12:00", "13:00")
+    assert count_rows(app, ScheduledService) == 0
 
 
 def test_cancel_service_ends_staff_access_on_next_request(
@@ -173,7 +162,7 @@ def test_cancel_service_ends_staff_access_on_next_request(
     with app.app_context():
         assert db.session.get(ScheduledService, service_id).status == ServiceStatus.CANCELLED
     assert staff_browser.get(f"/clients/{household.id}").status_code == 404
-    assert count(app, AuditEvent, AuditEvent.action == "service.cancelled") == 1
+    assert count_rows(app, AuditEvent, AuditEvent.action == "service.cancelled") == 1
 
 
 def test_mark_and_unmark_preferred_sitter(app, admin_browser, household, unassigned_staff,
@@ -181,12 +170,12 @@ def test_mark_and_unmark_preferred_sitter(app, admin_browser, household, unassig
     staff_browser = logged_in(unassigned_staff)
     admin_browser.submit(f"/clients/{household.id}/preferred-sitters",
                          {"staff_id": unassigned_staff.id})
-    assert count(app, PreferredSitter) == 1
+    assert count_rows(app, PreferredSitter) == 1
     assert staff_browser.get(f"/clients/{household.id}").status_code == 200
     admin_browser.submit(
         f"/clients/{household.id}/preferred-sitters/{unassigned_staff.id}/remove"
     )
-    assert count(app, PreferredSitter) == 0
+    assert count_rows(app, PreferredSitter) == 0
     assert staff_browser.get(f"/clients/{household.id}").status_code == 404
 
 

@@ -3,24 +3,16 @@
 import re
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Feed, Message, utcnow
 
+from .conftest import count_rows, record_sql
+
 
 def feed_url(record, feed="conversation"):
     return f"/clients/{record.id}/feeds/{feed}"
-
-
-def stored_messages(app):
-    with app.app_context():
-        return db.session.scalar(select(func.count(Message.id)))
-
-
-@pytest.fixture
-def admin_browser(logged_in, admin):
-    return logged_in(admin)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -91,19 +83,22 @@ def test_message_text_is_escaped_and_links_made_safe(admin_browser, admin, house
 
 # --- paging ----------------------------------------------------------------------------------
 
+def add_messages(app, record, author, count, text="m{}"):
+    """count Conversation messages in one insert; text is formatted with each one's number."""
+    with app.app_context():
+        db.session.execute(Message.__table__.insert(), [
+            {"business_id": record.business_id, "client_id": record.id,
+             "feed": Feed.CONVERSATION, "author_id": author.id, "text": text.format(n),
+             "created_at": utcnow()}
+            for n in range(count)
+        ])
+        db.session.commit()
+
+
 @pytest.fixture
 def long_feed(app, household, admin):
+    add_messages(app, household, admin, 120, text="note {:03}")
     with app.app_context():
-        db.session.execute(
-            Message.__table__.insert(),
-            [
-                {"business_id": household.business_id, "client_id": household.id,
-                 "feed": Feed.CONVERSATION, "author_id": admin.id, "text": f"note {n:03}",
-                 "created_at": utcnow()}
-                for n in range(120)
-            ],
-        )
-        db.session.commit()
         return list(db.session.scalars(
             select(Message.id).where(Message.client_id == household.id).order_by(Message.id)
         ))
@@ -136,14 +131,8 @@ def test_load_earlier_without_javascript_is_a_page(admin_browser, household, lon
 
 
 def test_feed_pages_by_keyset_not_offset(app, admin_browser, household, long_feed):
-    executed = []
-    with app.app_context():
-        listener = lambda *args: executed.append((args[2], args[3]))  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            admin_browser.htmx("GET", f"{feed_url(household)}/earlier?before={long_feed[70]}")
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
+    with record_sql(app) as executed:
+        admin_browser.htmx("GET", f"{feed_url(household)}/earlier?before={long_feed[70]}")
     feed_queries = [(sql, params) for sql, params in executed if "FROM messages" in sql]
     assert len(feed_queries) == 1
     sql, params = feed_queries[0]
@@ -154,26 +143,9 @@ def test_feed_pages_by_keyset_not_offset(app, admin_browser, household, long_fee
 
 
 def count_queries(app, browser, url):
-    statements = []
-    with app.app_context():
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            assert browser.get(url).status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
+    with record_sql(app) as statements:
+        assert browser.get(url).status_code == 200
     return len(statements)
-
-
-def _add_messages(app, record, author, count):
-    with app.app_context():
-        db.session.execute(Message.__table__.insert(), [
-            {"business_id": record.business_id, "client_id": record.id,
-             "feed": Feed.CONVERSATION, "author_id": author.id, "text": f"m{n}",
-             "created_at": utcnow()}
-            for n in range(count)
-        ])
-        db.session.commit()
 
 
 @pytest.mark.parametrize("viewer", ["admin", "assigned_staff", "household_login"])
@@ -186,9 +158,9 @@ def test_feed_page_query_count_is_constant(app, request, logged_in, make_client,
     if viewer == "household_login":
         large = small  # a client sees only their own feed: compare it before and after growth
     browser = logged_in(user)
-    _add_messages(app, small, admin, 5)
+    add_messages(app, small, admin, 5)
     few = count_queries(app, browser, feed_url(small))
-    _add_messages(app, large, admin, 500 if large is not small else 495)
+    add_messages(app, large, admin, 500 if large is not small else 495)
     many = count_queries(app, browser, feed_url(large))
     assert few == many, (few, many)
     assert many <= 8
@@ -207,7 +179,7 @@ def test_post_with_htmx_returns_message_and_fresh_composer(app, admin_browser, h
     assert 'id="composer"' in body and 'hx-swap-oob="true"' in body
     composer = body[body.index('id="composer"'):]
     assert "On my way" not in composer
-    assert stored_messages(app) == 1
+    assert count_rows(app, Message) == 1
 
 
 def test_post_without_javascript_redirects_back_to_the_feed(app, admin_browser, household):
@@ -234,7 +206,7 @@ def test_post_refuses_bad_text_and_stores_nothing(app, admin_browser, household,
     assert error in fragment.get_data(as_text=True)
     page = admin_browser.submit(f"{feed_url(household)}/messages", {"text": text})
     assert page.status_code == 422 and error in page.get_data(as_text=True)
-    assert stored_messages(app) == 0
+    assert count_rows(app, Message) == 0
 
 
 def test_post_of_exactly_ten_thousand_characters_is_kept(app, admin_browser, household):
@@ -242,7 +214,7 @@ def test_post_of_exactly_ten_thousand_characters_is_kept(app, admin_browser, hou
         "POST", f"{feed_url(household)}/messages", data={"text": "y" * 10_000}
     )
     assert "HX-Retarget" not in response.headers
-    assert stored_messages(app) == 1
+    assert count_rows(app, Message) == 1
 
 
 def test_post_keeps_text_after_refusal(admin_browser, household):
@@ -259,7 +231,7 @@ def test_post_without_csrf_token_is_refused(app, admin_browser, household):
         f"{feed_url(household)}/messages", data={"text": "forged"}, headers={"HX-Request": "true"}
     )
     assert response.status_code == 400
-    assert stored_messages(app) == 0
+    assert count_rows(app, Message) == 0
 
 
 def test_post_with_csrf_header_passes(app, admin_browser, household):
@@ -268,13 +240,13 @@ def test_post_with_csrf_header_passes(app, admin_browser, household):
         headers={"X-CSRFToken": admin_browser.csrf_token()},
     )
     assert response.status_code == 302
-    assert stored_messages(app) == 1
+    assert count_rows(app, Message) == 1
 
 
 def test_post_to_another_business_client_is_404(app, logged_in, stranger_admin, household):
     response = logged_in(stranger_admin).submit(f"{feed_url(household)}/messages", {"text": "hi"})
     assert response.status_code == 404
-    assert stored_messages(app) == 0
+    assert count_rows(app, Message) == 0
 
 
 # --- deleting --------------------------------------------------------------------------------

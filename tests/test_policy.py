@@ -29,29 +29,14 @@ from portal.models import (
     utcnow,
 )
 
-# --- the cast -------------------------------------------------------------------------------------
+from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
+from .conftest import set_private_messaging, update_row
 
-# Role name (used in test ids) -> the fixture that makes that person; None is the anonymous user.
-ROLES = {
-    "admin": "admin",
-    "office_manager": "office_manager",
-    "office_manager_private": "office_manager_private",
-    "staff_scheduled": "assigned_staff",
-    "staff_preferred": "preferred_sitter",
-    "staff_unrelated": "unassigned_staff",
-    "client": "household_login",
-    "other_client": "other_household_login",
-    "other_business_admin": "stranger_admin",
-}
-ADMIN_TEAM = {"admin", "office_manager", "office_manager_private"}
+# --- the cast (ROLES in tests/cast.py; None below is the anonymous user) --------------------------
+
 # Who sees the Rivera household's Conversation feed, and its Private feed while the setting is on.
 SEES_CONVERSATION = ADMIN_TEAM | {"staff_scheduled", "staff_preferred", "client"}
 SEES_PRIVATE = {"admin", "office_manager_private", "client"}
-
-
-@pytest.fixture
-def office_manager_private(make_user):
-    return make_user(Role.OFFICE_MANAGER, name="Olga Office", private_messages_access=True)
 
 
 @pytest.fixture
@@ -74,16 +59,11 @@ def ask(app, rule, *args):
         return rule(*(_fresh(arg) for arg in args))
 
 
-def update(app, model, row_id, **columns):
+def cancel_every_service(app):
     with app.app_context():
-        row = db.session.get(model, row_id)
-        for name, value in columns.items():
-            setattr(row, name, value)
+        for service in db.session.scalars(select(ScheduledService)):
+            service.status = ServiceStatus.CANCELLED
         db.session.commit()
-
-
-def set_private_messaging(app, business, enabled: bool):
-    update(app, Business, business.id, private_messaging_enabled=enabled)
 
 
 def visible_client_names(user) -> list[str]:
@@ -170,7 +150,7 @@ def test_view_refused_to_deactivated_user(app, person, business, household, role
     # Flask-Login's UserMixin is unauthenticated while inactive, so every rule says no.
     set_private_messaging(app, business, True)
     user = person(role)
-    update(app, User, user.id, active=False)
+    update_row(app, User, user.id, active=False)
     assert ask(app, policy.can_view_client, user, household) is False
     assert ask(app, policy.visible_feeds, user, household) == []
 
@@ -244,7 +224,7 @@ def test_staff_access_refused_to_deactivated_staff(app, make_user, make_service,
     staff = make_user(Role.STAFF, name="Dee Deactivated")
     make_service(household, staff, days_from_now=1)
     make_preferred_sitter(household, staff)
-    update(app, User, staff.id, active=False)
+    update_row(app, User, staff.id, active=False)
     assert staff_access_everywhere(app, staff, household) == everywhere(False)
 
 
@@ -257,7 +237,7 @@ def test_staff_access_refused_to_deactivated_staff(app, make_user, make_service,
 def test_staff_access_window_follows_business_setting(app, make_user, make_service, business,
                                                       household, access_days, days_from_now,
                                                       expected):
-    update(app, Business, business.id, staff_access_days=access_days)
+    update_row(app, Business, business.id, staff_access_days=access_days)
     staff = make_user(Role.STAFF)
     make_service(household, staff, days_from_now=days_from_now)
     assert staff_access_everywhere(app, staff, household) == everywhere(expected)
@@ -287,10 +267,7 @@ def test_staff_access_window_starts_staff_access_days_before_now(app, make_busin
 def test_staff_access_stops_on_next_request_after_service_cancelled(app, assigned_staff,
                                                                      household):
     assert ask(app, policy.can_view_client, assigned_staff, household) is True
-    with app.app_context():
-        for service in db.session.scalars(select(ScheduledService)):
-            service.status = ServiceStatus.CANCELLED
-        db.session.commit()
+    cancel_every_service(app)
     assert ask(app, policy.can_view_client, assigned_staff, household) is False
 
 
@@ -454,15 +431,15 @@ def test_delete_follows_author_role_and_feed(app, person, business, household, m
                                              feed, author):
     set_private_messaging(app, business, True)
     message = make_message(household, person(author), "To delete", feed=feed)
-    deleters = [*ROLES, "anonymous"]
+    deleters = [*ROLES, ANONYMOUS]
     actual = {
         deleter: ask(app, policy.can_delete_message,
-                     None if deleter == "anonymous" else person(deleter), message, household)
+                     None if deleter == ANONYMOUS else person(deleter), message, household)
         for deleter in deleters
     }
     # can_delete (what the feed template asks) and can_delete_message (what the route asks) agree.
     for deleter in deleters:
-        user = None if deleter == "anonymous" else person(deleter)
+        user = None if deleter == ANONYMOUS else person(deleter)
         assert ask(app, policy.can_delete, user, household, feed, message.author_id,
                    False) is actual[deleter], deleter
     assert actual == {deleter: may_delete(deleter, author, feed) for deleter in deleters}
@@ -471,7 +448,8 @@ def test_delete_follows_author_role_and_feed(app, person, business, household, m
 def test_delete_refused_for_already_deleted_message(app, admin, household_login, household,
                                                     make_message):
     message = make_message(household, household_login, "Oops")
-    update(app, type(message), message.id, text=None, deleted_at=utcnow(), deleted_by_id=admin.id)
+    update_row(app, type(message), message.id, text=None, deleted_at=utcnow(),
+               deleted_by_id=admin.id)
     for user in (admin, household_login):
         assert ask(app, policy.can_delete_message, user, message, household) is False
 
@@ -489,10 +467,7 @@ def test_delete_own_message_refused_after_staff_access_ends(app, assigned_staff,
                                                             make_message):
     message = make_message(household, assigned_staff, "On my way")
     assert ask(app, policy.can_delete_message, assigned_staff, message, household) is True
-    with app.app_context():
-        for service in db.session.scalars(select(ScheduledService)):
-            service.status = ServiceStatus.CANCELLED
-        db.session.commit()
+    cancel_every_service(app)
     assert ask(app, policy.can_delete_message, assigned_staff, message, household) is False
 
 
@@ -530,13 +505,13 @@ def test_private_access_refused_to_deactivated_office_manager(app, business,
                                                               office_manager_private):
     # The office-manager branch once skipped the is_authenticated check that admins get.
     set_private_messaging(app, business, True)
-    update(app, User, office_manager_private.id, active=False)
+    update_row(app, User, office_manager_private.id, active=False)
     assert ask(app, policy.can_access_private_messages, office_manager_private) is False
 
 
 def test_private_access_refused_to_deactivated_admin(app, business, admin):
     set_private_messaging(app, business, True)
-    update(app, User, admin.id, active=False)
+    update_row(app, User, admin.id, active=False)
     assert ask(app, policy.can_access_private_messages, admin) is False
 
 
