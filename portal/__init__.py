@@ -6,7 +6,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from portal import config
+from portal import config, storage
 from portal.extensions import csrf, db, htmx, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,7 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     mail.init_app(app)
     htmx.init_app(app)
+    storage.init_app(app)
     login_manager.init_app(app)
     # A new session key at every login is our protection; Flask-Login's own would log users
     # out when their IP changes (phones hop networks all day).
@@ -60,11 +61,13 @@ def _register_blueprints(app: Flask) -> None:
     from portal.auth import bp as auth_bp
     from portal.clients import bp as clients_bp
     from portal.feeds import bp as feeds_bp
+    from portal.files import bp as files_bp
     from portal.messages import bp as messages_bp
     from portal.settings import bp as settings_bp
     from portal.staff import bp as staff_bp
 
-    for blueprint in (auth_bp, clients_bp, feeds_bp, messages_bp, settings_bp, staff_bp):
+    blueprints = (auth_bp, clients_bp, feeds_bp, files_bp, messages_bp, settings_bp, staff_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
 
@@ -86,6 +89,11 @@ def _register_error_pages(app: Flask) -> None:
     )
     app.register_error_handler(
         405, error_page(405, "Not allowed", "That action cannot be done this way.")
+    )
+    app.register_error_handler(
+        413,
+        error_page(413, "Too large to send", "The files together are over the size limit. "
+                   "Send fewer or smaller files at a time."),
     )
     app.register_error_handler(
         CSRFError,

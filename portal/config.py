@@ -51,7 +51,20 @@ def from_environment(instance_path: Path) -> dict:
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "portal@localhost"),
+        **_upload_limits(),
     }
+
+
+def _upload_limits() -> dict:
+    limits = {}
+    for name, variable in (
+        ("UPLOAD_MAX_FILE_BYTES", "UPLOAD_MAX_FILE_MB"),
+        ("UPLOAD_MAX_FILES", "UPLOAD_MAX_FILES"),
+        ("MAX_CONTENT_LENGTH", "UPLOAD_MAX_REQUEST_MB"),
+    ):
+        if value := os.environ.get(variable):
+            limits[name] = int(value) * (1024 * 1024 if variable.endswith("_MB") else 1)
+    return limits
 
 
 DEFAULTS = {
@@ -66,4 +79,9 @@ DEFAULTS = {
     "PASSWORD_HASH_METHOD": "scrypt",
     "FEED_PAGE_SIZE": 50,
     "MESSAGE_MAX_LENGTH": 10_000,
+    "UPLOAD_MAX_FILE_BYTES": 25 * 1024 * 1024,
+    "UPLOAD_MAX_FILES": 20,
+    "UPLOAD_MAX_PIXELS": 50_000_000,
+    # The whole request; Flask answers 413 beyond it before reading the body.
+    "MAX_CONTENT_LENGTH": 100 * 1024 * 1024,
 }

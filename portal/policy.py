@@ -5,6 +5,7 @@ True/False; `require` turns a refusal into a 404 so that a hidden thing gives no
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort, g
@@ -113,21 +114,31 @@ def clients_visible_to(user: User):
     return query.where(False)
 
 
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    user: User
+    has_access: bool
+    is_preferred: bool
+
+
+def staff_roster(client: Client, business: Business) -> list[StaffMember]:
+    """Every active staff member, with whether they see the client's Conversation feed and are
+    its preferred sitter: one query serves the audience line, the sitter list and the forms."""
+    window_start = staff_access_window_start(business)
+    preferred = exists().where(
+        PreferredSitter.client_id == client.id, PreferredSitter.staff_id == User.id
+    )
+    rows = db.session.execute(
+        select(User, staff_access_clause(User.id, client.id, window_start), preferred)
+        .where(User.business_id == client.business_id, User.role == Role.STAFF, User.active)
+        .order_by(User.name)
+    )
+    return [StaffMember(user, bool(access), bool(preferred)) for user, access, preferred in rows]
+
+
 def staff_with_feed_access(client: Client, business: Business) -> list[User]:
     """The active staff members who can currently see the client's Conversation feed."""
-    window_start = staff_access_window_start(business)
-    return list(
-        db.session.scalars(
-            select(User)
-            .where(
-                User.business_id == client.business_id,
-                User.role == Role.STAFF,
-                User.active,
-                staff_access_clause(User.id, client.id, window_start),
-            )
-            .order_by(User.name)
-        )
-    )
+    return [member.user for member in staff_roster(client, business) if member.has_access]
 
 
 # --- clients and feeds ----------------------------------------------------------------------
@@ -181,16 +192,21 @@ def sees_deletion_details(user: User) -> bool:
     return is_admin_team(user)
 
 
-def feed_audience(viewer: User, client: Client, feed: Feed) -> str:
+def feed_audience(
+    viewer: User, client: Client, feed: Feed, roster: list[StaffMember] | None = None
+) -> str:
     """One line beside Send telling the writer who will read the message."""
     if feed == Feed.PRIVATE:
         if is_client(viewer):
             return (f"Visible to you and the {viewer.business.name} admin team. "
                     "Staff never see private messages.")
         return "Visible to the client and the admin team. Staff never see private messages."
+    if roster is None:
+        roster = staff_roster(client, viewer.business)
     staff = [
-        "you" if member.id == viewer.id else member.name
-        for member in staff_with_feed_access(client, viewer.business)
+        "you" if member.user.id == viewer.id else member.user.name
+        for member in roster
+        if member.has_access
     ]
     if is_client(viewer):
         return "Visible to " + _names([f"the {viewer.business.name} office", *staff]) + "."

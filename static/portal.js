@@ -85,3 +85,166 @@
     showRequestError("Could not reach the portal. Check your connection and try again.");
   });
 })();
+
+// The composer's files: picker, drag and drop, paste; previews that can be removed; progress.
+(function () {
+  "use strict";
+  document.documentElement.classList.replace("no-js", "js");
+
+  var chosen = new WeakMap();  // composer form -> File[]
+
+  function composerOf(element) {
+    return element && element.closest ? element.closest("#composer") : null;
+  }
+
+  function filesOf(form) {
+    if (!chosen.has(form)) chosen.set(form, []);
+    return chosen.get(form);
+  }
+
+  function sizeLabel(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1048576) return Math.round(bytes / 1024) + " KB";
+    return (bytes / 1048576).toFixed(1) + " MB";
+  }
+
+  function showComposerError(form, text) {
+    var note = form.querySelector(".request-error");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "field-error request-error";
+      note.setAttribute("role", "alert");
+      form.querySelector(".composer-actions").before(note);
+    }
+    note.textContent = text;
+    note.hidden = !text;
+  }
+
+  function problemWith(form, files) {
+    var maxFiles = Number(form.dataset.maxFiles);
+    var maxFileBytes = Number(form.dataset.maxFileBytes);
+    var maxRequestBytes = Number(form.dataset.maxRequestBytes);
+    if (files.length > maxFiles) return "Attach at most " + maxFiles + " files to one message.";
+    var total = 0;
+    for (var i = 0; i < files.length; i++) {
+      if (files[i].size === 0) return "“" + files[i].name + "” is empty.";
+      if (files[i].size > maxFileBytes) {
+        return "“" + files[i].name + "” is larger than " + Math.floor(maxFileBytes / 1048576) + " MB.";
+      }
+      total += files[i].size;
+    }
+    if (total > maxRequestBytes) return "These files are too large to send together. Send them in a few messages.";
+    return "";
+  }
+
+  // The real <input type=file> carries the files, so the form posts them with or without htmx.
+  function sync(form) {
+    var files = filesOf(form);
+    var input = form.querySelector("#message-files");
+    var transfer = new DataTransfer();
+    files.forEach(function (file) { transfer.items.add(file); });
+    input.files = transfer.files;
+    renderPreviews(form, files);
+    showComposerError(form, problemWith(form, files));
+  }
+
+  function renderPreviews(form, files) {
+    var list = form.querySelector("#attachment-previews");
+    list.querySelectorAll("img").forEach(function (img) { URL.revokeObjectURL(img.src); });
+    list.replaceChildren();
+    list.hidden = files.length === 0;
+    files.forEach(function (file, index) {
+      var item = document.createElement("li");
+      item.className = "preview";
+      if (file.type.indexOf("image/") === 0 && file.type !== "image/heic" && file.type !== "image/heif") {
+        var img = document.createElement("img");
+        img.src = URL.createObjectURL(file);
+        img.alt = "";
+        item.appendChild(img);
+      } else {
+        var type = document.createElement("span");
+        type.className = "file-type";
+        type.textContent = (file.name.split(".").pop() || "file").slice(0, 5).toUpperCase();
+        item.appendChild(type);
+      }
+      var name = document.createElement("span");
+      name.className = "preview-name";
+      name.textContent = file.name + " · " + sizeLabel(file.size);
+      item.appendChild(name);
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "preview-remove";
+      remove.setAttribute("aria-label", "Remove " + file.name);
+      remove.textContent = "×";
+      remove.addEventListener("click", function () {
+        filesOf(form).splice(index, 1);
+        sync(form);
+        form.querySelector("#message-text").focus();
+      });
+      item.appendChild(remove);
+      list.appendChild(item);
+    });
+  }
+
+  function add(form, fileList) {
+    var files = filesOf(form);
+    Array.prototype.forEach.call(fileList, function (file) { files.push(file); });
+    sync(form);
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "message-files") return;
+    var form = composerOf(event.target);
+    var picked = Array.prototype.slice.call(event.target.files);
+    add(form, picked);
+  });
+
+  document.addEventListener("dragover", function (event) {
+    var form = composerOf(event.target);
+    if (!form || !event.dataTransfer || event.dataTransfer.types.indexOf("Files") < 0) return;
+    event.preventDefault();
+    form.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", function (event) {
+    var form = composerOf(event.target);
+    if (form && !form.contains(event.relatedTarget)) form.classList.remove("dragging");
+  });
+  document.addEventListener("drop", function (event) {
+    var form = composerOf(event.target);
+    if (!form || !event.dataTransfer || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    form.classList.remove("dragging");
+    add(form, event.dataTransfer.files);
+  });
+
+  document.addEventListener("paste", function (event) {
+    var form = composerOf(event.target);
+    if (!form || !event.clipboardData || !event.clipboardData.files.length) return;
+    event.preventDefault();
+    add(form, event.clipboardData.files);
+  });
+
+  // Refuse before sending what the server would refuse anyway, and show upload progress.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = composerOf(event.detail.elt);
+    if (!form || event.detail.elt !== form) return;
+    var problem = problemWith(form, filesOf(form));
+    if (problem) {
+      event.preventDefault();
+      showComposerError(form, problem);
+    }
+  });
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = composerOf(event.detail.elt || event.target);
+    if (!form || !filesOf(form).length || !event.detail.lengthComputable) return;
+    var bar = form.querySelector("#upload-progress");
+    bar.hidden = false;
+    bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = composerOf(event.detail.elt);
+    if (!form) return;
+    var bar = form.querySelector("#upload-progress");
+    if (bar) bar.hidden = true;
+  });
+})();

@@ -4,24 +4,36 @@ PORTAL_TEST_DATABASE_URL is set), the app, a test client that knows CSRF, factor
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from datetime import timedelta
+from io import BytesIO
 
 import pytest
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from PIL import Image
+from sqlalchemy import create_engine, event, func, select, text
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Business, Client, Feed, Message, Role, ScheduledService, utcnow
+from portal.models import Business, Client, Feed, Message, Role, ScheduledService, User, utcnow
 from portal.services import accounts, clients, messages
+from portal.services.uploads import Upload
 
 PASSWORD = "correct horse battery"
+
+
+def png_bytes(size=(8, 8), colour="green") -> bytes:
+    """A real, tiny photo for messages that need one."""
+    output = BytesIO()
+    Image.new("RGB", size, colour).save(output, "PNG")
+    return output.getvalue()
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
 
 
-def _config(database_url: str) -> dict:
+def _config(database_url: str, upload_folder=None) -> dict:
     return {
+        "UPLOAD_FOLDER": upload_folder,
         "TESTING": True,
         "SECRET_KEY": "test-only-secret",
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -76,6 +88,10 @@ class PortalClient(FlaskClient):
 
     _csrf_token: str | None = None
 
+    def open(self, *args, buffered=True, **kwargs):
+        # Read whole responses, so a served file is closed before the test goes on.
+        return super().open(*args, buffered=buffered, **kwargs)
+
     def csrf_token(self) -> str:
         if self._csrf_token is None:
             page = self.get("/", follow_redirects=True).get_data(as_text=True)
@@ -107,8 +123,8 @@ class PortalClient(FlaskClient):
 
 
 @pytest.fixture
-def app(database_url):
-    app = create_app(_config(database_url))
+def app(database_url, tmp_path):
+    app = create_app(_config(database_url, tmp_path / "uploads"))
     app.test_client_class = PortalClient
     yield app
     with app.app_context():
@@ -208,11 +224,17 @@ def make_client(app, business):
 
 @pytest.fixture
 def make_message(app):
-    def make(client: Client, author, text="Hello", feed=Feed.CONVERSATION) -> Message:
+    def make(client: Client, author, text="Hello", feed=Feed.CONVERSATION, files=()) -> Message:
+        """files: (name, bytes) pairs, prepared as an upload would be."""
+
         def create():
+            prepared = messages.prepare_uploads(
+                [Upload(name, data) for name, data in files],
+                messages.UploadLimits.from_config(app.config),
+            )
             return messages.post_message(
                 db.session.get(type(author), author.id), db.session.get(Client, client.id),
-                feed, text,
+                feed, text, prepared,
             )
 
         return _detached(app, create)
@@ -273,6 +295,12 @@ def office_manager(make_user):
 
 
 @pytest.fixture
+def office_manager_private(make_user):
+    """An office manager the admin has given access to private messages."""
+    return make_user(Role.OFFICE_MANAGER, name="Olga Office", private_messages_access=True)
+
+
+@pytest.fixture
 def assigned_staff(make_user, make_service, household):
     staff = make_user(Role.STAFF, name="Sam Sitter")
     make_service(household, staff, days_from_now=1)
@@ -321,3 +349,48 @@ def logged_in(new_client):
         return browser
 
     return login
+
+
+@pytest.fixture
+def admin_browser(logged_in, admin):
+    return logged_in(admin)
+
+
+# --- changing and reading rows behind the app's back, each in an app context of its own ---
+
+def update_row(app, model, row_id, **columns) -> None:
+    """Sets columns of one row and commits, as another request would."""
+    with app.app_context():
+        row = db.session.get(model, row_id)
+        for name, value in columns.items():
+            setattr(row, name, value)
+        db.session.commit()
+
+
+def set_private_messaging(app, business: Business, enabled: bool) -> None:
+    update_row(app, Business, business.id, private_messaging_enabled=enabled)
+
+
+def grant_private_access(app, user, granted: bool = True) -> None:
+    update_row(app, User, user.id, private_messages_access=granted)
+
+
+def count_rows(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@contextmanager
+def record_sql(app):
+    """Collects (statement, parameters) of every statement the database runs inside the block."""
+    statements = []
+
+    def listener(connection, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            yield statements
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)

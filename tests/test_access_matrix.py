@@ -23,7 +23,21 @@ from sqlalchemy import select
 
 from portal import policy
 from portal.extensions import db
-from portal.models import Business, Feed, Message, Role, ScheduledService, User, utcnow
+from portal.models import (
+    Attachment,
+    Business,
+    Feed,
+    Message,
+    Role,
+    ScheduledService,
+    User,
+    utcnow,
+)
+
+from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
+from .conftest import grant_private_access, png_bytes, set_private_messaging, update_row
+
+PHOTO = png_bytes()
 
 # --- classification of every endpoint -------------------------------------------------------------
 
@@ -45,6 +59,9 @@ GUARDED = {
     "messages.show": "can_view_feed",
     "messages.confirm_delete": "can_delete_message",
     "messages.delete": "can_delete_message",
+    "files.download": "can_view_feed",
+    "files.thumbnail": "can_view_feed",
+    "files.view": "can_view_feed",
     "clients.profile": "can_view_client",
     "clients.index": "can_manage_clients",
     "clients.new": "can_manage_clients",
@@ -62,22 +79,10 @@ GUARDED = {
     "settings.permissions": "can_manage_settings",
 }
 
-# --- the cast -------------------------------------------------------------------------------------
+# --- the cast (ROLES and ADMIN_TEAM in tests/cast.py) ---------------------------------------------
 
-# Role name (used in test ids) -> the fixture that makes that person; anonymous has none.
-ROLES = {
-    "admin": "admin",
-    "office_manager": "office_manager",
-    "office_manager_private": "office_manager_private",
-    "staff_scheduled": "assigned_staff",
-    "staff_preferred": "preferred_sitter",
-    "staff_unrelated": "unassigned_staff",
-    "client": "household_login",
-    "other_client": "other_household_login",
-    "other_business_admin": "stranger_admin",
-    "anonymous": None,
-}
-ADMIN_TEAM = frozenset({"admin", "office_manager", "office_manager_private"})
+# Every role of the cast, and the logged-out visitor last.
+ROLE_IDS = [*ROLES, ANONYMOUS]
 STAFF = frozenset({"staff_scheduled", "staff_preferred", "staff_unrelated"})
 # Business-wide pages: each admin team member reaches their own business's.
 ANY_ADMIN_TEAM = ADMIN_TEAM | {"other_business_admin"}
@@ -99,11 +104,6 @@ def may_delete_clients_message(role: str, feed: Feed, private_on: bool) -> bool:
     if not may_see(role, feed, private_on):
         return False
     return role in ("client", "admin") or (role in ADMIN_TEAM and feed == Feed.CONVERSATION)
-
-
-@pytest.fixture
-def office_manager_private(make_user):
-    return make_user(Role.OFFICE_MANAGER, name="Olga Office", private_messages_access=True)
 
 
 # --- the world: rows, URLs and database snapshots -------------------------------------------------
@@ -129,10 +129,17 @@ class World:
     def arguments(self, endpoint: str) -> set[str]:
         return set(next(self.app.url_map.iter_rules(endpoint)).arguments)
 
-    def message(self, feed: Feed, author=None) -> Message:
+    def message(self, feed: Feed, author=None, photo: bool = False) -> Message:
         """A message with text found nowhere else, by default the client's own."""
         return self._make_message(self.household, author or self.client_login,
-                                  f"Note {self.number()} only for {feed} readers", feed=feed)
+                                  f"Note {self.number()} only for {feed} readers", feed=feed,
+                                  files=[("walk.png", PHOTO)] if photo else ())
+
+    def attachment_token(self, message: Message) -> str:
+        with self.app.app_context():
+            return db.session.scalar(
+                select(Attachment.token).where(Attachment.message_id == message.id)
+            )
 
     def staff(self, business: Business | None = None) -> User:
         return self._make_user(Role.STAFF, business=business or self.business,
@@ -150,15 +157,8 @@ class World:
         self._make_preferred_sitter(self.household, staff)
         return staff
 
-    def update(self, model, row_id, **columns) -> None:
-        with self.app.app_context():
-            row = db.session.get(model, row_id)
-            for name, value in columns.items():
-                setattr(row, name, value)
-            db.session.commit()
-
     def set_private_messaging(self, enabled: bool, business: Business | None = None) -> None:
-        self.update(Business, (business or self.business).id, private_messaging_enabled=enabled)
+        set_private_messaging(self.app, business or self.business, enabled)
 
     def load(self, model, row_id):
         with self.app.app_context():
@@ -213,7 +213,7 @@ def browser_as(request, new_client, logged_in):
     """browser_as(role) -> (user or None, a browser logged in as that role through the form)."""
 
     def make(role: str):
-        if ROLES[role] is None:
+        if role == ANONYMOUS:
             return None, new_client()
         user = request.getfixturevalue(ROLES[role])
         return user, logged_in(user)
@@ -262,7 +262,7 @@ def exercise(world: World, browser, method: str, url: str, hx: bool, outcome: Ou
     before = world.snapshot() if method != "GET" else {}
     response = call(browser, method, url, hx, data)
     after = world.snapshot() if method != "GET" else {}
-    body = response.get_data(as_text=True)
+    body = response.get_data().decode("utf-8", "replace")  # files answer with bytes
     if outcome.kind == "login":
         problems = login_redirect_problems(response, hx)
     elif response.status_code != outcome.status:
@@ -314,12 +314,18 @@ FEED_CASES = [
     FeedCase("messages.confirm_delete", "GET", (200, 200), deletes=True,
              shows_target=(True, False)),
     FeedCase("messages.delete", "POST", (302, 200), deletes=True, writes=DELETE_WRITES),
+    # Files of a message follow its feed: bytes, thumbnail and the full view page.
+    FeedCase("files.download", "GET", (200, 200)),
+    FeedCase("files.thumbnail", "GET", (200, 200)),
+    FeedCase("files.view", "GET", (200, 200)),
 ]
 
 
 def feed_request(world: World, case: FeedCase, feed: Feed, target: Message):
     """URL and form data for one call of a feed endpoint about the target message's feed."""
     values = {"client_id": world.household.id, "feed_name": feed.value, "message_id": target.id}
+    if case.endpoint.startswith("files."):
+        values["token"] = world.attachment_token(target)
     values = {name: value for name, value in values.items()
               if name in world.arguments(case.endpoint)}
     if case.endpoint == "feeds.earlier":
@@ -349,9 +355,6 @@ def feed_effect_problems(world, case, user, feed, target, data, response) -> lis
     return problems
 
 
-ROLE_IDS = list(ROLES)
-
-
 @pytest.mark.parametrize("role", ROLE_IDS)
 @pytest.mark.parametrize("case", FEED_CASES, ids=lambda case: case.endpoint)
 def test_feed_endpoint_answers_role(world, browser_as, stranger_business, case, role):
@@ -361,7 +364,7 @@ def test_feed_endpoint_answers_role(world, browser_as, stranger_business, case, 
     problems = []
     for private_on, feed, hx in itertools.product((True, False), Feed, (False, True)):
         world.set_private_messaging(private_on)
-        target = world.message(feed)
+        target = world.message(feed, photo=case.endpoint.startswith("files."))
         url, data = feed_request(world, case, feed, target)
         allowed = (may_delete_clients_message if case.deletes else may_see)(
             role, feed, private_on)
@@ -585,11 +588,11 @@ def _unmark_preferred_sitter_as_admin(world, request, viewer):
 
 
 def _revoke_private_access(world, request, viewer):
-    world.update(User, viewer.id, private_messages_access=False)
+    grant_private_access(world.app, viewer, False)
 
 
 def _deactivate(world, request, viewer):
-    world.update(User, viewer.id, active=False)
+    update_row(world.app, User, viewer.id, active=False)
 
 
 def _turn_private_messaging_off(world, request, viewer):
@@ -631,7 +634,8 @@ def test_access_ends_on_next_request_after_change(world, browser_as, request, ch
         if phase == "after":
             change.apply(world, request, user)
         for case, hx in itertools.product(FEED_CASES, (False, True)):
-            target = world.message(change.feed, author=user)
+            target = world.message(change.feed, author=user,
+                                   photo=case.endpoint.startswith("files."))
             url, data = feed_request(world, case, change.feed, target)
             if phase == "before":
                 outcome = Outcome("allowed", case.ok[hx], case.writes, user.business_id)
@@ -679,7 +683,7 @@ HOMES = {
 def test_home_redirects_role_to_its_start_page(world, browser_as, other_household, role, hx):
     _, browser = browser_as(role)
     response = call(browser, "GET", world.url("auth.home"), hx)
-    if role == "anonymous":
+    if role == ANONYMOUS:
         assert not login_redirect_problems(response, hx)
     else:
         home = HOMES[role].format(household=world.household.id,
@@ -688,7 +692,7 @@ def test_home_redirects_role_to_its_start_page(world, browser_as, other_househol
 
 
 @pytest.mark.parametrize("hx", [False, True], ids=["page", "htmx"])
-@pytest.mark.parametrize("role", ["admin", "client", "anonymous"])
+@pytest.mark.parametrize("role", ["admin", "client", ANONYMOUS])
 def test_logout_ends_session_for_role(world, browser_as, role, hx):
     _, browser = browser_as(role)
     response = call(browser, "POST", world.url("auth.logout"), hx)

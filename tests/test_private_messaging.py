@@ -7,21 +7,12 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Business, Feed, Message, Role, User
+from portal.models import Attachment, AuditEvent, Business, Feed, Message, Role, User
+
+from .conftest import grant_private_access, png_bytes, set_private_messaging
 
 SECRET = "invoice question zq-7781 about the walker performance"
-
-
-def set_private_messaging(app, business, enabled: bool):
-    with app.app_context():
-        db.session.get(Business, business.id).private_messaging_enabled = enabled
-        db.session.commit()
-
-
-def grant_private_access(app, user, granted: bool = True):
-    with app.app_context():
-        db.session.get(User, user.id).private_messages_access = granted
-        db.session.commit()
+PHOTO = png_bytes()
 
 
 def tabs(page: str) -> list[str]:
@@ -35,7 +26,8 @@ def enabled(app, business):
 
 @pytest.fixture
 def private_message(enabled, make_message, household, admin):
-    return make_message(household, admin, SECRET, feed=Feed.PRIVATE)
+    return make_message(household, admin, SECRET, feed=Feed.PRIVATE,
+                        files=[("zq-7781-invoice.png", PHOTO), ("zq-7781-notes.txt", b"zq-7781")])
 
 
 # --- Settings - Client Settings - Portal Settings ---------------------------------------------
@@ -287,20 +279,28 @@ def test_turning_off_hides_everything_and_keeps_messages(
 
 # --- nothing private leaks to staff -----------------------------------------------------------
 
-def staff_reachable_urls(app, household, message_ids):
-    """Every GET URL of the app, filled with this household's and messages' ids."""
+def attachment_tokens(app, message) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(
+            select(Attachment.token).where(Attachment.message_id == message.id)
+        ))
+
+
+def staff_reachable_urls(app, household, messages):
+    """Every GET URL of the app, filled with this household's, messages' and files' ids."""
     urls = set()
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static":
             continue
-        for message_id in message_ids:
-            values = {"client_id": household.id, "message_id": message_id, "staff_id": 0,
-                      "service_id": 0}
-            for feed in ("conversation", "private"):
-                values["feed_name"] = feed
-                path = rule.build(values, append_unknown=False)
-                if path:
-                    urls.add(path[1])
+        for message in messages:
+            for token in attachment_tokens(app, message) or ["none"]:
+                values = {"client_id": household.id, "message_id": message.id, "staff_id": 0,
+                          "service_id": 0, "token": token}
+                for feed in ("conversation", "private"):
+                    values["feed_name"] = feed
+                    path = rule.build(values, append_unknown=False)
+                    if path:
+                        urls.add(path[1])
     return [*sorted(urls), f"/clients/{household.id}/feeds/conversation/earlier?before=99999"]
 
 
@@ -308,18 +308,25 @@ def staff_reachable_urls(app, household, message_ids):
 def test_private_text_never_reaches_staff(
     app, logged_in, request, staff_fixture, household, private_message, make_message, admin
 ):
-    conversation = make_message(household, admin, "visible to staff")
+    conversation = make_message(household, admin, "visible to staff",
+                                files=[("walk.png", PHOTO)])
     staff = request.getfixturevalue(staff_fixture)
     browser = logged_in(staff)
-    seen_conversation = False
-    for url in staff_reachable_urls(app, household, [private_message.id, conversation.id]):
+    private_files = [f"/files/{token}" for token in attachment_tokens(app, private_message)]
+    seen_conversation = seen_photo = False
+    for url in staff_reachable_urls(app, household, [private_message, conversation]):
         for htmx in (False, True):
             headers = {"HX-Request": "true"} if htmx else {}
             response = browser.get(url, headers=headers, follow_redirects=True)
-            body = response.get_data(as_text=True)
-            assert SECRET not in body, url
+            body = response.get_data().decode("utf-8", "replace")
+            assert SECRET not in body and "zq-7781" not in body, url
             assert "zq-7781" not in str(response.headers), url
             seen_conversation |= "visible to staff" in body
-            if "/feeds/private" in url or url.startswith(f"/messages/{private_message.id}"):
+            seen_photo |= response.headers["Content-Type"] == "image/png"
+            private = (
+                "/feeds/private" in url or url.startswith(f"/messages/{private_message.id}")
+                or url.startswith(tuple(private_files))
+            )
+            if private:
                 assert response.status_code == 404, url
-    assert seen_conversation
+    assert seen_conversation and seen_photo

@@ -1,7 +1,9 @@
-from flask import current_app
+from flask import current_app, request
 from flask_wtf import FlaskForm
-from wtforms import TextAreaField
+from wtforms import MultipleFileField, TextAreaField
 from wtforms.validators import ValidationError
+
+from portal.services.uploads import Upload
 
 
 def _normalize(text: str | None) -> str:
@@ -10,10 +12,25 @@ def _normalize(text: str | None) -> str:
 
 class MessageForm(FlaskForm):
     text = TextAreaField("Message", filters=[_normalize])
+    files = MultipleFileField("Attach photos or files")
+
+    _uploads: list[Upload] | None = None
+
+    def uploads(self) -> list[Upload]:
+        """The chosen files; a file input left empty sends one nameless, empty part."""
+        if self._uploads is None:
+            # One byte over the limit is enough to tell the file is too large.
+            limit = current_app.config["UPLOAD_MAX_FILE_BYTES"] + 1
+            self._uploads = []
+            for part in request.files.getlist(self.files.name):
+                data = part.stream.read(limit)
+                if part.filename or data:
+                    self._uploads.append(Upload(part.filename or "", data, part.mimetype))
+        return self._uploads
 
     def validate_text(self, field):
         limit = current_app.config["MESSAGE_MAX_LENGTH"]
-        if not field.data.strip():
+        if not field.data.strip() and not self.uploads():
             raise ValidationError("Write a message before sending.")
         if len(field.data) > limit:
             raise ValidationError(

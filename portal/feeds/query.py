@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.models import Feed, Message, Role, User, utcnow
+from portal.models import Attachment, AttachmentKind, Feed, Message, Role, User, utcnow
 from portal.text import exact_time, message_html, relative_time
 
 _author = aliased(User)
@@ -29,6 +29,32 @@ _FEED_PAGE = (
 )
 
 
+_ATTACHMENTS = select(
+    Attachment.message_id,
+    Attachment.token,
+    Attachment.kind,
+    Attachment.original_name,
+    Attachment.size,
+    Attachment.width,
+    Attachment.height,
+).order_by(Attachment.message_id, Attachment.position)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentView:
+    token: str
+    is_image: bool
+    name: str
+    size_label: str
+    width: int | None
+    height: int | None
+
+    @property
+    def type_label(self) -> str:
+        suffix = self.name.rpartition(".")[2].upper() if "." in self.name else ""
+        return suffix[:5] or "FILE"
+
+
 @dataclass(frozen=True, slots=True)
 class FeedItem:
     """A message as one viewer sees it, formatted once in Python rather than in the template."""
@@ -45,6 +71,8 @@ class FeedItem:
     deleted: bool
     deleted_by_name: str | None
     deleted_exact_time: str | None
+    images: tuple[AttachmentView, ...] = ()
+    files: tuple[AttachmentView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +91,38 @@ def load_page(
     rows = db.session.execute(query.order_by(Message.id.desc()).limit(limit + 1)).all()
     has_earlier = len(rows) > limit
     rows = rows[:limit]
+    attachments = _attachments([row.id for row in rows])
     now = utcnow()
-    items = [present(row, viewer, now) for row in reversed(rows)]
+    items = [present(row, viewer, now, attachments.get(row.id, ())) for row in reversed(rows)]
     return FeedPage(items, items[0].id if has_earlier else None)
 
 
 def load_item(message_id: int, viewer: User) -> FeedItem:
     row = db.session.execute(_FEED_PAGE.where(Message.id == message_id)).one()
-    return present(row, viewer, utcnow())
+    return present(row, viewer, utcnow(), _attachments([message_id]).get(message_id, ()))
 
 
-def present(row, viewer: User, now: datetime) -> FeedItem:
+def _attachments(message_ids: list[int]) -> dict[int, list[AttachmentView]]:
+    """The attachments of a page of messages, in one query."""
+    found: dict[int, list[AttachmentView]] = {}
+    if message_ids:
+        for row in db.session.execute(_ATTACHMENTS.where(Attachment.message_id.in_(message_ids))):
+            found.setdefault(row.message_id, []).append(AttachmentView(
+                row.token, row.kind == AttachmentKind.IMAGE, row.original_name,
+                size_label(row.size), row.width, row.height,
+            ))
+    return found
+
+
+def size_label(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def present(row, viewer: User, now: datetime, attachments=()) -> FeedItem:
     tz = viewer.time_zone
     return FeedItem(
         id=row.id,
@@ -88,4 +137,6 @@ def present(row, viewer: User, now: datetime) -> FeedItem:
         deleted=row.deleted_at is not None,
         deleted_by_name=row.deleted_by_name,
         deleted_exact_time=exact_time(row.deleted_at, tz) if row.deleted_at else None,
+        images=tuple(view for view in attachments if view.is_image),
+        files=tuple(view for view in attachments if not view.is_image),
     )

@@ -10,13 +10,14 @@ from portal.extensions import db
 from portal.feeds import query
 from portal.feeds.forms import MessageForm
 from portal.fragments import wants_fragment
-from portal.loaders import active_staff
-from portal.models import Client, Feed, PreferredSitter, ScheduledService, ServiceStatus, User
+from portal.models import Client, Feed, ScheduledService, ServiceStatus, User
 
 SERVICES_SHOWN = 20
 
 
-def feed_context(client: Client, feed: Feed, *, before: int | None = None, form=None) -> dict:
+def feed_context(
+    client: Client, feed: Feed, *, before: int | None = None, form=None, roster=None
+) -> dict:
     page = query.load_page(
         client.id, feed, current_user, before=before, limit=current_app.config["FEED_PAGE_SIZE"]
     )
@@ -27,21 +28,27 @@ def feed_context(client: Client, feed: Feed, *, before: int | None = None, form=
         "page": page,
         "paged": before is not None,
         "form": form or MessageForm(),
-        "audience": policy.feed_audience(current_user, client, feed),
+        "audience": policy.feed_audience(current_user, client, feed, roster),
     }
 
 
 def render_client_page(client: Client, feed: Feed, *, before: int | None = None, form=None):
     """The client's page with one feed open: the whole page, or just the feed for htmx."""
-    context = feed_context(client, feed, before=before, form=form)
     if wants_fragment():
-        return render_template("feeds/_feed.html", **context)
+        return render_template("feeds/_feed.html", **feed_context(client, feed, before=before))
     if policy.is_client(current_user):
-        return render_template("clients/portal.html", **context)
-    return render_template("clients/profile.html", **context, **_profile_context(client))
+        return render_template(
+            "clients/portal.html", **feed_context(client, feed, before=before, form=form)
+        )
+    roster = policy.staff_roster(client, current_user.business)
+    return render_template(
+        "clients/profile.html",
+        **feed_context(client, feed, before=before, form=form, roster=roster),
+        **_profile_context(client, roster),
+    )
 
 
-def _profile_context(client: Client) -> dict:
+def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
     services = (
         select(ScheduledService)
         .where(
@@ -57,17 +64,10 @@ def _profile_context(client: Client) -> dict:
         services = services.where(ScheduledService.staff_id == current_user.id)
     context = {
         "services": list(db.session.scalars(services)),
-        "preferred_sitters": list(
-            db.session.scalars(
-                select(User)
-                .join(PreferredSitter, PreferredSitter.staff_id == User.id)
-                .where(PreferredSitter.client_id == client.id)
-                .order_by(User.name)
-            )
-        ),
+        "preferred_sitters": [member.user for member in roster if member.is_preferred],
     }
     if policy.can_manage_clients(current_user):
-        context["staff"] = active_staff(client.business_id)
+        context["staff"] = [member.user for member in roster]
         context["logins"] = list(
             db.session.scalars(select(User).where(User.client_id == client.id).order_by(User.name))
         )

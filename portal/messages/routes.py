@@ -1,4 +1,4 @@
-from flask import flash, make_response, redirect, render_template, url_for
+from flask import current_app, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from portal import policy
@@ -10,6 +10,7 @@ from portal.fragments import retarget, wants_fragment
 from portal.loaders import client_of_business, message_of_business
 from portal.messages import bp
 from portal.services import messages
+from portal.services.uploads import UploadError
 
 
 def feed_url(client_id: int, feed, message_id: int | None = None) -> str:
@@ -25,7 +26,14 @@ def create(client_id: int, feed_name: str):
     form = MessageForm()
     if not form.validate_on_submit():
         return _refused(client, feed, form)
-    message = messages.post_message(current_user, client, feed, form.text.data)
+    try:
+        files = messages.prepare_uploads(
+            form.uploads(), messages.UploadLimits.from_config(current_app.config)
+        )
+    except UploadError as error:
+        form.files.errors = [str(error)]
+        return _refused(client, feed, form)
+    message = messages.post_message(current_user, client, feed, form.text.data, files)
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, message.id))
     context = feed_context(client, feed) | {"form": MessageForm(formdata=None)}

@@ -1,5 +1,6 @@
 """All models, importable from one place."""
 
+from portal.models.attachments import Attachment, AttachmentKind
 from portal.models.audit import AuditEvent
 from portal.models.businesses import Business
 from portal.models.clients import Client, Pet, PreferredSitter, ScheduledService, ServiceStatus
@@ -8,6 +9,8 @@ from portal.models.types import utcnow
 from portal.models.users import LoginSession, Role, User
 
 __all__ = [
+    "Attachment",
+    "AttachmentKind",
     "AuditEvent",
     "Business",
     "Client",

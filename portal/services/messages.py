@@ -1,29 +1,103 @@
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import delete, select
+
 from portal.extensions import db
-from portal.models import Client, Feed, Message, User, utcnow
+from portal.models import Attachment, Client, Feed, Message, User, utcnow
 from portal.services import audit
+from portal.services.uploads import PreparedFile, Upload, UploadError, prepare
+from portal.storage import storage
 
 
-def post_message(author: User, client: Client, feed: Feed, text: str) -> Message:
-    message = Message(
-        business_id=client.business_id,
-        client_id=client.id,
-        feed=feed,
-        author_id=author.id,
-        text=text,
-    )
-    db.session.add(message)
-    db.session.commit()
+@dataclass(frozen=True)
+class UploadLimits:
+    max_file_bytes: int
+    max_files: int
+    max_pixels: int
+
+    @classmethod
+    def from_config(cls, config) -> "UploadLimits":
+        return cls(
+            config["UPLOAD_MAX_FILE_BYTES"], config["UPLOAD_MAX_FILES"], config["UPLOAD_MAX_PIXELS"]
+        )
+
+
+def prepare_uploads(uploads: list[Upload], limits: UploadLimits) -> list[PreparedFile]:
+    """Checks and converts every file before anything is written; raises UploadError."""
+    if len(uploads) > limits.max_files:
+        raise UploadError(f"Attach at most {limits.max_files} files to one message.")
+    return [
+        prepare(upload, max_bytes=limits.max_file_bytes, max_pixels=limits.max_pixels)
+        for upload in uploads
+    ]
+
+
+def post_message(
+    author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = ()
+) -> Message:
+    """The message, its attachment rows and their bytes: all of them, or none."""
+    written: list[str] = []
+    try:
+        message = Message(
+            business_id=client.business_id, client_id=client.id, feed=feed,
+            author_id=author.id, text=text,
+        )
+        db.session.add(message)
+        db.session.flush()
+        for position, prepared in enumerate(files):
+            db.session.add(_store(message, position, prepared, written))
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        for key in written:
+            storage().delete(key)
+        raise
     return message
 
 
+def _store(message: Message, position: int, prepared: PreparedFile, written: list[str]):
+    key = storage().save(prepared.data)
+    written.append(key)
+    thumbnail_key = None
+    if prepared.thumbnail:
+        thumbnail_key = storage().save(prepared.thumbnail)
+        written.append(thumbnail_key)
+    return Attachment(
+        business_id=message.business_id, message_id=message.id, position=position,
+        kind=prepared.kind, original_name=prepared.original_name,
+        content_type=prepared.content_type, size=len(prepared.data), storage_key=key,
+        thumbnail_key=thumbnail_key, width=prepared.width, height=prepared.height,
+    )
+
+
 def delete_message(actor: User, message: Message) -> Message:
-    """Erases the text (not just hides it) and records who did it."""
+    """Erases the text and the files (not just hides them) and records who did it."""
+    attachments = db.session.execute(
+        select(Attachment.storage_key, Attachment.thumbnail_key)
+        .where(Attachment.message_id == message.id)
+    ).all()
+    db.session.execute(delete(Attachment).where(Attachment.message_id == message.id))
     message.text = None
     message.deleted_at = utcnow()
     message.deleted_by_id = actor.id
     audit.record(
         message.business_id, actor, "message.deleted", "message", message.id,
         client_id=message.client_id, feed=message.feed.value, author_id=message.author_id,
+        attachments=len(attachments),
     )
     db.session.commit()
+    # Bytes go only once the rows are gone for good; a failure here leaves unreachable bytes.
+    for keys in attachments:
+        for key in keys:
+            if key:
+                _delete_quietly(key)
     return message
+
+
+def _delete_quietly(key: str) -> None:
+    try:
+        storage().delete(key)
+    except OSError:
+        current_app.logger.exception("Could not remove stored file %s", key)
+

@@ -1,0 +1,413 @@
+"""Images and attachments: what is accepted, what is stored, who can fetch it, and cleanup."""
+
+import re
+from io import BytesIO
+
+import pillow_heif
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Attachment, Feed, Message, ScheduledService, ServiceStatus
+from portal.services import messages as message_service
+
+from .conftest import set_private_messaging
+
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+# --- real image bytes, made here ------------------------------------------------------------
+
+def two_tone(size=(400, 300)) -> Image.Image:
+    """Red left half, blue right half: rotation shows in where the colours end up."""
+    image = Image.new("RGB", size, (220, 30, 30))
+    image.paste((30, 30, 220), (size[0] // 2, 0, size[0], size[1]))
+    return image
+
+
+def phone_jpeg() -> bytes:
+    """A phone photo taken sideways (orientation 6) at a client's home (GPS)."""
+    image = two_tone()
+    exif = image.getexif()
+    exif[ORIENTATION] = 6
+    exif[GPS_IFD] = {1: "N", 2: (41.0, 53.0, 24.0), 3: "W", 4: (87.0, 37.0, 48.0)}
+    exif[0x010E] = "secret description"
+    output = BytesIO()
+    image.save(output, "JPEG", exif=exif, quality=90, comment=b"camera comment")
+    return output.getvalue()
+
+
+def encoded(image: Image.Image, image_format: str, **options) -> bytes:
+    output = BytesIO()
+    image.save(output, image_format, **options)
+    return output.getvalue()
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (60, 40), colour) for colour in ("red", "green", "blue")]
+    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=120,
+                   loop=0, comment=b"gif comment")
+
+
+def heic() -> bytes:
+    pillow_heif.register_heif_opener()
+    return encoded(two_tone((64, 48)), "HEIF")
+
+
+def bomb() -> bytes:
+    """A few kilobytes that decode to 100 megapixels."""
+    return encoded(Image.new("1", (10_000, 10_000)), "PNG")
+
+
+def pdf() -> bytes:
+    return encoded(Image.new("RGB", (20, 20), "white"), "PDF")
+
+
+FITS = (b"SIMPLE  =                    T" + b" " * 50 + b"BITPIX  =                    8"
+        + b" " * 50 + b"NAXIS   =                    0" + b" " * 50 + b"END").ljust(2880, b" ")
+PSD = b"8BPS\x00\x01" + b"\x00" * 6 + b"\x00\x03\x00\x00\x00\x10\x00\x00\x00\x10\x00\x08\x00\x03"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def feed_url(record, feed="conversation"):
+    return f"/clients/{record.id}/feeds/{feed}"
+
+
+def send(browser, record, files, text="", feed="conversation", htmx=True):
+    data = {"text": text, "files": [(BytesIO(data), name) for name, data in files]}
+    if htmx:
+        return browser.htmx("POST", f"{feed_url(record, feed)}/messages", data=data,
+                            content_type="multipart/form-data")
+    return browser.submit(f"{feed_url(record, feed)}/messages", data,
+                          content_type="multipart/form-data")
+
+
+def attachments(app) -> list[Attachment]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(Attachment).order_by(Attachment.id)))
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+def stored_keys(app) -> list[str]:
+    return app.extensions["storage"].keys()
+
+
+def stored_bytes(app, key) -> bytes:
+    return app.extensions["storage"].read(key)
+
+
+def message_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(Message.id)))
+
+
+@pytest.fixture
+def admin_browser(logged_in, admin):
+    return logged_in(admin)
+
+
+# --- images ------------------------------------------------------------------------------------
+
+def test_phone_photo_is_upright_and_has_no_metadata(app, admin_browser, household):
+    response = send(admin_browser, household, [("IMG_0042.JPG", phone_jpeg())])
+    assert response.status_code == 200 and "HX-Retarget" not in response.headers
+    [photo] = attachments(app)
+    assert photo.kind == "image" and photo.content_type == "image/jpeg"
+    assert (photo.width, photo.height) == (300, 400)
+    for key in (photo.storage_key, photo.thumbnail_key):
+        data = stored_bytes(app, key)
+        image = Image.open(BytesIO(data))
+        assert not image.getexif() and "exif" not in image.info and "comment" not in image.info
+        assert b"secret description" not in data and b"camera comment" not in data
+        assert b"Exif" not in data
+    # Orientation 6 is a quarter turn clockwise: the red left half ends up on top.
+    upright = Image.open(BytesIO(stored_bytes(app, photo.storage_key))).convert("RGB")
+    top, bottom = upright.getpixel((150, 50)), upright.getpixel((150, 350))
+    assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "content_type"),
+    [
+        ("screenshot.png", encoded(two_tone(), "PNG"), "image/png"),
+        ("sticker.webp", encoded(two_tone(), "WEBP"), "image/webp"),
+        ("IMG_0001.HEIC", heic(), "image/jpeg"),
+        ("no-extension", encoded(two_tone(), "PNG"), "image/png"),
+    ],
+    ids=["png", "webp", "heic", "image-without-extension"],
+)
+def test_image_formats_are_accepted(app, admin_browser, household, name, data, content_type):
+    send(admin_browser, household, [(name, data)])
+    [image] = attachments(app)
+    assert image.kind == "image" and image.content_type == content_type
+    assert Image.open(BytesIO(stored_bytes(app, image.storage_key))).format in (
+        "PNG", "WEBP", "JPEG"
+    )
+
+
+def test_animated_gif_keeps_frames_and_thumbnail_is_first_frame(app, admin_browser, household):
+    send(admin_browser, household, [("dance.gif", animated_gif())])
+    [gif] = attachments(app)
+    full = Image.open(BytesIO(stored_bytes(app, gif.storage_key)))
+    assert full.format == "GIF" and full.n_frames == 3 and "comment" not in full.info
+    thumbnail = Image.open(BytesIO(stored_bytes(app, gif.thumbnail_key))).convert("RGB")
+    assert getattr(thumbnail, "n_frames", 1) == 1
+    red, green, blue = thumbnail.getpixel((5, 5))
+    assert red > 200 and green < 60 and blue < 60
+
+
+def test_polyglot_loses_its_payload(app, admin_browser, household):
+    payload = b"<script>alert(document.cookie)</script>"
+    send(admin_browser, household, [("funny.gif", encoded(two_tone(), "GIF") + payload)])
+    [image] = attachments(app)
+    assert payload not in stored_bytes(app, image.storage_key)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "error"),
+    [
+        ("empty.jpg", b"", "“empty.jpg” is empty."),
+        ("fake.png", b"<html><script>alert(1)</script></html>", "is not a photo we can show"),
+        ("bomb.png", bomb(), "has too many pixels"),
+        ("half.jpg", phone_jpeg()[:2000], "is damaged or incomplete"),
+        ("layers.jpg", PSD, "is not a photo we can show"),
+        ("invoice.jpg", pdf(), "is not a photo we can show"),
+        ("sky.jpg", FITS, "is not a photo we can show"),
+        ("empty.txt", b"", "“empty.txt” is empty."),
+    ],
+    ids=["zero-byte-image", "fake-image", "bomb", "truncated", "psd", "pdf", "fits", "empty-file"],
+)
+def test_bad_files_are_refused_and_nothing_is_kept(app, admin_browser, household, name, data,
+                                                   error):
+    response = send(admin_browser, household, [("ok.png", encoded(two_tone(), "PNG")),
+                                               (name, data)], text="with a bad file")
+    assert response.headers["HX-Retarget"] == "#composer"
+    body = response.get_data(as_text=True)
+    assert error in body and ">with a bad file</textarea>" in body
+    assert message_count(app) == 0 and attachments(app) == [] and stored_keys(app) == []
+
+
+def test_bad_file_without_javascript_gets_the_page_with_the_error(app, admin_browser, household):
+    response = send(admin_browser, household, [("fake.png", b"<html>")], htmx=False)
+    assert response.status_code == 422 and "is not a photo we can show" in response.get_data(
+        as_text=True)
+    assert stored_keys(app) == []
+
+
+# --- other files ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("invoice.pdf", pdf()),
+        ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+        ("page.html", b"<html><script>alert(1)</script></html>"),
+    ],
+)
+def test_other_files_are_always_downloaded(app, admin_browser, household, name, data):
+    send(admin_browser, household, [(name, data)])
+    [file] = attachments(app)
+    assert file.kind == "file" and file.thumbnail_key is None
+    response = admin_browser.get(f"/files/{file.token}")
+    assert response.data == data
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert f'filename={name}' in response.headers["Content-Disposition"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"].startswith("private")
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("notes\x00.txt.exe", "notes.txt.exe"),
+        ("invoice\u202egnp.exe", "invoicegnp.exe"),
+        ("x" * 300 + ".pdf", "x" * 251 + ".pdf"),
+        ("<img src=x onerror=alert(1)>.txt", "<img src=x onerror=alert(1)>.txt"),
+    ],
+    ids=["dot-dot", "windows-path", "nul", "right-to-left-override", "300-characters", "html"],
+)
+def test_hostile_names_are_cleaned_and_escaped(app, admin_browser, household, sent, kept):
+    send(admin_browser, household, [(sent, b"some bytes")])
+    [file] = attachments(app)
+    assert file.original_name == kept
+    assert kept not in "".join(stored_keys(app))
+    page = admin_browser.get(feed_url(household)).get_data(as_text=True)
+    assert "<img src=x onerror" not in page
+    response = admin_browser.get(f"/files/{file.token}")
+    disposition = response.headers["Content-Disposition"]
+    assert "/" not in disposition and "\\" not in disposition and "\u202e" not in disposition
+
+
+def test_nameless_file_gets_a_plain_name(app, admin_browser, household):
+    send(admin_browser, household, [("", b"bytes without a name")])
+    assert attachments(app)[0].original_name == "attachment"
+
+
+def test_unicode_name_downloads_with_rfc6266_filename(app, admin_browser, household):
+    send(admin_browser, household, [("Rechnung für Mochi.pdf", pdf())])
+    [file] = attachments(app)
+    disposition = admin_browser.get(f"/files/{file.token}").headers["Content-Disposition"]
+    assert "filename*=UTF-8''Rechnung%20f%C3%BCr%20Mochi.pdf" in disposition
+
+
+# --- messages with files -----------------------------------------------------------------------
+
+def test_files_only_message_shows_thumbnails_and_chips(app, admin_browser, household):
+    response = send(admin_browser, household, [
+        ("one.png", encoded(two_tone(), "PNG")), ("two.jpg", phone_jpeg()),
+        ("report.pdf", pdf()),
+    ])
+    body = response.get_data(as_text=True)
+    photos, file = attachments(app)[:2], attachments(app)[2]
+    for photo in photos:
+        assert f'src="/files/{photo.token}/thumbnail"' in body
+        assert f'href="/files/{photo.token}/view"' in body
+    assert f'href="/files/{file.token}"' in body and "report.pdf" in body and ">PDF<" in body
+    assert [a.position for a in attachments(app)] == [0, 1, 2]
+
+
+def test_full_view_page_steps_through_the_message_photos(app, admin_browser, household):
+    send(admin_browser, household, [("one.png", encoded(two_tone(), "PNG")),
+                                    ("two.png", encoded(two_tone(), "PNG"))])
+    first, second = attachments(app)
+    page = admin_browser.get(f"/files/{first.token}/view").get_data(as_text=True)
+    assert f'src="/files/{first.token}"' in page and "1 of 2" in page
+    assert f'href="/files/{second.token}/view"' in page and "Back to messages" in page
+    image = admin_browser.get(f"/files/{first.token}")
+    assert image.headers["Content-Type"] == "image/png" and image.headers["X-Content-Type-Options"]
+
+
+def test_file_limits_are_settings(app, admin_browser, household):
+    app.config.update(UPLOAD_MAX_FILES=2, UPLOAD_MAX_FILE_BYTES=1000)
+    too_many = send(admin_browser, household, [(f"{n}.txt", b"x") for n in range(3)])
+    assert "Attach at most 2 files" in too_many.get_data(as_text=True)
+    too_big = send(admin_browser, household, [("big.txt", b"x" * 1001)])
+    assert "is larger than" in too_big.get_data(as_text=True)
+    assert message_count(app) == 0 and stored_keys(app) == []
+
+
+def test_request_over_max_content_length_is_refused(app, admin_browser, household):
+    app.config["MAX_CONTENT_LENGTH"] = 10_000
+    response = send(admin_browser, household, [("big.bin", b"x" * 20_000)])
+    assert response.status_code == 413
+    assert message_count(app) == 0 and stored_keys(app) == []
+
+
+def test_write_is_all_or_nothing(app, admin_browser, household, monkeypatch):
+    real_store = message_service._store
+    calls = []
+
+    def failing_store(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real_store(*args)
+
+    monkeypatch.setattr(message_service, "_store", failing_store)
+    with pytest.raises(RuntimeError):
+        send(admin_browser, household, [("a.png", encoded(two_tone(), "PNG")),
+                                        ("b.png", encoded(two_tone(), "PNG"))])
+    assert len(calls) == 2
+    assert message_count(app) == 0 and attachments(app) == [] and stored_keys(app) == []
+
+
+def test_failed_commit_leaves_no_files(app, admin_browser, household, monkeypatch):
+    def failing_commit():
+        raise RuntimeError("database went away")
+
+    with app.app_context():
+        monkeypatch.setattr(db.session, "commit", failing_commit)
+        with pytest.raises(RuntimeError):
+            send(admin_browser, household, [("a.png", encoded(two_tone(), "PNG"))])
+    monkeypatch.undo()
+    assert message_count(app) == 0 and stored_keys(app) == []
+
+
+def test_deleting_a_message_deletes_its_files(app, admin_browser, household):
+    send(admin_browser, household, [("a.png", encoded(two_tone(), "PNG")), ("b.pdf", pdf())])
+    files = attachments(app)
+    assert len(stored_keys(app)) == 3
+    with app.app_context():
+        message_id = db.session.scalar(select(Message.id))
+    admin_browser.htmx("POST", f"/messages/{message_id}/delete")
+    for file in files:
+        for url in (f"/files/{file.token}", f"/files/{file.token}/thumbnail",
+                    f"/files/{file.token}/view"):
+            assert admin_browser.get(url).status_code == 404
+    assert attachments(app) == [] and stored_keys(app) == []
+
+
+# --- who may fetch files ---------------------------------------------------------------
+
+def file_urls(token):
+    return [f"/files/{token}", f"/files/{token}/thumbnail", f"/files/{token}/view"]
+
+
+def test_files_follow_the_feed_policy(
+    app, admin_browser, household, assigned_staff, unassigned_staff, household_login,
+    other_household_login, stranger_admin, logged_in, client
+):
+    send(admin_browser, household, [("walk.png", encoded(two_tone(), "PNG"))])
+    [photo] = attachments(app)
+    expected = {assigned_staff: 200, household_login: 200, unassigned_staff: 404,
+                other_household_login: 404, stranger_admin: 404}
+    for user, status in expected.items():
+        browser = logged_in(user)
+        for url in file_urls(photo.token):
+            assert browser.get(url).status_code == status, (user.name, url)
+    assert client.get(f"/files/{photo.token}").status_code == 302
+    assert admin_browser.get("/files/not-a-real-token").status_code == 404
+
+
+def test_private_files_follow_private_rules(
+    app, business, admin_browser, household, assigned_staff, household_login, logged_in
+):
+    set_private_messaging(app, business, True)
+    send(admin_browser, household, [("invoice.pdf", pdf())], feed="private")
+    [file] = attachments(app)
+    assert logged_in(household_login).get(f"/files/{file.token}").status_code == 200
+    assert logged_in(assigned_staff).get(f"/files/{file.token}").status_code == 404
+    set_private_messaging(app, business, False)
+    assert admin_browser.get(f"/files/{file.token}").status_code == 404
+
+
+def test_file_access_ends_when_feed_access_ends(
+    app, admin_browser, household, assigned_staff, logged_in
+):
+    send(admin_browser, household, [("walk.png", encoded(two_tone(), "PNG"))])
+    [photo] = attachments(app)
+    staff_browser = logged_in(assigned_staff)
+    assert staff_browser.get(f"/files/{photo.token}/thumbnail").status_code == 200
+    with app.app_context():
+        db.session.scalar(select(ScheduledService)).status = ServiceStatus.CANCELLED
+        db.session.commit()
+    assert staff_browser.get(f"/files/{photo.token}/thumbnail").status_code == 404
+
+
+def test_feed_page_queries_stay_constant_with_attachments(app, admin_browser, household, admin):
+    from .test_feeds import count_queries
+
+    send(admin_browser, household, [("a.png", encoded(two_tone(), "PNG"))])
+    few = count_queries(app, admin_browser, feed_url(household))
+    for _ in range(5):
+        send(admin_browser, household, [("b.png", encoded(two_tone(), "PNG")), ("c.txt", b"c")])
+    many = count_queries(app, admin_browser, feed_url(household))
+    assert few == many <= 8
+
+
+def test_message_feed_is_private_in_private_feed_only(app, business, admin_browser, household):
+    set_private_messaging(app, business, True)
+    send(admin_browser, household, [("p.png", encoded(two_tone(), "PNG"))], feed="private")
+    with app.app_context():
+        assert db.session.scalar(select(Message.feed)) == Feed.PRIVATE
+    page = admin_browser.get(feed_url(household)).get_data(as_text=True)
+    assert not re.search(r"/files/[^\"]+/thumbnail", page)
