@@ -31,6 +31,11 @@ run: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Rewrites bench/RESULTS.md with this machine's figures.
+bench: setup
+	printf '# Benchmark results\n\nMeasured on %s. Ratios travel between machines; absolute numbers do not.\n\n' "$$(nproc) cores, $$(uname -m)" > bench/RESULTS.md
+	$(BIN)/python -m bench.thumbnails --write bench/RESULTS.md
+
 lint: setup
 	$(BIN)/ruff check .
 
