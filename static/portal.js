@@ -248,3 +248,17 @@
     if (bar) bar.hidden = true;
   });
 })();
+
+// The full photo view: arrow keys step through the message's photos, Escape goes back.
+document.addEventListener("keydown", function (event) {
+  "use strict";
+  if (!document.querySelector(".photo-view") || event.target.closest("input, textarea, select")) return;
+  var link = {
+    ArrowLeft: 'a[rel="prev"]', ArrowRight: 'a[rel="next"]', Escape: "#photo-back",
+  }[event.key];
+  var target = link && document.querySelector(link);
+  if (target) {
+    event.preventDefault();
+    target.click();
+  }
+});
