@@ -26,7 +26,7 @@ static/vendor/htmx.min.js: node_modules/.package-lock.json
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(FLASK) serve --host $(HOST) --port $(PORT)
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

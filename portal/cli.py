@@ -1,20 +1,25 @@
 """Admin commands: flask --app wsgi create-user | seed-demo."""
 
+import signal
 import sys
+import threading
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Business, Role
+from portal.notifications import worker
 from portal.services import accounts, demo
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(notifications)
+    app.cli.add_command(serve)
 
 
 @click.command("create-user")
@@ -66,3 +71,42 @@ def seed_demo():
     created = demo.seed()
     click.echo("Demo data created." if created else "Demo data already present; kept as is.")
     click.echo(demo.logins_table())
+
+
+@click.group()
+def notifications():
+    """Deliver the notification outbox."""
+
+
+@notifications.command("work")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between polls.")
+@with_appcontext
+def work_command(once: bool, interval: float):
+    """Run a delivery worker; several may run at once against PostgreSQL."""
+    app = current_app._get_current_object()
+    if once:
+        total = 0
+        while done := worker.run_once(app, "cli-once"):
+            total += done
+        click.echo(f"Delivered or settled {total} notifications.")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo("Delivering notifications; Ctrl+C to stop.")
+    try:
+        worker.work(app, stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@with_appcontext
+def serve(host: str, port: int):
+    """Development server with the notification worker in the same process."""
+    app = current_app._get_current_object()
+    worker.start_in_process(app)
+    click.echo(f"Serving on http://{host}:{port} with the notification worker running.")
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)

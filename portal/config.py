@@ -51,6 +51,14 @@ def from_environment(instance_path: Path) -> dict:
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "portal@localhost"),
+        # Without an SMTP server, development prints emails to the console instead.
+        "MAIL_TRANSPORT": "smtp" if os.environ.get("MAIL_SERVER") else "console",
+        "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        "SMS_PROVIDER": "twilio" if os.environ.get("TWILIO_ACCOUNT_SID") else "console",
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID"),
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN"),
+        "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER"),
+        "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
         **_upload_limits(),
     }
 
@@ -84,4 +92,12 @@ DEFAULTS = {
     "UPLOAD_MAX_PIXELS": 50_000_000,
     # The whole request; Flask answers 413 beyond it before reading the body.
     "MAX_CONTENT_LENGTH": 100 * 1024 * 1024,
+    # The undo window: a message deleted within it is never delivered anywhere.
+    "NOTIFICATION_DELAY_SECONDS": 20,
+    "NOTIFICATION_MAX_ATTEMPTS": 8,
+    "NOTIFICATION_RETRY_SECONDS": 30,
+    "MAIL_TRANSPORT": "smtp",
+    "SMS_PROVIDER": "console",
+    "PORTAL_BASE_URL": "http://127.0.0.1:5000",
+    "MAIL_DEFAULT_SENDER": "portal@localhost",
 }

@@ -220,3 +220,39 @@ def _names(names: Iterable[str]) -> str:
     if len(names) == 1:
         return names[0]
     return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+def notification_audience(author: User, client: Client, feed: Feed) -> list[User]:
+    """Who is told of a new message: never its author, never staff about a private message.
+
+    Conversation: the client (from the business side), the staff who see the feed, and the
+    admin team when the client wrote. Private: the client (from the admin team), or the admins
+    and granted office managers (from the client).
+    """
+    from_client = author.role == Role.CLIENT
+    team = select(User).where(User.business_id == client.business_id, User.active)
+    people: list[User] = []
+    if not from_client:
+        people += db.session.scalars(team.where(User.client_id == client.id))
+    if feed == Feed.CONVERSATION:
+        people += staff_with_feed_access(client, author.business)
+        if from_client:
+            people += db.session.scalars(
+                team.where(User.role.in_([Role.ADMIN, Role.OFFICE_MANAGER]))
+            )
+    elif from_client:
+        people += db.session.scalars(
+            team.where(
+                (User.role == Role.ADMIN)
+                | ((User.role == Role.OFFICE_MANAGER) & User.private_messages_access)
+            )
+        )
+    unique = {person.id: person for person in people if person.id != author.id}
+    return sorted(unique.values(), key=lambda person: person.id)
+
+
+def may_be_notified(user: User, client: Client, feed: Feed) -> bool:
+    """Asked again at send time: someone who lost access since is not told."""
+    return user.active and can_view_feed(user, client, feed)

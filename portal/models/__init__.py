@@ -5,6 +5,7 @@ from portal.models.audit import AuditEvent
 from portal.models.businesses import Business
 from portal.models.clients import Client, Pet, PreferredSitter, ScheduledService, ServiceStatus
 from portal.models.messages import Feed, Message
+from portal.models.notifications import Channel, DeliveryStatus, Notification, PushSubscription
 from portal.models.types import utcnow
 from portal.models.users import LoginSession, Role, User
 
@@ -13,12 +14,16 @@ __all__ = [
     "AttachmentKind",
     "AuditEvent",
     "Business",
+    "Channel",
     "Client",
+    "DeliveryStatus",
     "Feed",
     "LoginSession",
     "Message",
+    "Notification",
     "Pet",
     "PreferredSitter",
+    "PushSubscription",
     "Role",
     "ScheduledService",
     "ServiceStatus",

@@ -48,6 +48,10 @@ class User(UserMixin, db.Model):
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
     # Office managers only: granted by an admin on the Permissions page.
     private_messages_access: Mapped[bool] = mapped_column(default=False)
+    # Per channel: None follows the business default.
+    notify_email: Mapped[bool | None]
+    notify_sms: Mapped[bool | None]
+    notify_push: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     business: Mapped[Business] = relationship(lazy="joined", innerjoin=True)

@@ -5,6 +5,7 @@ from sqlalchemy import delete, select
 
 from portal.extensions import db
 from portal.models import Attachment, Client, Feed, Message, User, utcnow
+from portal.notifications import outbox
 from portal.services import audit
 from portal.services.uploads import PreparedFile, Upload, UploadError, prepare
 from portal.storage import storage
@@ -47,6 +48,7 @@ def post_message(
         db.session.flush()
         for position, prepared in enumerate(files):
             db.session.add(_store(message, position, prepared, written))
+        outbox.enqueue(message, author, client)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -78,6 +80,7 @@ def delete_message(actor: User, message: Message) -> Message:
         .where(Attachment.message_id == message.id)
     ).all()
     db.session.execute(delete(Attachment).where(Attachment.message_id == message.id))
+    outbox.cancel_pending(message)
     message.text = None
     message.deleted_at = utcnow()
     message.deleted_by_id = actor.id

@@ -1,0 +1,1 @@
+"""Notifications: the outbox written with each message, and the worker that delivers it."""

@@ -1,0 +1,66 @@
+"""Writing and cancelling notification rows, inside the caller's transaction."""
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from portal import policy
+from portal.extensions import db
+from portal.models import (
+    Channel,
+    Client,
+    DeliveryStatus,
+    Feed,
+    Message,
+    Notification,
+    PushSubscription,
+    User,
+    utcnow,
+)
+
+
+def wants(user: User, channel: Channel) -> bool:
+    choice = getattr(user, f"notify_{channel.value}")
+    if choice is None:
+        choice = getattr(user.business, f"notify_{channel.value}_default")
+    return bool(choice)
+
+
+def channels_for(user: User, feed: Feed, has_device: bool) -> list[Channel]:
+    """Email to everyone who wants it; text messages only for Conversation messages, to people
+    with a phone number who opted in; push only to devices the person enabled."""
+    channels = [Channel.EMAIL] if user.email and wants(user, Channel.EMAIL) else []
+    if feed == Feed.CONVERSATION and user.phone and wants(user, Channel.SMS):
+        channels.append(Channel.SMS)
+    if has_device and wants(user, Channel.PUSH):
+        channels.append(Channel.PUSH)
+    return channels
+
+
+def enqueue(message: Message, author: User, client: Client) -> None:
+    """Adds the message's notification rows to the session; they commit with the message."""
+    due_at = utcnow() + timedelta(seconds=current_app.config["NOTIFICATION_DELAY_SECONDS"])
+    audience = policy.notification_audience(author, client, message.feed)
+    with_devices = set(db.session.scalars(
+        select(PushSubscription.user_id)
+        .where(PushSubscription.user_id.in_([person.id for person in audience]))
+    ))
+    for person in audience:
+        for channel in channels_for(person, message.feed, person.id in with_devices):
+            db.session.add(Notification(
+                business_id=message.business_id, message_id=message.id,
+                recipient_id=person.id, channel=channel, due_at=due_at,
+            ))
+
+
+def cancel_pending(message: Message) -> None:
+    """A deleted message is never delivered: its waiting notifications are cancelled."""
+    db.session.execute(
+        update(Notification)
+        .where(
+            Notification.message_id == message.id,
+            Notification.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.CANCELLED)
+    )

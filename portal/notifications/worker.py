@@ -1,0 +1,259 @@
+"""Delivering the outbox: claim due rows, check again who may still be told, send, record.
+
+Several workers may run against PostgreSQL: rows are claimed with FOR UPDATE SKIP LOCKED in
+one UPDATE ... RETURNING, so each row goes to one worker. (SQLite ignores the lock clause;
+its single writer makes the same statement atomic.)
+"""
+
+import logging
+import secrets
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.orm import aliased, joinedload
+
+from portal import policy
+from portal.extensions import db
+from portal.models import (
+    Attachment,
+    Channel,
+    Client,
+    DeliveryStatus,
+    Feed,
+    Message,
+    Notification,
+    utcnow,
+)
+from portal.notifications import email, sms
+from portal.notifications.errors import PermanentError, TransientError
+from portal.text import zone
+
+log = logging.getLogger(__name__)
+# A claim older than this belongs to a worker that died: its rows are put back.
+STALE_CLAIM = timedelta(minutes=10)
+# Emails to one person wait while more messages keep coming, but never longer than this.
+MAX_BATCH_WAIT = timedelta(minutes=5)
+EXCERPT_LENGTH = 280
+
+
+@dataclass(frozen=True)
+class NotificationItem:
+    """What a notification says about its message, as channels render it."""
+
+    message_id: int
+    client_id: int
+    client_name: str
+    feed: Feed
+    author_name: str
+    business_name: str
+    excerpt: str | None
+    attachments: int
+    link: str
+    time: str
+
+    @property
+    def private(self) -> bool:
+        return self.feed == Feed.PRIVATE
+
+    @property
+    def feed_label(self) -> str:
+        return self.feed.label
+
+
+def claim(worker_id: str, limit: int = 100) -> list[int]:
+    now = utcnow()
+    db.session.execute(
+        update(Notification)
+        .where(Notification.status == DeliveryStatus.SENDING,
+               Notification.claimed_at < now - STALE_CLAIM)
+        .values(status=DeliveryStatus.PENDING, claimed_by=None),
+        execution_options={"synchronize_session": False},
+    )
+    newer = aliased(Notification)
+    still_coming = exists().where(
+        newer.recipient_id == Notification.recipient_id,
+        newer.channel == Channel.EMAIL,
+        newer.status == DeliveryStatus.PENDING,
+        newer.due_at > now,
+    )
+    due = (
+        select(Notification.id)
+        .where(
+            Notification.status == DeliveryStatus.PENDING,
+            Notification.due_at <= now,
+            or_(
+                Notification.channel != Channel.EMAIL,
+                ~still_coming,
+                Notification.due_at <= now - MAX_BATCH_WAIT,
+            ),
+        )
+        .order_by(Notification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = db.session.scalars(
+        update(Notification)
+        .where(Notification.id.in_(due), Notification.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.SENDING, claimed_by=worker_id, claimed_at=now)
+        .returning(Notification.id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    db.session.commit()
+    return sorted(ids)
+
+
+def deliver(ids: list[int]) -> None:
+    rows = list(db.session.scalars(
+        select(Notification)
+        .where(Notification.id.in_(ids))
+        .options(joinedload(Notification.recipient), joinedload(Notification.message))
+        .order_by(Notification.id)
+    ))
+    items = _items({row.message_id for row in rows})
+    groups: dict[tuple, list[Notification]] = defaultdict(list)
+    for row in rows:
+        key = (row.recipient_id, row.channel) if row.channel == Channel.EMAIL else (row.id,)
+        groups[key].append(row)
+    sender = email.EmailSender()
+    try:
+        for group in groups.values():
+            _deliver_group(group, items, sender)
+    finally:
+        sender.close()
+
+
+def _items(message_ids: set[int]) -> dict[int, tuple[NotificationItem, Client]]:
+    attachment_counts = (
+        select(func.count(Attachment.id)).where(Attachment.message_id == Message.id)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Message, Client, attachment_counts)
+        .join(Client, Message.client_id == Client.id)
+        .options(joinedload(Message.author))
+        .where(Message.id.in_(message_ids))
+    ).all()
+    return {message.id: (_item(message, client, count), client) for message, client, count in rows}
+
+
+def _item(message: Message, client: Client, attachments: int) -> NotificationItem:
+    business = message.author.business
+    show_text = message.feed == Feed.CONVERSATION or business.private_email_includes_text
+    text = (message.text or "").strip()
+    excerpt = None
+    if show_text and text:
+        excerpt = text if len(text) <= EXCERPT_LENGTH else text[:EXCERPT_LENGTH - 1] + "…"
+    # Built without a request: the worker has none.
+    path = current_app.url_map.bind("portal").build(
+        "feeds.show", {"client_id": client.id, "feed_name": message.feed.value}
+    )
+    link = current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
+    local = message.created_at.astimezone(zone(business.time_zone))
+    return NotificationItem(
+        message.id, client.id, client.name, message.feed, message.author.name, business.name,
+        excerpt, attachments, link, local.strftime("%b %-d at %-I:%M %p"),
+    )
+
+
+def _deliver_group(group: list[Notification], items, sender: email.EmailSender) -> None:
+    recipient = group[0].recipient
+    live = []
+    for row in group:
+        item, client = items.get(row.message_id, (None, None))
+        if item is None or row.message.is_deleted or not policy.may_be_notified(
+            recipient, client, row.message.feed
+        ):
+            # Deleted, or the person lost access since the message was written: not told.
+            _finish(row, DeliveryStatus.CANCELLED, "no longer to be told")
+        else:
+            live.append((row, item))
+    if live:
+        try:
+            _send(group[0].channel, recipient, [item for _, item in live], sender)
+        except TransientError as error:
+            for row, _ in live:
+                _retry(row, str(error))
+        except PermanentError as error:
+            for row, _ in live:
+                _finish(row, DeliveryStatus.FAILED, str(error))
+        else:
+            for row, _ in live:
+                _finish(row, DeliveryStatus.SENT)
+    db.session.commit()
+
+
+def _send(channel: Channel, recipient, items: list[NotificationItem], sender) -> None:
+    if channel == Channel.EMAIL:
+        sender.send(email.compose(recipient, items, recipient.business))
+    elif channel == Channel.SMS:
+        sms.provider().send(sms.SmsText.for_conversation(recipient.phone, items[0]))
+    else:
+        from portal.notifications import push
+
+        push.send(recipient, items[0])
+
+
+def _finish(row: Notification, status: DeliveryStatus, error: str | None = None) -> None:
+    row.status = status
+    row.last_error = error[:500] if error else None
+    if status == DeliveryStatus.SENT:
+        row.sent_at = utcnow()
+        row.attempts += 1
+
+
+def _retry(row: Notification, error: str) -> None:
+    row.attempts += 1
+    if row.attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+        _finish(row, DeliveryStatus.FAILED, error)
+        return
+    delay = current_app.config["NOTIFICATION_RETRY_SECONDS"] * 2 ** (row.attempts - 1)
+    row.status = DeliveryStatus.PENDING
+    row.due_at = utcnow() + timedelta(seconds=min(delay, 3600))
+    row.last_error = error[:500]
+
+
+def retry_failed(notification_ids: list[int], business_id: int) -> int:
+    """An admin's "Retry": failed rows of their business go back to the outbox now."""
+    result = db.session.execute(
+        update(Notification)
+        .where(Notification.id.in_(notification_ids), Notification.business_id == business_id,
+               Notification.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.PENDING, due_at=utcnow(), attempts=0, last_error=None),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def run_once(app: Flask, worker_id: str, limit: int = 100) -> int:
+    """One round in a fresh app context (policy caches live per context). Returns rows done."""
+    with app.app_context():
+        ids = claim(worker_id, limit)
+        if ids:
+            deliver(ids)
+        db.session.remove()
+        return len(ids)
+
+
+def work(app: Flask, stop: threading.Event, interval: float = 2.0) -> None:
+    worker_id = f"worker-{secrets.token_hex(4)}"
+    while not stop.is_set():
+        try:
+            done = run_once(app, worker_id)
+        except Exception:
+            log.exception("notification worker round failed")
+            done = 0
+        if not done:
+            stop.wait(interval)
+
+
+def start_in_process(app: Flask) -> threading.Event:
+    """For `make run`: deliveries in a thread of the web process, so nothing else is needed."""
+    stop = threading.Event()
+    threading.Thread(target=work, args=(app, stop), name="notifications", daemon=True).start()
+    return stop
+

@@ -1,0 +1,418 @@
+"""Notifications: who is told, by which channel, through a real SMTP server on loopback;
+undo window, batching, outages, retries, and nothing private to staff or by text message."""
+
+import email
+import socket
+import threading
+from datetime import timedelta
+from email.policy import default as email_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select, update
+
+from portal.extensions import db
+from portal.models import (
+    Channel,
+    DeliveryStatus,
+    Feed,
+    Notification,
+    Role,
+    ScheduledService,
+    ServiceStatus,
+    User,
+    utcnow,
+)
+from portal.notifications import outbox, sms, worker
+from portal.services import messages
+
+from .conftest import grant_private_access, set_private_messaging, update_row
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps what it receives; can refuse recipients."""
+
+    def __init__(self):
+        self.received: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.refuse_with: str | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse_with:
+            return self.refuse_with
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email_policy)
+        self.received.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list:
+        return [message for rcpt, message in self.received if address in rcpt]
+
+    def recipients(self) -> list[str]:
+        return sorted(address for rcpt, _ in self.received for address in rcpt)
+
+
+class SmtpServer:
+    def __init__(self, port: int):
+        self.inbox = Inbox()
+        self.port = port
+        self.controller = None
+
+    def start(self):
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp(app):
+    server = SmtpServer(free_port())
+    server.start()
+    app.config.update(
+        MAIL_TRANSPORT="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port,
+        MAIL_SUPPRESS_SEND=False, MAIL_DEFAULT_SENDER="portal@happytails.example",
+        NOTIFICATION_DELAY_SECONDS=0, PORTAL_BASE_URL="https://portal.example",
+    )
+    app.extensions["mail"].server, app.extensions["mail"].port = "127.0.0.1", server.port
+    app.extensions["mail"].suppress = False
+    yield server
+    server.stop()
+
+
+def deliver(app) -> int:
+    total = 0
+    while done := worker.run_once(app, "test-worker"):
+        total += done
+    return total
+
+
+def make_due(app):
+    with app.app_context():
+        db.session.execute(update(Notification).values(due_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+
+
+def rows(app, **where) -> list[Notification]:
+    with app.app_context():
+        query = select(Notification).order_by(Notification.id)
+        for name, value in where.items():
+            query = query.where(getattr(Notification, name) == value)
+        found = list(db.session.scalars(query))
+        for row in found:
+            db.session.expunge(row)
+        return found
+
+
+@pytest.fixture
+def cast(admin, office_manager, assigned_staff, preferred_sitter, unassigned_staff,
+         household_login, other_household_login):
+    return {
+        "admin": admin, "office_manager": office_manager, "assigned": assigned_staff,
+        "preferred": preferred_sitter, "unassigned": unassigned_staff,
+        "client": household_login, "other_client": other_household_login,
+    }
+
+
+# --- who is told -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("author", "told"),
+    [
+        ("admin", {"assigned", "preferred", "client"}),
+        ("office_manager", {"assigned", "preferred", "client"}),
+        ("assigned", {"preferred", "client"}),
+        ("client", {"admin", "office_manager", "assigned", "preferred"}),
+    ],
+)
+def test_conversation_message_tells_the_right_people(app, smtp, cast, household, make_message,
+                                                     author, told):
+    make_message(household, cast[author], "Biscuit loved the park today")
+    deliver(app)
+    assert smtp.inbox.recipients() == sorted(cast[name].email for name in told)
+    message = smtp.inbox.received[0][1]
+    assert message["Subject"] == f"New message from {cast[author].name} · Happy Tails"
+    text = message.get_body(("plain",)).get_content()
+    assert "Biscuit loved the park today" in text
+    assert f"https://portal.example/clients/{household.id}/feeds/conversation" in text
+    html = message.get_body(("html",)).get_content()
+    assert "Biscuit loved the park today" in html and "Read and reply" in html
+
+
+@pytest.mark.parametrize(
+    ("author", "told"),
+    [("admin", {"client"}), ("client", {"admin", "office_manager"})],
+)
+def test_private_message_tells_admin_team_or_client_never_staff(
+    app, smtp, cast, business, household, make_message, author, told
+):
+    set_private_messaging(app, business, True)
+    grant_private_access(app, cast["office_manager"])
+    make_message(household, cast[author], "invoice question zz-4411", feed=Feed.PRIVATE)
+    deliver(app)
+    assert smtp.inbox.recipients() == sorted(cast[name].email for name in told)
+    for name in ("assigned", "preferred", "unassigned"):
+        assert smtp.inbox.to(cast[name].email) == []
+    message = smtp.inbox.received[0][1]
+    assert message["Subject"] == f"New private message from {cast[author].name}"
+    assert "zz-4411" not in message.as_string()
+    assert all(row.channel != Channel.SMS for row in rows(app))
+
+
+def test_private_email_body_follows_the_business_setting(app, smtp, cast, business, household,
+                                                         make_message):
+    set_private_messaging(app, business, True)
+    update_row(app, type(business), business.id, private_email_includes_text=True)
+    make_message(household, cast["admin"], "invoice question zz-4411", feed=Feed.PRIVATE)
+    deliver(app)
+    [message] = smtp.inbox.to(cast["client"].email)
+    assert "zz-4411" in message.get_body(("plain",)).get_content()
+
+
+def test_office_manager_without_private_access_is_not_told(app, smtp, cast, business, household,
+                                                           make_message):
+    set_private_messaging(app, business, True)
+    make_message(household, cast["client"], "private note", feed=Feed.PRIVATE)
+    deliver(app)
+    assert smtp.inbox.recipients() == [cast["admin"].email]
+
+
+def test_access_is_checked_again_at_send_time(app, smtp, cast, household, make_message):
+    with app.app_context():
+        app.config["NOTIFICATION_DELAY_SECONDS"] = 60
+    make_message(household, cast["admin"], "see you tomorrow")
+    with app.app_context():
+        db.session.execute(update(ScheduledService).values(status=ServiceStatus.CANCELLED))
+        db.session.get(User, cast["client"].id).active = False
+        db.session.commit()
+    make_due(app)
+    deliver(app)
+    assert smtp.inbox.recipients() == [cast["preferred"].email]
+    cancelled = {row.recipient_id for row in rows(app, status=DeliveryStatus.CANCELLED)}
+    assert cancelled == {cast["assigned"].id, cast["client"].id}
+
+
+# --- the undo window and batching ----------------------------------------------------------------
+
+def test_message_deleted_inside_the_undo_window_is_never_delivered(app, smtp, cast, household,
+                                                                   make_message, logged_in):
+    app.config["NOTIFICATION_DELAY_SECONDS"] = 20
+    message = make_message(household, cast["admin"], "oops, wrong household")
+    assert deliver(app) == 0  # nothing is due yet
+    logged_in(cast["admin"]).submit(f"/messages/{message.id}/delete")
+    make_due(app)
+    deliver(app)
+    assert smtp.inbox.received == []
+    assert {row.status for row in rows(app)} == {DeliveryStatus.CANCELLED}
+
+
+def test_messages_inside_the_window_go_out_as_one_email(app, smtp, cast, household, make_message):
+    app.config["NOTIFICATION_DELAY_SECONDS"] = 20
+    for text in ("First note", "Second note", "Third note"):
+        make_message(household, cast["admin"], text)
+    make_due(app)
+    deliver(app)
+    [message] = smtp.inbox.to(cast["client"].email)
+    assert message["Subject"] == "3 new messages from Happy Tails"
+    body = message.get_body(("plain",)).get_content()
+    assert body.index("First note") < body.index("Second note") < body.index("Third note")
+
+
+def test_email_waits_while_more_messages_are_still_in_their_window(app, smtp, cast, household,
+                                                                   make_message):
+    app.config["NOTIFICATION_DELAY_SECONDS"] = 20
+    make_message(household, cast["admin"], "first")
+    with app.app_context():
+        db.session.execute(update(Notification).values(due_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    make_message(household, cast["admin"], "second, just now")
+    deliver(app)
+    assert smtp.inbox.to(cast["client"].email) == []
+
+
+# --- outages and failures ----------------------------------------------------------------------
+
+def test_smtp_outage_then_everything_arrives_once(app, smtp, cast, household, make_message,
+                                                  logged_in):
+    smtp.stop()
+    response = logged_in(cast["admin"]).submit(
+        f"/clients/{household.id}/feeds/conversation/messages", {"text": "during the outage"}
+    )
+    assert response.status_code == 302  # posting works while mail is down
+    deliver(app)
+    pending = rows(app, status=DeliveryStatus.PENDING)
+    assert pending and all(row.attempts == 1 and row.last_error for row in pending)
+    assert all(row.due_at > utcnow() for row in pending)  # backing off
+    smtp.start()
+    make_due(app)
+    deliver(app)
+    make_due(app)
+    deliver(app)
+    assert smtp.inbox.recipients() == sorted(
+        cast[name].email for name in ("assigned", "preferred", "client"))
+    assert {row.status for row in rows(app)} == {DeliveryStatus.SENT}
+
+
+def test_refused_recipient_fails_without_retry(app, smtp, cast, household, make_message):
+    smtp.inbox.refuse_with = "550 No such user"
+    make_message(household, cast["admin"], "hello")
+    deliver(app)
+    failed = rows(app, channel=Channel.EMAIL)
+    assert {row.status for row in failed} == {DeliveryStatus.FAILED}
+    assert all(row.attempts == 0 for row in failed)
+
+
+def test_transient_failures_stop_after_the_attempt_limit(app, smtp, cast, household, make_message):
+    app.config["NOTIFICATION_MAX_ATTEMPTS"] = 3
+    smtp.stop()
+    make_message(household, cast["admin"], "hello")
+    for _ in range(3):
+        make_due(app)
+        deliver(app)
+    email_rows = rows(app, channel=Channel.EMAIL)
+    assert {row.status for row in email_rows} == {DeliveryStatus.FAILED}
+    assert {row.attempts for row in email_rows} == {3}
+
+
+def test_failed_notifications_can_be_retried(app, smtp, cast, household, make_message, business):
+    smtp.inbox.refuse_with = "550 No such user"
+    make_message(household, cast["admin"], "hello")
+    deliver(app)
+    smtp.inbox.refuse_with = None
+    with app.app_context():
+        ids = [row.id for row in rows(app, status=DeliveryStatus.FAILED)]
+        assert worker.retry_failed(ids, business.id) == len(ids)
+    deliver(app)
+    assert len(smtp.inbox.received) == len(ids)
+
+
+def test_rolled_back_message_sends_nothing(app, smtp, cast, household, monkeypatch):
+    def enqueue_then_fail(*args):
+        outbox_enqueue(*args)
+        raise RuntimeError("database went away")
+
+    outbox_enqueue = outbox.enqueue
+    monkeypatch.setattr(outbox, "enqueue", enqueue_then_fail)
+    with app.app_context(), pytest.raises(RuntimeError):
+        from portal.models import Client
+
+        messages.post_message(db.session.get(User, cast["admin"].id),
+                              db.session.get(Client, household.id), Feed.CONVERSATION, "lost")
+    assert rows(app) == []
+    deliver(app)
+    assert smtp.inbox.received == []
+
+
+def test_names_cannot_inject_headers(app, smtp, make_user, household, make_message, cast):
+    sneaky = make_user(Role.ADMIN, name="Eve\r\nBcc: victim@evil.example")
+    make_message(household, sneaky, "hi")
+    deliver(app)
+    assert "victim@evil.example" not in smtp.inbox.recipients()
+    assert all("Bcc" not in message for _, message in smtp.inbox.received)
+
+
+def test_workers_deliver_each_notification_exactly_once(app, smtp, make_user, household,
+                                                        make_message):
+    people = [make_user(Role.CLIENT, client=household) for _ in range(6)]
+    author = make_user(Role.ADMIN)
+    for n in range(10):
+        make_message(household, author, f"note {n}")
+    assert len(rows(app)) == 60
+    make_due(app)
+    threads = [threading.Thread(target=deliver, args=(app,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {row.status for row in rows(app)} == {DeliveryStatus.SENT}
+    delivered = smtp.inbox.recipients()
+    assert sorted(set(delivered)) == sorted(person.email for person in people)
+    assert len(delivered) == len(set(delivered)) * 1  # one batched email each, none twice
+    assert len(delivered) == 6
+
+
+# --- text messages -------------------------------------------------------------------------------
+
+class TwilioStandIn(BaseHTTPRequestHandler):
+    requests: list = []
+
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        TwilioStandIn.requests.append((self.path, parse_qs(self.rfile.read(length).decode())))
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"sid": "SM1"}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def twilio(app):
+    TwilioStandIn.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.config.update(
+        SMS_PROVIDER="twilio", TWILIO_ACCOUNT_SID="AC123", TWILIO_AUTH_TOKEN="secret",
+        TWILIO_FROM_NUMBER="+15550001111",
+        TWILIO_API_BASE=f"http://127.0.0.1:{server.server_address[1]}",
+    )
+    yield TwilioStandIn.requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_text_messages_only_for_conversation_to_opted_in_phones(
+    app, smtp, twilio, cast, business, household, make_message
+):
+    set_private_messaging(app, business, True)
+    update_row(app, User, cast["client"].id, phone="+15551234567", notify_sms=True)
+    update_row(app, User, cast["assigned"].id, phone="+15557654321")  # did not opt in
+    make_message(household, cast["admin"], "Walk moved to 3pm")
+    make_message(household, cast["admin"], "private invoice zz-9", feed=Feed.PRIVATE)
+    deliver(app)
+    assert len(twilio) == 1
+    path, form = twilio[0]
+    assert path == "/2010-04-01/Accounts/AC123/Messages.json"
+    assert form["To"] == ["+15551234567"] and form["From"] == ["+15550001111"]
+    assert "Walk moved to 3pm" in form["Body"][0] and "zz-9" not in form["Body"][0]
+    assert [row.channel for row in rows(app, channel=Channel.SMS)] == [Channel.SMS]
+
+
+def test_sms_path_cannot_be_handed_a_private_message():
+    item = worker.NotificationItem(1, 1, "Household", Feed.PRIVATE, "Alice", "Happy Tails",
+                                   "secret", 0, "https://x", "now")
+    with pytest.raises(TypeError):
+        sms.SmsText.for_conversation("+15551234567", item)
+    with pytest.raises(TypeError):
+        sms.ConsoleSms().send("a plain string is refused")
+
+
+def test_console_mail_prints_emails_in_development(app, cast, household, make_message, capsys):
+    app.config.update(MAIL_TRANSPORT="console", NOTIFICATION_DELAY_SECONDS=0)
+    make_message(household, cast["admin"], "Printed for the developer")
+    deliver(app)
+    printed = capsys.readouterr().out
+    assert "Printed for the developer" in printed and cast["client"].email in printed
+
+
+def test_posting_decides_channels_from_preferences(app, cast, household, make_message, business):
+    update_row(app, User, cast["client"].id, notify_email=False)
+    make_message(household, cast["admin"], "hello")
+    told = {row.recipient_id for row in rows(app, channel=Channel.EMAIL)}
+    assert cast["client"].id not in told and cast["assigned"].id in told
