@@ -110,14 +110,18 @@
 
   function showComposerError(form, text) {
     var note = form.querySelector(".request-error");
+    if (!note && !text) return;
     if (!note) {
       note = document.createElement("p");
       note.className = "field-error request-error";
       note.setAttribute("role", "alert");
       form.querySelector(".composer-actions").before(note);
     }
+    if (!text) {
+      note.remove();
+      return;
+    }
     note.textContent = text;
-    note.hidden = !text;
   }
 
   function problemWith(form, files) {
@@ -160,6 +164,13 @@
         var img = document.createElement("img");
         img.src = URL.createObjectURL(file);
         img.alt = "";
+        // Not a picture the browser can show (perhaps not a picture at all): show a chip.
+        img.addEventListener("error", function () {
+          var type = document.createElement("span");
+          type.className = "file-type";
+          type.textContent = (file.name.split(".").pop() || "file").slice(0, 5).toUpperCase();
+          img.replaceWith(type);
+        });
         item.appendChild(img);
       } else {
         var type = document.createElement("span");

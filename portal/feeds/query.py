@@ -118,7 +118,7 @@ def size_label(size: int) -> str:
     if size < 1024:
         return f"{size} B"
     if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
+        return f"{int(size / 1024 + 0.5)} KB"  # rounds halves up, as the composer's preview does
     return f"{size / (1024 * 1024):.1f} MB"
 
 
