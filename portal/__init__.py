@@ -105,29 +105,15 @@ def _register_error_pages(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from portal import policy
+    from portal import policy, text
     from portal.models import Feed, Role
 
     app.jinja_env.globals.update(policy=policy, Feed=Feed, Role=Role)
-    app.jinja_env.filters.update(local_datetime=local_datetime, local_time=local_time)
+    app.jinja_env.filters.update(
+        local_datetime=text.viewer_datetime, local_time=text.viewer_time
+    )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
-
-
-def local_datetime(moment) -> str:
-    from flask_login import current_user
-
-    from portal.text import zone
-
-    return moment.astimezone(zone(current_user.time_zone)).strftime("%a, %b %-d, %-I:%M %p")
-
-
-def local_time(moment) -> str:
-    from flask_login import current_user
-
-    from portal.text import zone
-
-    return moment.astimezone(zone(current_user.time_zone)).strftime("%-I:%M %p")
 
 
 @event.listens_for(Engine, "connect")

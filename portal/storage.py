@@ -2,11 +2,14 @@
 S3-compatible backend can replace the local disk without touching them."""
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Protocol
 
 from flask import Flask, current_app
+
+_KEY = re.compile(r"[0-9a-f]{40}")
 
 
 class Storage(Protocol):
@@ -29,8 +32,8 @@ class LocalStorage:
         self.root = root
 
     def _file(self, key: str) -> Path:
-        if not key.isalnum():
-            raise ValueError("storage keys are alphanumeric")
+        if not _KEY.fullmatch(key):
+            raise ValueError("not a storage key")
         return self.root / key[:2] / key
 
     def save(self, data: bytes) -> str:

@@ -60,3 +60,16 @@ def relative_time(moment: datetime, now: datetime, time_zone: str) -> str:
     if local.year == local_now.year:
         return local.strftime("%b %-d")
     return local.strftime("%b %-d, %Y")
+
+
+def viewer_datetime(moment: datetime) -> str:
+    """A date and time in the current user's zone, for templates."""
+    from flask_login import current_user
+
+    return moment.astimezone(zone(current_user.time_zone)).strftime("%a, %b %-d, %-I:%M %p")
+
+
+def viewer_time(moment: datetime) -> str:
+    from flask_login import current_user
+
+    return moment.astimezone(zone(current_user.time_zone)).strftime("%-I:%M %p")

@@ -66,6 +66,8 @@
     var text = "Something went wrong on our side. Please try again.";
     if (status === 404) {
       text = "That is no longer available to you. Reload the page to see what is.";
+    } else if (status === 413) {
+      text = "These files are too large to send together. Send them in a few messages.";
     } else if (status === 400) {
       text = "The page was out of date. Reload it and try again.";
     }
@@ -91,15 +93,18 @@
   "use strict";
   document.documentElement.classList.replace("no-js", "js");
 
-  var chosen = new WeakMap();  // composer form -> File[]
+  // Chosen files per feed (the composer's action URL): a refused send swaps in a new composer
+  // form, and the files must survive that; a successful send clears them.
+  var chosen = {};
 
   function composerOf(element) {
     return element && element.closest ? element.closest("#composer") : null;
   }
 
   function filesOf(form) {
-    if (!chosen.has(form)) chosen.set(form, []);
-    return chosen.get(form);
+    var key = form.getAttribute("action");
+    if (!chosen[key]) chosen[key] = [];
+    return chosen[key];
   }
 
   function sizeLabel(bytes) {
@@ -137,7 +142,10 @@
       }
       total += files[i].size;
     }
-    if (total > maxRequestBytes) return "These files are too large to send together. Send them in a few messages.";
+    // Leave room for the form's own fields and the multipart framing.
+    if (total > maxRequestBytes - 65536) {
+      return "These files are too large to send together. Send them in a few messages.";
+    }
     return "";
   }
 
@@ -210,20 +218,26 @@
     add(form, picked);
   });
 
+  function carriesFiles(event) {
+    return event.dataTransfer && event.dataTransfer.types.indexOf("Files") >= 0;
+  }
+
   document.addEventListener("dragover", function (event) {
-    var form = composerOf(event.target);
-    if (!form || !event.dataTransfer || event.dataTransfer.types.indexOf("Files") < 0) return;
+    if (!carriesFiles(event)) return;
+    // A file dropped beside the composer must not replace the page (and lose the draft).
     event.preventDefault();
-    form.classList.add("dragging");
+    var form = composerOf(event.target);
+    if (form) form.classList.add("dragging");
   });
   document.addEventListener("dragleave", function (event) {
     var form = composerOf(event.target);
     if (form && !form.contains(event.relatedTarget)) form.classList.remove("dragging");
   });
   document.addEventListener("drop", function (event) {
-    var form = composerOf(event.target);
-    if (!form || !event.dataTransfer || !event.dataTransfer.files.length) return;
+    if (!carriesFiles(event)) return;
     event.preventDefault();
+    var form = composerOf(event.target) || document.getElementById("composer");
+    if (!form || !event.dataTransfer.files.length) return;
     form.classList.remove("dragging");
     add(form, event.dataTransfer.files);
   });
@@ -231,6 +245,8 @@
   document.addEventListener("paste", function (event) {
     var form = composerOf(event.target);
     if (!form || !event.clipboardData || !event.clipboardData.files.length) return;
+    // Copies from office programs carry a picture of the text too: keep the text then.
+    if (event.clipboardData.types.indexOf("text/plain") >= 0) return;
     event.preventDefault();
     add(form, event.clipboardData.files);
   });
@@ -245,18 +261,32 @@
       showComposerError(form, problem);
     }
   });
-  document.addEventListener("htmx:xhr:progress", function (event) {
-    var form = composerOf(event.detail.elt || event.target);
-    if (!form || !filesOf(form).length || !event.detail.lengthComputable) return;
+  // Upload progress only (htmx's progress events also count the response coming back).
+  document.addEventListener("htmx:beforeSend", function (event) {
+    var form = composerOf(event.detail.elt);
+    if (!form || event.detail.elt !== form || !filesOf(form).length) return;
     var bar = form.querySelector("#upload-progress");
-    bar.hidden = false;
-    bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+    event.detail.xhr.upload.addEventListener("progress", function (progress) {
+      if (!progress.lengthComputable) return;
+      bar.hidden = false;
+      bar.value = Math.round((progress.loaded / progress.total) * 100);
+    });
   });
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = composerOf(event.detail.elt);
-    if (!form) return;
+    if (!form || event.detail.elt !== form) return;
     var bar = form.querySelector("#upload-progress");
     if (bar) bar.hidden = true;
+    // Sent: the fresh composer starts empty. Refused: the files go into the new composer.
+    if (event.detail.successful && !event.detail.xhr.getResponseHeader("HX-Retarget")) {
+      chosen[form.getAttribute("action")] = [];
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var form = document.getElementById("composer");
+    if (form && filesOf(form).length && !form.querySelector("#message-files").files.length) {
+      sync(form);
+    }
   });
 })();
 
@@ -264,6 +294,7 @@
 document.addEventListener("keydown", function (event) {
   "use strict";
   if (!document.querySelector(".photo-view") || event.target.closest("input, textarea, select")) return;
+  if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
   var link = {
     ArrowLeft: 'a[rel="prev"]', ArrowRight: 'a[rel="next"]', Escape: "#photo-back",
   }[event.key];

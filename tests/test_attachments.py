@@ -56,6 +56,12 @@ def heic() -> bytes:
     return encoded(two_tone((64, 48)), "HEIF")
 
 
+def frame_bomb() -> bytes:
+    """60 frames of a megapixel each: small on disk, heavy in memory."""
+    frames = [Image.new("P", (1000, 1000), n) for n in range(60)]
+    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:])
+
+
 def bomb() -> bytes:
     """A few kilobytes that decode to 100 megapixels."""
     return encoded(Image.new("1", (10_000, 10_000)), "PNG")
@@ -174,13 +180,15 @@ def test_polyglot_loses_its_payload(app, admin_browser, household):
         ("empty.jpg", b"", "“empty.jpg” is empty."),
         ("fake.png", b"<html><script>alert(1)</script></html>", "is not a photo we can show"),
         ("bomb.png", bomb(), "has too many pixels"),
+        ("frames.gif", frame_bomb(), "has too many pixels"),
         ("half.jpg", phone_jpeg()[:2000], "is damaged or incomplete"),
         ("layers.jpg", PSD, "is not a photo we can show"),
         ("invoice.jpg", pdf(), "is not a photo we can show"),
         ("sky.jpg", FITS, "is not a photo we can show"),
         ("empty.txt", b"", "“empty.txt” is empty."),
     ],
-    ids=["zero-byte-image", "fake-image", "bomb", "truncated", "psd", "pdf", "fits", "empty-file"],
+    ids=["zero-byte-image", "fake-image", "bomb", "animation-bomb", "truncated", "psd", "pdf",
+         "fits", "empty-file"],
 )
 def test_bad_files_are_refused_and_nothing_is_kept(app, admin_browser, household, name, data,
                                                    error):

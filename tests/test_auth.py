@@ -186,3 +186,17 @@ def test_database_url_gets_the_psycopg_driver(monkeypatch, tmp_path):
     assert config.from_environment(tmp_path)["SQLALCHEMY_DATABASE_URI"] == (
         "postgresql+psycopg://u:p@db/portal"
     )
+
+
+def test_unknown_email_costs_a_hash_of_the_configured_method(app, monkeypatch):
+    # A cheaper check for unknown emails would tell which addresses have logins.
+    from portal.services import accounts
+
+    methods = []
+    real = accounts.check_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash",
+                        lambda stored, password: methods.append(stored.split("$")[0])
+                        or real(stored, password))
+    with app.app_context():
+        assert accounts.authenticate("nobody@example.com", "whatever password") is None
+    assert methods == [app.config["PASSWORD_HASH_METHOD"]]

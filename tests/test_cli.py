@@ -77,7 +77,7 @@ def test_create_user_refuses_short_password_and_duplicates(app, runner, admin):
               "--business", "Happy Tails", "--password-stdin"],
         input="another long password\n",
     )
-    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    assert duplicate.exit_code != 0 and "already belongs to a login" in duplicate.output
 
 
 def test_create_user_needs_business_when_several_exist(app, runner, business, make_business):

@@ -117,7 +117,8 @@ def test_create_login_refuses_short_password_and_duplicate_email(
         f"/clients/{household.id}/logins/new",
         {"name": "C", "email": admin.email, "password": "long enough password"},
     )
-    assert duplicate.status_code == 422 and "already exists" in duplicate.get_data(as_text=True)
+    assert duplicate.status_code == 422
+    assert "already belongs to a login" in duplicate.get_data(as_text=True)
     assert count_rows(app, User, User.role == Role.CLIENT) == 0
 
 

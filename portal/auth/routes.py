@@ -31,7 +31,12 @@ def home_url(user) -> str:
 
 def unauthorized():
     """Anonymous: to the login page; htmx is told to load it as a page, not swap it in a panel."""
-    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    back_to = request.full_path.rstrip("?")
+    if request.htmx and request.htmx.current_url:
+        # Back to the page the person was on, not to the fragment or form post that found them out.
+        current = urlsplit(request.htmx.current_url)
+        back_to = current.path + (f"?{current.query}" if current.query else "")
+    target = url_for("auth.login", next=safe_next(back_to))
     if request.htmx:
         response = make_response("", 401)
         response.headers["HX-Redirect"] = target

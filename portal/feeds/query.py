@@ -9,7 +9,11 @@ from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.models import Attachment, AttachmentKind, Feed, Message, Role, User, utcnow
+from portal.services.uploads import ATTACHMENT_TYPE
 from portal.text import exact_time, message_html, relative_time
+
+IMAGE_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
+                "image/gif": ".gif"}
 
 _author = aliased(User)
 _deleter = aliased(User)
@@ -37,6 +41,7 @@ _ATTACHMENTS = select(
     Attachment.size,
     Attachment.width,
     Attachment.height,
+    Attachment.content_type,
 ).order_by(Attachment.message_id, Attachment.position)
 
 
@@ -48,6 +53,16 @@ class AttachmentView:
     size_label: str
     width: int | None
     height: int | None
+    content_type: str = ATTACHMENT_TYPE
+
+    @property
+    def download_name(self) -> str:
+        """Photos are stored re-encoded: an iPhone HEIC downloads as the JPEG it now is."""
+        suffix = IMAGE_SUFFIX.get(self.content_type)
+        if not suffix or self.name.lower().endswith(suffix):
+            return self.name
+        stem = self.name.rpartition(".")[0] if "." in self.name else self.name
+        return stem + suffix
 
     @property
     def type_label(self) -> str:
@@ -109,7 +124,7 @@ def _attachments(message_ids: list[int]) -> dict[int, list[AttachmentView]]:
         for row in db.session.execute(_ATTACHMENTS.where(Attachment.message_id.in_(message_ids))):
             found.setdefault(row.message_id, []).append(AttachmentView(
                 row.token, row.kind == AttachmentKind.IMAGE, row.original_name,
-                size_label(row.size), row.width, row.height,
+                size_label(row.size), row.width, row.height, row.content_type,
             ))
     return found
 

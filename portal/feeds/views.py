@@ -15,6 +15,16 @@ from portal.models import Client, Feed, ScheduledService, ServiceStatus, User
 SERVICES_SHOWN = 20
 
 
+def composer_context(client: Client, feed: Feed, form=None) -> dict:
+    """Just what the composer shows: after a send, not a whole feed page."""
+    return {
+        "client": client,
+        "feed": feed,
+        "form": form or MessageForm(formdata=None),
+        "audience": policy.feed_audience(current_user, client, feed),
+    }
+
+
 def feed_context(
     client: Client, feed: Feed, *, before: int | None = None, form=None, roster=None
 ) -> dict:

@@ -2,7 +2,7 @@
 
 from io import BytesIO
 
-from flask import render_template, send_file
+from flask import abort, current_app, render_template, send_file
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -40,7 +40,13 @@ def visible_attachment(token: str) -> tuple[Attachment, Message, Client]:
 
 def _send(key: str, mimetype: str, *, download_name: str | None = None):
     path = storage().path(key)
-    source = path if path is not None else BytesIO(storage().read(key))
+    try:
+        source = path if path is not None else BytesIO(storage().read(key))
+        if path is not None and not path.exists():
+            raise FileNotFoundError(path)
+    except FileNotFoundError:
+        current_app.logger.error("Stored file %s is missing", key)
+        abort(404)
     response = send_file(
         source, mimetype=mimetype, as_attachment=download_name is not None,
         download_name=download_name, conditional=True, etag=True, max_age=0,

@@ -5,7 +5,7 @@ from portal import policy
 from portal.feeds.forms import MessageForm
 from portal.feeds.query import load_item
 from portal.feeds.routes import FEED_NAMES, visible_feed
-from portal.feeds.views import feed_context, render_client_page
+from portal.feeds.views import composer_context, render_client_page
 from portal.fragments import retarget, wants_fragment
 from portal.loaders import client_of_business, message_of_business
 from portal.messages import bp
@@ -36,9 +36,9 @@ def create(client_id: int, feed_name: str):
     message = messages.post_message(current_user, client, feed, form.text.data, files)
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, message.id))
-    context = feed_context(client, feed) | {"form": MessageForm(formdata=None)}
     return render_template(
-        "messages/_created.html", item=load_item(message.id, current_user), **context
+        "messages/_created.html", item=load_item(message.id, current_user),
+        **composer_context(client, feed),
     )
 
 
@@ -46,7 +46,7 @@ def _refused(client, feed, form):
     """The composer again, with the reason and the text kept."""
     if wants_fragment():
         response = make_response(
-            render_template("feeds/_composer.html", **feed_context(client, feed, form=form))
+            render_template("feeds/_composer.html", **composer_context(client, feed, form))
         )
         return retarget(response, "#composer")
     return render_client_page(client, feed, form=form), 422

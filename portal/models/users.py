@@ -63,10 +63,6 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:
         return self.active
 
-    @property
-    def is_admin_team(self) -> bool:
-        return self.role in (Role.ADMIN, Role.OFFICE_MANAGER)
-
     def get_id(self) -> str | None:
         return self.session_key
 

@@ -6,8 +6,9 @@ from portal.extensions import db
 from portal.models import Business, LoginSession, Role, User
 from portal.services import audit
 
-# Checked against when the email is unknown, so a wrong email costs as long as a wrong password.
-_UNKNOWN_USER_HASH = generate_password_hash("not-a-real-password", method="scrypt:1024:8:1")
+# Checked against when the email is unknown, so a wrong email costs as long as a wrong password:
+# made with the configured method, on first use.
+_unknown_user_hashes: dict[str, str] = {}
 
 
 class AccountError(ValueError):
@@ -36,7 +37,7 @@ def create_user(
 ) -> User:
     email = normalize_email(email)
     if db.session.scalar(select(User.id).where(User.email == email)):
-        raise AccountError(f"A user with the email {email} already exists.")
+        raise AccountError("That email address already belongs to a login.")
     if (role == Role.CLIENT) != (client_id is not None):
         raise AccountError("Client logins, and only they, belong to a client.")
     user = User(
@@ -59,7 +60,10 @@ def create_user(
 def authenticate(email: str, password: str) -> User | None:
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
-        check_password_hash(_UNKNOWN_USER_HASH, password)
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        if method not in _unknown_user_hashes:
+            _unknown_user_hashes[method] = generate_password_hash("no such user", method=method)
+        check_password_hash(_unknown_user_hashes[method], password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.active:
         return None

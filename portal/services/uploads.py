@@ -26,9 +26,6 @@ FULL_SIZE = 1600
 THUMBNAIL_SIZE = 480
 MAX_FRAMES = 300
 ATTACHMENT_TYPE = "application/octet-stream"
-# Characters that change how a name reads without being visible: direction overrides, isolates.
-_INVISIBLE = {"\u200e", "\u200f", "\u061c", *map(chr, range(0x202A, 0x202F)),
-              *map(chr, range(0x2066, 0x206A))}
 
 
 class UploadError(ValueError):
@@ -57,9 +54,11 @@ def clean_filename(raw: str | None, limit: int = 255) -> str:
     """The last path part, without control or direction characters, at most `limit` long."""
     name = raw or ""
     name = PureWindowsPath(PurePosixPath(name.replace("\x00", "")).name).name
+    # Control and format characters (Cc, Cf) include the direction overrides and isolates that
+    # make "invoice\u202egnp.exe" read as "invoiceexe.png".
     name = "".join(
         char for char in unicodedata.normalize("NFC", name)
-        if char not in _INVISIBLE and unicodedata.category(char) not in ("Cc", "Cf")
+        if unicodedata.category(char) not in ("Cc", "Cf")
     ).strip(" .")
     if not name:
         return "attachment"
@@ -114,9 +113,10 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     image = Image.open(BytesIO(data), formats=ALLOWED_FORMATS)
     width, height = image.size
     frames = getattr(image, "n_frames", 1)
-    if width * height > max_pixels or width * height * min(frames, MAX_FRAMES) > 4 * max_pixels:
+    # Animations are kept frame by frame, each at most FULL_SIZE square: budget their total.
+    if width * height > max_pixels or frames > MAX_FRAMES:
         raise Image.DecompressionBombError("too many pixels")
-    if frames > MAX_FRAMES:
+    if frames > 1 and frames * min(width * height, FULL_SIZE * FULL_SIZE) > max_pixels:
         raise Image.DecompressionBombError("too many frames")
     return image
 
@@ -142,7 +142,9 @@ def _animated_gif(name: str, image: Image.Image) -> PreparedFile:
     frames, durations = [], []
     for frame in ImageSequence.Iterator(image):
         durations.append(frame.info.get("duration", 100))
-        frames.append(_without_metadata(frame.convert("RGBA")))
+        still = frame.convert("RGBA")
+        still.thumbnail((FULL_SIZE, FULL_SIZE))
+        frames.append(_without_metadata(still))
     output = BytesIO()
     frames[0].save(
         output, "GIF", save_all=True, append_images=frames[1:], duration=durations,

@@ -63,7 +63,7 @@ def permissions():
     managers = _office_managers()
     if request.method == "POST":
         chosen = request.form.getlist("private_messages")
-        granted = {int(value) for value in chosen if value.isdigit()}
+        granted = {int(value) for value in chosen if value.isascii() and value.isdigit()}
         settings.set_private_messages_access(current_user, managers, granted)
         flash("Permissions saved.", "success")
         return redirect(url_for("settings.permissions"))
