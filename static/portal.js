@@ -283,8 +283,10 @@
     }
   });
   document.addEventListener("htmx:afterSettle", function () {
+    // Only a refused send comes back with an error: then the chosen files go into it.
     var form = document.getElementById("composer");
-    if (form && filesOf(form).length && !form.querySelector("#message-files").files.length) {
+    if (form && form.querySelector("#composer-error") && filesOf(form).length &&
+        !form.querySelector("#message-files").files.length) {
       sync(form);
     }
   });

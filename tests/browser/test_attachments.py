@@ -447,6 +447,9 @@ def test_fake_photo_is_refused_by_the_server_at_the_composer(
     expect(page.locator("#messages article.message")).to_have_count(0, timeout=WAIT)
     expect(page.get_by_text("No messages yet")).to_be_visible(timeout=WAIT)
     expect(page.locator("#upload-progress")).to_be_hidden(timeout=WAIT)
+    # The chosen file stays chosen in the new composer, so the writer can remove it and resend.
+    expect(previews(page)).to_have_count(1, timeout=WAIT)
+    assert page.locator("#message-files").evaluate("input => input.files.length") == 1
     assert_not_reloaded(page)
 
 
