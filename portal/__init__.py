@@ -63,10 +63,14 @@ def _register_blueprints(app: Flask) -> None:
     from portal.feeds import bp as feeds_bp
     from portal.files import bp as files_bp
     from portal.messages import bp as messages_bp
+    from portal.preferences import bp as preferences_bp
     from portal.settings import bp as settings_bp
     from portal.staff import bp as staff_bp
 
-    blueprints = (auth_bp, clients_bp, feeds_bp, files_bp, messages_bp, settings_bp, staff_bp)
+    blueprints = (
+        auth_bp, clients_bp, feeds_bp, files_bp, messages_bp, preferences_bp, settings_bp,
+        staff_bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

@@ -58,6 +58,11 @@ def can_manage_settings(user: User) -> bool:
     return is_admin(user)
 
 
+def can_manage_notifications(user: User) -> bool:
+    """Business notification defaults and failed deliveries: the admin team."""
+    return is_admin_team(user)
+
+
 def can_access_private_messages(user: User) -> bool:
     """Admins always; office managers only when an admin granted it on the Permissions page."""
     if not user.is_authenticated:

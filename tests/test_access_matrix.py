@@ -26,8 +26,10 @@ from portal.extensions import db
 from portal.models import (
     Attachment,
     Business,
+    DeliveryStatus,
     Feed,
     Message,
+    Notification,
     Role,
     ScheduledService,
     User,
@@ -46,10 +48,11 @@ PUBLIC = {
     "static": {"filename": "portal.css"},
     "auth.login": {},
 }
-# Any logged-in user, whatever the role: endpoint -> method.
+# Any logged-in user, whatever the role: endpoint -> methods.
 LOGGED_IN = {
-    "auth.home": "GET",
-    "auth.logout": "POST",
+    "auth.home": {"GET"},
+    "preferences.mine": {"GET", "POST"},
+    "auth.logout": {"POST"},
 }
 # Guarded by a rule of portal/policy.py (the name is checked to exist), with cases below.
 GUARDED = {
@@ -74,6 +77,8 @@ GUARDED = {
     "staff.index": "can_manage_clients",
     "staff.new": "can_manage_clients",
     "staff.my_clients": "is_staff",
+    "preferences.business_defaults": "can_manage_notifications",
+    "preferences.retry": "can_manage_notifications",
     "settings.index": "can_manage_settings",
     "settings.portal_settings": "can_manage_settings",
     "settings.permissions": "can_manage_settings",
@@ -488,6 +493,22 @@ def _permissions(world, business):
     return {}, {"private_messages": str(world.office_manager(business).id)}
 
 
+def _notification_defaults(world, business):
+    # Flips the caller's business default for text messages: a refused call must not.
+    current = world.load(Business, business.id).notify_sms_default
+    return {}, {"email": "on", "sms": "" if current else "on", "push": "on"}
+
+
+def _retry(world, business):
+    # A failed email of the Rivera household's business: only its admin team may resend it.
+    message = world.message(Feed.CONVERSATION)
+    with world.app.app_context():
+        row = db.session.scalar(select(Notification).where(Notification.message_id == message.id))
+        row.status = DeliveryStatus.FAILED
+        db.session.commit()
+        return {}, {"notification": str(row.id)}
+
+
 @dataclass(frozen=True)
 class ManagementCase:
     endpoint: str
@@ -536,6 +557,11 @@ MANAGEMENT_CASES = [
                    _writes("users")),
     ManagementCase("staff.my_clients", "GET", STAFF, _nothing,
                    names_household=frozenset({"staff_scheduled", "staff_preferred"})),
+    ManagementCase("preferences.business_defaults", "GET", ANY_ADMIN_TEAM, _nothing),
+    ManagementCase("preferences.business_defaults", "POST", ANY_ADMIN_TEAM,
+                   _notification_defaults, (302, 302), _writes("businesses")),
+    # The outbox is left out of the compared tables; refusals must still change nothing.
+    ManagementCase("preferences.retry", "POST", ANY_ADMIN_TEAM, _retry, (302, 302)),
     ManagementCase("settings.index", "GET", ANY_ADMIN, _nothing),
     ManagementCase("settings.portal_settings", "GET", ANY_ADMIN, _nothing),
     ManagementCase("settings.portal_settings", "POST", ANY_ADMIN, _portal_settings, (302, 302),
@@ -741,9 +767,9 @@ def test_name_real_policy_rules_for_guarded_endpoints():
 
 def test_classify_logged_in_endpoints_with_their_methods(app):
     methods = {rule.endpoint: rule.methods - IGNORED_METHODS for rule in app.url_map.iter_rules()}
-    assert {endpoint: {method} for endpoint, method in LOGGED_IN.items()} == {
+    assert {
         endpoint: methods[endpoint] for endpoint in LOGGED_IN
-    }
+    } == LOGGED_IN
 
 
 def test_view_foreign_client_id_answers_like_missing_id(world, browser_as, make_client,

@@ -33,3 +33,30 @@ def set_private_messages_access(actor: User, office_managers: list[User], grante
                 permission="private_messages", old=not new, new=new,
             )
     db.session.commit()
+
+
+def update_notification_choices(user: User, choices: dict) -> None:
+    """choices: Channel -> True, False or None (follow the business default)."""
+    for channel, value in choices.items():
+        setattr(user, f"notify_{channel.value}", value)
+    db.session.commit()
+
+
+def update_notification_defaults(
+    actor: User, business: Business, *, email: bool, sms: bool, push: bool,
+    private_email_includes_text: bool,
+) -> None:
+    changes = {}
+    for name, new in (
+        ("notify_email_default", email),
+        ("notify_sms_default", sms),
+        ("notify_push_default", push),
+        ("private_email_includes_text", private_email_includes_text),
+    ):
+        old = getattr(business, name)
+        if old != new:
+            setattr(business, name, new)
+            changes[name] = {"old": old, "new": new}
+    if changes:
+        audit.record(business.id, actor, "settings.changed", "business", business.id, **changes)
+    db.session.commit()
