@@ -7,6 +7,7 @@ import threading
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from werkzeug.serving import run_simple
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -109,4 +110,5 @@ def serve(host: str, port: int):
     app = current_app._get_current_object()
     worker.start_in_process(app)
     click.echo(f"Serving on http://{host}:{port} with the notification worker running.")
-    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    # app.run() refuses to run under the flask command; Werkzeug's server is what it would use.
+    run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)

@@ -44,8 +44,12 @@ class EmailSender:
     def send(self, message: MailMessage) -> None:
         if current_app.config["MAIL_TRANSPORT"] == "console":
             # Development without an SMTP server: the console is the mail viewer.
-            print("--- email (MAIL_SERVER not set, so printed here) ---", flush=True)
-            print(message.as_string(), flush=True)
+            print(
+                "--- email (MAIL_SERVER is not set, so it is printed here) ---\n"
+                f"To: {', '.join(message.recipients)}\nSubject: {message.subject}\n\n"
+                f"{message.body}\n--- end of email ---",
+                flush=True,
+            )
             return
         try:
             if self._connection is None:
