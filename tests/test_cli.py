@@ -88,3 +88,20 @@ def test_create_user_needs_business_when_several_exist(app, runner, business, ma
         input="a long enough secret\n",
     )
     assert result.exit_code != 0 and "--business" in result.output
+
+
+def test_serve_runs_the_worker_in_process(app, runner, monkeypatch):
+    from portal import cli
+
+    started, served = [], []
+    monkeypatch.setattr(cli.worker, "start_in_process", lambda app: started.append(app))
+    monkeypatch.setattr(cli, "run_simple", lambda host, port, app, **options: served.append(
+        (host, port, options["use_debugger"])))
+    result = runner.invoke(args=["serve", "--port", "5999"])
+    assert result.exit_code == 0, result.output
+    assert started == [app] and served == [("127.0.0.1", 5999, False)]
+
+
+def test_notifications_work_once_delivers_what_is_due(app, runner):
+    result = runner.invoke(args=["notifications", "work", "--once"])
+    assert result.exit_code == 0 and "Delivered or settled 0 notifications." in result.output
