@@ -7,8 +7,8 @@ import threading
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import run_simple
 from sqlalchemy import select
+from werkzeug.serving import run_simple
 
 from portal.extensions import db
 from portal.models import Business, Role

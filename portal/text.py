@@ -1,7 +1,7 @@
 """Turning user text and times into what pages show."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -73,3 +73,17 @@ def viewer_time(moment: datetime) -> str:
     from flask_login import current_user
 
     return moment.astimezone(zone(current_user.time_zone)).strftime("%-I:%M %p")
+
+
+def moment_token(moment: datetime) -> int:
+    """A point in time as an integer for URLs: microseconds since the epoch."""
+    return int(moment.timestamp() * 1_000_000)
+
+
+def moment_from_token(token: int | None) -> datetime:
+    if not token or token < 0:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(token / 1_000_000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime.now(UTC)

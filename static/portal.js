@@ -306,3 +306,62 @@ document.addEventListener("keydown", function (event) {
     target.click();
   }
 });
+
+// Live feeds: the poller asks for what came after the newest message shown. It skips polls
+// while the tab is hidden, backs off after failures, and catches up when the tab returns.
+(function () {
+  "use strict";
+
+  function shownIds() {
+    return Array.prototype.map.call(
+      document.querySelectorAll("#messages > article.message"),
+      function (article) { return Number(article.id.replace("message-", "")); }
+    );
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id !== "feed-poller") return;
+    var ids = shownIds();
+    event.detail.parameters.after = ids.length ? Math.max.apply(null, ids) : 0;
+    event.detail.parameters.oldest = ids.length ? Math.min.apply(null, ids) : 0;
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var poller = event.detail.elt;
+    if (poller.id !== "feed-poller") return;
+    var failures = Number(poller.dataset.pollFailures || 0);
+    var skip = Number(poller.dataset.pollSkip || 0);
+    if (document.hidden || skip > 0) {
+      poller.dataset.pollSkip = String(Math.max(skip - 1, 0));
+      event.preventDefault();
+      return;
+    }
+    poller.dataset.pollSkip = String(Math.min(Math.pow(2, failures) - 1, 30));
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var poller = event.detail.elt;
+    if (poller.id !== "feed-poller") return;
+    if (event.detail.successful) {
+      poller.dataset.pollFailures = "0";
+      poller.dataset.pollSkip = "0";
+    } else {
+      poller.dataset.pollFailures = String(Number(poller.dataset.pollFailures || 0) + 1);
+    }
+  });
+
+  // Someone else's message may arrive while one's own send is on its way: never show it twice.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var fragment = event.detail.fragment;
+    if (!fragment || !event.detail.target || event.detail.target.id !== "messages") return;
+    fragment.querySelectorAll("article.message").forEach(function (article) {
+      if (document.getElementById(article.id)) article.remove();
+    });
+  });
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && document.getElementById("feed-poller")) {
+      htmx.trigger(document.body, "poll-now");
+    }
+  });
+})();

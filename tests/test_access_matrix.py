@@ -58,6 +58,7 @@ LOGGED_IN = {
 GUARDED = {
     "feeds.show": "can_view_feed",
     "feeds.earlier": "can_view_feed",
+    "feeds.updates": "can_view_feed",
     "messages.create": "can_post",
     "messages.show": "can_view_feed",
     "messages.confirm_delete": "can_delete_message",
@@ -315,6 +316,8 @@ DELETE_WRITES = frozenset({"messages", "audit_events"})  # the text erased, and 
 FEED_CASES = [
     FeedCase("feeds.show", "GET", (200, 200), shows_target=(True, True)),
     FeedCase("feeds.earlier", "GET", (200, 200), shows_target=(True, True)),
+    # The live poll, asked from just before the target: the target is news.
+    FeedCase("feeds.updates", "GET", (200, 200), shows_target=(True, True)),
     FeedCase("messages.create", "POST", (302, 200), writes=frozenset({"messages"})),
     FeedCase("messages.show", "GET", (302, 200), shows_target=(False, True)),
     # The htmx confirmation replaces only the message's Delete link.
@@ -337,6 +340,8 @@ def feed_request(world: World, case: FeedCase, feed: Feed, target: Message):
               if name in world.arguments(case.endpoint)}
     if case.endpoint == "feeds.earlier":
         values["before"] = target.id + 1
+    if case.endpoint == "feeds.updates":
+        values.update(after=target.id - 1, oldest=target.id - 1, since=0)
     data = {"text": f"Reply {world.number()}"} if case.endpoint == "messages.create" else None
     return world.url(case.endpoint, **values), data
 

@@ -4,11 +4,12 @@ from sqlalchemy.orm import joinedload
 
 from portal import policy
 from portal.feeds import bp
-from portal.feeds.query import load_page
+from portal.feeds.query import load_page, load_updates
 from portal.feeds.views import render_client_page
 from portal.fragments import wants_fragment
 from portal.loaders import client_of_business
-from portal.models import Client, Feed
+from portal.models import Client, Feed, utcnow
+from portal.text import moment_from_token, moment_token
 
 # Pages show the household's pets: load them with the client, in the same query.
 WITH_PETS = joinedload(Client.pets)
@@ -28,6 +29,26 @@ def visible_feed(client_id: int, feed_name: str, *options) -> tuple[Client, Feed
 def show(client_id: int, feed_name: str):
     client, feed = visible_feed(client_id, feed_name, WITH_PETS)
     return render_client_page(client, feed)
+
+
+@bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/updates")
+@login_required
+def updates(client_id: int, feed_name: str):
+    """The open feed's poll: 204 when nothing changed, else new messages and tombstones."""
+    client, feed = visible_feed(client_id, feed_name)
+    checked_at = utcnow()  # before the query: a deletion racing it is seen next time
+    since = moment_from_token(request.args.get("since", type=int))
+    after = request.args.get("after", 0, type=int)
+    changes = load_updates(
+        client.id, feed, current_user, after=after,
+        oldest=request.args.get("oldest", after, type=int), since=since,
+    )
+    if not changes:
+        return "", 204
+    return render_template(
+        "feeds/_updates.html", client=client, feed=feed, changes=changes,
+        since=moment_token(checked_at),
+    )
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/earlier")

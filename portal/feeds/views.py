@@ -10,7 +10,8 @@ from portal.extensions import db
 from portal.feeds import query
 from portal.feeds.forms import MessageForm
 from portal.fragments import wants_fragment
-from portal.models import Client, Feed, ScheduledService, ServiceStatus, User
+from portal.models import Client, Feed, ScheduledService, ServiceStatus, User, utcnow
+from portal.text import moment_token
 
 SERVICES_SHOWN = 20
 
@@ -39,6 +40,7 @@ def feed_context(
         "paged": before is not None,
         "form": form or MessageForm(),
         "audience": policy.feed_audience(current_user, client, feed, roster),
+        "since": moment_token(utcnow()),
     }
 
 

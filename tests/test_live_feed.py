@@ -1,0 +1,89 @@
+"""Open feeds update themselves: the poll answers 204 when nothing changed, otherwise new
+messages to append and tombstones to swap in."""
+
+import re
+from datetime import timedelta
+
+from portal.models import Feed, utcnow
+from portal.text import moment_token
+
+from .conftest import record_sql
+
+
+def poll_url(record, after, oldest=None, since=None, feed="conversation"):
+    since = since if since is not None else moment_token(utcnow() - timedelta(seconds=1))
+    oldest = oldest if oldest is not None else after
+    return (f"/clients/{record.id}/feeds/{feed}/updates"
+            f"?after={after}&oldest={oldest}&since={since}")
+
+
+def test_feed_page_carries_the_poller(admin_browser, household):
+    page = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert re.search(r'id="feed-poller" hidden hx-get="/clients/\d+/feeds/conversation/updates'
+                     r'\?since=\d+" hx-trigger="every 2s', page)
+
+
+def test_nothing_new_is_an_empty_204(app, admin_browser, admin, household, make_message):
+    message = make_message(household, admin, "already shown")
+    response = admin_browser.htmx("GET", poll_url(household, message.id))
+    assert response.status_code == 204 and response.data == b""
+
+
+def test_nothing_new_costs_one_feed_query(app, admin_browser, admin, household, make_message):
+    message = make_message(household, admin, "already shown")
+    with record_sql(app) as statements:
+        admin_browser.htmx("GET", poll_url(household, message.id))
+    assert len([sql for sql, _ in statements if "FROM messages" in sql]) == 1
+    assert len(statements) <= 3
+
+
+def test_new_messages_from_others_arrive(app, admin_browser, admin, household_login, household,
+                                         make_message):
+    shown = make_message(household, admin, "shown already")
+    make_message(household, household_login, "Biscuit is at the vet today")
+    response = admin_browser.htmx("GET", poll_url(household, shown.id))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert body.lstrip().startswith('<div id="feed-poller"')
+    assert '<div hx-swap-oob="beforeend:#messages">' in body
+    assert "Biscuit is at the vet today" in body and "shown already" not in body
+
+
+def test_deletions_arrive_as_tombstones(app, admin_browser, admin, household_login, household,
+                                        make_message, logged_in):
+    since = moment_token(utcnow() - timedelta(seconds=1))
+    message = make_message(household, household_login, "oops")
+    logged_in(household_login).submit(f"/messages/{message.id}/delete")
+    body = admin_browser.htmx("GET", poll_url(household, message.id, since=since)).get_data(
+        as_text=True)
+    assert re.search(rf'<article class="message deleted" id="message-{message.id}"[^>]*'
+                     r'hx-swap-oob="true"', body)
+    assert "Message deleted" in body and "oops" not in body
+
+
+def test_old_deletions_are_not_sent_again(app, admin_browser, admin, household, make_message):
+    message = make_message(household, admin, "gone")
+    admin_browser.submit(f"/messages/{message.id}/delete")
+    later = moment_token(utcnow() + timedelta(seconds=1))
+    response = admin_browser.htmx("GET", poll_url(household, message.id, since=later))
+    assert response.status_code == 204
+
+
+def test_poll_follows_the_feed_policy(app, logged_in, unassigned_staff, assigned_staff,
+                                      business, household, admin, make_message):
+    from .conftest import set_private_messaging
+
+    make_message(household, admin, "hello")
+    assert logged_in(unassigned_staff).htmx("GET", poll_url(household, 0)).status_code == 404
+    staff = logged_in(assigned_staff)
+    assert staff.htmx("GET", poll_url(household, 0)).status_code == 200
+    set_private_messaging(app, business, True)
+    private = poll_url(household, 0, feed=Feed.PRIVATE.value)
+    assert staff.htmx("GET", private).status_code == 404
+    assert logged_in(admin).htmx("GET", private).status_code == 204
+
+
+def test_bad_poll_parameters_are_harmless(admin_browser, household):
+    url = (f"/clients/{household.id}/feeds/conversation/updates"
+           "?after=x&oldest=-5&since=999999999999999999999")
+    assert admin_browser.htmx("GET", url).status_code in (200, 204)
