@@ -35,6 +35,8 @@ test: setup
 bench: setup
 	printf '# Benchmark results\n\nMeasured on %s. Ratios travel between machines; absolute numbers do not.\n\n' "$$(nproc) cores, $$(uname -m)" > bench/RESULTS.md
 	$(BIN)/python -m bench.thumbnails --write bench/RESULTS.md
+	command -v wrk >/dev/null || apt-get install -y -qq wrk
+	$(BIN)/python -m bench.poll --write bench/RESULTS.md
 
 lint: setup
 	$(BIN)/ruff check .
