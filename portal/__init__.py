@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -59,17 +59,19 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from portal.auth import bp as auth_bp
+    from portal.center import bp as center_bp
     from portal.clients import bp as clients_bp
     from portal.feeds import bp as feeds_bp
     from portal.files import bp as files_bp
     from portal.messages import bp as messages_bp
     from portal.preferences import bp as preferences_bp
+    from portal.push import bp as push_bp
     from portal.settings import bp as settings_bp
     from portal.staff import bp as staff_bp
 
     blueprints = (
         auth_bp, clients_bp, feeds_bp, files_bp, messages_bp, preferences_bp, settings_bp,
-        staff_bp,
+        staff_bp, push_bp, center_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
@@ -80,6 +82,7 @@ def _register_error_pages(app: Flask) -> None:
 
     def error_page(status: int, title: str, text: str):
         def handler(error):
+            g.unread_total = None  # no badge: the database may be what failed
             return render_template("error.html", status=status, title=title, text=text), status
 
         return handler
@@ -109,10 +112,13 @@ def _register_error_pages(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from portal import policy, text
+    from portal import policy, text, unread
     from portal.models import Feed, Role
 
-    app.jinja_env.globals.update(policy=policy, Feed=Feed, Role=Role)
+    app.jinja_env.globals.update(
+        policy=policy, Feed=Feed, Role=Role, unread_badge=unread.badge,
+        nav_unread=unread.nav_total,
+    )
     app.jinja_env.filters.update(
         local_datetime=text.viewer_datetime, local_time=text.viewer_time
     )

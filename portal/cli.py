@@ -1,8 +1,10 @@
 """Admin commands: flask --app wsgi create-user | seed-demo."""
 
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -10,6 +12,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from werkzeug.serving import run_simple
 
+from portal import config
 from portal.extensions import db
 from portal.models import Business, Role
 from portal.notifications import worker
@@ -99,6 +102,43 @@ def work_command(once: bool, interval: float):
         worker.work(app, stop, interval)
     except KeyboardInterrupt:
         stop.set()
+
+
+@notifications.command("vapid-keys")
+@with_appcontext
+def vapid_keys_command():
+    """Create the key pair web push is signed with, in instance/ (once; kept after that)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from portal.notifications.push import b64url
+
+    instance = Path(current_app.instance_path)
+    private_file = instance / config.VAPID_PRIVATE_KEY_FILE
+    public_file = instance / config.VAPID_PUBLIC_KEY_FILE
+    if os.environ.get("VAPID_PRIVATE_KEY"):
+        click.echo("Note: VAPID_PRIVATE_KEY is set in the environment; it takes precedence "
+                   "over the files in instance/.")
+    if private_file.exists():
+        click.echo(f"VAPID keys already exist in {private_file}; kept as is "
+                   "(new keys would switch off every device that enabled notifications).")
+        if public_file.exists():
+            click.echo(f"Public key: {public_file.read_text().strip()}")
+        return
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    public = b64url(key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+    instance.mkdir(parents=True, exist_ok=True)
+    # Created 0600 from the start, and never over a file that appeared meanwhile.
+    descriptor = os.open(private_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as output:
+        output.write(pem)
+    public_file.write_text(public + "\n")
+    click.echo(f"Wrote {private_file} (private, mode 0600) and {public_file}.")
+    click.echo(f"Public key: {public}")
+    click.echo("Restart the portal to turn web push on.")
 
 
 @click.command("serve")

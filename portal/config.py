@@ -9,6 +9,11 @@ class ConfigError(RuntimeError):
     pass
 
 
+# Written by `flask --app wsgi notifications vapid-keys`; the environment takes precedence.
+VAPID_PRIVATE_KEY_FILE = "vapid_private_key.pem"
+VAPID_PUBLIC_KEY_FILE = "vapid_public_key.txt"
+
+
 def _instance_secret_key(instance_path: Path) -> str:
     """Development only: a random key kept in instance/ so sessions survive restarts."""
     key_file = instance_path / "secret_key"
@@ -43,6 +48,10 @@ def from_environment(instance_path: Path) -> dict:
         "PRODUCTION": production,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(instance_path),
+        # A server may drop idle connections; a local SQLite file cannot, so no ping there.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": not _sqlalchemy_url(instance_path).startswith("sqlite")
+        },
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
@@ -60,6 +69,26 @@ def from_environment(instance_path: Path) -> dict:
         "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER"),
         "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
         **_upload_limits(),
+        **_web_push(instance_path),
+    }
+
+
+def _web_push(instance_path: Path) -> dict:
+    """VAPID keys from the environment (both together), else from the files in instance/.
+    Without them the portal runs, and web push is simply unavailable."""
+    private_key = os.environ.get("VAPID_PRIVATE_KEY")
+    public_key = os.environ.get("VAPID_PUBLIC_KEY")
+    if not private_key:
+        private_file = instance_path / VAPID_PRIVATE_KEY_FILE
+        public_file = instance_path / VAPID_PUBLIC_KEY_FILE
+        private_key = private_file.read_text() if private_file.is_file() else None
+        public_key = public_file.read_text().strip() if public_file.is_file() else None
+    sender = os.environ.get("MAIL_DEFAULT_SENDER", "portal@localhost")
+    return {
+        "VAPID_PRIVATE_KEY": private_key or None,
+        "VAPID_PUBLIC_KEY": public_key or None,
+        "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT") or f"mailto:{sender}",
+        "PUSH_ALLOW_INSECURE_ENDPOINTS": os.environ.get("PUSH_ALLOW_INSECURE_ENDPOINTS") == "1",
     }
 
 
@@ -76,7 +105,6 @@ def _upload_limits() -> dict:
 
 
 DEFAULTS = {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
@@ -100,4 +128,13 @@ DEFAULTS = {
     "SMS_PROVIDER": "console",
     "PORTAL_BASE_URL": "http://127.0.0.1:5000",
     "MAIL_DEFAULT_SENDER": "portal@localhost",
+    # Web push: unavailable until VAPID keys are configured.
+    "VAPID_PRIVATE_KEY": None,
+    "VAPID_PUBLIC_KEY": None,
+    "VAPID_SUBJECT": "mailto:portal@localhost",
+    # Development only: lets a subscription point at a push service on http://127.0.0.1.
+    "PUSH_ALLOW_INSECURE_ENDPOINTS": False,
+    # How long a push service keeps a notification for a device that is offline.
+    "PUSH_TTL_SECONDS": 24 * 3600,
+    "PUSH_TIMEOUT_SECONDS": 10,
 }

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort, g
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from portal.extensions import db
 from portal.models import (
@@ -173,6 +173,39 @@ def can_view_feed(user: User, client: Client, feed: Feed) -> bool:
 
 def visible_feeds(user: User, client: Client) -> list[Feed]:
     return [feed for feed in Feed if can_view_feed(user, client, feed)]
+
+
+def feeds_in_lists(user: User) -> list[Feed]:
+    """The feeds a person may see of some client: what lists, filters and counts offer them."""
+    if not (is_admin_team(user) or is_staff(user) or is_client(user)):
+        return []
+    if user.business.private_messaging_enabled and (
+        is_client(user) or can_access_private_messages(user)
+    ):
+        return list(Feed)
+    return [Feed.CONVERSATION]
+
+
+def visible_feeds_clause(user: User, business_id, client_id, feed) -> ColumnElement[bool]:
+    """SQL twin of can_view_feed for rows naming a client's feed (summaries, messages, markers):
+    lists, searches and unread counts ask it, so a feed a person may not open never counts."""
+    feeds = feeds_in_lists(user)
+    if not feeds:
+        return false()
+    in_feeds = feed == feeds[0] if len(feeds) == 1 else true()
+    clause = and_(business_id == user.business_id, in_feeds)
+    if is_staff(user):
+        window_start = staff_access_window_start(user.business)
+        return and_(clause, staff_access_clause(user.id, client_id, window_start))
+    if is_client(user):
+        return and_(clause, client_id == user.client_id)
+    return clause
+
+
+def can_use_message_center(user: User) -> bool:
+    """Every client feed the person may see, in one list by recent activity: the admin team,
+    and staff for the Conversation feeds of their clients. Clients have their own portal."""
+    return is_admin_team(user) or is_staff(user)
 
 
 def can_post(user: User, client: Client, feed: Feed) -> bool:

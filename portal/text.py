@@ -62,6 +62,19 @@ def relative_time(moment: datetime, now: datetime, time_zone: str) -> str:
     return local.strftime("%b %-d, %Y")
 
 
+def elapsed(moment: datetime, now: datetime) -> str:
+    """How long since, as a length of time: "12 min", "5 h", "3 days"."""
+    minutes = int((now - moment).total_seconds() // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h"
+    return f"{hours // 24} days"
+
+
 def viewer_datetime(moment: datetime) -> str:
     """A date and time in the current user's zone, for templates."""
     from flask_login import current_user

@@ -47,12 +47,16 @@ PHOTO = png_bytes()
 PUBLIC = {
     "static": {"filename": "portal.css"},
     "auth.login": {},
+    "push.service_worker": {},
 }
 # Any logged-in user, whatever the role: endpoint -> methods.
 LOGGED_IN = {
     "auth.home": {"GET"},
     "preferences.mine": {"GET", "POST"},
     "auth.logout": {"POST"},
+    # This person's own devices: nothing of anyone else's is reachable (tests/test_push.py).
+    "push.subscribe": {"POST"},
+    "push.unsubscribe": {"POST"},
 }
 # Guarded by a rule of portal/policy.py (the name is checked to exist), with cases below.
 GUARDED = {
@@ -78,6 +82,7 @@ GUARDED = {
     "staff.index": "can_manage_clients",
     "staff.new": "can_manage_clients",
     "staff.my_clients": "is_staff",
+    "center.index": "can_use_message_center",
     "preferences.business_defaults": "can_manage_notifications",
     "preferences.retry": "can_manage_notifications",
     "settings.index": "can_manage_settings",
@@ -265,6 +270,9 @@ def exercise(world: World, browser, method: str, url: str, hx: bool, outcome: Ou
              data: dict | None = None, hidden: tuple[str, ...] = (), shown: tuple[str, ...] = ()):
     """Makes the call and returns (response, problems). Writes (POST) are checked against
     snapshots of the whole database; reads are not, which halves the time of this module."""
+    if method != "GET":
+        # Before the snapshot: the page the token comes from may mark a feed read.
+        browser.csrf_token()
     before = world.snapshot() if method != "GET" else {}
     response = call(browser, method, url, hx, data)
     after = world.snapshot() if method != "GET" else {}
@@ -312,13 +320,15 @@ class FeedCase:
     shows_target: tuple[bool, bool] = (False, False)
 
 
-DELETE_WRITES = frozenset({"messages", "audit_events"})  # the text erased, and an audit event
+# The text erased, an audit event, and the feed's summary (the target is its latest message).
+DELETE_WRITES = frozenset({"messages", "audit_events", "feed_summaries"})
 FEED_CASES = [
     FeedCase("feeds.show", "GET", (200, 200), shows_target=(True, True)),
     FeedCase("feeds.earlier", "GET", (200, 200), shows_target=(True, True)),
     # The live poll, asked from just before the target: the target is news.
     FeedCase("feeds.updates", "GET", (200, 200), shows_target=(True, True)),
-    FeedCase("messages.create", "POST", (302, 200), writes=frozenset({"messages"})),
+    FeedCase("messages.create", "POST", (302, 200),
+             writes=frozenset({"messages", "feed_summaries"})),
     FeedCase("messages.show", "GET", (302, 200), shows_target=(False, True)),
     # The htmx confirmation replaces only the message's Delete link.
     FeedCase("messages.confirm_delete", "GET", (200, 200), deletes=True,
@@ -488,6 +498,12 @@ def _remove_preferred_sitter(world, business):
     return {"client_id": world.household.id, "staff_id": world.preferred_sitter().id}, None
 
 
+def _client_wrote(world, business):
+    # The Message Center lists feeds with messages: the household's Conversation has one.
+    world.message(Feed.CONVERSATION)
+    return {}, None
+
+
 def _portal_settings(world, business):
     # Turns Private Messaging on and changes the window: a refused call must do neither.
     return {}, {"private_messaging_enabled": "yes", "staff_access_days": str(10 + world.number())}
@@ -562,6 +578,9 @@ MANAGEMENT_CASES = [
                    _writes("users")),
     ManagementCase("staff.my_clients", "GET", STAFF, _nothing,
                    names_household=frozenset({"staff_scheduled", "staff_preferred"})),
+    # The admin team sees every client's feeds, staff their clients' Conversation feeds.
+    ManagementCase("center.index", "GET", ANY_ADMIN_TEAM | STAFF, _client_wrote,
+                   names_household=ADMIN_TEAM | {"staff_scheduled", "staff_preferred"}),
     ManagementCase("preferences.business_defaults", "GET", ANY_ADMIN_TEAM, _nothing),
     ManagementCase("preferences.business_defaults", "POST", ANY_ADMIN_TEAM,
                    _notification_defaults, (302, 302), _writes("businesses")),

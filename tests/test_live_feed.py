@@ -87,3 +87,20 @@ def test_bad_poll_parameters_are_harmless(admin_browser, household):
     url = (f"/clients/{household.id}/feeds/conversation/updates"
            "?after=x&oldest=-5&since=999999999999999999999")
     assert admin_browser.htmx("GET", url).status_code in (200, 204)
+
+
+def test_messages_shown_by_the_poll_count_as_read(app, admin_browser, admin, household_login,
+                                                  household, make_message):
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models.feeds import ReadMarker
+
+    shown = make_message(household, admin, "shown already")
+    arrived = make_message(household, household_login, "new from the client")
+    body = admin_browser.htmx("GET", poll_url(household, shown.id)).get_data(as_text=True)
+    assert '<span id="nav-unread" hx-swap-oob="true">' in body
+    with app.app_context():
+        marker = db.session.scalar(select(ReadMarker.last_read_id).where(
+            ReadMarker.user_id == admin.id, ReadMarker.client_id == household.id))
+    assert marker == arrived.id

@@ -9,6 +9,7 @@ from portal.feeds.views import render_client_page
 from portal.fragments import wants_fragment
 from portal.loaders import client_of_business
 from portal.models import Client, Feed, utcnow
+from portal.services import feed_activity
 from portal.text import moment_from_token, moment_token
 
 # Pages show the household's pets: load them with the client, in the same query.
@@ -45,10 +46,15 @@ def updates(client_id: int, feed_name: str):
     )
     if not changes:
         return "", 204
-    return render_template(
+    html = render_template(
         "feeds/_updates.html", client=client, feed=feed, changes=changes,
         since=moment_token(checked_at),
     )
+    if changes.added:
+        # Shown in the open feed means read; the navigation badge follows, out of band.
+        feed_activity.mark_read(current_user, client, feed, changes.added[-1].id)
+        html += render_template("_nav_unread.html", oob=True)
+    return html
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/earlier")

@@ -1,16 +1,17 @@
 """The feed component: one renderer for every feed, on every page that shows one."""
 
-from flask import current_app, render_template
+from flask import current_app, g, render_template
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from portal import policy
+from portal import policy, unread
 from portal.extensions import db
 from portal.feeds import query
 from portal.feeds.forms import MessageForm
 from portal.fragments import wants_fragment
 from portal.models import Client, Feed, ScheduledService, ServiceStatus, User, utcnow
+from portal.services import feed_activity
 from portal.text import moment_token
 
 SERVICES_SHOWN = 20
@@ -32,10 +33,17 @@ def feed_context(
     page = query.load_page(
         client.id, feed, current_user, before=before, limit=current_app.config["FEED_PAGE_SIZE"]
     )
+    feeds = policy.visible_feeds(current_user, client)
+    # The newest messages are on show (not an earlier page): the feed is read up to them.
+    shown_up_to = page.items[-1].id if page.items and before is None else None
+    opened = unread.open_feed(current_user, client, feed, feeds, shown_up_to)
+    g.unread_total = opened.total  # the navigation badge, already counted
     return {
         "client": client,
         "feed": feed,
-        "feeds": policy.visible_feeds(current_user, client),
+        "feeds": feeds,
+        "unread": opened.unread,
+        "read_up_to": shown_up_to if opened.needs_marking else None,
         "page": page,
         "paged": before is not None,
         "form": form or MessageForm(),
@@ -45,19 +53,26 @@ def feed_context(
 
 
 def render_client_page(client: Client, feed: Feed, *, before: int | None = None, form=None):
-    """The client's page with one feed open: the whole page, or just the feed for htmx."""
+    """The client's page with one feed open: the whole page, or just the feed for htmx (and the
+    navigation's unread badge, out of band). Opening the feed marks it read."""
     if wants_fragment():
-        return render_template("feeds/_feed.html", **feed_context(client, feed, before=before))
-    if policy.is_client(current_user):
-        return render_template(
-            "clients/portal.html", **feed_context(client, feed, before=before, form=form)
+        context = feed_context(client, feed, before=before)
+        html = render_template("feeds/_feed.html", **context) + render_template(
+            "_nav_unread.html", oob=True
         )
-    roster = policy.staff_roster(client, current_user.business)
-    return render_template(
-        "clients/profile.html",
-        **feed_context(client, feed, before=before, form=form, roster=roster),
-        **_profile_context(client, roster),
-    )
+    elif policy.is_client(current_user):
+        context = feed_context(client, feed, before=before, form=form)
+        html = render_template("clients/portal.html", **context)
+    else:
+        roster = policy.staff_roster(client, current_user.business)
+        context = feed_context(client, feed, before=before, form=form, roster=roster)
+        html = render_template(
+            "clients/profile.html", **context, **_profile_context(client, roster)
+        )
+    # After rendering: the commit would otherwise expire the rows the templates read.
+    if context["read_up_to"] is not None:
+        feed_activity.mark_read(current_user, client, feed, context["read_up_to"])
+    return html
 
 
 def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:

@@ -4,6 +4,7 @@ from portal.models.attachments import Attachment, AttachmentKind
 from portal.models.audit import AuditEvent
 from portal.models.businesses import Business
 from portal.models.clients import Client, Pet, PreferredSitter, ScheduledService, ServiceStatus
+from portal.models.feeds import FeedSummary, ReadMarker
 from portal.models.messages import Feed, Message
 from portal.models.notifications import Channel, DeliveryStatus, Notification, PushSubscription
 from portal.models.types import utcnow
@@ -18,12 +19,14 @@ __all__ = [
     "Client",
     "DeliveryStatus",
     "Feed",
+    "FeedSummary",
     "LoginSession",
     "Message",
     "Notification",
     "Pet",
     "PreferredSitter",
     "PushSubscription",
+    "ReadMarker",
     "Role",
     "ScheduledService",
     "ServiceStatus",

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from portal.extensions import db
 from portal.models import Attachment, Client, Feed, Message, User, utcnow
 from portal.notifications import outbox
-from portal.services import audit
+from portal.services import audit, feed_activity
 from portal.services.uploads import PreparedFile, Upload, UploadError, prepare
 from portal.storage import storage
 
@@ -49,6 +49,7 @@ def post_message(
         for position, prepared in enumerate(files):
             db.session.add(_store(message, position, prepared, written))
         outbox.enqueue(message, author, client)
+        feed_activity.record_posted(message, author)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -84,6 +85,7 @@ def delete_message(actor: User, message: Message) -> Message:
     message.text = None
     message.deleted_at = utcnow()
     message.deleted_by_id = actor.id
+    feed_activity.record_deleted(message)
     audit.record(
         message.business_id, actor, "message.deleted", "message", message.id,
         client_id=message.client_id, feed=message.feed.value, author_id=message.author_id,

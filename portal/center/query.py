@@ -1,0 +1,163 @@
+"""The Message Center's list: every client feed the viewer may see, newest activity first.
+
+One Core query per page whatever the number of clients: the feed summaries give the latest
+message, the read markers the unread counts (capped), the policy which feeds may appear at all.
+Paged by keyset on the latest message id, which orders feeds by activity and is unique.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import url_for
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import aliased
+
+from portal import policy, unread
+from portal.extensions import db
+from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, User, utcnow
+from portal.text import elapsed, exact_time, relative_time
+
+EXCERPT_LENGTH = 140
+
+
+class Show:
+    """The filters, in the order the page offers them."""
+
+    ALL = "all"
+    UNREAD = "unread"
+    AWAITING = "awaiting"
+    LABELS = {"all": "All", "unread": "Unread", "awaiting": "Awaiting reply"}
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    show: str
+    search: str
+    # The choices this viewer has: feed filters only for those who see more than one feed.
+    choices: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_args(cls, args, feeds: list[Feed]) -> "Filters":
+        choices = tuple(Show.LABELS.items())
+        if len(feeds) > 1:
+            choices += tuple((feed.value, feed.label) for feed in feeds)
+        show = args.get("show", Show.ALL)
+        if show not in dict(choices):
+            show = Show.ALL
+        return cls(show, args.get("q", "").strip()[:100], choices)
+
+    @property
+    def mixed_feeds(self) -> bool:
+        """Whether rows need to say which feed they are: only when there is a choice."""
+        return len(self.choices) > len(Show.LABELS)
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """One feed as a row of the list, formatted once in Python."""
+
+    client_id: int
+    client_name: str
+    feed: Feed
+    url: str
+    excerpt: str
+    author: str
+    iso_time: str
+    exact_time: str
+    relative_time: str
+    unread: int
+    unread_label: str
+    waiting: str | None  # "3 h" while the client waits for an answer
+
+
+@dataclass(frozen=True, slots=True)
+class CenterPage:
+    threads: list[Thread]
+    # The keyset for "More": the last message id of the last thread shown, or None at the end.
+    next_before: int | None
+
+
+_author = aliased(User)
+
+
+def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> CenterPage:
+    marker = func.coalesce(ReadMarker.last_read_id, 0)
+    query = (
+        select(
+            FeedSummary.client_id,
+            Client.name.label("client_name"),
+            FeedSummary.feed,
+            FeedSummary.last_message_id,
+            FeedSummary.last_message_at,
+            FeedSummary.last_author_id,
+            FeedSummary.awaiting_reply_since,
+            _author.name.label("author_name"),
+            func.substr(Message.text, 1, EXCERPT_LENGTH * 2).label("text"),
+            unread.count_column(
+                viewer, FeedSummary.client_id, FeedSummary.feed, marker=marker,
+                correlate=(FeedSummary, ReadMarker),
+            ).label("unread"),
+        )
+        .join(Client, Client.id == FeedSummary.client_id)
+        .join(Message, Message.id == FeedSummary.last_message_id)
+        .join(_author, _author.id == FeedSummary.last_author_id)
+        .outerjoin(ReadMarker, and_(
+            ReadMarker.user_id == viewer.id, ReadMarker.client_id == FeedSummary.client_id,
+            ReadMarker.feed == FeedSummary.feed,
+        ))
+        .where(policy.visible_feeds_clause(
+            viewer, FeedSummary.business_id, FeedSummary.client_id, FeedSummary.feed
+        ))
+    )
+    if filters.show == Show.UNREAD:
+        news = unread.unread_rows(viewer, FeedSummary.client_id, FeedSummary.feed, marker)
+        query = query.where(
+            FeedSummary.last_message_id > marker,
+            exists(news.correlate(FeedSummary, ReadMarker)),
+        )
+    elif filters.show == Show.AWAITING:
+        query = query.where(FeedSummary.awaiting_reply_since.is_not(None))
+    elif filters.show in (Feed.CONVERSATION, Feed.PRIVATE):
+        query = query.where(FeedSummary.feed == Feed(filters.show))
+    if filters.search:
+        query = query.where(Client.name.ilike(like_pattern(filters.search), escape="\\"))
+    if before is not None:
+        query = query.where(FeedSummary.last_message_id < before)
+    rows = db.session.execute(
+        query.order_by(FeedSummary.last_message_id.desc()).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    now = utcnow()
+    threads = [_present(row, viewer, now) for row in rows]
+    return CenterPage(threads, rows[-1].last_message_id if more else None)
+
+
+def like_pattern(search: str) -> str:
+    """A LIKE pattern matching the text anywhere, its wildcards taken literally."""
+    return "%" + search.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+
+
+def excerpt(text: str | None) -> str:
+    words = " ".join((text or "").split())
+    if len(words) <= EXCERPT_LENGTH:
+        return words
+    return words[:EXCERPT_LENGTH].rsplit(" ", 1)[0].rstrip(".,;:") + "…"
+
+
+def _present(row, viewer: User, now: datetime) -> Thread:
+    tz = viewer.time_zone
+    return Thread(
+        client_id=row.client_id,
+        client_name=row.client_name,
+        feed=row.feed,
+        url=url_for("feeds.show", client_id=row.client_id, feed_name=row.feed.value),
+        excerpt=excerpt(row.text),
+        author="You" if row.last_author_id == viewer.id else row.author_name,
+        iso_time=row.last_message_at.isoformat(),
+        exact_time=exact_time(row.last_message_at, tz),
+        relative_time=relative_time(row.last_message_at, now, tz),
+        unread=row.unread,
+        unread_label=unread.label(row.unread),
+        waiting=elapsed(row.awaiting_reply_since, now) if row.awaiting_reply_since else None,
+    )

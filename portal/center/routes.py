@@ -1,0 +1,29 @@
+from flask import request, url_for
+from flask_login import current_user, login_required
+
+from portal import policy
+from portal.center import bp, query
+from portal.fragments import render
+
+THREADS_PER_PAGE = 25
+
+
+@bp.route("/messages")
+@login_required
+def index():
+    """The Message Center: the page, the results alone (filters and search), or the next
+    threads alone (More), from one URL."""
+    policy.require(policy.can_use_message_center(current_user))
+    filters = query.Filters.from_args(request.args, policy.feeds_in_lists(current_user))
+    before = request.args.get("before", type=int)
+    listing = query.load(current_user, filters, before=before, limit=THREADS_PER_PAGE)
+    next_page = None
+    if listing.next_before is not None:
+        next_page = url_for(
+            "center.index", show=filters.show if filters.show != query.Show.ALL else None,
+            q=filters.search or None, before=listing.next_before,
+        )
+    return render(
+        "center/index.html", "center/_more.html" if before else "center/_results.html",
+        listing=listing, filters=filters, next_page=next_page, paged=before is not None,
+    )

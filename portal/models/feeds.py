@@ -1,0 +1,57 @@
+"""What the portal keeps about feeds as a whole: their latest activity, and who read how far."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.models.messages import Feed
+from portal.models.types import UTCDateTime
+from portal.models.users import enum_column
+
+
+class FeedSummary(db.Model):
+    """A feed's latest visible message, kept by post_message and delete_message in their own
+    transaction, so that lists of feeds by recent activity never scan the messages.
+
+    A row exists while the feed has a message that is not deleted.
+    """
+
+    __tablename__ = "feed_summaries"
+    # The Message Center: a business's feeds, newest activity first, keyset paged on the id.
+    __table_args__ = (
+        Index("ix_feed_summaries_business_last", "business_id", "last_message_id"),
+    )
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    feed: Mapped[Feed] = mapped_column(enum_column(Feed), primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    last_message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # Set while the last message is from the client: when the first of their messages since
+    # the business last wrote was sent. NULL once the business has answered.
+    awaiting_reply_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def last_from_client(self) -> bool:
+        return self.awaiting_reply_since is not None
+
+
+class ReadMarker(db.Model):
+    """How far one person has read one feed: the id of the newest message they were shown."""
+
+    __tablename__ = "read_markers"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    feed: Mapped[Feed] = mapped_column(enum_column(Feed), primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    last_read_id: Mapped[int]

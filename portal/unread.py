@@ -1,0 +1,140 @@
+"""Unread counts: messages above the person's read marker, not deleted, not their own.
+
+Counts stop at CAP and show as "99+": every count is a COUNT over a subquery with LIMIT CAP, so
+a feed nobody has opened for years costs no more than one with a hundred new messages. Lists
+get their counts as columns of their one query; nothing here loops over clients.
+"""
+
+from dataclasses import dataclass
+
+from flask import g
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, select
+
+from portal import policy
+from portal.extensions import db
+from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, User
+
+CAP = 100
+
+
+def label(count: int) -> str:
+    return "99+" if count >= CAP else str(count)
+
+
+def badge(count: int | None) -> Markup:
+    """The badge beside a tab, a link or a row; screen readers hear "3 unread"."""
+    if not count:
+        return Markup("")
+    return Markup(
+        '<span class="unread-badge"><span class="visually-hidden">, </span>{}'
+        '<span class="visually-hidden"> unread</span></span>'
+    ).format(label(count))
+
+
+def marker_of(viewer: User, client_id, feed, correlate=()) -> ColumnElement[int]:
+    """SQL: how far the viewer has read the feed; 0 before they ever opened it."""
+    marker = select(ReadMarker.last_read_id).where(
+        ReadMarker.user_id == viewer.id, ReadMarker.client_id == client_id,
+        ReadMarker.feed == feed,
+    )
+    if correlate:
+        marker = marker.correlate(*correlate)
+    return func.coalesce(marker.scalar_subquery(), 0)
+
+
+def unread_rows(viewer: User, client_id, feed, marker):
+    """SQL: the unread messages of one feed above the given marker (a value or a column)."""
+    return select(literal(1)).where(
+        Message.client_id == client_id, Message.feed == feed, Message.id > marker,
+        Message.deleted_at.is_(None), Message.author_id != viewer.id,
+    )
+
+
+def count_column(
+    viewer: User, client_id, feed, *, marker=None, correlate=()
+) -> ColumnElement[int]:
+    """SQL: the capped unread count of one feed, as a column. client_id, feed and marker may
+    be columns of the enclosing query, whose tables are then named in `correlate`."""
+    if marker is None:
+        marker = marker_of(viewer, client_id, feed, correlate)
+    rows = unread_rows(viewer, client_id, feed, marker).limit(CAP)
+    if correlate:
+        rows = rows.correlate(*correlate)
+    return select(func.count()).select_from(rows.subquery()).scalar_subquery()
+
+
+def total_column(viewer: User, read: tuple[int, Feed, int] | None = None) -> ColumnElement[int]:
+    """SQL: the capped number of unread messages in every feed the policy lets the viewer see.
+
+    Driven by the feed summaries: only feeds with something above the viewer's marker are
+    looked into. `read` = (client_id, feed, up_to_id) counts that feed as read up to that id,
+    for the page that is about to mark it so.
+    """
+    marker = func.coalesce(ReadMarker.last_read_id, 0)
+    rows = (
+        select(literal(1))
+        .select_from(FeedSummary)
+        .outerjoin(ReadMarker, and_(
+            ReadMarker.user_id == viewer.id, ReadMarker.client_id == FeedSummary.client_id,
+            ReadMarker.feed == FeedSummary.feed,
+        ))
+        .join(Message, and_(
+            Message.client_id == FeedSummary.client_id, Message.feed == FeedSummary.feed,
+            Message.id > marker,
+        ))
+        .where(
+            policy.visible_feeds_clause(
+                viewer, FeedSummary.business_id, FeedSummary.client_id, FeedSummary.feed
+            ),
+            FeedSummary.last_message_id > marker,
+            Message.deleted_at.is_(None),
+            Message.author_id != viewer.id,
+        )
+    )
+    if read is not None:
+        client_id, feed, up_to_id = read
+        rows = rows.where(not_(and_(
+            Message.client_id == client_id, Message.feed == feed, Message.id <= up_to_id
+        )))
+    return select(func.count()).select_from(rows.limit(CAP).subquery()).scalar_subquery()
+
+
+def total(viewer: User) -> int:
+    """The navigation badge: one query."""
+    return db.session.scalar(select(total_column(viewer)))
+
+
+def nav_total() -> int | None:
+    """For the navigation, once per request; a feed page has counted it already."""
+    if "unread_total" not in g:
+        g.unread_total = total(current_user)
+    return g.unread_total
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedFeed:
+    """What opening a feed tells the page: counts for its tabs and the navigation, and whether
+    the opened feed had unread messages, so that a reload with nothing new writes nothing."""
+
+    unread: dict[Feed, int]
+    total: int
+    needs_marking: bool
+
+
+def open_feed(viewer: User, client: Client, feed: Feed, feeds: list[Feed],
+              newest_id: int | None) -> OpenedFeed:
+    """One query: the other tabs' counts, the navigation total as it is once the open feed is
+    read up to newest_id, and whether that feed had anything unread up to there."""
+    others = feeds if newest_id is None else [tab for tab in feeds if tab != feed]
+    columns = [count_column(viewer, client.id, tab).label(tab.value) for tab in others]
+    if newest_id is not None:
+        news = unread_rows(viewer, client.id, feed, marker_of(viewer, client.id, feed))
+        columns.append(exists(news.where(Message.id <= newest_id)).label("news"))
+        columns.append(total_column(viewer, (client.id, feed, newest_id)).label("total"))
+    else:
+        columns.append(total_column(viewer).label("total"))
+    row = db.session.execute(select(*columns)).one()._mapping
+    unread = {tab: row[tab.value] if tab in others else 0 for tab in feeds}
+    return OpenedFeed(unread, row["total"], bool(row.get("news")))

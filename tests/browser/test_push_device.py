@@ -1,0 +1,142 @@
+"""'Notifications on this device' in a real Chromium: the states push.js shows, the service worker
+it registers, and that worker showing a push message delivered through the DevTools protocol.
+
+Headless Chromium cannot reach a real push service, so where a subscription is needed the
+browser's PushManager is replaced by a stand-in subscription (an init script); everything else
+(the service worker, the fetch with the CSRF header, the server's rows) is real.
+"""
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from playwright.sync_api import expect
+
+from portal.models import PushSubscription
+
+from ..conftest import count_rows
+from ..test_push import b64url, new_key_pair
+from .conftest import WAIT
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def vapid(app):
+    private, public = new_key_pair()
+    app.config.update(VAPID_PRIVATE_KEY=private, VAPID_PUBLIC_KEY=public)
+    return public
+
+
+def fake_push_manager(endpoint: str) -> str:
+    """An init script: PushManager hands out one stand-in subscription, as a browser would."""
+    key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    subscription = {"endpoint": endpoint, "expirationTime": None,
+                    "keys": {"p256dh": b64url(key), "auth": b64url(b"0123456789abcdef")}}
+    return """
+      (function () {
+        var json = __SUBSCRIPTION__;
+        var current = localStorage.getItem("fake-subscribed") ? make() : null;
+        function make() {
+          return {
+            endpoint: json.endpoint, options: {},
+            toJSON: function () { return json; },
+            unsubscribe: function () {
+              current = null; localStorage.removeItem("fake-subscribed");
+              return Promise.resolve(true);
+            },
+          };
+        }
+        PushManager.prototype.getSubscription = function () { return Promise.resolve(current); };
+        PushManager.prototype.subscribe = function () {
+          current = make(); localStorage.setItem("fake-subscribed", "1");
+          return Promise.resolve(current);
+        };
+      })();
+    """.replace("__SUBSCRIPTION__", json.dumps(subscription))
+
+
+def test_enable_and_turn_off_this_device(app, vapid, log_in, household_login, live_server,
+                                         screenshot_dir):
+    page = log_in(household_login, permissions=["notifications"])
+    page.add_init_script(fake_push_manager("http://127.0.0.1:9/push/v1/browser-test"))
+    page.goto("/notifications")
+    section = page.locator("#push-device")
+    expect(section.get_by_text("need JavaScript")).to_be_hidden()
+    expect(section.get_by_role("status")).to_have_text("Notifications are off on this device.")
+    section.get_by_role("button", name="Enable notifications on this device").click()
+    expect(section.get_by_role("status")).to_have_text("Notifications are on for this device.")
+    expect(section.get_by_role("button", name="Enable notifications on this device")).to_be_hidden()
+    assert count_rows(app, PushSubscription) == 1
+    # The real service worker is registered for the whole portal.
+    scope = page.evaluate("navigator.serviceWorker.ready.then(r => r.scope)")
+    assert scope == live_server + "/"
+    page.screenshot(path=screenshot_dir / "push-device-enabled.png", full_page=True)
+
+    page.reload()  # the server knows this device: still on
+    expect(section.get_by_role("status")).to_have_text("Notifications are on for this device.")
+    section.get_by_role("button", name="Turn off on this device").click()
+    expect(section.get_by_role("status")).to_have_text("Notifications are off on this device.")
+    assert count_rows(app, PushSubscription) == 0
+
+
+def test_states_without_support_permission_or_javascript(vapid, log_in, household_login,
+                                                        live_server):
+    page = log_in(household_login)
+    page.add_init_script("delete window.PushManager;")
+    page.goto("/notifications")
+    expect(page.locator("#push-device").get_by_role("status")).to_contain_text(
+        "This browser cannot show notifications from the portal.")
+
+    page = log_in(household_login)
+    page.add_init_script(
+        "Object.defineProperty(Notification, 'permission', {get: () => 'denied'});")
+    page.goto("/notifications")
+    expect(page.locator("#push-device").get_by_role("status")).to_contain_text(
+        "Notifications are blocked for this site.")
+    expect(page.get_by_role("button", name="Enable notifications on this device")).to_be_hidden()
+
+    # Without JavaScript, the same logged-in session: the section says what is needed.
+    page = log_in(household_login)
+    no_js = page.context.browser.new_context(base_url=live_server, java_script_enabled=False,
+                                             storage_state=page.context.storage_state())
+    try:
+        plain = no_js.new_page()
+        plain.goto("/notifications")
+        expect(plain.get_by_text("Notifications on this device need JavaScript")).to_be_visible(
+            timeout=WAIT)
+        expect(plain.get_by_role("button", name="Enable notifications on this device")
+               ).to_be_hidden(timeout=WAIT)
+    finally:
+        no_js.close()
+
+
+def test_service_worker_shows_a_pushed_message(vapid, log_in, household_login, live_server):
+    page = log_in(household_login, permissions=["notifications"])
+    page.goto("/notifications")
+    page.evaluate("navigator.serviceWorker.register('/service-worker.js', {scope: '/'})"
+                  ".then(() => navigator.serviceWorker.ready)")
+    cdp = page.context.new_cdp_session(page)
+    registrations = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated",
+           lambda event: registrations.extend(event["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    page.wait_for_timeout(200)
+    [registration] = [r for r in registrations if r["scopeURL"] == live_server + "/"][:1]
+    payload = {"title": "New message from Alice Admin", "body": "Biscuit loved the park",
+               "url": "https://elsewhere.example/clients/1/feeds/conversation"}
+    cdp.send("ServiceWorker.deliverPushMessage", {
+        "origin": live_server, "registrationId": registration["registrationId"],
+        "data": json.dumps(payload)})
+    shown = page.wait_for_function(
+        """() => navigator.serviceWorker.ready
+             .then(r => r.getNotifications())
+             .then(list => list.length ? list.map(n => ({title: n.title, body: n.body,
+                                                          tag: n.tag, url: n.data.url})) : null)""",
+        timeout=WAIT,
+    ).json_value()
+    # The link is kept inside the portal, whatever origin a payload names.
+    url = live_server + "/clients/1/feeds/conversation"
+    assert shown == [{"title": payload["title"], "body": payload["body"], "tag": url, "url": url}]

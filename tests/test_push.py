@@ -1,0 +1,577 @@
+"""Web push end to end with real parts: each device is a real P-256 key pair and auth secret, the
+push service is an HTTP server on loopback, and what it receives is decrypted (aes128gcm) and
+its VAPID signature verified. Messages are posted through the app and delivered by the worker."""
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import stat
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import http_ece
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid
+from sqlalchemy import select
+
+from portal import config
+from portal.extensions import db
+from portal.models import Business, Channel, DeliveryStatus, Notification, PushSubscription, User
+from portal.notifications import push, worker
+
+from .conftest import count_rows, set_private_messaging, update_row
+
+SUBJECT = "mailto:ops@happytails.example"
+BASE_URL = "https://portal.example"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def new_key_pair() -> tuple[str, str]:
+    """A VAPID key pair as the portal keeps it: PEM private key, base64url public point."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    public = b64url(key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+    return pem, public
+
+
+# --- the push service and the devices ---------------------------------------------------------
+
+class PushService:
+    """Plays a push service on 127.0.0.1: records every request; answers 201, or what
+    `answers` says for a path (a status, "hang" to outlast the sender's timeout, or
+    "redirect" to send the request on to /elsewhere)."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.answers: dict[str, int | str] = {}
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                service.requests.append({"path": self.path, "body": body, "headers": headers})
+                answer = service.answers.get(self.path, 201)
+                if answer == "hang":
+                    time.sleep(1.5)
+                    answer = 201
+                if answer == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", "/elsewhere")
+                else:
+                    self.send_response(answer)
+                self.send_header("Content-Length", "0")
+                if answer == 201:
+                    self.send_header("Location", f"{self.path}/messages/1")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def to(self, device: "Device") -> list[dict]:
+        return [request for request in self.requests if request["path"] == device.path]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Device:
+    """A browser's push subscription: its own ECDH key pair and 16-byte auth secret."""
+
+    def __init__(self, service: PushService, name: str):
+        self.path = f"/push/v1/{name}-{secrets.token_hex(4)}"
+        self.endpoint = service.origin + self.path
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.auth_secret = os.urandom(16)
+
+    def subscription(self) -> dict:
+        """What PushSubscription.toJSON() gives in a browser."""
+        public = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        return {"endpoint": self.endpoint, "expirationTime": None,
+                "keys": {"p256dh": b64url(public), "auth": b64url(self.auth_secret)}}
+
+    def decrypt(self, request: dict) -> dict:
+        assert request["headers"]["content-encoding"] == "aes128gcm"
+        plain = http_ece.decrypt(request["body"], private_key=self.private_key,
+                                 auth_secret=self.auth_secret, version="aes128gcm")
+        return json.loads(plain)
+
+
+@pytest.fixture
+def vapid(app):
+    private, public = new_key_pair()
+    app.config.update(
+        VAPID_PRIVATE_KEY=private, VAPID_PUBLIC_KEY=public, VAPID_SUBJECT=SUBJECT,
+        NOTIFICATION_DELAY_SECONDS=0, PORTAL_BASE_URL=BASE_URL,
+    )
+    return public
+
+
+@pytest.fixture
+def push_service(vapid):
+    service = PushService()
+    yield service
+    service.stop()
+
+
+def enable(browser, device: Device, **kwargs):
+    """What push.js does: POST the subscription as JSON with the CSRF header."""
+    return browser.post("/push/subscriptions", json=device.subscription(),
+                        headers={"X-CSRFToken": browser.csrf_token()}, **kwargs)
+
+
+@pytest.fixture
+def device_of(logged_in, push_service):
+    """device_of(user): a new device of that user, enabled through the app."""
+
+    def make(user, name: str | None = None) -> Device:
+        device = Device(push_service, name or user.name.split()[0].lower())
+        response = enable(logged_in(user), device)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        return device
+
+    return make
+
+
+def post(browser, household, text: str, feed: str = "conversation"):
+    response = browser.submit(f"/clients/{household.id}/feeds/{feed}/messages", {"text": text})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def deliver(app) -> int:
+    total = 0
+    while done := worker.run_once(app, "test-worker"):
+        total += done
+    return total
+
+
+def push_rows(app, **where) -> list[Notification]:
+    with app.app_context():
+        query = select(Notification).where(Notification.channel == Channel.PUSH)
+        for name, value in where.items():
+            query = query.where(getattr(Notification, name) == value)
+        found = list(db.session.scalars(query.order_by(Notification.id)))
+        for row in found:
+            db.session.expunge(row)
+        return found
+
+
+def subscriptions(app) -> list[tuple[int, str]]:
+    with app.app_context():
+        return [tuple(row) for row in db.session.execute(
+            select(PushSubscription.user_id, PushSubscription.endpoint)
+            .order_by(PushSubscription.id))]
+
+
+def jwt_claims(authorization: str) -> dict:
+    token = dict(part.split("=", 1) for part in authorization.split(" ", 1)[1].split(","))["t"]
+    return json.loads(b64url_decode(token.split(".")[1]))
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+def test_message_is_pushed_encrypted_and_signed(app, push_service, vapid, device_of, logged_in,
+                                                admin, household, household_login,
+                                                assigned_staff):
+    phone = device_of(household_login)
+    post(logged_in(admin), household, "Biscuit loved the park today")
+    deliver(app)
+
+    [request] = push_service.to(phone)
+    assert phone.decrypt(request) == {
+        "title": "New message from Alice Admin",
+        "body": "Biscuit loved the park today",
+        "url": f"{BASE_URL}/clients/{household.id}/feeds/conversation",
+    }
+    headers = request["headers"]
+    assert headers["authorization"].startswith("vapid t=")
+    assert f",k={vapid}" in headers["authorization"]
+    assert Vapid.verify(headers["authorization"])  # signed by the portal's private key
+    claims = jwt_claims(headers["authorization"])
+    assert claims["aud"] == push_service.origin and claims["sub"] == SUBJECT
+    assert claims["exp"] > time.time()
+    assert headers["ttl"] == str(app.config["PUSH_TTL_SECONDS"])
+    # Only people with a device get push rows: the sitter (no device) gets email alone.
+    assert [(row.recipient_id, row.status) for row in push_rows(app)] == [
+        (household_login.id, DeliveryStatus.SENT)]
+    assert len(push_service.requests) == 1
+
+
+def test_every_device_of_the_person_is_told(app, push_service, device_of, logged_in, admin,
+                                            household, household_login):
+    phone, laptop = device_of(household_login, "phone"), device_of(household_login, "laptop")
+    post(logged_in(admin), household, "Walk moved to 3pm")
+    deliver(app)
+    for device in (phone, laptop):
+        [request] = push_service.to(device)
+        assert device.decrypt(request)["body"] == "Walk moved to 3pm"
+    assert len(push_rows(app)) == 1  # one row per person and channel, not per device
+
+
+def test_photo_only_message_says_what_was_sent(app, push_service, device_of, make_message, admin,
+                                               household, household_login):
+    from .conftest import png_bytes
+
+    phone = device_of(household_login)
+    make_message(household, admin, "", files=[("walk.png", png_bytes())])
+    deliver(app)
+    [request] = push_service.to(phone)
+    assert phone.decrypt(request)["body"] == "Sent 1 attachment"
+
+
+def test_private_message_push_says_only_who_wrote(app, push_service, device_of, logged_in,
+                                                  business, admin, household, household_login,
+                                                  assigned_staff):
+    set_private_messaging(app, business, True)
+    # Emails may carry private text when the business says so; a push never does.
+    update_row(app, Business, business.id, private_email_includes_text=True)
+    phone = device_of(household_login)
+    sitter_phone = device_of(assigned_staff)
+    post(logged_in(admin), household, "Invoice question zz-4411", feed="private")
+    deliver(app)
+
+    [request] = push_service.to(phone)
+    payload = phone.decrypt(request)
+    assert payload == {"title": "New private message from Alice Admin", "body": "",
+                       "url": f"{BASE_URL}/clients/{household.id}/feeds/private"}
+    assert b"zz-4411" not in request["body"]
+    # Staff are never told of private messages: no row, no request.
+    assert push_service.to(sitter_phone) == []
+    assert {row.recipient_id for row in push_rows(app)} == {household_login.id}
+
+
+def test_staff_get_pushes_for_conversation_but_not_private(app, push_service, device_of,
+                                                           logged_in, business, household,
+                                                           household_login, assigned_staff):
+    set_private_messaging(app, business, True)
+    sitter_phone = device_of(assigned_staff)
+    client = logged_in(household_login)
+    post(client, household, "Private: the gate code is 4411", feed="private")
+    post(client, household, "Thanks for the walk!")
+    deliver(app)
+    [request] = push_service.to(sitter_phone)
+    payload = sitter_phone.decrypt(request)
+    assert payload["title"] == "New message from Carla Client"
+    assert payload["body"] == "Thanks for the walk!"
+    assert all(b"4411" not in request["body"] for request in push_service.requests)
+
+
+def test_gone_subscription_is_deleted_and_others_still_told(app, push_service, device_of,
+                                                            logged_in, admin, household,
+                                                            household_login):
+    old_phone, laptop = device_of(household_login, "old"), device_of(household_login, "laptop")
+    push_service.answers[old_phone.path] = 410
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    assert len(push_service.to(laptop)) == 1
+    assert subscriptions(app) == [(household_login.id, laptop.endpoint)]
+    assert [row.status for row in push_rows(app)] == [DeliveryStatus.SENT]
+
+
+def test_every_subscription_gone_counts_as_sent(app, push_service, device_of, logged_in, admin,
+                                                household, household_login):
+    phone = device_of(household_login)
+    push_service.answers[phone.path] = 404
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    assert subscriptions(app) == []
+    [row] = push_rows(app)
+    assert row.status == DeliveryStatus.SENT and row.last_error is None
+    # The next message makes no push row at all: the person has no device left.
+    post(logged_in(admin), household, "Hello again")
+    assert len(push_rows(app)) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "attempts"),
+    [
+        (500, DeliveryStatus.PENDING, 1),
+        (503, DeliveryStatus.PENDING, 1),
+        (429, DeliveryStatus.PENDING, 1),
+        ("hang", DeliveryStatus.PENDING, 1),
+        (400, DeliveryStatus.FAILED, 0),
+        (403, DeliveryStatus.FAILED, 0),
+        # Endpoints come from browsers: a redirect is not followed anywhere.
+        ("redirect", DeliveryStatus.FAILED, 0),
+    ],
+)
+def test_push_service_failures(app, push_service, device_of, logged_in, admin, household,
+                               household_login, answer, status, attempts):
+    app.config["PUSH_TIMEOUT_SECONDS"] = 0.3
+    phone = device_of(household_login)
+    push_service.answers[phone.path] = answer
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    [row] = push_rows(app)
+    assert (row.status, row.attempts) == (status, attempts)
+    assert row.last_error.startswith("push: 127.0.0.1")
+    assert phone.endpoint not in row.last_error  # the endpoint is a secret address
+    assert len(subscriptions(app)) == 1  # only 404/410 forget a device
+    assert [request["path"] for request in push_service.requests] == [phone.path]
+
+
+def test_unreachable_push_service_is_retried_then_delivered(app, push_service, device_of,
+                                                            logged_in, admin, household,
+                                                            household_login):
+    phone = device_of(household_login)
+    push_service.stop()
+    post(logged_in(admin), household, "During the outage")
+    deliver(app)
+    [row] = push_rows(app)
+    assert (row.status, row.attempts) == (DeliveryStatus.PENDING, 1)
+    assert "unreachable" in row.last_error
+    assert phone.endpoint not in row.last_error
+
+
+def test_push_without_keys_fails_and_says_why(app, push_service, device_of, logged_in, admin,
+                                              household, household_login):
+    device_of(household_login)
+    app.config["VAPID_PRIVATE_KEY"] = None
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    [row] = push_rows(app)
+    assert row.status == DeliveryStatus.FAILED and "not configured" in row.last_error
+    assert push_service.requests == []
+
+
+def test_mismatched_public_key_makes_push_unavailable(app, vapid):
+    app.config["VAPID_PUBLIC_KEY"] = new_key_pair()[1]
+    with app.app_context():
+        assert push.application_server_key() is None
+    app.config["VAPID_PUBLIC_KEY"] = None  # derived from the private key when not given
+    with app.app_context():
+        assert push.application_server_key() == vapid
+
+
+def test_raw_base64url_private_key_is_accepted(app):
+    # What other VAPID tools (e.g. web-push generate-vapid-keys) print.
+    key = ec.generate_private_key(ec.SECP256R1())
+    raw = b64url(key.private_numbers().private_value.to_bytes(32, "big"))
+    public = b64url(key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+    app.config.update(VAPID_PRIVATE_KEY=raw, VAPID_PUBLIC_KEY=public)
+    with app.app_context():
+        assert push.application_server_key() == public
+
+
+# --- the subscription endpoints -------------------------------------------------------------------
+
+def test_subscribing_again_updates_the_same_row(app, push_service, logged_in, household_login):
+    browser = logged_in(household_login)
+    device = Device(push_service, "phone")
+    assert enable(browser, device).status_code == 201
+    device.auth_secret = os.urandom(16)  # the browser renewed its keys
+    response = enable(browser, device)
+    assert (response.status_code, response.json) == (200, {"subscribed": True})
+    with app.app_context():
+        [row] = db.session.scalars(select(PushSubscription))
+        assert row.auth == b64url(device.auth_secret)
+        assert (row.user_id, row.business_id) == (household_login.id, household_login.business_id)
+
+
+def test_a_device_moves_to_whoever_enables_it_next(app, push_service, logged_in, household_login,
+                                                   admin):
+    shared = Device(push_service, "family-laptop")
+    assert enable(logged_in(household_login), shared).status_code == 201
+    assert enable(logged_in(admin), shared).status_code == 200
+    assert subscriptions(app) == [(admin.id, shared.endpoint)]
+
+
+def test_subscription_as_a_form_post(app, push_service, logged_in, household_login):
+    device = Device(push_service, "form")
+    keys = device.subscription()["keys"]
+    response = logged_in(household_login).submit("/push/subscriptions", {
+        "endpoint": device.endpoint, "keys.p256dh": keys["p256dh"], "keys.auth": keys["auth"]})
+    assert response.status_code == 201
+    assert subscriptions(app) == [(household_login.id, device.endpoint)]
+
+
+def test_a_person_keeps_at_most_ten_devices(app, push_service, logged_in, household_login):
+    browser = logged_in(household_login)
+    devices = [Device(push_service, f"d{n}") for n in range(12)]
+    for device in devices:
+        assert enable(browser, device).status_code == 201
+    assert [endpoint for _, endpoint in subscriptions(app)] == [d.endpoint for d in devices[2:]]
+
+
+def _with(subscription: dict, **changes) -> dict:
+    keys = {**subscription["keys"], **changes.pop("keys", {})}
+    return {**subscription, **changes, "keys": keys}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"endpoint": "http://push.example.com/send/abc"},  # not https
+        {"endpoint": "https://10.0.0.5/send/abc"},  # an address inside some network
+        {"endpoint": "https://localhost/send/abc"},
+        {"endpoint": "https://intranet/send/abc"},
+        {"endpoint": "https://user:pw@push.example.com/send"},
+        {"endpoint": "https://push.example.com/" + "a" * 1000},
+        {"endpoint": "https://push.example.com/send abc"},
+        {"endpoint": "javascript:alert(1)"},
+        {"endpoint": None},
+        {"keys": {"p256dh": b64url(b"\x04" + b"\x01" * 64)}},  # not a point on the curve
+        {"keys": {"p256dh": b64url(os.urandom(32))}},
+        {"keys": {"p256dh": "not base64!"}},
+        {"keys": {"auth": b64url(os.urandom(8))}},
+        {"keys": {"auth": None}},
+    ],
+)
+def test_subscribe_refuses_bad_subscriptions(app, push_service, logged_in, household_login,
+                                             change):
+    browser = logged_in(household_login)
+    subscription = _with(Device(push_service, "bad").subscription(), **change)
+    response = browser.post("/push/subscriptions", json=subscription,
+                            headers={"X-CSRFToken": browser.csrf_token()})
+    assert response.status_code == 400 and "error" in response.json
+    assert subscriptions(app) == []
+
+
+def test_subscribe_refuses_an_oversized_request(app, push_service, logged_in, household_login):
+    browser = logged_in(household_login)
+    subscription = {**Device(push_service, "big").subscription(), "padding": "x" * 5000}
+    response = browser.post("/push/subscriptions", json=subscription,
+                            headers={"X-CSRFToken": browser.csrf_token()})
+    assert response.status_code == 413
+    assert subscriptions(app) == []
+
+
+def test_plain_http_loopback_only_in_tests_or_when_allowed(app, push_service, logged_in,
+                                                          household_login):
+    app.config["TESTING"] = False
+    browser = logged_in(household_login)
+    assert enable(browser, Device(push_service, "dev")).status_code == 400
+    app.config["PUSH_ALLOW_INSECURE_ENDPOINTS"] = True
+    assert enable(browser, Device(push_service, "dev")).status_code == 201
+
+
+def test_subscribe_refuses_anonymous_and_missing_csrf(app, push_service, client, logged_in,
+                                                      household_login):
+    device = Device(push_service, "anon")
+    response = enable(client, device)
+    assert response.status_code == 302 and response.location.startswith("/login")
+    response = logged_in(household_login).post("/push/subscriptions", json=device.subscription())
+    assert response.status_code == 400  # no X-CSRFToken
+    assert subscriptions(app) == []
+
+
+def test_turning_off_deletes_only_your_own_device(app, push_service, device_of, logged_in,
+                                                  household_login, admin):
+    phone, admin_phone = device_of(household_login), device_of(admin)
+    client = logged_in(household_login)
+    headers = {"X-CSRFToken": client.csrf_token()}
+    response = client.post("/push/subscriptions/delete", json={"endpoint": admin_phone.endpoint},
+                           headers=headers)
+    assert response.json == {"deleted": False}
+    response = client.post("/push/subscriptions/delete", json={"endpoint": phone.endpoint},
+                           headers=headers)
+    assert response.json == {"deleted": True}
+    assert subscriptions(app) == [(admin.id, admin_phone.endpoint)]
+    assert enable(client, Device(push_service, "tablet")).status_code == 201
+    anonymous = app.test_client()
+    response = anonymous.submit("/push/subscriptions/delete", {"endpoint": admin_phone.endpoint})
+    assert response.status_code == 302
+    assert count_rows(app, PushSubscription) == 2
+
+
+# --- the page, the service worker, the keys -------------------------------------------------------
+
+def test_settings_page_offers_this_device(app, push_service, vapid, logged_in, household_login):
+    browser = logged_in(household_login)
+    page = browser.get("/notifications").get_data(as_text=True)
+    assert f'data-application-server-key="{vapid}"' in page
+    assert "Enable notifications on this device" in page and "Turn off on this device" in page
+    assert "need JavaScript" in page and "/static/push.js" in page
+    assert 'data-known-devices=""' in page
+    device = Device(push_service, "phone")
+    enable(browser, device)
+    page = browser.get("/notifications").get_data(as_text=True)
+    assert hashlib.sha256(device.endpoint.encode()).hexdigest() in page
+    assert device.endpoint not in page
+
+
+def test_settings_page_says_when_push_is_not_set_up(app, logged_in, household_login, admin):
+    page = logged_in(household_login).get("/notifications").get_data(as_text=True)
+    assert "App notifications are not set up on this portal yet." in page
+    assert "push.js" not in page and "vapid-keys" not in page
+    assert "vapid-keys" in logged_in(admin).get("/notifications").get_data(as_text=True)
+
+
+def test_settings_page_warns_when_push_is_off_for_the_person(app, vapid, logged_in,
+                                                             household_login):
+    update_row(app, User, household_login.id, notify_push=False)
+    page = logged_in(household_login).get("/notifications").get_data(as_text=True)
+    assert "App notifications are Off in your settings above" in page
+
+
+def test_service_worker_is_served_from_the_root(client):
+    response = client.get("/service-worker.js")
+    assert response.status_code == 200
+    assert response.mimetype == "application/javascript"
+    assert response.headers["Service-Worker-Allowed"] == "/"
+    assert "no-cache" in response.headers["Cache-Control"]
+    script = response.get_data(as_text=True)
+    assert 'addEventListener("push"' in script and 'addEventListener("notificationclick"' in script
+
+
+def test_vapid_keys_command_writes_keys_once(app, runner, tmp_path, monkeypatch):
+    monkeypatch.delenv("VAPID_PRIVATE_KEY", raising=False)
+    monkeypatch.delenv("VAPID_PUBLIC_KEY", raising=False)
+    instance = tmp_path / "instance"
+    app.instance_path = str(instance)
+    result = runner.invoke(args=["notifications", "vapid-keys"])
+    assert result.exit_code == 0, result.output
+    private_file = instance / config.VAPID_PRIVATE_KEY_FILE
+    public_file = instance / config.VAPID_PUBLIC_KEY_FILE
+    assert stat.S_IMODE(private_file.stat().st_mode) == 0o600
+    pem, public = private_file.read_text(), public_file.read_text().strip()
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----") and public in result.output
+
+    again = runner.invoke(args=["notifications", "vapid-keys"])
+    assert again.exit_code == 0 and "already exist" in again.output
+    assert (private_file.read_text(), public_file.read_text().strip()) == (pem, public)
+
+    # The configuration finds them, and they are a pair the portal can sign with.
+    settings = config.from_environment(instance)
+    assert (settings["VAPID_PRIVATE_KEY"], settings["VAPID_PUBLIC_KEY"]) == (pem, public)
+    app.config.update(VAPID_PRIVATE_KEY=pem, VAPID_PUBLIC_KEY=public)
+    with app.app_context():
+        assert push.application_server_key() == public
+
+
+def test_environment_keys_take_precedence(tmp_path, monkeypatch):
+    (tmp_path / config.VAPID_PRIVATE_KEY_FILE).write_text("from the file")
+    private, public = new_key_pair()
+    monkeypatch.setenv("VAPID_PRIVATE_KEY", private)
+    monkeypatch.setenv("VAPID_PUBLIC_KEY", public)
+    monkeypatch.setenv("VAPID_SUBJECT", SUBJECT)
+    settings = config.from_environment(tmp_path)
+    assert (settings["VAPID_PRIVATE_KEY"], settings["VAPID_PUBLIC_KEY"]) == (private, public)
+    assert settings["VAPID_SUBJECT"] == SUBJECT
+    monkeypatch.delenv("VAPID_PRIVATE_KEY")
+    monkeypatch.delenv("VAPID_PUBLIC_KEY")
+    (tmp_path / config.VAPID_PRIVATE_KEY_FILE).unlink()
+    assert config.from_environment(tmp_path)["VAPID_PRIVATE_KEY"] is None
