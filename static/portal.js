@@ -326,6 +326,11 @@ document.addEventListener("keydown", function (event) {
     event.detail.parameters.oldest = ids.length ? Math.min.apply(null, ids) : 0;
   });
 
+  // Other pollers (the unread badge) simply wait while the tab is hidden.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.hasAttribute("data-poll") && document.hidden) event.preventDefault();
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     var poller = event.detail.elt;
     if (poller.id !== "feed-poller") return;

@@ -53,6 +53,7 @@ PUBLIC = {
 LOGGED_IN = {
     "auth.home": {"GET"},
     "preferences.mine": {"GET", "POST"},
+    "center.badge": {"GET"},
     "auth.logout": {"POST"},
     # This person's own devices: nothing of anyone else's is reachable (tests/test_push.py).
     "push.subscribe": {"POST"},

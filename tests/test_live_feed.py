@@ -99,8 +99,20 @@ def test_messages_shown_by_the_poll_count_as_read(app, admin_browser, admin, hou
     shown = make_message(household, admin, "shown already")
     arrived = make_message(household, household_login, "new from the client")
     body = admin_browser.htmx("GET", poll_url(household, shown.id)).get_data(as_text=True)
-    assert '<span id="nav-unread" hx-swap-oob="true">' in body
+    assert re.search(r'<span id="nav-unread"[^>]*hx-swap-oob="true">', body)
     with app.app_context():
         marker = db.session.scalar(select(ReadMarker.last_read_id).where(
             ReadMarker.user_id == admin.id, ReadMarker.client_id == household.id))
     assert marker == arrived.id
+
+
+def test_navigation_badge_polls_its_own_count(logged_in, admin, household_login, household,
+                                              make_message, client):
+    browser = logged_in(admin)
+    page = browser.get("/clients").get_data(as_text=True)
+    assert re.search(r'<span id="nav-unread" hx-get="/messages/badge" hx-trigger="every 10s"',
+                     page)
+    make_message(household, household_login, "a new one")
+    badge = browser.htmx("GET", "/messages/badge").get_data(as_text=True)
+    assert badge.startswith('<span id="nav-unread"') and "1<span" in badge
+    assert client.get("/messages/badge").status_code == 302

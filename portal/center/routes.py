@@ -1,4 +1,4 @@
-from flask import request, url_for
+from flask import render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal import policy
@@ -27,3 +27,10 @@ def index():
         "center/index.html", "center/_more.html" if before else "center/_results.html",
         listing=listing, filters=filters, next_page=next_page, paged=before is not None,
     )
+
+
+@bp.route("/messages/badge")
+@login_required
+def badge():
+    """The navigation's unread total alone, for its own poll (one query)."""
+    return render_template("_nav_unread.html")

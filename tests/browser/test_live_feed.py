@@ -71,3 +71,17 @@ def test_hidden_tab_does_not_poll(log_in, household, admin):
     }""")
     page.wait_for_timeout(1_000)
     assert polls, "coming back to the tab polls at once"
+
+
+def test_navigation_badge_updates_by_itself(log_in, household, household_login, admin):
+    admin_page = log_in(admin)  # lands on the Clients list, no feed open
+    wait_for_htmx(admin_page)
+    mark_page(admin_page)
+    badge = admin_page.locator("#nav-unread")
+    expect(badge).to_have_text("")
+    client_page = log_in(household_login)
+    wait_for_htmx(client_page)
+    send(client_page, "Is Friday still on?")
+    # The badge asks every ten seconds.
+    expect(badge).to_contain_text("1", timeout=11_000)
+    assert_not_reloaded(admin_page)
