@@ -116,3 +116,30 @@ def test_navigation_badge_polls_its_own_count(logged_in, admin, household_login,
     badge = browser.htmx("GET", "/messages/badge").get_data(as_text=True)
     assert badge.startswith('<span id="nav-unread"') and "1<span" in badge
     assert client.get("/messages/badge").status_code == 302
+
+
+def test_badge_poll_on_a_client_page_brings_the_other_tabs_counts(
+    app, logged_in, admin, household_login, household, make_message, business, assigned_staff,
+    unassigned_staff,
+):
+    from .conftest import set_private_messaging
+
+    set_private_messaging(app, business, True)
+    browser = logged_in(admin)
+    page = browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert f'hx-get="/messages/badge?client_id={household.id}&amp;feed=conversation"' in page
+    make_message(household, household_login, "private question", feed=Feed.PRIVATE)
+    make_message(household, household_login, "in the open feed")
+    body = browser.htmx(
+        "GET", f"/messages/badge?client_id={household.id}&feed=conversation"
+    ).get_data(as_text=True)
+    assert re.search(r'<span id="tab-unread-private" hx-swap-oob="true"><span class="unread-badge">'
+                     r'<span class="visually-hidden">, </span>1<', body)
+    # The open feed's own badge stays empty: its poll shows and marks those messages.
+    assert '<span id="tab-unread-conversation" hx-swap-oob="true"></span>' in body
+    staff = logged_in(assigned_staff).htmx(
+        "GET", f"/messages/badge?client_id={household.id}&feed=conversation"
+    ).get_data(as_text=True)
+    assert "tab-unread-private" not in staff
+    stranger = logged_in(unassigned_staff).htmx("GET", f"/messages/badge?client_id={household.id}")
+    assert stranger.status_code == 404

@@ -1,9 +1,10 @@
-from flask import render_template, request, url_for
+from flask import g, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal import policy
+from portal import policy, unread
 from portal.center import bp, query
 from portal.fragments import render
+from portal.loaders import client_of_business
 
 THREADS_PER_PAGE = 25
 
@@ -32,5 +33,18 @@ def index():
 @bp.route("/messages/badge")
 @login_required
 def badge():
-    """The navigation's unread total alone, for its own poll (one query)."""
-    return render_template("_nav_unread.html")
+    """The navigation's unread total, for its own poll; on a client's page also the badges of
+    the feed tabs other than the open one, out of band (one counting query either way)."""
+    client_id = request.args.get("client_id", type=int)
+    if client_id is None:
+        return render_template("_nav_unread.html")
+    client = client_of_business(current_user, client_id)
+    policy.require(policy.can_view_client(current_user, client))
+    feeds = policy.visible_feeds(current_user, client)
+    open_feed = next((feed for feed in feeds if feed.value == request.args.get("feed")), None)
+    counts = unread.open_feed(current_user, client, open_feed, feeds, None)
+    g.unread_total = counts.total
+    return render_template(
+        "center/_badges.html", client=client, feed=open_feed,
+        tabs={feed: 0 if feed == open_feed else counts.unread[feed] for feed in feeds},
+    )
