@@ -50,11 +50,13 @@ def _init_extensions(app: Flask) -> None:
 
     from portal.auth.routes import unauthorized
     from portal.fragments import add_vary_header
+    from portal.headers import add_security_headers
     from portal.services.accounts import load_session_user
 
     login_manager.user_loader(load_session_user)
     login_manager.unauthorized_handler(unauthorized)
     app.after_request(add_vary_header)
+    app.after_request(add_security_headers)
 
 
 def _register_blueprints(app: Flask) -> None:

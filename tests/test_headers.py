@@ -1,0 +1,37 @@
+"""Security headers on every HTML page and fragment a person can get."""
+
+import pytest
+
+PAGES = ["/clients", "/staff", "/messages", "/notifications", "/settings/client/portal"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_pages_carry_security_headers(logged_in, admin, path, htmx):
+    response = logged_in(admin).get(path, headers={"HX-Request": "true"} if htmx else {})
+    assert response.status_code == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+    assert "'unsafe-eval'" not in csp and "object-src 'none'" in csp
+    assert "base-uri 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_login_page_and_errors_too(client):
+    for response in (client.get("/login"), client.get("/no-such-page")):
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_no_inline_styles_or_scripts_in_pages(logged_in, admin, household):
+    page = logged_in(admin).get(f"/clients/{household.id}").get_data(as_text=True)
+    assert ' style="' not in page and "<style" not in page
+    assert "<script>" not in page and "<script " not in page.replace("<script src=", "")
+
+
+def test_production_adds_hsts(app, logged_in, admin):
+    app.config["PRODUCTION"] = True
+    response = logged_in(admin).get("/clients")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
