@@ -21,6 +21,8 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from bench.report import publish
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -120,10 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         f"| nothing-new poll (204) | {poll_rate:.0f} | {poll_rate / baseline:.2f} |",
         "",
     ]
-    print("\n".join(lines))
-    if args.write:
-        with open(args.write, "a") as output:
-            output.write("\n".join(lines) + "\n")
+    publish(lines, args.write)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from io import BytesIO
 
 from PIL import Image, ImageFilter
 
+from bench.report import publish
 from portal.services.uploads import THUMBNAIL_SIZE, Upload, prepare
 
 
@@ -90,10 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{whole:.1f} ms |",
         "",
     ]
-    print("\n".join(lines))
-    if args.write:
-        with open(args.write, "a") as output:
-            output.write("\n".join(lines) + "\n")
+    publish(lines, args.write)
 
 
 if __name__ == "__main__":

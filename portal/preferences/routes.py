@@ -53,11 +53,11 @@ def business_defaults():
     policy.require(policy.can_manage_notifications(current_user))
     business = current_user.business
     if request.method == "POST":
-        settings.update_notification_defaults(
+        settings.update_business_settings(
             current_user, business,
-            email=request.form.get("email") == "on",
-            sms=request.form.get("sms") == "on",
-            push=request.form.get("push") == "on",
+            notify_email_default=request.form.get("email") == "on",
+            notify_sms_default=request.form.get("sms") == "on",
+            notify_push_default=request.form.get("push") == "on",
             private_email_includes_text=request.form.get("private_email_includes_text") == "yes",
         )
         flash("Notification defaults saved.", "success")

@@ -3,14 +3,10 @@ from portal.models import Business, Role, User
 from portal.services import audit
 
 
-def update_portal_settings(
-    actor: User, business: Business, *, private_messaging_enabled: bool, staff_access_days: int
-) -> None:
+def update_business_settings(actor: User, business: Business, **values) -> None:
+    """Sets the business's settings and audits each change as old -> new."""
     changes = {}
-    for name, new in (
-        ("private_messaging_enabled", private_messaging_enabled),
-        ("staff_access_days", staff_access_days),
-    ):
+    for name, new in values.items():
         old = getattr(business, name)
         if old != new:
             setattr(business, name, new)
@@ -39,24 +35,4 @@ def update_notification_choices(user: User, choices: dict) -> None:
     """choices: Channel -> True, False or None (follow the business default)."""
     for channel, value in choices.items():
         setattr(user, f"notify_{channel.value}", value)
-    db.session.commit()
-
-
-def update_notification_defaults(
-    actor: User, business: Business, *, email: bool, sms: bool, push: bool,
-    private_email_includes_text: bool,
-) -> None:
-    changes = {}
-    for name, new in (
-        ("notify_email_default", email),
-        ("notify_sms_default", sms),
-        ("notify_push_default", push),
-        ("private_email_includes_text", private_email_includes_text),
-    ):
-        old = getattr(business, name)
-        if old != new:
-            setattr(business, name, new)
-            changes[name] = {"old": old, "new": new}
-    if changes:
-        audit.record(business.id, actor, "settings.changed", "business", business.id, **changes)
     db.session.commit()

@@ -34,7 +34,7 @@ def portal_settings():
     )
     if form.validate_on_submit():
         enabled = form.private_messaging_enabled.data == "yes"
-        settings.update_portal_settings(
+        settings.update_business_settings(
             current_user, business,
             private_messaging_enabled=enabled, staff_access_days=form.staff_access_days.data,
         )
