@@ -1,3 +1,4 @@
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -10,6 +11,8 @@ from wtforms import (
     TimeField,
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from portal.services import accounts
 
 
 class ClientForm(FlaskForm):
@@ -55,3 +58,17 @@ class ServiceForm(FlaskForm):
 class PreferredSitterForm(FlaskForm):
     staff_id = SelectField("Staff member", coerce=int, validators=[DataRequired()])
 
+
+
+def create_login(form: LoginAccountForm, role, client_id: int | None = None) -> bool:
+    """Creates the login the form describes; on a taken email, says so on the form."""
+    try:
+        accounts.create_user(
+            current_user.business, role=role, email=form.email.data, name=form.name.data,
+            password=form.password.data, actor=current_user, client_id=client_id,
+            phone=form.phone.data,
+        )
+    except accounts.AccountError as error:
+        form.email.errors.append(str(error))
+        return False
+    return True

@@ -13,6 +13,7 @@ from portal.clients.forms import (
     PetForm,
     PreferredSitterForm,
     ServiceForm,
+    create_login,
 )
 from portal.extensions import db
 from portal.feeds.routes import WITH_PETS
@@ -25,7 +26,7 @@ from portal.loaders import (
     staff_of_business,
 )
 from portal.models import Client, Feed, Role
-from portal.services import accounts, clients
+from portal.services import clients
 from portal.text import zone
 
 CLIENTS_PER_PAGE = 50
@@ -118,17 +119,8 @@ def add_pet(client_id: int):
 def new_login(client_id: int):
     client = _managed_client(client_id)
     form = LoginAccountForm()
-    if form.validate_on_submit():
-        try:
-            accounts.create_user(
-                current_user.business, role=Role.CLIENT, email=form.email.data,
-                name=form.name.data, password=form.password.data, actor=current_user,
-                client_id=client.id, phone=form.phone.data,
-            )
-        except accounts.AccountError as error:
-            form.email.errors.append(str(error))
-        else:
-            return _back_to_profile(client, f"{form.name.data} can now log in to the portal.")
+    if form.validate_on_submit() and create_login(form, Role.CLIENT, client.id):
+        return _back_to_profile(client, f"{form.name.data} can now log in to the portal.")
     status = 422 if form.errors else 200
     return render_template("clients/new_login.html", form=form, client=client), status
 

@@ -4,10 +4,9 @@ from sqlalchemy import literal, select
 from sqlalchemy.orm import selectinload
 
 from portal import policy, unread
-from portal.clients.forms import LoginAccountForm
+from portal.clients.forms import LoginAccountForm, create_login
 from portal.extensions import db
 from portal.models import Client, Role, User
-from portal.services import accounts
 from portal.staff import bp
 
 
@@ -31,18 +30,9 @@ def index():
 def new():
     policy.require(policy.can_manage_clients(current_user))
     form = LoginAccountForm()
-    if form.validate_on_submit():
-        try:
-            accounts.create_user(
-                current_user.business, role=Role.STAFF, email=form.email.data,
-                name=form.name.data, password=form.password.data, actor=current_user,
-                phone=form.phone.data,
-            )
-        except accounts.AccountError as error:
-            form.email.errors.append(str(error))
-        else:
-            flash(f"{form.name.data} was added to the staff and can now log in.", "success")
-            return redirect(url_for("staff.index"))
+    if form.validate_on_submit() and create_login(form, Role.STAFF):
+        flash(f"{form.name.data} was added to the staff and can now log in.", "success")
+        return redirect(url_for("staff.index"))
     return render_template("staff/new.html", form=form), 422 if form.errors else 200
 
 
