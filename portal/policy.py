@@ -253,6 +253,13 @@ def feed_audience(
     return f"Visible to the client, the admin team and staff: {_names(staff)}."
 
 
+def delivery_line(feed: Feed) -> str:
+    """How the people who see a new message hear of it (see notification_audience)."""
+    if feed == Feed.PRIVATE:
+        return "They hear of it by email or app notification, never by text message."
+    return "They hear of it by email, text message or app notification, as each of them chose."
+
+
 def _names(names: Iterable[str]) -> str:
     names = list(names)
     if len(names) == 1:

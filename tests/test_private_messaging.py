@@ -330,3 +330,11 @@ def test_private_text_never_reaches_staff(
             if private:
                 assert response.status_code == 404, url
     assert seen_conversation and seen_photo
+
+
+def test_composer_says_how_people_hear_of_a_message(logged_in, admin, enabled, household):
+    browser = logged_in(admin)
+    private = browser.get(f"/clients/{household.id}/feeds/private").get_data(as_text=True)
+    assert "They hear of it by email or app notification, never by text message." in private
+    conversation = browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "They hear of it by email, text message or app notification" in conversation
