@@ -370,3 +370,35 @@ document.addEventListener("keydown", function (event) {
     }
   });
 })();
+
+// Logging out also turns off app notifications on this device, so that on a shared computer
+// the next person does not see the previous one's. Logging out never waits on it for long.
+document.addEventListener("submit", function (event) {
+  "use strict";
+  var form = event.target;
+  if (!form.matches("form[data-logout]") || form.dataset.pushDone) return;
+  if (!("serviceWorker" in navigator) || !window.fetch) return;
+  event.preventDefault();
+  form.dataset.pushDone = "1";
+  var token = form.querySelector('input[name="csrf_token"]').value;
+  var finished = false;
+  var finish = function () {
+    if (!finished) form.submit();
+    finished = true;
+  };
+  setTimeout(finish, 1500);
+  navigator.serviceWorker.getRegistration()
+    .then(function (registration) {
+      return registration && registration.pushManager.getSubscription();
+    })
+    .then(function (subscription) {
+      if (!subscription) return null;
+      return fetch(form.dataset.unsubscribeUrl, {
+        method: "POST", credentials: "same-origin", keepalive: true,
+        headers: {"Content-Type": "application/json", "X-CSRFToken": token},
+        body: JSON.stringify({endpoint: subscription.endpoint}),
+      }).then(function () { return subscription.unsubscribe(); });
+    })
+    .catch(function () { return null; })
+    .then(finish);
+});

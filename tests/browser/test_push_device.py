@@ -7,6 +7,7 @@ browser's PushManager is replaced by a stand-in subscription (an init script); e
 """
 
 import json
+import re
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -140,3 +141,18 @@ def test_service_worker_shows_a_pushed_message(vapid, log_in, household_login, l
     # The link is kept inside the portal, whatever origin a payload names.
     url = live_server + "/clients/1/feeds/conversation"
     assert shown == [{"title": payload["title"], "body": payload["body"], "tag": url, "url": url}]
+
+
+def test_logging_out_turns_off_this_device(app, vapid, log_in, household_login):
+    # A shared computer: the next person must not get the previous one's notifications.
+    page = log_in(household_login, permissions=["notifications"])
+    page.add_init_script(fake_push_manager("http://127.0.0.1:9/push/v1/logout-test"))
+    page.goto("/notifications")
+    section = page.locator("#push-device")
+    section.get_by_role("button", name="Enable notifications on this device").click()
+    expect(section.get_by_role("status")).to_have_text("Notifications are on for this device.")
+    assert count_rows(app, PushSubscription) == 1
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login$"), timeout=WAIT)
+    assert count_rows(app, PushSubscription) == 0
+    assert page.evaluate("localStorage.getItem('fake-subscribed')") is None
