@@ -5,9 +5,10 @@ from pathlib import Path
 from flask import Flask, g, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import config, storage
-from portal.extensions import csrf, db, htmx, login_manager, mail, migrate
+from portal import config, storage, throttle
+from portal.extensions import csrf, db, htmx, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
 
+    _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_error_pages(app)
@@ -36,6 +38,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def _trust_proxies(app: Flask) -> None:
+    """Behind a reverse proxy the client's address (for the throttles) and scheme come from
+    its X-Forwarded-* headers, believed only from as many proxies as configured."""
+    if hops := app.config["TRUSTED_PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -43,6 +52,8 @@ def _init_extensions(app: Flask) -> None:
     mail.init_app(app)
     htmx.init_app(app)
     storage.init_app(app)
+    limiter.init_app(app)
+    throttle.init_app(app)
     login_manager.init_app(app)
     # A new session key at every login is our protection; Flask-Login's own would log users
     # out when their IP changes (phones hop networks all day).
@@ -60,6 +71,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.accounts import bp as accounts_bp
     from portal.auth import bp as auth_bp
     from portal.center import bp as center_bp
     from portal.clients import bp as clients_bp
@@ -73,7 +85,7 @@ def _register_blueprints(app: Flask) -> None:
 
     blueprints = (
         auth_bp, clients_bp, feeds_bp, files_bp, messages_bp, preferences_bp, settings_bp,
-        staff_bp, push_bp, center_bp,
+        staff_bp, push_bp, center_bp, accounts_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
@@ -124,6 +136,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters.update(
         local_datetime=text.viewer_datetime, local_time=text.viewer_time
     )
+    app.jinja_env.finalize = text.finalize
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

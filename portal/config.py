@@ -70,6 +70,9 @@ def from_environment(instance_path: Path) -> dict:
         "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
         **_upload_limits(),
         **_web_push(instance_path),
+        # Throttle counters: in Redis every worker shares them; memory is per process.
+        "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
     }
 
 
@@ -137,4 +140,24 @@ DEFAULTS = {
     # How long a push service keeps a notification for a device that is offline.
     "PUSH_TTL_SECONDS": 24 * 3600,
     "PUSH_TIMEOUT_SECONDS": 10,
+    # Throttling (portal/throttle.py), in moving windows; limits as the `limits` package reads
+    # them, several separated by ";". Only failed logins count against a login.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STRATEGY": "moving-window",
+    # A Redis outage raises one StorageError (the throttle then lets requests through) and is
+    # noticed within a second rather than hanging the request.
+    "RATELIMIT_STORAGE_OPTIONS": {
+        "wrap_exceptions": True, "socket_connect_timeout": 1, "socket_timeout": 1,
+    },
+    "THROTTLE_KEY_PREFIX": "portal",
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed: without
+    # them every request would come from the proxy's address, one throttle for everybody.
+    "TRUSTED_PROXIES": 0,
+    "THROTTLE_LOGIN_FAILURES_PER_ACCOUNT": "5 per 15 minutes",
+    # Generous: an office shares one address, and one person's typos must not lock out the rest.
+    "THROTTLE_LOGIN_FAILURES_PER_ADDRESS": "30 per 15 minutes",
+    "THROTTLE_MESSAGES_PER_USER": "20 per minute;300 per hour",
+    "THROTTLE_FILES_PER_USER": "60 per 10 minutes;200 per hour",
+    "THROTTLE_RESET_REQUESTS_PER_EMAIL": "3 per hour",
+    "THROTTLE_RESET_REQUESTS_PER_ADDRESS": "20 per hour",
 }

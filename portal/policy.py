@@ -54,7 +54,24 @@ def can_manage_clients(user: User) -> bool:
     return is_admin_team(user)
 
 
+def can_manage_account(user: User, account: User) -> bool:
+    """Resending someone's invitation, deactivating or reactivating their login: the admin team
+    for client and staff logins, admins alone for the admin team's, nobody for their own."""
+    if not can_manage_clients(user) or account.business_id != user.business_id:
+        return False
+    if account.id == user.id:
+        return False
+    if account.role in (Role.ADMIN, Role.OFFICE_MANAGER):
+        return is_admin(user)
+    return True
+
+
 def can_manage_settings(user: User) -> bool:
+    return is_admin(user)
+
+
+def can_view_audit_log(user: User) -> bool:
+    """Who did what in the business: deletions, settings, permissions, logins. Admins only."""
     return is_admin(user)
 
 

@@ -9,11 +9,31 @@ from markupsafe import Markup, escape
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?)]}'\""
+# Direction embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder what
+# follows them: a name ending in U+202E would show the rest of its line backwards. Pages and
+# emails show text without them (what was stored is kept); the marks U+200E/U+200F are harmless.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def without_bidi_controls(text: str) -> str:
+    """The text without direction controls; Markup stays Markup (removing characters cannot
+    make a tag)."""
+    if text.isascii() or not _BIDI_CONTROLS.search(text):
+        return text
+    cleaned = _BIDI_CONTROLS.sub("", text)
+    return Markup(cleaned) if isinstance(text, Markup) else cleaned
+
+
+def finalize(value):
+    """Jinja's finalize: whatever a template prints loses its direction controls, names and
+    texts in pages, fragments and emails alike."""
+    return without_bidi_controls(value) if isinstance(value, str) else value
 
 
 @lru_cache(maxsize=4096)
 def message_html(text: str) -> Markup:
     """Escapes the text and makes http(s) links clickable; line breaks are kept by CSS."""
+    text = without_bidi_controls(text)
     parts: list[str] = []
     position = 0
     for match in _URL.finditer(text):

@@ -48,6 +48,10 @@ PUBLIC = {
     "static": {"filename": "portal.css"},
     "auth.login": {},
     "push.service_worker": {},
+    "auth.forgot_password": {},
+    # A link that does not work answers with a page saying so (tests/test_accounts.py).
+    "auth.reset_password": {"token": "not-a-token"},
+    "auth.accept_invitation": {"token": "not-a-token"},
 }
 # Any logged-in user, whatever the role: endpoint -> methods.
 LOGGED_IN = {
@@ -55,6 +59,7 @@ LOGGED_IN = {
     "preferences.mine": {"GET", "POST"},
     "center.badge": {"GET"},
     "auth.logout": {"POST"},
+    "auth.change_password": {"GET", "POST"},
     # This person's own devices: nothing of anyone else's is reachable (tests/test_push.py).
     "push.subscribe": {"POST"},
     "push.unsubscribe": {"POST"},
@@ -82,6 +87,9 @@ GUARDED = {
     "clients.remove_preferred_sitter": "can_manage_clients",
     "staff.index": "can_manage_clients",
     "staff.new": "can_manage_clients",
+    "accounts.resend_invitation": "can_manage_account",
+    "accounts.deactivate": "can_manage_account",
+    "accounts.reactivate": "can_manage_account",
     "staff.my_clients": "is_staff",
     "center.index": "can_use_message_center",
     "preferences.business_defaults": "can_manage_notifications",
@@ -89,6 +97,7 @@ GUARDED = {
     "settings.index": "can_manage_settings",
     "settings.portal_settings": "can_manage_settings",
     "settings.permissions": "can_manage_settings",
+    "settings.audit_log": "can_view_audit_log",
 }
 
 # --- the cast (ROLES and ADMIN_TEAM in tests/cast.py) ---------------------------------------------
@@ -471,8 +480,7 @@ def _add_pet(world, business):
 
 def _new_person(world, business):
     number = world.number()
-    return {}, {"name": f"New Person {number}", "email": f"new{number}@example.com",
-                "password": "a long enough password"}
+    return {}, {"name": f"New Person {number}", "email": f"new{number}@example.com"}
 
 
 def _new_login(world, business):
@@ -497,6 +505,26 @@ def _add_preferred_sitter(world, business):
 
 def _remove_preferred_sitter(world, business):
     return {"client_id": world.household.id, "staff_id": world.preferred_sitter().id}, None
+
+
+def _staff_login(world, **columns):
+    # A staff login of the Rivera household's business: only its admin team may manage it.
+    staff = world.staff()
+    if columns:
+        update_row(world.app, User, staff.id, **columns)
+    return {"user_id": staff.id}, None
+
+
+def _invited_staff(world, business):
+    return _staff_login(world, password_hash="", invited_at=utcnow())
+
+
+def _active_staff(world, business):
+    return _staff_login(world)
+
+
+def _deactivated_staff(world, business):
+    return _staff_login(world, active=False)
 
 
 def _client_wrote(world, business):
@@ -564,7 +592,7 @@ MANAGEMENT_CASES = [
     ManagementCase("clients.new_login", "GET", CLIENT_PAGES, _client,
                    names_household=CLIENT_PAGES),
     ManagementCase("clients.new_login", "POST", CLIENT_PAGES, _new_login, (302, 302),
-                   _writes("users")),
+                   _writes("users", "account_emails")),
     ManagementCase("clients.schedule_service", "POST", CLIENT_PAGES, _schedule_service,
                    (302, 302), _writes("scheduled_services")),
     ManagementCase("clients.cancel_service", "POST", CLIENT_PAGES, _cancel_service, (302, 302),
@@ -576,6 +604,13 @@ MANAGEMENT_CASES = [
     ManagementCase("staff.index", "GET", ANY_ADMIN_TEAM, _nothing),
     ManagementCase("staff.new", "GET", ANY_ADMIN_TEAM, _nothing),
     ManagementCase("staff.new", "POST", ANY_ADMIN_TEAM, _new_person, (302, 302),
+                   _writes("users", "account_emails")),
+    # A staff login of the household's business: its admin team, nobody else's.
+    ManagementCase("accounts.resend_invitation", "POST", CLIENT_PAGES, _invited_staff,
+                   (302, 200), _writes("users", "account_emails")),
+    ManagementCase("accounts.deactivate", "POST", CLIENT_PAGES, _active_staff, (302, 200),
+                   _writes("users")),
+    ManagementCase("accounts.reactivate", "POST", CLIENT_PAGES, _deactivated_staff, (302, 200),
                    _writes("users")),
     ManagementCase("staff.my_clients", "GET", STAFF, _nothing,
                    names_household=frozenset({"staff_scheduled", "staff_preferred"})),
@@ -594,6 +629,7 @@ MANAGEMENT_CASES = [
     ManagementCase("settings.permissions", "GET", ANY_ADMIN, _nothing),
     ManagementCase("settings.permissions", "POST", ANY_ADMIN, _permissions, (302, 302),
                    _writes("users")),
+    ManagementCase("settings.audit_log", "GET", ANY_ADMIN, _nothing),
 ]
 
 

@@ -91,31 +91,31 @@ def test_create_client_refuses_missing_name(app, admin_browser):
     assert count_rows(app, Client) == 0
 
 
-def test_create_client_login_lets_the_client_log_in(app, admin_browser, household, client):
+def test_create_client_login_invites_the_client(app, admin_browser, household):
+    # The person chooses their own password from the invitation (tests/test_accounts.py).
     response = admin_browser.submit(
         f"/clients/{household.id}/logins/new",
-        {"name": "Carla", "email": "carla@example.com", "password": "biscuit-loves-walks"},
+        {"name": "Carla", "email": "Carla@Example.com", "phone": "+1 312 555 0142"},
     )
     assert response.status_code == 302
     with app.app_context():
-        user = authenticate("carla@example.com", "biscuit-loves-walks")
-        assert user.role == Role.CLIENT and user.client_id == household.id
-    assert client.submit(
-        "/login", {"email": "carla@example.com", "password": "biscuit-loves-walks"}
-    ).headers["Location"] == f"/clients/{household.id}"
+        user = db.session.scalar(select(User).where(User.email == "carla@example.com"))
+        assert (user.role, user.client_id, user.phone) == (Role.CLIENT, household.id,
+                                                           "+1 312 555 0142")
+        assert user.is_invited and user.invited_at is not None
+    page = admin_browser.get(response.location).get_data(as_text=True)
+    assert "was invited: an email to Carla@Example.com" in page and "Invited" in page
 
 
-def test_create_login_refuses_short_password_and_duplicate_email(
+def test_create_login_refuses_missing_and_duplicate_email(
     app, admin_browser, household, admin
 ):
-    short = admin_browser.submit(
-        f"/clients/{household.id}/logins/new",
-        {"name": "C", "email": "c@example.com", "password": "short"},
+    missing = admin_browser.submit(
+        f"/clients/{household.id}/logins/new", {"name": "C", "email": ""},
     )
-    assert short.status_code == 422
+    assert missing.status_code == 422
     duplicate = admin_browser.submit(
-        f"/clients/{household.id}/logins/new",
-        {"name": "C", "email": admin.email, "password": "long enough password"},
+        f"/clients/{household.id}/logins/new", {"name": "C", "email": admin.email},
     )
     assert duplicate.status_code == 422
     assert "already belongs to a login" in duplicate.get_data(as_text=True)
@@ -184,12 +184,13 @@ def test_staff_list_and_create_staff(app, admin_browser, office_manager):
     page = admin_browser.get("/staff").get_data(as_text=True)
     assert "Oscar Office" in page and "Office Manager" in page
     response = admin_browser.submit(
-        "/staff/new", {"name": "Wendy Walker", "email": "wendy@example.com",
-                       "password": "walks-all-day-long"},
+        "/staff/new", {"name": "Wendy Walker", "email": "wendy@example.com"},
     )
     assert response.status_code == 302
     with app.app_context():
-        assert authenticate("wendy@example.com", "walks-all-day-long").role == Role.STAFF
+        wendy = db.session.scalar(select(User).where(User.email == "wendy@example.com"))
+        assert wendy.role == Role.STAFF and wendy.is_invited
+        assert authenticate("wendy@example.com", "") is None
 
 
 def test_my_clients_lists_exactly_the_policy_clients(
@@ -201,5 +202,5 @@ def test_my_clients_lists_exactly_the_policy_clients(
 
 def test_profile_for_staff_hides_management(logged_in, assigned_staff, household):
     page = logged_in(assigned_staff).get(f"/clients/{household.id}").get_data(as_text=True)
-    assert "Schedule a service" not in page and "Create a portal login" not in page
+    assert "Schedule a service" not in page and "Invite someone to the portal" not in page
     assert "My scheduled services" in page

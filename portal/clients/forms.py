@@ -3,7 +3,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
-    PasswordField,
     SelectField,
     StringField,
     TelField,
@@ -32,15 +31,16 @@ class PetForm(FlaskForm):
 
 
 class LoginAccountForm(FlaskForm):
-    """A login for a person: a client's household member or a staff member."""
+    """A login for a person: a client's household member or a staff member. They choose their
+    own password from the invitation email."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    phone = TelField("Mobile phone", validators=[Optional(), Length(max=40)])
-    password = PasswordField(
-        "Password", validators=[DataRequired(), Length(min=10, max=256)],
-        description="At least 10 characters. Share it with them privately.",
+    email = EmailField(
+        "Email", validators=[DataRequired(), Email(), Length(max=254)],
+        description="The invitation goes here, with a link to choose a password. "
+                    "It is also what they log in with.",
     )
+    phone = TelField("Mobile phone", validators=[Optional(), Length(max=40)])
 
 
 class ServiceForm(FlaskForm):
@@ -61,14 +61,18 @@ class PreferredSitterForm(FlaskForm):
 
 
 def create_login(form: LoginAccountForm, role, client_id: int | None = None) -> bool:
-    """Creates the login the form describes; on a taken email, says so on the form."""
+    """Invites the person the form describes; on a taken email, says so on the form."""
     try:
-        accounts.create_user(
-            current_user.business, role=role, email=form.email.data, name=form.name.data,
-            password=form.password.data, actor=current_user, client_id=client_id,
-            phone=form.phone.data,
+        accounts.invite_user(
+            current_user.business, current_user, role=role, email=form.email.data,
+            name=form.name.data, client_id=client_id, phone=form.phone.data,
         )
     except accounts.AccountError as error:
         form.email.errors.append(str(error))
         return False
     return True
+
+
+def invited_notice(form: LoginAccountForm) -> str:
+    return (f"{form.name.data} was invited: an email to {form.email.data} has a link to "
+            "choose a password.")

@@ -14,6 +14,7 @@ from portal.clients.forms import (
     PreferredSitterForm,
     ServiceForm,
     create_login,
+    invited_notice,
 )
 from portal.extensions import db
 from portal.feeds.routes import WITH_PETS
@@ -120,7 +121,7 @@ def new_login(client_id: int):
     client = _managed_client(client_id)
     form = LoginAccountForm()
     if form.validate_on_submit() and create_login(form, Role.CLIENT, client.id):
-        return _back_to_profile(client, f"{form.name.data} can now log in to the portal.")
+        return _back_to_profile(client, invited_notice(form))
     status = 422 if form.errors else 200
     return render_template("clients/new_login.html", form=form, client=client), status
 

@@ -1,7 +1,7 @@
 from flask import current_app, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from portal import policy
+from portal import policy, throttle
 from portal.feeds.forms import MessageForm
 from portal.feeds.query import load_item
 from portal.feeds.routes import FEED_NAMES, visible_feed
@@ -26,6 +26,10 @@ def create(client_id: int, feed_name: str):
     form = MessageForm()
     if not form.validate_on_submit():
         return _refused(client, feed, form)
+    if refusal := throttle.message_refusal(current_user, len(form.uploads())):
+        field = form.files if refusal.reason == throttle.TOO_MANY_FILES else form.text
+        field.errors = [refusal.message]
+        return _refused(client, feed, form, refusal)
     try:
         files = messages.prepare_uploads(
             form.uploads(), messages.UploadLimits.from_config(current_app.config)
@@ -42,13 +46,17 @@ def create(client_id: int, feed_name: str):
     )
 
 
-def _refused(client, feed, form):
-    """The composer again, with the reason and the text kept."""
+def _refused(client, feed, form, throttled: throttle.Refusal | None = None):
+    """The composer again, with the reason and the text kept. htmx gets it as a 200 fragment
+    (htmx swaps no error answers); a plain form post gets the page with 422, or 429."""
     if wants_fragment():
         response = make_response(
             render_template("feeds/_composer.html", **composer_context(client, feed, form))
         )
         return retarget(response, "#composer")
+    if throttled:
+        headers = {"Retry-After": str(throttled.retry_after)}
+        return render_client_page(client, feed, form=form), 429, headers
     return render_client_page(client, feed, form=form), 422
 
 

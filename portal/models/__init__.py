@@ -6,11 +6,20 @@ from portal.models.businesses import Business
 from portal.models.clients import Client, Pet, PreferredSitter, ScheduledService, ServiceStatus
 from portal.models.feeds import FeedSummary, ReadMarker
 from portal.models.messages import Feed, Message
-from portal.models.notifications import Channel, DeliveryStatus, Notification, PushSubscription
+from portal.models.notifications import (
+    AccountEmail,
+    AccountEmailKind,
+    Channel,
+    DeliveryStatus,
+    Notification,
+    PushSubscription,
+)
 from portal.models.types import utcnow
 from portal.models.users import LoginSession, Role, User
 
 __all__ = [
+    "AccountEmail",
+    "AccountEmailKind",
     "Attachment",
     "AttachmentKind",
     "AuditEvent",

@@ -40,7 +40,11 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(enum_column(Role))
-    password_hash: Mapped[str] = mapped_column(String(255))
+    # Empty until an invited person chooses their own password (see services/accounts.py);
+    # no password matches it.
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    # The latest invitation: a new one replaces the links of the earlier ones.
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(default=True)
     phone: Mapped[str | None] = mapped_column(String(40))
     time_zone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
@@ -62,6 +66,11 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:
         return self.active
+
+    @property
+    def is_invited(self) -> bool:
+        """Invited and has not set a password yet."""
+        return not self.password_hash
 
     def get_id(self) -> str | None:
         return self.session_key

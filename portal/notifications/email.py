@@ -8,11 +8,13 @@ from flask_mail import Message as MailMessage
 
 from portal.extensions import mail
 from portal.notifications.errors import PermanentError, TransientError
+from portal.text import without_bidi_controls
 
 
 def header_safe(text: str) -> str:
-    """Names end up in headers: no line breaks, so nothing can add a Bcc."""
-    return " ".join(text.split())
+    """Names end up in headers: no line breaks, so nothing can add a Bcc; no direction
+    controls, so a name cannot turn the rest of the subject around."""
+    return " ".join(without_bidi_controls(text).split())
 
 
 def compose(recipient, items: list, business) -> MailMessage:

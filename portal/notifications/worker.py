@@ -66,13 +66,6 @@ class NotificationItem:
 
 def claim(worker_id: str, limit: int = 100) -> list[int]:
     now = utcnow()
-    db.session.execute(
-        update(Notification)
-        .where(Notification.status == DeliveryStatus.SENDING,
-               Notification.claimed_at < now - STALE_CLAIM)
-        .values(status=DeliveryStatus.PENDING, claimed_by=None),
-        execution_options={"synchronize_session": False},
-    )
     newer = aliased(Notification)
     still_coming = exists().where(
         newer.recipient_id == Notification.recipient_id,
@@ -80,26 +73,33 @@ def claim(worker_id: str, limit: int = 100) -> list[int]:
         newer.status == DeliveryStatus.PENDING,
         newer.due_at > now,
     )
+    # Emails wait for the person's other messages still in their undo window: one email each.
+    ready = or_(Notification.channel != Channel.EMAIL, ~still_coming)
+    return claim_rows(Notification, worker_id, now, limit, ready)
+
+
+def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]:
+    """Takes due rows of an outbox (notifications, account emails) for this worker: claims
+    stale from a worker that died go back first; rows another worker is taking are skipped
+    (FOR UPDATE SKIP LOCKED on PostgreSQL). Commits; returns the ids, in order."""
+    db.session.execute(
+        update(model)
+        .where(model.status == DeliveryStatus.SENDING, model.claimed_at < now - STALE_CLAIM)
+        .values(status=DeliveryStatus.PENDING, claimed_by=None),
+        execution_options={"synchronize_session": False},
+    )
     due = (
-        select(Notification.id)
-        .where(
-            Notification.status == DeliveryStatus.PENDING,
-            Notification.due_at <= now,
-            or_(
-                Notification.channel != Channel.EMAIL,
-                ~still_coming,
-                Notification.due_at <= now - MAX_BATCH_WAIT,
-            ),
-        )
-        .order_by(Notification.id)
+        select(model.id)
+        .where(model.status == DeliveryStatus.PENDING, model.due_at <= now, *conditions)
+        .order_by(model.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     ids = db.session.scalars(
-        update(Notification)
-        .where(Notification.id.in_(due), Notification.status == DeliveryStatus.PENDING)
+        update(model)
+        .where(model.id.in_(due), model.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.SENDING, claimed_by=worker_id, claimed_at=now)
-        .returning(Notification.id),
+        .returning(model.id),
         execution_options={"synchronize_session": False},
     ).all()
     db.session.commit()
@@ -168,7 +168,7 @@ def _deliver_group(group: list[Notification], items, sender: email.EmailSender) 
             recipient, client, row.message.feed
         ):
             # Deleted, or the person lost access since the message was written: not told.
-            _finish(row, DeliveryStatus.CANCELLED, "no longer to be told")
+            finish(row, DeliveryStatus.CANCELLED, "no longer to be told")
         else:
             live.append((row, item))
     if live:
@@ -176,13 +176,13 @@ def _deliver_group(group: list[Notification], items, sender: email.EmailSender) 
             _send(group[0].channel, recipient, [item for _, item in live], sender)
         except TransientError as error:
             for row, _ in live:
-                _retry(row, str(error))
+                retry_later(row, str(error))
         except PermanentError as error:
             for row, _ in live:
-                _finish(row, DeliveryStatus.FAILED, str(error))
+                finish(row, DeliveryStatus.FAILED, str(error))
         else:
             for row, _ in live:
-                _finish(row, DeliveryStatus.SENT)
+                finish(row, DeliveryStatus.SENT)
     db.session.commit()
 
 
@@ -197,7 +197,8 @@ def _send(channel: Channel, recipient, items: list[NotificationItem], sender) ->
         push.send(recipient, items[0])
 
 
-def _finish(row: Notification, status: DeliveryStatus, error: str | None = None) -> None:
+def finish(row, status: DeliveryStatus, error: str | None = None) -> None:
+    """Settles an outbox row: a notification or an account email (the same columns)."""
     row.status = status
     row.last_error = error[:500] if error else None
     if status == DeliveryStatus.SENT:
@@ -205,10 +206,10 @@ def _finish(row: Notification, status: DeliveryStatus, error: str | None = None)
         row.attempts += 1
 
 
-def _retry(row: Notification, error: str) -> None:
+def retry_later(row, error: str) -> None:
     row.attempts += 1
     if row.attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
-        _finish(row, DeliveryStatus.FAILED, error)
+        finish(row, DeliveryStatus.FAILED, error)
         return
     delay = current_app.config["NOTIFICATION_RETRY_SECONDS"] * 2 ** (row.attempts - 1)
     row.status = DeliveryStatus.PENDING
@@ -231,12 +232,17 @@ def retry_failed(notification_ids: list[int], business_id: int) -> int:
 
 def run_once(app: Flask, worker_id: str, limit: int = 100) -> int:
     """One round in a fresh app context (policy caches live per context). Returns rows done."""
+    from portal.notifications import account_mail  # it settles rows with finish/retry_later
+
     with app.app_context():
         ids = claim(worker_id, limit)
         if ids:
             deliver(ids)
+        account_ids = account_mail.claim(worker_id, limit)
+        if account_ids:
+            account_mail.deliver(account_ids)
         db.session.remove()
-        return len(ids)
+        return len(ids) + len(account_ids)
 
 
 def work(app: Flask, stop: threading.Event, interval: float = 2.0) -> None:

@@ -1,3 +1,5 @@
+from sqlalchemy import select
+
 from portal.extensions import db
 from portal.models import AuditEvent, User
 
@@ -17,3 +19,12 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def record_login_locked_out(email: str, minutes: int) -> None:
+    """Too many failed logins locked this account for a while. Unknown emails are locked the
+    same way (nothing may tell them apart) but belong to no business, so nothing is recorded."""
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is not None:
+        record(user.business_id, None, "login.locked_out", "user", user.id, minutes=minutes)
+        db.session.commit()

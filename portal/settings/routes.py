@@ -1,12 +1,15 @@
+from functools import partial
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from portal import policy
 from portal.extensions import db
+from portal.fragments import render
 from portal.models import Role, User
 from portal.services import settings
-from portal.settings import bp
+from portal.settings import audit_events, bp
 from portal.settings.forms import PortalSettingsForm
 
 
@@ -68,3 +71,27 @@ def permissions():
         flash("Permissions saved.", "success")
         return redirect(url_for("settings.permissions"))
     return render_template("settings/permissions.html", managers=managers)
+
+
+AUDIT_EVENTS_PER_PAGE = 50
+
+
+@bp.route("/audit-log")
+def audit_log():
+    """The audit log: the page, the results alone (filters), or the next events alone (More),
+    from one URL; every link and the filter form also work without JavaScript."""
+    policy.require(policy.can_view_audit_log(current_user))
+    filters = audit_events.Filters.from_args(request.args)
+    before = request.args.get("before", type=int)
+    events = audit_events.load(current_user, filters, before=before, limit=AUDIT_EVENTS_PER_PAGE)
+    next_page = None
+    if events.next_before is not None:
+        next_page = url_for(
+            "settings.audit_log", **filters.url_values(), before=events.next_before
+        )
+    return render(
+        "settings/audit_log.html",
+        "settings/_audit_more.html" if before else "settings/_audit_results.html",
+        events=events, filters=filters, next_page=next_page, paged=before is not None,
+        kinds=audit_events.KINDS, people=partial(audit_events.people, current_user),
+    )

@@ -4,7 +4,7 @@ from sqlalchemy import literal, select
 from sqlalchemy.orm import selectinload
 
 from portal import policy, unread
-from portal.clients.forms import LoginAccountForm, create_login
+from portal.clients.forms import LoginAccountForm, create_login, invited_notice
 from portal.extensions import db
 from portal.models import Client, Role, User
 from portal.staff import bp
@@ -31,7 +31,7 @@ def new():
     policy.require(policy.can_manage_clients(current_user))
     form = LoginAccountForm()
     if form.validate_on_submit() and create_login(form, Role.STAFF):
-        flash(f"{form.name.data} was added to the staff and can now log in.", "success")
+        flash(invited_notice(form), "success")
         return redirect(url_for("staff.index"))
     return render_template("staff/new.html", form=form), 422 if form.errors else 200
 

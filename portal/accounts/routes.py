@@ -1,0 +1,70 @@
+"""The admin team's buttons beside a login: resend the invitation, deactivate, reactivate.
+
+Each answers htmx with the login's status fragment (the same one the client and staff pages
+include), and a plain form post with a redirect back to the page the login is listed on.
+"""
+
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from portal import policy
+from portal.accounts import bp
+from portal.extensions import db
+from portal.fragments import wants_fragment
+from portal.models import Role, User
+from portal.notifications import account_mail
+from portal.services import accounts
+
+
+def _managed_account(user_id: int) -> User:
+    account = db.first_or_404(
+        select(User).where(User.id == user_id, User.business_id == current_user.business_id)
+    )
+    policy.require(policy.can_manage_account(current_user, account))
+    return account
+
+
+def _answer(account: User, notice: str, category: str = "success"):
+    if wants_fragment():
+        return render_template("accounts/_status.html", account=account, notice=notice)
+    flash(notice, category)
+    if account.role == Role.CLIENT:
+        return redirect(url_for("clients.profile", client_id=account.client_id) + "#logins")
+    return redirect(url_for("staff.index"))
+
+
+@bp.route("/accounts/<int:user_id>/invitation", methods=["POST"])
+@login_required
+def resend_invitation(user_id: int):
+    account = _managed_account(user_id)
+    try:
+        accounts.resend_invitation(current_user, account)
+    except accounts.AccountError as error:
+        return _answer(account, str(error), "error")
+    return _answer(account, f"A new invitation is on its way to {account.email}.")
+
+
+@bp.route("/accounts/<int:user_id>/deactivate", methods=["POST"])
+@login_required
+def deactivate(user_id: int):
+    account = _managed_account(user_id)
+    accounts.deactivate(current_user, account)
+    return _answer(account, f"{account.name} is logged out and can no longer log in.")
+
+
+@bp.route("/accounts/<int:user_id>/reactivate", methods=["POST"])
+@login_required
+def reactivate(user_id: int):
+    account = _managed_account(user_id)
+    accounts.reactivate(current_user, account)
+    if account.is_invited:
+        return _answer(account, f"{account.name} is active again: resend the invitation so "
+                                "they can set a password.")
+    return _answer(account, f"{account.name} can log in again.")
+
+
+@bp.app_template_global()
+def invitation_undelivered(account: User) -> bool:
+    """For accounts/_status.html: asked only of logins still waiting on their invitation."""
+    return account.is_invited and account_mail.invitation_undelivered(account)

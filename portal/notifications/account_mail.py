@@ -1,0 +1,168 @@
+"""Account emails: invitations, password reset links and "your password was changed" notes.
+
+Queued inside the caller's transaction like message notifications (never network I/O in a
+request) and delivered by the same worker, with the same retries through an SMTP outage. The
+worker signs each link when it sends it, so a token is never stored and a retried email
+carries a link that is still fresh.
+"""
+
+from collections import defaultdict
+
+from flask import current_app, render_template
+from flask_mail import Message as MailMessage
+from sqlalchemy import exists, select
+
+from portal.extensions import db
+from portal.models import (
+    AccountEmail,
+    AccountEmailKind,
+    DeliveryStatus,
+    Role,
+    User,
+    utcnow,
+)
+from portal.notifications import email
+from portal.notifications.errors import PermanentError, TransientError
+from portal.notifications.worker import claim_rows, finish, retry_later
+from portal.services.account_links import Purpose, make
+from portal.text import zone
+
+LINKS = {
+    AccountEmailKind.INVITATION: ("auth.accept_invitation", Purpose.INVITATION),
+    AccountEmailKind.PASSWORD_RESET: ("auth.reset_password", Purpose.PASSWORD_RESET),
+}
+SUBJECTS = {
+    AccountEmailKind.INVITATION: "Set up your login for {business}",
+    AccountEmailKind.PASSWORD_RESET: "Reset your password for {business}",
+    AccountEmailKind.PASSWORD_CHANGED: "Your password for {business} was changed",
+}
+
+
+# --- queueing, inside the caller's transaction -------------------------------------------------
+
+def enqueue(user: User, kind: AccountEmailKind) -> None:
+    """One email to this person; an identical one still waiting carries the newest link."""
+    waiting = exists().where(
+        AccountEmail.user_id == user.id, AccountEmail.kind == kind,
+        AccountEmail.status == DeliveryStatus.PENDING,
+    )
+    if not db.session.scalar(select(waiting)):
+        db.session.add(AccountEmail(business_id=user.business_id, user_id=user.id, kind=kind))
+
+
+def enqueue_reset_request(address: str) -> None:
+    """The same single insert whoever the address belongs to, if anyone: the worker looks."""
+    db.session.add(AccountEmail(email=address, kind=AccountEmailKind.PASSWORD_RESET))
+
+
+def invitation_undelivered(user: User) -> bool:
+    """Whether the latest invitation email to this person could not be delivered."""
+    latest = db.session.scalar(
+        select(AccountEmail.status)
+        .where(AccountEmail.user_id == user.id, AccountEmail.kind == AccountEmailKind.INVITATION)
+        .order_by(AccountEmail.id.desc())
+        .limit(1)
+    )
+    return latest == DeliveryStatus.FAILED
+
+
+# --- delivery, by the notification worker ------------------------------------------------------
+
+def claim(worker_id: str, limit: int = 100) -> list[int]:
+    return claim_rows(AccountEmail, worker_id, utcnow(), limit)
+
+
+def deliver(ids: list[int]) -> None:
+    rows = db.session.scalars(
+        select(AccountEmail).where(AccountEmail.id.in_(ids)).order_by(AccountEmail.id)
+    )
+    # Several requests for the same email in one round: it is sent once.
+    groups: dict[tuple, list[AccountEmail]] = defaultdict(list)
+    for row in rows:
+        recipient = _recipient(row)
+        if recipient is None:
+            continue
+        groups[(recipient.id, row.kind)].append(row)
+    db.session.commit()
+    sender = email.EmailSender()
+    try:
+        for group in groups.values():
+            _deliver_group(group, sender)
+    finally:
+        sender.close()
+
+
+def _recipient(row: AccountEmail) -> User | None:
+    """Who the row is for, while they may still get it; settles the row when nobody may."""
+    if row.user_id is None:
+        user = db.session.scalar(select(User).where(User.email == row.email))
+        if user is None or not user.active:
+            # Nobody (or nobody active) has the address: forget it was ever typed.
+            db.session.delete(row)
+            return None
+        row.user_id, row.business_id, row.email = user.id, user.business_id, None
+    user = row.user
+    if not user.active:
+        finish(row, DeliveryStatus.CANCELLED, "the login is deactivated")
+    elif row.kind == AccountEmailKind.INVITATION and not user.is_invited:
+        finish(row, DeliveryStatus.CANCELLED, "the invitation was accepted")
+    else:
+        return user
+    return None
+
+
+def _deliver_group(group: list[AccountEmail], sender: email.EmailSender) -> None:
+    row = group[0]
+    try:
+        sender.send(compose(row))
+    except TransientError as error:
+        for each in group:
+            retry_later(each, str(error))
+    except PermanentError as error:
+        for each in group:
+            finish(each, DeliveryStatus.FAILED, str(error))
+    else:
+        for each in group:
+            finish(each, DeliveryStatus.SENT)
+    db.session.commit()
+
+
+def compose(row: AccountEmail) -> MailMessage:
+    user, kind, business = row.user, row.kind, row.user.business
+    context = {
+        "user": user, "business": business, "link": _link(user, kind),
+        "for_client": user.role == Role.CLIENT,
+        "lifetime": _lifetime_words(kind),
+        "when": row.created_at.astimezone(zone(user.time_zone)).strftime("%b %-d at %-I:%M %p"),
+        "forgot_link": _absolute("auth.forgot_password"),
+    }
+    return MailMessage(
+        subject=email.header_safe(SUBJECTS[kind].format(business=business.name)),
+        recipients=[user.email],
+        sender=(email.header_safe(business.name), current_app.config["MAIL_DEFAULT_SENDER"]),
+        body=render_template(f"email/{kind.value}.txt", **context),
+        html=render_template(f"email/{kind.value}.html", **context),
+    )
+
+
+def _link(user: User, kind: AccountEmailKind) -> str | None:
+    if kind not in LINKS:
+        return None
+    endpoint, purpose = LINKS[kind]
+    return _absolute(endpoint, token=make(user, purpose))
+
+
+def _absolute(endpoint: str, **values) -> str:
+    # Built without a request: the worker has none.
+    path = current_app.url_map.bind("portal").build(endpoint, values)
+    return current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
+
+
+def _lifetime_words(kind: AccountEmailKind) -> str | None:
+    if kind not in LINKS:
+        return None
+    lifetime = LINKS[kind][1].lifetime
+    if lifetime.days:
+        return f"{lifetime.days} days"
+    hours = lifetime.seconds // 3600
+    return f"{hours} hour{'s' if hours != 1 else ''}"
