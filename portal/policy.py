@@ -9,7 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort, g
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.sql.operators import ColumnOperators
 
 from portal.extensions import db
 from portal.models import (
@@ -24,6 +36,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.models.types import UTCDateTime
 
 
 def require(allowed: bool) -> None:
@@ -75,6 +88,8 @@ def can_access_private_messages(user: User) -> bool:
 # --- staff access to a client -------------------------------------------------------------
 
 def staff_access_window_start(business: Business, now: datetime | None = None) -> datetime:
+    if isinstance(business, _BusinessShape):
+        return _STAFF_WINDOW_START
     return (now or utcnow()) - timedelta(days=business.staff_access_days)
 
 
@@ -95,6 +110,25 @@ def staff_access_clause(staff_id, client_id, window_start: datetime) -> ColumnEl
     return or_(preferred, scheduled)
 
 
+def staff_clients(staff_id: int, window_start: datetime):
+    """SQL: the ids of the clients a staff member may see, by the same rule as
+    staff_access_clause. For lists: read once from the staff member's own rows, where testing
+    every client of the business would read them all."""
+    return union(
+        select(PreferredSitter.client_id).where(PreferredSitter.staff_id == staff_id),
+        select(ScheduledService.client_id).where(
+            ScheduledService.staff_id == staff_id,
+            ScheduledService.status != ServiceStatus.CANCELLED,
+            ScheduledService.ends_at >= window_start,
+        ),
+    )
+
+
+def _as_sql(value) -> ColumnOperators:
+    """A column or bound parameter as it is; a plain value as a literal."""
+    return value if isinstance(value, ColumnOperators) else literal(value)
+
+
 def _staff_has_access(staff: User, client: Client) -> bool:
     cache = g.setdefault("staff_access", {})
     key = (staff.id, client.id)
@@ -113,7 +147,7 @@ def clients_visible_to(user: User):
         return query
     if is_staff(user):
         window_start = staff_access_window_start(user.business)
-        return query.where(staff_access_clause(user.id, Client.id, window_start))
+        return query.where(Client.id.in_(staff_clients(user.id, window_start)))
     if is_client(user):
         return query.where(Client.id == user.client_id)
     return query.where(False)
@@ -196,7 +230,7 @@ def visible_feeds_clause(user: User, business_id, client_id, feed) -> ColumnElem
     clause = and_(business_id == user.business_id, in_feeds)
     if is_staff(user):
         window_start = staff_access_window_start(user.business)
-        return and_(clause, staff_access_clause(user.id, client_id, window_start))
+        return and_(clause, _as_sql(client_id).in_(staff_clients(user.id, window_start)))
     if is_client(user):
         return and_(clause, client_id == user.client_id)
     return clause
@@ -301,3 +335,47 @@ def notification_audience(author: User, client: Client, feed: Feed) -> list[User
 def may_be_notified(user: User, client: Client, feed: Feed) -> bool:
     """Asked again at send time: someone who lost access since is not told."""
     return user.active and can_view_feed(user, client, feed)
+
+
+# --- prepared statements ----------------------------------------------------------------------
+# Counts and lists run on every page. Their statements are built once per kind of viewer (role,
+# grant, business setting) from the rules above, with the person's own values left as bound
+# parameters, and then only executed: building them costs more than running them.
+
+_STAFF_WINDOW_START = bindparam("staff_window_start", type_=UTCDateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class _BusinessShape:
+    private_messaging_enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerShape:
+    """What the rules read of a viewer that changes a statement's shape; the rest (who they
+    are) is bound at execution, from viewer_parameters."""
+
+    role: Role
+    private_messages_access: bool
+    business: _BusinessShape
+
+    is_authenticated = True
+    id = bindparam("viewer_id")
+    business_id = bindparam("viewer_business_id")
+    client_id = bindparam("viewer_client_id")
+
+
+def viewer_shape(user: User) -> ViewerShape:
+    return ViewerShape(
+        user.role, user.private_messages_access,
+        _BusinessShape(user.business.private_messaging_enabled),
+    )
+
+
+def viewer_parameters(user: User) -> dict:
+    return {
+        "viewer_id": user.id,
+        "viewer_business_id": user.business_id,
+        "viewer_client_id": user.client_id,
+        "staff_window_start": staff_access_window_start(user.business),
+    }

@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from portal import policy
-from portal.feeds import bp
+from portal.feeds import bp, pulse
 from portal.feeds.query import load_page, load_updates
 from portal.feeds.views import render_client_page
 from portal.fragments import wants_fragment
@@ -33,17 +33,21 @@ def show(client_id: int, feed_name: str):
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/updates")
-@login_required
 def updates(client_id: int, feed_name: str):
     """The open feed's poll: 204 when nothing changed, else new messages and tombstones."""
-    client, feed = visible_feed(client_id, feed_name)
     checked_at = utcnow()  # before the query: a deletion racing it is seen next time
     since = moment_from_token(request.args.get("since", type=int))
     after = request.args.get("after", 0, type=int)
-    changes = load_updates(
-        client.id, feed, current_user, after=after,
-        oldest=request.args.get("oldest", after, type=int), since=since,
-    )
+    oldest = request.args.get("oldest", after, type=int)
+    if pulse.nothing_new(client_id, Feed(feed_name), after=after, oldest=oldest, since=since):
+        return "", 204
+    return _changes(client_id, feed_name, checked_at, since, after, oldest)
+
+
+@login_required
+def _changes(client_id, feed_name, checked_at, since, after, oldest):
+    client, feed = visible_feed(client_id, feed_name)
+    changes = load_updates(client, feed, current_user, after=after, oldest=oldest, since=since)
     if not changes:
         return "", 204
     html = render_template(
@@ -66,7 +70,7 @@ def earlier(client_id: int, feed_name: str):
     if not wants_fragment():
         return render_client_page(client, feed, before=before)
     page = load_page(
-        client.id, feed, current_user, before=before,
+        client, feed, current_user, before=before,
         limit=current_app.config["FEED_PAGE_SIZE"],
     )
     return render_template("feeds/_earlier.html", client=client, feed=feed, page=page)

@@ -31,7 +31,7 @@ def feed_context(
     client: Client, feed: Feed, *, before: int | None = None, form=None, roster=None
 ) -> dict:
     page = query.load_page(
-        client.id, feed, current_user, before=before, limit=current_app.config["FEED_PAGE_SIZE"]
+        client, feed, current_user, before=before, limit=current_app.config["FEED_PAGE_SIZE"]
     )
     feeds = policy.visible_feeds(current_user, client)
     # The newest messages are on show (not an earlier page): the feed is read up to them.

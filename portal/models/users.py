@@ -54,7 +54,10 @@ class User(UserMixin, db.Model):
     notify_push: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    business: Mapped[Business] = relationship(lazy="joined", innerjoin=True)
+    # Loaded with the session's user (see load_session_user); other users share that one
+    # business, found in the session without a query. Not joined by default: joined into
+    # every user row a query loads, it also sent SQLite into scanning all users.
+    business: Mapped[Business] = relationship()
 
     # Flask-Login asks for the session key (see LoginSession), set by the user loader.
     session_key = None

@@ -1,5 +1,6 @@
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
@@ -90,6 +91,7 @@ def load_session_user(key: str) -> User | None:
         select(User)
         .join(LoginSession, LoginSession.user_id == User.id)
         .where(LoginSession.key == key, User.active)
+        .options(joinedload(User.business, innerjoin=True))
     )
     if user is not None:
         user.session_key = key
