@@ -96,6 +96,9 @@ def staff_access_window_start(business: Business, now: datetime | None = None) -
 def staff_access_clause(staff_id, client_id, window_start: datetime) -> ColumnElement[bool]:
     """SQL: this staff member is the client's preferred sitter, or has a live service with them.
 
+    Lists use the same rule read from one side: staff_clients (a staff member's clients) and
+    the roster (a client's staff); tests/test_policy.py holds them to agree.
+
     Arguments may be values or columns, so one rule serves single checks and lists alike.
     """
     preferred = exists().where(
@@ -155,29 +158,52 @@ def clients_visible_to(user: User):
 
 @dataclass(frozen=True, slots=True)
 class StaffMember:
-    user: User
+    id: int
+    name: str
     has_access: bool
     is_preferred: bool
+
+
+def _roster_statement():
+    """Read from the client's own services and sitters once, not tested per staff member."""
+    client_id = bindparam("client_id")
+    preferred = select(PreferredSitter.staff_id).where(PreferredSitter.client_id == client_id)
+    scheduled = select(ScheduledService.staff_id).where(
+        ScheduledService.client_id == client_id,
+        ScheduledService.status != ServiceStatus.CANCELLED,
+        ScheduledService.ends_at >= _STAFF_WINDOW_START,
+    )
+    return (
+        select(
+            User.id, User.name,
+            or_(User.id.in_(preferred), User.id.in_(scheduled)).label("has_access"),
+            User.id.in_(preferred).label("is_preferred"),
+        )
+        .where(User.business_id == bindparam("business_id"), User.role == Role.STAFF, User.active)
+        .order_by(User.name)
+    )
 
 
 def staff_roster(client: Client, business: Business) -> list[StaffMember]:
     """Every active staff member, with whether they see the client's Conversation feed and are
     its preferred sitter: one query serves the audience line, the sitter list and the forms."""
-    window_start = staff_access_window_start(business)
-    preferred = exists().where(
-        PreferredSitter.client_id == client.id, PreferredSitter.staff_id == User.id
-    )
-    rows = db.session.execute(
-        select(User, staff_access_clause(User.id, client.id, window_start), preferred)
-        .where(User.business_id == client.business_id, User.role == Role.STAFF, User.active)
-        .order_by(User.name)
-    )
-    return [StaffMember(user, bool(access), bool(preferred)) for user, access, preferred in rows]
+    rows = db.session.execute(_ROSTER, {
+        "client_id": client.id, "business_id": client.business_id,
+        "staff_window_start": staff_access_window_start(business),
+    })
+    return [StaffMember(row.id, row.name, bool(row.has_access), bool(row.is_preferred))
+            for row in rows]
 
 
 def staff_with_feed_access(client: Client, business: Business) -> list[User]:
     """The active staff members who can currently see the client's Conversation feed."""
-    return [member.user for member in staff_roster(client, business) if member.has_access]
+    window_start = staff_access_window_start(business)
+    return list(db.session.scalars(
+        select(User)
+        .where(User.business_id == client.business_id, User.role == Role.STAFF, User.active,
+               staff_access_clause(User.id, client.id, window_start))
+        .order_by(User.name)
+    ))
 
 
 # --- clients and feeds ----------------------------------------------------------------------
@@ -276,7 +302,7 @@ def feed_audience(
     if roster is None:
         roster = staff_roster(client, viewer.business)
     staff = [
-        "you" if member.user.id == viewer.id else member.user.name
+        "you" if member.id == viewer.id else member.name
         for member in roster
         if member.has_access
     ]
@@ -379,3 +405,6 @@ def viewer_parameters(user: User) -> dict:
         "viewer_client_id": user.client_id,
         "staff_window_start": staff_access_window_start(user.business),
     }
+
+
+_ROSTER = _roster_statement()

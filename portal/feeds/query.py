@@ -56,7 +56,14 @@ _ATTACHMENTS = (
         Attachment.height,
         Attachment.content_type,
     )
-    .where(Attachment.message_id.in_(bindparam("message_ids", expanding=True)))
+    .join(Message, Message.id == Attachment.message_id)
+    # The page's messages by the same index as the page itself: a fixed statement, unlike
+    # an IN list of the ids.
+    .where(
+        Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"),
+        Message.id.between(bindparam("first_id"), bindparam("last_id")),
+        Message.deleted_at.is_(None),
+    )
     .order_by(Attachment.message_id, Attachment.position)
 )
 
@@ -121,6 +128,19 @@ class FeedItem:
     files: tuple[AttachmentView, ...] = ()
     # The "Delete" link, for those the policy lets delete this message (else None).
     delete_url: str | None = None
+
+    @property
+    def css_class(self) -> str:
+        return "message" + (" own" if self.is_own else "") + (" deleted" if self.deleted else "")
+
+    @property
+    def author_label(self) -> str:
+        return "You" if self.is_own else self.author_name
+
+    @property
+    def role_label(self) -> str | None:
+        """The author's role beside their name; not on one's own messages."""
+        return None if self.is_own else self.author_role.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +232,9 @@ class Presenter:
         self.view_url = url_pattern("files.view", token=_TOKEN_MARK)
 
     def items(self, rows) -> list[FeedItem]:
+        """FeedItems of rows in ascending id order, with their attachments."""
         rows = list(rows)
-        attachments = self._attachments([row.id for row in rows if row.deleted_at is None])
+        attachments = self._attachments(rows[0].id, rows[-1].id) if rows else {}
         return [self.item(row, attachments.get(row.id, ())) for row in rows]
 
     def may_delete(self, author_id: int) -> bool:
@@ -232,7 +253,7 @@ class Presenter:
             author_id=row.author_id,
             author_name=row.author_name,
             author_role=row.author_role,
-            html=message_html(row.text) if row.text is not None else None,
+            html=message_html(row.text) if row.text and not row.text.isspace() else None,
             iso_time=row.created_at.isoformat(),
             exact_time=exact,
             relative_time=relative,
@@ -248,12 +269,13 @@ class Presenter:
             ),
         )
 
-    def _attachments(self, message_ids: list[int]) -> dict[int, list[AttachmentView]]:
-        """The attachments of a page of messages, in one query."""
+    def _attachments(self, first_id: int, last_id: int) -> dict[int, list[AttachmentView]]:
+        """The attachments of the feed's messages from first_id to last_id, in one query."""
         found: dict[int, list[AttachmentView]] = {}
-        if not message_ids:
-            return found
-        rows = db.session.execute(_ATTACHMENTS, {"message_ids": message_ids})
+        rows = db.session.execute(_ATTACHMENTS, {
+            "client_id": self.client.id, "feed": self.feed, "first_id": first_id,
+            "last_id": last_id,
+        })
         for row in rows:
             found.setdefault(row.message_id, []).append(AttachmentView(
                 row.token, row.kind == AttachmentKind.IMAGE, row.original_name,
