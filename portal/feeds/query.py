@@ -1,10 +1,8 @@
 """Reading a feed: one Core query per page, keyset paged, only the columns shown."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import url_for
 from markupsafe import Markup
 from sqlalchemy import bindparam, select, union_all
 from sqlalchemy.orm import aliased
@@ -23,6 +21,7 @@ from portal.models import (
 )
 from portal.services.uploads import ATTACHMENT_TYPE
 from portal.text import ViewerClock, message_html
+from portal.urls import url_pattern
 
 IMAGE_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                 "image/gif": ".gif"}
@@ -226,10 +225,10 @@ class Presenter:
         self.clock = ViewerClock(self.viewer.time_zone, utcnow())
         self.sees_deletions = policy.sees_deletion_details(viewer)
         self._deletable: dict[int, bool] = {}
-        self.delete_url = url_pattern("messages.confirm_delete", message_id=_ID_MARK)
-        self.file_url = url_pattern("files.download", token=_TOKEN_MARK)
-        self.thumbnail_url = url_pattern("files.thumbnail", token=_TOKEN_MARK)
-        self.view_url = url_pattern("files.view", token=_TOKEN_MARK)
+        self.delete_url = url_pattern("messages.confirm_delete", message_id=0)
+        self.file_url = url_pattern("files.download", token="")
+        self.thumbnail_url = url_pattern("files.thumbnail", token="")
+        self.view_url = url_pattern("files.view", token="")
 
     def items(self, rows) -> list[FeedItem]:
         """FeedItems of rows in ascending id order, with their attachments."""
@@ -287,23 +286,9 @@ class Presenter:
         return found
 
 
-_ID_MARK = 987654321
-_TOKEN_MARK = "TOKEN-MARK"
-
-
-def url_pattern(endpoint: str, **marks) -> Callable[[object], str]:
-    """url_for once, then a string substitution per use: a page builds hundreds of links, and
-    url_for costs microseconds each. `marks` holds the one value to substitute."""
-    (mark,) = marks.values()
-    url = url_for(endpoint, **marks)
-    return lambda value: url.replace(str(mark), str(value))
-
-
 def size_label(size: int) -> str:
     if size < 1024:
         return f"{size} B"
     if size < 1024 * 1024:
         return f"{int(size / 1024 + 0.5)} KB"  # rounds halves up, as the composer's preview does
     return f"{size / (1024 * 1024):.1f} MB"
-
-
