@@ -1,8 +1,9 @@
 """The portal under load, each case side by side with a plain "hello" view on the same server.
 
-Run: .venv/bin/python -m bench.load [--tiny] [--seconds 5] [--rounds 3] [--write bench/RESULTS.md]
+Run: .venv/bin/python -m bench.load [--database-url URL] [--tiny] [--seconds 5] [--rounds 3]
+                                    [--write bench/RESULTS.md]
 Needs wrk (Debian package "wrk"). Builds the database of bench/dataset.py in a temporary folder
-(SQLite), or in BENCH_DATABASE_URL when set (PostgreSQL: its public schema is REPLACED), serves
+(SQLite), or in --database-url (PostgreSQL: its public schema is REPLACED), serves
 bench.app with gunicorn (SERVER below), logs in through the login form for real session
 cookies, and for each case runs wrk on the hello view, then on the case, for several rounds.
 Ratios are case req/s over the hello req/s of the run just before: a noisy machine slows both.
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write", help="append the table to this markdown file")
+    parser.add_argument("--database-url", help="PostgreSQL to build in (its schema is replaced)")
     parser.add_argument("--prebuilt", metavar="DATABASE_URL",
                         help="a database a previous run's dataset filled: skip building one")
     parser.add_argument("--only", help="run only the cases whose name contains this")
@@ -78,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         args.seconds, args.rounds = 1, 1
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    database_url = os.environ.get("BENCH_DATABASE_URL")
     with tempfile.TemporaryDirectory() as folder:
-        database_url = args.prebuilt or database_url or f"sqlite:///{folder}/bench.sqlite3"
+        database_url = (args.prebuilt or args.database_url
+                        or f"sqlite:///{folder}/bench.sqlite3")
         started = time.monotonic()
         data = build_database(database_url, folder, tiny=args.tiny, prebuilt=bool(args.prebuilt))
         built_in = time.monotonic() - started

@@ -12,8 +12,15 @@ from portal.models import Client, Feed, utcnow
 from portal.services import feed_activity
 from portal.text import moment_from_token, moment_token
 
-# Pages show the household's pets: load them with the client, in the same query.
+# Pages show the household's pets: load them with the client, in the same query; the whole
+# client page also its logins.
 WITH_PETS = joinedload(Client.pets)
+WITH_PETS_AND_LOGINS = (joinedload(Client.pets), joinedload(Client.logins))
+
+
+def page_options() -> tuple:
+    """What to load with the client for render_client_page: a fragment needs no logins."""
+    return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
 FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
 
 
@@ -28,7 +35,7 @@ def visible_feed(client_id: int, feed_name: str, *options) -> tuple[Client, Feed
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>")
 @login_required
 def show(client_id: int, feed_name: str):
-    client, feed = visible_feed(client_id, feed_name, WITH_PETS)
+    client, feed = visible_feed(client_id, feed_name, *page_options())
     return render_client_page(client, feed)
 
 
@@ -65,7 +72,7 @@ def _changes(client_id, feed_name, checked_at, since, after, oldest):
 @login_required
 def earlier(client_id: int, feed_name: str):
     """The page of messages before `before`: alone for "Load earlier messages", or in the page."""
-    client, feed = visible_feed(client_id, feed_name, WITH_PETS)
+    client, feed = visible_feed(client_id, feed_name, *page_options())
     before = request.args.get("before", type=int)
     if not wants_fragment():
         return render_client_page(client, feed, before=before)

@@ -89,9 +89,6 @@ _SERVICES = (
     .limit(SERVICES_SHOWN)
 )
 _STAFF_SERVICES = _SERVICES.where(ScheduledService.staff_id == bindparam("staff_id"))
-_LOGINS = select(User.name, User.email).where(User.client_id == bindparam("client_id")).order_by(
-    User.name
-)
 
 
 def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
@@ -106,5 +103,5 @@ def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
     }
     if policy.can_manage_clients(current_user):
         context["staff"] = roster
-        context["logins"] = db.session.execute(_LOGINS, {"client_id": client.id}).all()
+        context["logins"] = client.logins
     return context
