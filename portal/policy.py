@@ -7,6 +7,7 @@ True/False; `require` turns a refusal into a 404 so that a hidden thing gives no
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask import abort, g
 from sqlalchemy import (
@@ -164,20 +165,27 @@ class StaffMember:
     is_preferred: bool
 
 
-def _roster_statement():
-    """Read from the client's own services and sitters once, not tested per staff member."""
-    client_id = bindparam("client_id")
+def _client_staff(client_id, preferred_only: bool = False):
+    """SQL: the ids of the staff who see a client's Conversation feed (the rule of
+    staff_access_clause, read from the client's side), or only its preferred sitters."""
     preferred = select(PreferredSitter.staff_id).where(PreferredSitter.client_id == client_id)
-    scheduled = select(ScheduledService.staff_id).where(
+    if preferred_only:
+        return preferred
+    return union(preferred, select(ScheduledService.staff_id).where(
         ScheduledService.client_id == client_id,
         ScheduledService.status != ServiceStatus.CANCELLED,
         ScheduledService.ends_at >= _STAFF_WINDOW_START,
-    )
+    ))
+
+
+def _roster_statement():
+    """Read from the client's own services and sitters once, not tested per staff member."""
+    client_id = bindparam("client_id")
     return (
         select(
             User.id, User.name,
-            or_(User.id.in_(preferred), User.id.in_(scheduled)).label("has_access"),
-            User.id.in_(preferred).label("is_preferred"),
+            User.id.in_(_client_staff(client_id)).label("has_access"),
+            User.id.in_(_client_staff(client_id, preferred_only=True)).label("is_preferred"),
         )
         .where(User.business_id == bindparam("business_id"), User.role == Role.STAFF, User.active)
         .order_by(User.name)
@@ -334,28 +342,39 @@ def notification_audience(author: User, client: Client, feed: Feed) -> list[User
 
     Conversation: the client (from the business side), the staff who see the feed, and the
     admin team when the client wrote. Private: the client (from the admin team), or the admins
-    and granted office managers (from the client).
+    and granted office managers (from the client). One query, prepared once per case.
     """
-    from_client = author.role == Role.CLIENT
-    team = select(User).where(User.business_id == client.business_id, User.active)
-    people: list[User] = []
+    statement = _audience_statement(author.role == Role.CLIENT, feed)
+    return list(db.session.scalars(statement, {
+        "business_id": client.business_id, "client_id": client.id, "author_id": author.id,
+        "staff_window_start": staff_access_window_start(author.business),
+    }))
+
+
+@lru_cache(maxsize=4)
+def _audience_statement(from_client: bool, feed: Feed):
+    client_id, business_id = bindparam("client_id"), bindparam("business_id")
+    team = select(User.id).where(User.business_id == business_id)
+    groups = []
     if not from_client:
-        people += db.session.scalars(team.where(User.client_id == client.id))
+        groups.append(select(User.id).where(User.client_id == client_id))
     if feed == Feed.CONVERSATION:
-        people += staff_with_feed_access(client, author.business)
+        groups.append(team.where(User.role == Role.STAFF, User.id.in_(_client_staff(client_id))))
         if from_client:
-            people += db.session.scalars(
-                team.where(User.role.in_([Role.ADMIN, Role.OFFICE_MANAGER]))
-            )
+            groups.append(team.where(User.role.in_([Role.ADMIN, Role.OFFICE_MANAGER])))
     elif from_client:
-        people += db.session.scalars(
-            team.where(
-                (User.role == Role.ADMIN)
-                | ((User.role == Role.OFFICE_MANAGER) & User.private_messages_access)
-            )
+        groups.append(team.where(
+            (User.role == Role.ADMIN)
+            | ((User.role == Role.OFFICE_MANAGER) & User.private_messages_access)
+        ))
+    return (
+        select(User)
+        .where(
+            User.id.in_(union(*groups)) if len(groups) > 1 else User.id.in_(groups[0]),
+            User.business_id == business_id, User.active, User.id != bindparam("author_id"),
         )
-    unique = {person.id: person for person in people if person.id != author.id}
-    return sorted(unique.values(), key=lambda person: person.id)
+        .order_by(User.id)
+    )
 
 
 def may_be_notified(user: User, client: Client, feed: Feed) -> bool:

@@ -208,9 +208,16 @@ def load_updates(
     )
 
 
-def load_item(message_id: int, viewer: User, client: Client, feed: Feed) -> FeedItem:
-    row = db.session.execute(_FEED_PAGE.where(Message.id == message_id)).one()
-    return Presenter(viewer, client, feed).items([row])[0]
+_ONE = _FEED_PAGE.where(Message.id == bindparam("message_id"))
+
+
+def load_item(
+    message_id: int, viewer: User, client: Client, feed: Feed, *, with_files: bool = True
+) -> FeedItem:
+    """One message as the viewer sees it; with_files=False when it is known to have none."""
+    row = db.session.execute(_ONE, {"message_id": message_id}).one()
+    presenter = Presenter(viewer, client, feed)
+    return presenter.items([row])[0] if with_files else presenter.item(row)
 
 
 class Presenter:

@@ -37,7 +37,8 @@ def create(client_id: int, feed_name: str):
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, message.id))
     return render_template(
-        "messages/_created.html", item=load_item(message.id, current_user, client, feed),
+        "messages/_created.html",
+        item=load_item(message.id, current_user, client, feed, with_files=bool(files)),
         **composer_context(client, feed),
     )
 
