@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             cases = measure(server, data, args)
         finally:
             peak_rss = server.stop()
-    lines = report(cases, data, database_url, args, built_in, peak_rss)
+        lines = report(cases, data, database_url, args, built_in, peak_rss)
+        lines += explain(cases, database_url, requests=20 if args.tiny else 300)
     publish(lines, args.write)
     return 0
 
@@ -131,7 +132,8 @@ class Server:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), *SERVER, "--bind", f"127.0.0.1:{self.port}", "bench.app:app"],
+            [str(BIN / "gunicorn"), *SERVER, "--bind", f"127.0.0.1:{self.port}",
+             "bench.app:build_app()"],
             cwd=ROOT, env=environment,
         )
         deadline = time.monotonic() + 30
@@ -323,6 +325,32 @@ def _summary(by_key: dict[str, Case], peak_rss: float) -> list[str]:
 
 def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+def explain(cases: list[Case], database_url: str, *, requests: int) -> list[str]:
+    """For each bar missed: where the request's time goes, profiled in this process (the
+    Flask test client, no server) on the same database."""
+    from bench import dataset, profile
+
+    missed = [case for case in cases if case.bar is not None and case.ratio < case.bar]
+    if not missed:
+        return []
+    app = profile.bench_app(database_url)
+    visitors = {"admin": profile.Visitor(app, dataset.ADMIN_EMAIL),
+                "staff": profile.Visitor(app, dataset.STAFF_EMAIL)}
+    lines = ["### Where the time goes in the cases below their bar", ""]
+    for case in missed:
+        visitor = visitors[case.user]
+        call = visitor.request(case.path, htmx=case.htmx, post=case.post)
+        hello_ms, case_ms = profile.cpu_ms(visitor.hello, requests), profile.cpu_ms(call, requests)
+        lines += [
+            f"**{case.name}** (ratio {case.ratio:.2f}, bar {case.bar:.2f}): in one process "
+            f"{case_ms:.2f} ms of CPU per request, against {hello_ms:.2f} ms for hello.",
+            "",
+            *profile.breakdown(profile.profile(call, requests)),
+            "",
+        ]
+    return lines
 
 
 def _median(case: Case, attribute: str) -> str:
