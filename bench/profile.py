@@ -96,7 +96,7 @@ def profile(call, requests: int) -> Profiler:
     return profiler
 
 
-def breakdown(profiler: Profiler, *, depth: int = 2, least: float = 0.04) -> list[str]:
+def breakdown(profiler: Profiler, *, depth: int = 3, least: float = 0.04) -> list[str]:
     """The request's time by the project's own functions and templates, outermost first (to
     `depth` levels of them), as markdown list lines; what is below `least` of it is left out."""
     root = processors.aggregate_repeated_calls(profiler.last_session.root_frame(), options={})
