@@ -16,12 +16,12 @@ from portal.text import moment_from_token, moment_token
 # client page also its logins.
 WITH_PETS = joinedload(Client.pets)
 WITH_PETS_AND_LOGINS = (joinedload(Client.pets), joinedload(Client.logins))
+FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
 
 
 def page_options() -> tuple:
     """What to load with the client for render_client_page: a fragment needs no logins."""
     return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
-FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
 
 
 def visible_feed(client_id: int, feed_name: str, *options) -> tuple[Client, Feed]:
