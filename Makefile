@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench wrk clean
 
 setup: $(VENV)/.installed static/vendor/htmx.min.js
 
@@ -28,15 +28,22 @@ run: setup
 	$(FLASK) seed-demo
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
-test: setup
+test: setup wrk
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Rewrites bench/RESULTS.md with this machine's figures.
-bench: setup
-	printf '# Benchmark results\n\nMeasured on %s. Ratios travel between machines; absolute numbers do not.\n\n' "$$(nproc) cores, $$(uname -m)" > bench/RESULTS.md
+# wrk (Debian's package) drives the benchmarks, and their small run in the test suite.
+wrk:
+	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+
+# Rewrites bench/RESULTS.md with this machine's figures (about 10 minutes; PostgreSQL too when
+# BENCH_DATABASE_URL names a database the benchmark may replace).
+bench: setup wrk
+	$(BIN)/python -m bench.machine > bench/RESULTS.md
 	$(BIN)/python -m bench.thumbnails --write bench/RESULTS.md
-	command -v wrk >/dev/null || apt-get install -y -qq wrk
-	$(BIN)/python -m bench.poll --write bench/RESULTS.md
+	$(BIN)/python -m bench.load --write bench/RESULTS.md
+	if [ -n "$$BENCH_DATABASE_URL" ]; then \
+		$(BIN)/python -m bench.load --database-url "$$BENCH_DATABASE_URL" --write bench/RESULTS.md; fi
 
 lint: setup
 	$(BIN)/ruff check .

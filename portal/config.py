@@ -73,6 +73,9 @@ def from_environment(instance_path: Path) -> dict:
         # Throttle counters: in Redis every worker shares them; memory is per process.
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
         "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
+        # Any limit may be set in the environment, e.g. THROTTLE_MESSAGES_PER_USER="30 per minute".
+        **{name: os.environ[name] for name in DEFAULTS
+           if name.startswith("THROTTLE_") and name in os.environ},
     }
 
 

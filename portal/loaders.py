@@ -1,15 +1,28 @@
 """Loading rows for a route: always within the viewer's business, 404 when absent."""
 
-from sqlalchemy import select
+from functools import lru_cache
+
+from flask import abort
+from sqlalchemy import bindparam, select
 
 from portal.extensions import db
 from portal.models import Client, Message, Role, ScheduledService, User
 
 
 def client_of_business(user: User, client_id: int, *options) -> Client:
-    return db.first_or_404(
+    statement = _client_statement(options)
+    client = db.session.scalar(statement, {"client_id": client_id, "business_id": user.business_id})
+    if client is None:
+        abort(404)
+    return client
+
+
+@lru_cache(maxsize=16)
+def _client_statement(options: tuple):
+    """Every client route loads its client: the statement is built once per set of options."""
+    return (
         select(Client)
-        .where(Client.id == client_id, Client.business_id == user.business_id)
+        .where(Client.id == bindparam("client_id"), Client.business_id == bindparam("business_id"))
         .options(*options)
     )
 

@@ -7,9 +7,22 @@ True/False; `require` turns a refusal into a 404 so that a hidden thing gives no
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask import abort, g
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.sql.operators import ColumnOperators
 
 from portal.extensions import db
 from portal.models import (
@@ -24,6 +37,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.models.types import UTCDateTime
 
 
 def require(allowed: bool) -> None:
@@ -92,11 +106,16 @@ def can_access_private_messages(user: User) -> bool:
 # --- staff access to a client -------------------------------------------------------------
 
 def staff_access_window_start(business: Business, now: datetime | None = None) -> datetime:
+    if isinstance(business, _BusinessShape):
+        return _STAFF_WINDOW_START
     return (now or utcnow()) - timedelta(days=business.staff_access_days)
 
 
 def staff_access_clause(staff_id, client_id, window_start: datetime) -> ColumnElement[bool]:
     """SQL: this staff member is the client's preferred sitter, or has a live service with them.
+
+    Lists use the same rule read from one side: staff_clients (a staff member's clients) and
+    the roster (a client's staff); tests/test_policy.py holds them to agree.
 
     Arguments may be values or columns, so one rule serves single checks and lists alike.
     """
@@ -110,6 +129,25 @@ def staff_access_clause(staff_id, client_id, window_start: datetime) -> ColumnEl
         ScheduledService.ends_at >= window_start,
     )
     return or_(preferred, scheduled)
+
+
+def staff_clients(staff_id: int, window_start: datetime):
+    """SQL: the ids of the clients a staff member may see, by the same rule as
+    staff_access_clause. For lists: read once from the staff member's own rows, where testing
+    every client of the business would read them all."""
+    return union(
+        select(PreferredSitter.client_id).where(PreferredSitter.staff_id == staff_id),
+        select(ScheduledService.client_id).where(
+            ScheduledService.staff_id == staff_id,
+            ScheduledService.status != ServiceStatus.CANCELLED,
+            ScheduledService.ends_at >= window_start,
+        ),
+    )
+
+
+def _as_sql(value) -> ColumnOperators:
+    """A column or bound parameter as it is; a plain value as a literal."""
+    return value if isinstance(value, ColumnOperators) else literal(value)
 
 
 def _staff_has_access(staff: User, client: Client) -> bool:
@@ -130,7 +168,7 @@ def clients_visible_to(user: User):
         return query
     if is_staff(user):
         window_start = staff_access_window_start(user.business)
-        return query.where(staff_access_clause(user.id, Client.id, window_start))
+        return query.where(Client.id.in_(staff_clients(user.id, window_start)))
     if is_client(user):
         return query.where(Client.id == user.client_id)
     return query.where(False)
@@ -138,29 +176,59 @@ def clients_visible_to(user: User):
 
 @dataclass(frozen=True, slots=True)
 class StaffMember:
-    user: User
+    id: int
+    name: str
     has_access: bool
     is_preferred: bool
+
+
+def _client_staff(client_id, preferred_only: bool = False):
+    """SQL: the ids of the staff who see a client's Conversation feed (the rule of
+    staff_access_clause, read from the client's side), or only its preferred sitters."""
+    preferred = select(PreferredSitter.staff_id).where(PreferredSitter.client_id == client_id)
+    if preferred_only:
+        return preferred
+    return union(preferred, select(ScheduledService.staff_id).where(
+        ScheduledService.client_id == client_id,
+        ScheduledService.status != ServiceStatus.CANCELLED,
+        ScheduledService.ends_at >= _STAFF_WINDOW_START,
+    ))
+
+
+def _roster_statement():
+    """Read from the client's own services and sitters once, not tested per staff member."""
+    client_id = bindparam("client_id")
+    return (
+        select(
+            User.id, User.name,
+            User.id.in_(_client_staff(client_id)).label("has_access"),
+            User.id.in_(_client_staff(client_id, preferred_only=True)).label("is_preferred"),
+        )
+        .where(User.business_id == bindparam("business_id"), User.role == Role.STAFF, User.active)
+        .order_by(User.name)
+    )
 
 
 def staff_roster(client: Client, business: Business) -> list[StaffMember]:
     """Every active staff member, with whether they see the client's Conversation feed and are
     its preferred sitter: one query serves the audience line, the sitter list and the forms."""
-    window_start = staff_access_window_start(business)
-    preferred = exists().where(
-        PreferredSitter.client_id == client.id, PreferredSitter.staff_id == User.id
-    )
-    rows = db.session.execute(
-        select(User, staff_access_clause(User.id, client.id, window_start), preferred)
-        .where(User.business_id == client.business_id, User.role == Role.STAFF, User.active)
-        .order_by(User.name)
-    )
-    return [StaffMember(user, bool(access), bool(preferred)) for user, access, preferred in rows]
+    rows = db.session.execute(_ROSTER, {
+        "client_id": client.id, "business_id": client.business_id,
+        "staff_window_start": staff_access_window_start(business),
+    })
+    return [StaffMember(row.id, row.name, bool(row.has_access), bool(row.is_preferred))
+            for row in rows]
 
 
 def staff_with_feed_access(client: Client, business: Business) -> list[User]:
     """The active staff members who can currently see the client's Conversation feed."""
-    return [member.user for member in staff_roster(client, business) if member.has_access]
+    window_start = staff_access_window_start(business)
+    return list(db.session.scalars(
+        select(User)
+        .where(User.business_id == client.business_id, User.role == Role.STAFF, User.active,
+               staff_access_clause(User.id, client.id, window_start))
+        .order_by(User.name)
+    ))
 
 
 # --- clients and feeds ----------------------------------------------------------------------
@@ -213,7 +281,7 @@ def visible_feeds_clause(user: User, business_id, client_id, feed) -> ColumnElem
     clause = and_(business_id == user.business_id, in_feeds)
     if is_staff(user):
         window_start = staff_access_window_start(user.business)
-        return and_(clause, staff_access_clause(user.id, client_id, window_start))
+        return and_(clause, _as_sql(client_id).in_(staff_clients(user.id, window_start)))
     if is_client(user):
         return and_(clause, client_id == user.client_id)
     return clause
@@ -259,7 +327,7 @@ def feed_audience(
     if roster is None:
         roster = staff_roster(client, viewer.business)
     staff = [
-        "you" if member.user.id == viewer.id else member.user.name
+        "you" if member.id == viewer.id else member.name
         for member in roster
         if member.has_access
     ]
@@ -291,30 +359,88 @@ def notification_audience(author: User, client: Client, feed: Feed) -> list[User
 
     Conversation: the client (from the business side), the staff who see the feed, and the
     admin team when the client wrote. Private: the client (from the admin team), or the admins
-    and granted office managers (from the client).
+    and granted office managers (from the client). One query, prepared once per case.
     """
-    from_client = author.role == Role.CLIENT
-    team = select(User).where(User.business_id == client.business_id, User.active)
-    people: list[User] = []
+    statement = _audience_statement(author.role == Role.CLIENT, feed)
+    return list(db.session.scalars(statement, {
+        "business_id": client.business_id, "client_id": client.id, "author_id": author.id,
+        "staff_window_start": staff_access_window_start(author.business),
+    }))
+
+
+@lru_cache(maxsize=4)
+def _audience_statement(from_client: bool, feed: Feed):
+    client_id, business_id = bindparam("client_id"), bindparam("business_id")
+    team = select(User.id).where(User.business_id == business_id)
+    groups = []
     if not from_client:
-        people += db.session.scalars(team.where(User.client_id == client.id))
+        groups.append(select(User.id).where(User.client_id == client_id))
     if feed == Feed.CONVERSATION:
-        people += staff_with_feed_access(client, author.business)
+        groups.append(team.where(User.role == Role.STAFF, User.id.in_(_client_staff(client_id))))
         if from_client:
-            people += db.session.scalars(
-                team.where(User.role.in_([Role.ADMIN, Role.OFFICE_MANAGER]))
-            )
+            groups.append(team.where(User.role.in_([Role.ADMIN, Role.OFFICE_MANAGER])))
     elif from_client:
-        people += db.session.scalars(
-            team.where(
-                (User.role == Role.ADMIN)
-                | ((User.role == Role.OFFICE_MANAGER) & User.private_messages_access)
-            )
+        groups.append(team.where(
+            (User.role == Role.ADMIN)
+            | ((User.role == Role.OFFICE_MANAGER) & User.private_messages_access)
+        ))
+    return (
+        select(User)
+        .where(
+            User.id.in_(union(*groups)) if len(groups) > 1 else User.id.in_(groups[0]),
+            User.business_id == business_id, User.active, User.id != bindparam("author_id"),
         )
-    unique = {person.id: person for person in people if person.id != author.id}
-    return sorted(unique.values(), key=lambda person: person.id)
+        .order_by(User.id)
+    )
 
 
 def may_be_notified(user: User, client: Client, feed: Feed) -> bool:
     """Asked again at send time: someone who lost access since is not told."""
     return user.active and can_view_feed(user, client, feed)
+
+
+# --- prepared statements ----------------------------------------------------------------------
+# Counts and lists run on every page. Their statements are built once per kind of viewer (role,
+# grant, business setting) from the rules above, with the person's own values left as bound
+# parameters, and then only executed: building them costs more than running them.
+
+_STAFF_WINDOW_START = bindparam("staff_window_start", type_=UTCDateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class _BusinessShape:
+    private_messaging_enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerShape:
+    """What the rules read of a viewer that changes a statement's shape; the rest (who they
+    are) is bound at execution, from viewer_parameters."""
+
+    role: Role
+    private_messages_access: bool
+    business: _BusinessShape
+
+    is_authenticated = True
+    id = bindparam("viewer_id")
+    business_id = bindparam("viewer_business_id")
+    client_id = bindparam("viewer_client_id")
+
+
+def viewer_shape(user: User) -> ViewerShape:
+    return ViewerShape(
+        user.role, user.private_messages_access,
+        _BusinessShape(user.business.private_messaging_enabled),
+    )
+
+
+def viewer_parameters(user: User) -> dict:
+    return {
+        "viewer_id": user.id,
+        "viewer_business_id": user.business_id,
+        "viewer_client_id": user.client_id,
+        "staff_window_start": staff_access_window_start(user.business),
+    }
+
+
+_ROSTER = _roster_statement()

@@ -6,11 +6,12 @@ get their counts as columns of their one query; nothing here loops over clients.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import g
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, literal, not_, select
 
 from portal import policy
 from portal.extensions import db
@@ -101,9 +102,15 @@ def total_column(viewer: User, read: tuple[int, Feed, int] | None = None) -> Col
     return select(func.count()).select_from(rows.limit(CAP).subquery()).scalar_subquery()
 
 
+@lru_cache(maxsize=64)
+def _total_statement(shape: policy.ViewerShape):
+    return select(total_column(shape))
+
+
 def total(viewer: User) -> int:
-    """The navigation badge: one query."""
-    return db.session.scalar(select(total_column(viewer)))
+    """The navigation badge: one query, prepared once per kind of viewer."""
+    statement = _total_statement(policy.viewer_shape(viewer))
+    return db.session.execute(statement, policy.viewer_parameters(viewer)).scalar()
 
 
 def nav_total() -> int | None:
@@ -123,18 +130,32 @@ class OpenedFeed:
     needs_marking: bool
 
 
-def open_feed(viewer: User, client: Client, feed: Feed, feeds: list[Feed],
+def open_feed(viewer: User, client: Client, feed: Feed | None, feeds: list[Feed],
               newest_id: int | None) -> OpenedFeed:
     """One query: the other tabs' counts, the navigation total as it is once the open feed is
     read up to newest_id, and whether that feed had anything unread up to there."""
     others = feeds if newest_id is None else [tab for tab in feeds if tab != feed]
-    columns = [count_column(viewer, client.id, tab).label(tab.value) for tab in others]
-    if newest_id is not None:
-        news = unread_rows(viewer, client.id, feed, marker_of(viewer, client.id, feed))
-        columns.append(exists(news.where(Message.id <= newest_id)).label("news"))
-        columns.append(total_column(viewer, (client.id, feed, newest_id)).label("total"))
-    else:
-        columns.append(total_column(viewer).label("total"))
-    row = db.session.execute(select(*columns)).one()._mapping
+    statement = _open_feed_statement(
+        policy.viewer_shape(viewer), tuple(others), feed if newest_id is not None else None
+    )
+    parameters = {**policy.viewer_parameters(viewer), "client_id": client.id,
+                  "newest_id": newest_id}
+    row = db.session.execute(statement, parameters).one()._mapping
     unread = {tab: row[tab.value] if tab in others else 0 for tab in feeds}
     return OpenedFeed(unread, row["total"], bool(row.get("news")))
+
+
+@lru_cache(maxsize=256)
+def _open_feed_statement(shape: policy.ViewerShape, others: tuple[Feed, ...],
+                         opened: Feed | None):
+    """open_feed's statement for a kind of viewer and set of tabs; `opened` is the feed being
+    read up to :newest_id, if any. The client and ids are bound at execution."""
+    client_id, newest_id = bindparam("client_id"), bindparam("newest_id")
+    columns = [count_column(shape, client_id, tab).label(tab.value) for tab in others]
+    if opened is not None:
+        news = unread_rows(shape, client_id, opened, marker_of(shape, client_id, opened))
+        columns.append(exists(news.where(Message.id <= newest_id)).label("news"))
+        columns.append(total_column(shape, (client_id, opened, newest_id)).label("total"))
+    else:
+        columns.append(total_column(shape).label("total"))
+    return select(*columns)

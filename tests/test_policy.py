@@ -85,13 +85,21 @@ def staff_access_everywhere(app, staff, client) -> dict[str, bool]:
         "listed_in_staff_with_feed_access": staff.name in ask(
             app, lambda c: feed_staff_names(c, db.session.get(Business, c.business_id)), client
         ),
+        "has_access_in_staff_roster": staff.name in ask(
+            app, lambda c: roster_names_with_access(c, db.session.get(Business, c.business_id)),
+            client,
+        ),
     }
+
+
+def roster_names_with_access(client, business) -> list[str]:
+    return [member.name for member in policy.staff_roster(client, business) if member.has_access]
 
 
 def everywhere(allowed: bool) -> dict[str, bool]:
     return dict.fromkeys(
         ["can_view_client", "conversation", "listed_in_clients_visible_to",
-         "listed_in_staff_with_feed_access"], allowed,
+         "listed_in_staff_with_feed_access", "has_access_in_staff_roster"], allowed,
     )
 
 

@@ -6,16 +6,16 @@ Paged by keyset on the latest message id, which orders feeds by activity and is 
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from functools import lru_cache
 
-from flask import url_for
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.orm import aliased
 
 from portal import policy, unread
 from portal.extensions import db
 from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, User, utcnow
-from portal.text import elapsed, exact_time, relative_time
+from portal.text import ViewerClock, elapsed
+from portal.urls import url_pattern
 
 EXCERPT_LENGTH = 140
 
@@ -81,6 +81,22 @@ _author = aliased(User)
 
 
 def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> CenterPage:
+    statement = _statement(policy.viewer_shape(viewer), filters.show, bool(filters.search),
+                           before is not None, limit)
+    parameters = {**policy.viewer_parameters(viewer), "before": before}
+    if filters.search:
+        parameters["pattern"] = like_pattern(filters.search)
+    rows = db.session.execute(statement, parameters).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    present = _Presenter(viewer)
+    return CenterPage([present(row) for row in rows], rows[-1].last_message_id if more else None)
+
+
+@lru_cache(maxsize=256)
+def _statement(shape: policy.ViewerShape, show: str, searching: bool, paged: bool, limit: int):
+    """The list's statement for a kind of viewer and filter, built once; who the viewer is,
+    the search and the keyset are bound at execution."""
     marker = func.coalesce(ReadMarker.last_read_id, 0)
     query = (
         select(
@@ -94,7 +110,7 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> C
             _author.name.label("author_name"),
             func.substr(Message.text, 1, EXCERPT_LENGTH * 2).label("text"),
             unread.count_column(
-                viewer, FeedSummary.client_id, FeedSummary.feed, marker=marker,
+                shape, FeedSummary.client_id, FeedSummary.feed, marker=marker,
                 correlate=(FeedSummary, ReadMarker),
             ).label("unread"),
         )
@@ -102,35 +118,28 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> C
         .join(Message, Message.id == FeedSummary.last_message_id)
         .join(_author, _author.id == FeedSummary.last_author_id)
         .outerjoin(ReadMarker, and_(
-            ReadMarker.user_id == viewer.id, ReadMarker.client_id == FeedSummary.client_id,
+            ReadMarker.user_id == shape.id, ReadMarker.client_id == FeedSummary.client_id,
             ReadMarker.feed == FeedSummary.feed,
         ))
         .where(policy.visible_feeds_clause(
-            viewer, FeedSummary.business_id, FeedSummary.client_id, FeedSummary.feed
+            shape, FeedSummary.business_id, FeedSummary.client_id, FeedSummary.feed
         ))
     )
-    if filters.show == Show.UNREAD:
-        news = unread.unread_rows(viewer, FeedSummary.client_id, FeedSummary.feed, marker)
+    if show == Show.UNREAD:
+        news = unread.unread_rows(shape, FeedSummary.client_id, FeedSummary.feed, marker)
         query = query.where(
             FeedSummary.last_message_id > marker,
             exists(news.correlate(FeedSummary, ReadMarker)),
         )
-    elif filters.show == Show.AWAITING:
+    elif show == Show.AWAITING:
         query = query.where(FeedSummary.awaiting_reply_since.is_not(None))
-    elif filters.show in (Feed.CONVERSATION, Feed.PRIVATE):
-        query = query.where(FeedSummary.feed == Feed(filters.show))
-    if filters.search:
-        query = query.where(Client.name.ilike(like_pattern(filters.search), escape="\\"))
-    if before is not None:
-        query = query.where(FeedSummary.last_message_id < before)
-    rows = db.session.execute(
-        query.order_by(FeedSummary.last_message_id.desc()).limit(limit + 1)
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    now = utcnow()
-    threads = [_present(row, viewer, now) for row in rows]
-    return CenterPage(threads, rows[-1].last_message_id if more else None)
+    elif show in (Feed.CONVERSATION, Feed.PRIVATE):
+        query = query.where(FeedSummary.feed == Feed(show))
+    if searching:
+        query = query.where(Client.name.ilike(bindparam("pattern"), escape="\\"))
+    if paged:
+        query = query.where(FeedSummary.last_message_id < bindparam("before"))
+    return query.order_by(FeedSummary.last_message_id.desc()).limit(limit + 1)
 
 
 def like_pattern(search: str) -> str:
@@ -145,19 +154,30 @@ def excerpt(text: str | None) -> str:
     return words[:EXCERPT_LENGTH].rsplit(" ", 1)[0].rstrip(".,;:") + "…"
 
 
-def _present(row, viewer: User, now: datetime) -> Thread:
-    tz = viewer.time_zone
-    return Thread(
-        client_id=row.client_id,
-        client_name=row.client_name,
-        feed=row.feed,
-        url=url_for("feeds.show", client_id=row.client_id, feed_name=row.feed.value),
-        excerpt=excerpt(row.text),
-        author="You" if row.last_author_id == viewer.id else row.author_name,
-        iso_time=row.last_message_at.isoformat(),
-        exact_time=exact_time(row.last_message_at, tz),
-        relative_time=relative_time(row.last_message_at, now, tz),
-        unread=row.unread,
-        unread_label=unread.label(row.unread),
-        waiting=elapsed(row.awaiting_reply_since, now) if row.awaiting_reply_since else None,
-    )
+class _Presenter:
+    """Formats rows for one viewer: their clock and the shape of links, worked out once."""
+
+    def __init__(self, viewer: User):
+        self.viewer = getattr(viewer, "_get_current_object", lambda: viewer)()
+        self.clock = ViewerClock(self.viewer.time_zone, utcnow())
+        self.links = {
+            feed: url_pattern("feeds.show", client_id=0, feed_name=feed.value) for feed in Feed
+        }
+
+    def __call__(self, row) -> Thread:
+        exact, relative = self.clock.exact_and_relative(row.last_message_at)
+        waiting = row.awaiting_reply_since
+        return Thread(
+            client_id=row.client_id,
+            client_name=row.client_name,
+            feed=row.feed,
+            url=self.links[row.feed](row.client_id),
+            excerpt=excerpt(row.text),
+            author="You" if row.last_author_id == self.viewer.id else row.author_name,
+            iso_time=row.last_message_at.isoformat(),
+            exact_time=exact,
+            relative_time=relative,
+            unread=row.unread,
+            unread_label=unread.label(row.unread),
+            waiting=elapsed(waiting, self.clock.now) if waiting else None,
+        )

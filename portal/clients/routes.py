@@ -17,7 +17,7 @@ from portal.clients.forms import (
     invited_notice,
 )
 from portal.extensions import db
-from portal.feeds.routes import WITH_PETS
+from portal.feeds.routes import page_options
 from portal.feeds.views import render_client_page
 from portal.fragments import render
 from portal.loaders import (
@@ -81,7 +81,7 @@ def new():
 @bp.route("/clients/<int:client_id>")
 @login_required
 def profile(client_id: int):
-    client = client_of_business(current_user, client_id, WITH_PETS)
+    client = client_of_business(current_user, client_id, *page_options())
     policy.require(policy.can_view_client(current_user, client))
     return render_client_page(client, Feed.CONVERSATION)
 

@@ -4,13 +4,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from markupsafe import Markup
-from sqlalchemy import select, union_all
+from sqlalchemy import bindparam, select, union_all
 from sqlalchemy.orm import aliased
 
+from portal import policy
 from portal.extensions import db
-from portal.models import Attachment, AttachmentKind, Feed, Message, Role, User, utcnow
+from portal.models import (
+    Attachment,
+    AttachmentKind,
+    Client,
+    Feed,
+    Message,
+    Role,
+    User,
+    utcnow,
+)
 from portal.services.uploads import ATTACHMENT_TYPE
-from portal.text import exact_time, message_html, relative_time
+from portal.text import ViewerClock, message_html
+from portal.urls import url_pattern
 
 IMAGE_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                 "image/gif": ".gif"}
@@ -33,16 +44,27 @@ _FEED_PAGE = (
 )
 
 
-_ATTACHMENTS = select(
-    Attachment.message_id,
-    Attachment.token,
-    Attachment.kind,
-    Attachment.original_name,
-    Attachment.size,
-    Attachment.width,
-    Attachment.height,
-    Attachment.content_type,
-).order_by(Attachment.message_id, Attachment.position)
+_ATTACHMENTS = (
+    select(
+        Attachment.message_id,
+        Attachment.token,
+        Attachment.kind,
+        Attachment.original_name,
+        Attachment.size,
+        Attachment.width,
+        Attachment.height,
+        Attachment.content_type,
+    )
+    .join(Message, Message.id == Attachment.message_id)
+    # The page's messages by the same index as the page itself: a fixed statement, unlike
+    # an IN list of the ids.
+    .where(
+        Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"),
+        Message.id.between(bindparam("first_id"), bindparam("last_id")),
+        Message.deleted_at.is_(None),
+    )
+    .order_by(Attachment.message_id, Attachment.position)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +76,20 @@ class AttachmentView:
     width: int | None
     height: int | None
     content_type: str = ATTACHMENT_TYPE
+    url: str = ""
+    thumbnail_url: str = ""
+    view_url: str = ""
+
+    @property
+    def shown_width(self) -> int | None:
+        """Photos show at most 240 px wide in a feed, keeping their shape."""
+        return min(self.width, 240) if self.width else None
+
+    @property
+    def shown_height(self) -> int | None:
+        if not (self.width and self.height):
+            return None
+        return round(self.height * self.shown_width / self.width)
 
     @property
     def download_name(self) -> str:
@@ -70,7 +106,7 @@ class AttachmentView:
         return suffix[:5] or "FILE"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build, pages build fifty
 class FeedItem:
     """A message as one viewer sees it, formatted once in Python rather than in the template."""
 
@@ -84,10 +120,26 @@ class FeedItem:
     relative_time: str
     is_own: bool
     deleted: bool
+    # Who deleted it and when: only for those the policy shows it (else None).
     deleted_by_name: str | None
     deleted_exact_time: str | None
     images: tuple[AttachmentView, ...] = ()
     files: tuple[AttachmentView, ...] = ()
+    # The "Delete" link, for those the policy lets delete this message (else None).
+    delete_url: str | None = None
+
+    @property
+    def css_class(self) -> str:
+        return "message" + (" own" if self.is_own else "") + (" deleted" if self.deleted else "")
+
+    @property
+    def author_label(self) -> str:
+        return "You" if self.is_own else self.author_name
+
+    @property
+    def role_label(self) -> str | None:
+        """The author's role beside their name; not on one's own messages."""
+        return None if self.is_own else self.author_role.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +149,28 @@ class FeedPage:
     earlier_before: int | None
 
 
+_NEWEST = (
+    _FEED_PAGE.where(Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"))
+    .order_by(Message.id.desc()).limit(bindparam("limit"))
+)
+_EARLIER = (
+    _FEED_PAGE.where(
+        Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"),
+        Message.id < bindparam("before"),
+    )
+    .order_by(Message.id.desc()).limit(bindparam("limit"))
+)
+
+
 def load_page(
-    client_id: int, feed: Feed, viewer: User, *, before: int | None = None, limit: int = 50
+    client: Client, feed: Feed, viewer: User, *, before: int | None = None, limit: int = 50
 ) -> FeedPage:
-    query = _FEED_PAGE.where(Message.client_id == client_id, Message.feed == feed)
-    if before is not None:
-        query = query.where(Message.id < before)
-    rows = db.session.execute(query.order_by(Message.id.desc()).limit(limit + 1)).all()
+    parameters = {"client_id": client.id, "feed": feed, "limit": limit + 1, "before": before}
+    query = _NEWEST if before is None else _EARLIER
+    rows = db.session.execute(query, parameters).all()
     has_earlier = len(rows) > limit
     rows = rows[:limit]
-    attachments = _attachments([row.id for row in rows])
-    now = utcnow()
-    items = [present(row, viewer, now, attachments.get(row.id, ())) for row in reversed(rows)]
+    items = Presenter(viewer, client, feed).items(reversed(rows))
     return FeedPage(items, items[0].id if has_earlier else None)
 
 
@@ -122,12 +184,12 @@ class FeedUpdates:
 
 
 def load_updates(
-    client_id: int, feed: Feed, viewer: User, *, after: int, oldest: int, since: datetime,
+    client: Client, feed: Feed, viewer: User, *, after: int, oldest: int, since: datetime,
     limit: int = 50,
 ) -> FeedUpdates:
     """What changed in an open feed: messages after the newest shown, and deletions since the
     last look among those shown. One query, on the (client, feed, id) index, when nothing did."""
-    in_feed = (Message.client_id == client_id, Message.feed == feed)
+    in_feed = (Message.client_id == client.id, Message.feed == feed)
     changed = union_all(
         select(Message.id).where(*in_feed, Message.id > after),
         select(Message.id).where(
@@ -139,30 +201,96 @@ def load_updates(
     ).all()
     if not rows:
         return FeedUpdates([], [])
-    attachments = _attachments([row.id for row in rows if row.id > after])
-    now = utcnow()
-    items = [present(row, viewer, now, attachments.get(row.id, ())) for row in rows]
+    items = Presenter(viewer, client, feed).items(rows)
     return FeedUpdates(
         [item for item in items if item.id > after],
         [item for item in items if item.id <= after],
     )
 
 
-def load_item(message_id: int, viewer: User) -> FeedItem:
-    row = db.session.execute(_FEED_PAGE.where(Message.id == message_id)).one()
-    return present(row, viewer, utcnow(), _attachments([message_id]).get(message_id, ()))
+_ONE = _FEED_PAGE.where(Message.id == bindparam("message_id"))
 
 
-def _attachments(message_ids: list[int]) -> dict[int, list[AttachmentView]]:
-    """The attachments of a page of messages, in one query."""
-    found: dict[int, list[AttachmentView]] = {}
-    if message_ids:
-        for row in db.session.execute(_ATTACHMENTS.where(Attachment.message_id.in_(message_ids))):
+def load_item(
+    message_id: int, viewer: User, client: Client, feed: Feed, *, with_files: bool = True
+) -> FeedItem:
+    """One message as the viewer sees it; with_files=False when it is known to have none."""
+    row = db.session.execute(_ONE, {"message_id": message_id}).one()
+    presenter = Presenter(viewer, client, feed)
+    return presenter.items([row])[0] if with_files else presenter.item(row)
+
+
+class Presenter:
+    """Formats a feed's rows for one viewer. What depends only on the viewer and the feed is
+    worked out once (time zone, who may delete what, the shape of each link); each message
+    is then plain assembly, so a page of fifty costs little more than one."""
+
+    def __init__(self, viewer: User, client: Client, feed: Feed):
+        # The user itself, not the request's proxy to it: read once per message.
+        self.viewer = getattr(viewer, "_get_current_object", lambda: viewer)()
+        self.client, self.feed = client, feed
+        self.clock = ViewerClock(self.viewer.time_zone, utcnow())
+        self.sees_deletions = policy.sees_deletion_details(viewer)
+        self._deletable: dict[int, bool] = {}
+        self.delete_url = url_pattern("messages.confirm_delete", message_id=0)
+        self.file_url = url_pattern("files.download", token="")
+        self.thumbnail_url = url_pattern("files.thumbnail", token="")
+        self.view_url = url_pattern("files.view", token="")
+
+    def items(self, rows) -> list[FeedItem]:
+        """FeedItems of rows in ascending id order, with their attachments."""
+        rows = list(rows)
+        attachments = self._attachments(rows[0].id, rows[-1].id) if rows else {}
+        return [self.item(row, attachments.get(row.id, ())) for row in rows]
+
+    def may_delete(self, author_id: int) -> bool:
+        if author_id not in self._deletable:
+            self._deletable[author_id] = policy.can_delete(
+                self.viewer, self.client, self.feed, author_id, False
+            )
+        return self._deletable[author_id]
+
+    def item(self, row, attachments=()) -> FeedItem:
+        deleted = row.deleted_at is not None
+        exact, relative = self.clock.exact_and_relative(row.created_at)
+        shows_deleter = deleted and self.sees_deletions
+        return FeedItem(
+            id=row.id,
+            author_id=row.author_id,
+            author_name=row.author_name,
+            author_role=row.author_role,
+            html=message_html(row.text) if row.text and not row.text.isspace() else None,
+            iso_time=row.created_at.isoformat(),
+            exact_time=exact,
+            relative_time=relative,
+            is_own=row.author_id == self.viewer.id,
+            deleted=deleted,
+            deleted_by_name=row.deleted_by_name if shows_deleter else None,
+            deleted_exact_time=self.clock.exact(row.deleted_at) if shows_deleter else None,
+            images=tuple(view for view in attachments if view.is_image),
+            files=tuple(view for view in attachments if not view.is_image),
+            delete_url=(
+                None if deleted or not self.may_delete(row.author_id)
+                else self.delete_url(row.id)
+            ),
+        )
+
+    def _attachments(self, first_id: int, last_id: int) -> dict[int, list[AttachmentView]]:
+        """The attachments of the feed's messages from first_id to last_id, in one query."""
+        found: dict[int, list[AttachmentView]] = {}
+        rows = db.session.execute(_ATTACHMENTS, {
+            "client_id": self.client.id, "feed": self.feed, "first_id": first_id,
+            "last_id": last_id,
+        })
+        for row in rows:
             found.setdefault(row.message_id, []).append(AttachmentView(
                 row.token, row.kind == AttachmentKind.IMAGE, row.original_name,
                 size_label(row.size), row.width, row.height, row.content_type,
+                url=self.file_url(row.token),
+                thumbnail_url=self.thumbnail_url(row.token),
+                view_url=self.view_url(row.token),
             ))
-    return found
+        return found
 
 
 def size_label(size: int) -> str:
@@ -171,23 +299,3 @@ def size_label(size: int) -> str:
     if size < 1024 * 1024:
         return f"{int(size / 1024 + 0.5)} KB"  # rounds halves up, as the composer's preview does
     return f"{size / (1024 * 1024):.1f} MB"
-
-
-def present(row, viewer: User, now: datetime, attachments=()) -> FeedItem:
-    tz = viewer.time_zone
-    return FeedItem(
-        id=row.id,
-        author_id=row.author_id,
-        author_name=row.author_name,
-        author_role=row.author_role,
-        html=message_html(row.text) if row.text is not None else None,
-        iso_time=row.created_at.isoformat(),
-        exact_time=exact_time(row.created_at, tz),
-        relative_time=relative_time(row.created_at, now, tz),
-        is_own=row.author_id == viewer.id,
-        deleted=row.deleted_at is not None,
-        deleted_by_name=row.deleted_by_name,
-        deleted_exact_time=exact_time(row.deleted_at, tz) if row.deleted_at else None,
-        images=tuple(view for view in attachments if view.is_image),
-        files=tuple(view for view in attachments if not view.is_image),
-    )

@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from portal import policy
-from portal.feeds import bp
+from portal.feeds import bp, pulse
 from portal.feeds.query import load_page, load_updates
 from portal.feeds.views import render_client_page
 from portal.fragments import wants_fragment
@@ -12,9 +12,16 @@ from portal.models import Client, Feed, utcnow
 from portal.services import feed_activity
 from portal.text import moment_from_token, moment_token
 
-# Pages show the household's pets: load them with the client, in the same query.
+# Pages show the household's pets: load them with the client, in the same query; the whole
+# client page also its logins.
 WITH_PETS = joinedload(Client.pets)
+WITH_PETS_AND_LOGINS = (joinedload(Client.pets), joinedload(Client.logins))
 FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
+
+
+def page_options() -> tuple:
+    """What to load with the client for render_client_page: a fragment needs no logins."""
+    return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
 
 
 def visible_feed(client_id: int, feed_name: str, *options) -> tuple[Client, Feed]:
@@ -28,22 +35,26 @@ def visible_feed(client_id: int, feed_name: str, *options) -> tuple[Client, Feed
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>")
 @login_required
 def show(client_id: int, feed_name: str):
-    client, feed = visible_feed(client_id, feed_name, WITH_PETS)
+    client, feed = visible_feed(client_id, feed_name, *page_options())
     return render_client_page(client, feed)
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/updates")
-@login_required
 def updates(client_id: int, feed_name: str):
     """The open feed's poll: 204 when nothing changed, else new messages and tombstones."""
-    client, feed = visible_feed(client_id, feed_name)
     checked_at = utcnow()  # before the query: a deletion racing it is seen next time
     since = moment_from_token(request.args.get("since", type=int))
     after = request.args.get("after", 0, type=int)
-    changes = load_updates(
-        client.id, feed, current_user, after=after,
-        oldest=request.args.get("oldest", after, type=int), since=since,
-    )
+    oldest = request.args.get("oldest", after, type=int)
+    if pulse.nothing_new(client_id, Feed(feed_name), after=after, oldest=oldest, since=since):
+        return "", 204
+    return _changes(client_id, feed_name, checked_at, since, after, oldest)
+
+
+@login_required
+def _changes(client_id, feed_name, checked_at, since, after, oldest):
+    client, feed = visible_feed(client_id, feed_name)
+    changes = load_updates(client, feed, current_user, after=after, oldest=oldest, since=since)
     if not changes:
         return "", 204
     html = render_template(
@@ -61,12 +72,12 @@ def updates(client_id: int, feed_name: str):
 @login_required
 def earlier(client_id: int, feed_name: str):
     """The page of messages before `before`: alone for "Load earlier messages", or in the page."""
-    client, feed = visible_feed(client_id, feed_name, WITH_PETS)
+    client, feed = visible_feed(client_id, feed_name, *page_options())
     before = request.args.get("before", type=int)
     if not wants_fragment():
         return render_client_page(client, feed, before=before)
     page = load_page(
-        client.id, feed, current_user, before=before,
+        client, feed, current_user, before=before,
         limit=current_app.config["FEED_PAGE_SIZE"],
     )
     return render_template("feeds/_earlier.html", client=client, feed=feed, page=page)

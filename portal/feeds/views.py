@@ -2,8 +2,7 @@
 
 from flask import current_app, g, render_template
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select
 
 from portal import policy, unread
 from portal.extensions import db
@@ -31,7 +30,7 @@ def feed_context(
     client: Client, feed: Feed, *, before: int | None = None, form=None, roster=None
 ) -> dict:
     page = query.load_page(
-        client.id, feed, current_user, before=before, limit=current_app.config["FEED_PAGE_SIZE"]
+        client, feed, current_user, before=before, limit=current_app.config["FEED_PAGE_SIZE"]
     )
     feeds = policy.visible_feeds(current_user, client)
     # The newest messages are on show (not an earlier page): the feed is read up to them.
@@ -75,27 +74,34 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
     return html
 
 
-def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
-    services = (
-        select(ScheduledService)
-        .where(
-            ScheduledService.client_id == client.id,
-            ScheduledService.status != ServiceStatus.CANCELLED,
-            ScheduledService.ends_at >= policy.staff_access_window_start(current_user.business),
-        )
-        .options(joinedload(ScheduledService.staff))
-        .order_by(ScheduledService.starts_at)
-        .limit(SERVICES_SHOWN)
+_SERVICES = (
+    select(
+        ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
+        ScheduledService.ends_at, ScheduledService.status, User.name.label("staff_name"),
     )
-    if policy.is_staff(current_user):
-        services = services.where(ScheduledService.staff_id == current_user.id)
+    .join(User, User.id == ScheduledService.staff_id)
+    .where(
+        ScheduledService.client_id == bindparam("client_id"),
+        ScheduledService.status != ServiceStatus.CANCELLED,
+        ScheduledService.ends_at >= bindparam("window_start"),
+    )
+    .order_by(ScheduledService.starts_at)
+    .limit(SERVICES_SHOWN)
+)
+_STAFF_SERVICES = _SERVICES.where(ScheduledService.staff_id == bindparam("staff_id"))
+
+
+def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
+    """The sidebar: services, preferred sitters, and for the admin team staff and logins."""
+    services = _STAFF_SERVICES if policy.is_staff(current_user) else _SERVICES
     context = {
-        "services": list(db.session.scalars(services)),
-        "preferred_sitters": [member.user for member in roster if member.is_preferred],
+        "services": db.session.execute(services, {
+            "client_id": client.id, "staff_id": current_user.id,
+            "window_start": policy.staff_access_window_start(current_user.business),
+        }).all(),
+        "preferred_sitters": [member for member in roster if member.is_preferred],
     }
     if policy.can_manage_clients(current_user):
-        context["staff"] = [member.user for member in roster]
-        context["logins"] = list(
-            db.session.scalars(select(User).where(User.client_id == client.id).order_by(User.name))
-        )
+        context["staff"] = roster
+        context["logins"] = client.logins
     return context

@@ -84,7 +84,7 @@ def view(token: str):
     """A photo at full size, with its message's other photos a step away (no JavaScript needed)."""
     attachment, message, client = visible_attachment(token)
     policy.require(attachment.kind == AttachmentKind.IMAGE)
-    item = load_item(message.id, current_user)
+    item = load_item(message.id, current_user, client, message.feed)
     tokens = [image.token for image in item.images]
     index = tokens.index(token)
     return render_template(

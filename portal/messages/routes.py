@@ -41,7 +41,8 @@ def create(client_id: int, feed_name: str):
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, message.id))
     return render_template(
-        "messages/_created.html", item=load_item(message.id, current_user),
+        "messages/_created.html",
+        item=load_item(message.id, current_user, client, feed, with_files=bool(files)),
         **composer_context(client, feed),
     )
 
@@ -74,7 +75,7 @@ def show(message_id: int):
     if not wants_fragment():
         return redirect(feed_url(client.id, message.feed, message.id))
     return render_template(
-        "messages/_message.html", item=load_item(message.id, current_user),
+        "messages/_message.html", item=load_item(message.id, current_user, client, message.feed),
         client=client, feed=message.feed,
     )
 
@@ -84,7 +85,8 @@ def show(message_id: int):
 def confirm_delete(message_id: int):
     message, client = _deletable(message_id)
     policy.require(policy.can_delete_message(current_user, message, client))
-    context = {"item": load_item(message.id, current_user), "client": client, "feed": message.feed}
+    item = load_item(message.id, current_user, client, message.feed)
+    context = {"item": item, "client": client, "feed": message.feed}
     if wants_fragment():
         return render_template("messages/_confirm_delete.html", **context)
     return render_template("messages/confirm_delete.html", **context)
@@ -100,6 +102,6 @@ def delete(message_id: int):
         flash("The message was deleted.", "success")
         return redirect(feed_url(client.id, message.feed, message.id))
     return render_template(
-        "messages/_message.html", item=load_item(message.id, current_user),
+        "messages/_message.html", item=load_item(message.id, current_user, client, message.feed),
         client=client, feed=message.feed,
     )

@@ -27,6 +27,10 @@ class Client(db.Model):
     pets: Mapped[list["Pet"]] = relationship(
         back_populates="client", order_by="Pet.name", cascade="all, delete-orphan"
     )
+    # The household's portal logins, for the client's page (loaded with it, see feeds.routes).
+    logins: Mapped[list[User]] = relationship(
+        primaryjoin="User.client_id == Client.id", order_by="User.name", viewonly=True
+    )
 
     def __repr__(self) -> str:
         return f"<Client {self.id} {self.name!r}>"

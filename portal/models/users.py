@@ -3,7 +3,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -34,6 +34,8 @@ def enum_column(enum_class: type[enum.Enum], length: int = 20) -> Enum:
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    # Staff lists and notification audiences: one role of a business, by name.
+    __table_args__ = (Index("ix_users_business_role_name", "business_id", "role", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
@@ -58,7 +60,10 @@ class User(UserMixin, db.Model):
     notify_push: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    business: Mapped[Business] = relationship(lazy="joined", innerjoin=True)
+    # Loaded with the session's user (see load_session_user); other users share that one
+    # business, found in the session without a query. Not joined by default: joined into
+    # every user row a query loads, it also sent SQLite into scanning all users.
+    business: Mapped[Business] = relationship()
 
     # Flask-Login asks for the session key (see LoginSession), set by the user loader.
     session_key = None

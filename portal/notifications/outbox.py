@@ -1,5 +1,6 @@
 """Writing and cancelling notification rows, inside the caller's transaction."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
@@ -38,19 +39,35 @@ def channels_for(user: User, feed: Feed, has_device: bool) -> list[Channel]:
     return channels
 
 
-def enqueue(message: Message, author: User, client: Client) -> None:
-    """Adds the message's notification rows to the session; they commit with the message."""
-    due_at = utcnow() + timedelta(seconds=current_app.config["NOTIFICATION_DELAY_SECONDS"])
-    audience = policy.notification_audience(author, client, message.feed)
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    user_id: int
+    channels: tuple[Channel, ...]
+
+
+def recipients(author: User, client: Client, feed: Feed) -> list[Recipient]:
+    """Who is told of a message in this feed, and how. Read before the message is written,
+    so that the write transaction (one writer at a time on SQLite) holds only the writes."""
+    audience = policy.notification_audience(author, client, feed)
     with_devices = set(db.session.scalars(
         select(PushSubscription.user_id)
         .where(PushSubscription.user_id.in_([person.id for person in audience]))
-    ))
-    for person in audience:
-        for channel in channels_for(person, message.feed, person.id in with_devices):
+    )) if audience else set()
+    found = [
+        Recipient(person.id, tuple(channels_for(person, feed, person.id in with_devices)))
+        for person in audience
+    ]
+    return [recipient for recipient in found if recipient.channels]
+
+
+def enqueue(message: Message, recipients: list[Recipient]) -> None:
+    """Adds the message's notification rows to the session; they commit with the message."""
+    due_at = utcnow() + timedelta(seconds=current_app.config["NOTIFICATION_DELAY_SECONDS"])
+    for recipient in recipients:
+        for channel in recipient.channels:
             db.session.add(Notification(
                 business_id=message.business_id, message_id=message.id,
-                recipient_id=person.id, channel=channel, due_at=due_at,
+                recipient_id=recipient.user_id, channel=channel, due_at=due_at,
             ))
 
 

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app
 from py_vapid import Vapid
-from pywebpush import WebPushException, webpush
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -126,6 +125,10 @@ def send(recipient, item) -> None:
     the push service forgot (404/410) is deleted. Refused everywhere else: PermanentError.
     No device left at all is fine: there is nobody to tell.
     """
+    # Imported here, by the worker alone: pywebpush brings aiohttp, megabytes in every web
+    # process that never sends.
+    from pywebpush import WebPushException
+
     keys = vapid_keys()
     if keys is None:
         raise PermanentError("web push is not configured (no usable VAPID keys)")
@@ -173,6 +176,8 @@ def _host(subscription: PushSubscription) -> str | None:
 
 
 def _push(session, subscription: PushSubscription, data: str, keys: VapidKeys, config) -> None:
+    from pywebpush import webpush
+
     webpush(
         {"endpoint": subscription.endpoint,
          "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}},

@@ -1,5 +1,6 @@
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
@@ -224,13 +225,18 @@ def _new_session(user: User) -> str:
     return key
 
 
+# Every request runs it: built once.
+_SESSION_USER = (
+    select(User)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(LoginSession.key == bindparam("key"), User.active)
+    .options(joinedload(User.business, innerjoin=True))
+)
+
+
 def load_session_user(key: str) -> User | None:
     """The user behind a live session key, with their business, in one query."""
-    user = db.session.scalar(
-        select(User)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(LoginSession.key == key, User.active)
-    )
+    user = db.session.scalar(_SESSION_USER, {"key": key})
     if user is not None:
         user.session_key = key
     return user

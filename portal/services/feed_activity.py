@@ -1,7 +1,9 @@
 """Feed summaries and read markers: small rows kept up to date on write, so that lists and unread
 counts never scan whole feeds. Upserts speak the dialect (SQLite or PostgreSQL) in use."""
 
-from sqlalchemy import case, delete, func, select, update
+from functools import lru_cache
+
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
@@ -36,14 +38,24 @@ def mark_read(user: User, client: Client, feed: Feed, up_to_id: int) -> None:
 def record_posted(message: Message, author: User) -> None:
     """The new message is now its feed's latest. A message from the client starts (or keeps)
     the wait for a reply; one from the business ends it."""
-    waiting_since = message.created_at if author.role == Role.CLIENT else None
-    statement = _insert(FeedSummary).values(
-        client_id=message.client_id, feed=message.feed, business_id=message.business_id,
-        last_message_id=message.id, last_message_at=message.created_at,
-        last_author_id=author.id, awaiting_reply_since=waiting_since,
+    db.session.execute(_posted_statement(db.session.get_bind().dialect.name), {
+        "client_id": message.client_id, "feed": message.feed,
+        "business_id": message.business_id, "last_message_id": message.id,
+        "last_message_at": message.created_at, "last_author_id": author.id,
+        "awaiting_reply_since": message.created_at if author.role == Role.CLIENT else None,
+    })
+
+
+@lru_cache(maxsize=2)
+def _posted_statement(dialect: str):
+    """record_posted's upsert, built once per dialect; the values are bound at execution."""
+    columns = ("client_id", "feed", "business_id", "last_message_id", "last_message_at",
+               "last_author_id", "awaiting_reply_since")
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(FeedSummary).values(
+        {name: bindparam(name, type_=FeedSummary.__table__.c[name].type) for name in columns}
     )
     new = statement.excluded
-    db.session.execute(statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[FeedSummary.client_id, FeedSummary.feed],
         set_={
             "last_message_id": new.last_message_id,
@@ -56,7 +68,7 @@ def record_posted(message: Message, author: User) -> None:
         },
         # Concurrent posts may commit out of order: the newest message always wins.
         where=FeedSummary.last_message_id < new.last_message_id,
-    ))
+    )
 
 
 def record_deleted(message: Message) -> None:

@@ -39,6 +39,7 @@ def post_message(
 ) -> Message:
     """The message, its attachment rows and their bytes: all of them, or none."""
     written: list[str] = []
+    told = outbox.recipients(author, client, feed)
     try:
         message = Message(
             business_id=client.business_id, client_id=client.id, feed=feed,
@@ -48,7 +49,7 @@ def post_message(
         db.session.flush()
         for position, prepared in enumerate(files):
             db.session.add(_store(message, position, prepared, written))
-        outbox.enqueue(message, author, client)
+        outbox.enqueue(message, told)
         feed_activity.record_posted(message, author)
         db.session.commit()
     except BaseException:

@@ -1,13 +1,16 @@
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import literal, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select
 
-from portal import policy, unread
+from portal import policy
 from portal.clients.forms import LoginAccountForm, create_login, invited_notice
 from portal.extensions import db
-from portal.models import Client, Role, User
+from portal.fragments import render
+from portal.models import Role, User
 from portal.staff import bp
+from portal.staff import query as clients_query
+
+CLIENTS_PER_PAGE = 30
 
 
 @bp.route("/staff")
@@ -39,17 +42,11 @@ def new():
 @bp.route("/my-clients")
 @login_required
 def my_clients():
+    """The clients a staff member works with, by name, a page at a time: the page, or the next
+    cards alone for "More clients"."""
     policy.require(policy.is_staff(current_user))
-    # Unread counts as a column of the one query, over the feeds the policy lets staff see.
-    unread_count = sum(
-        (unread.count_column(current_user, Client.id, feed, correlate=(Client,))
-         for feed in policy.feeds_in_lists(current_user)),
-        literal(0),
-    )
-    rows = db.session.execute(
-        policy.clients_visible_to(current_user)
-        .add_columns(unread_count)
-        .options(selectinload(Client.pets))
-        .order_by(Client.name)
-    )
-    return render_template("staff/my_clients.html", clients=list(rows))
+    after = (request.args.get("after_name"), request.args.get("after_id", type=int))
+    listing = clients_query.load(current_user, after=after if after[1] else None,
+                                 limit=CLIENTS_PER_PAGE)
+    return render("staff/my_clients.html", "staff/_more_clients.html", listing=listing,
+                  paged=after[1] is not None)

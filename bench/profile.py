@@ -1,0 +1,167 @@
+"""Where one request's time goes: runs it many times in this process under pyinstrument.
+
+Run: .venv/bin/python -m bench.profile DATABASE_URL PATH [--user EMAIL] [--htmx] [--post]
+     [--requests 500]
+DATABASE_URL is a database filled by bench/dataset.py (bench.load builds one in a temporary
+folder; build one to keep with `python -m bench.profile URL --build`). Prints the time per
+request of the path and of the hello view, then the profile of the path.
+"""
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+from flask import Flask
+from pyinstrument import Profiler, processors
+
+from bench import dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("database_url")
+    parser.add_argument("path", nargs="?", default="/bench/hello")
+    parser.add_argument("--user", default=dataset.ADMIN_EMAIL)
+    parser.add_argument("--htmx", action="store_true")
+    parser.add_argument("--post", action="store_true")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--sql", action="store_true", help="time each SQL statement")
+    parser.add_argument("--no-profile", action="store_true", help="only the timings")
+    parser.add_argument("--build", action="store_true", help="fill the database first")
+    args = parser.parse_args(argv)
+    app = bench_app(args.database_url)
+    if args.build:
+        from flask_migrate import upgrade
+
+        with app.app_context():
+            upgrade()
+            print(dataset.build())
+        return
+    visitor = Visitor(app, args.user)
+    request = visitor.request(args.path, htmx=args.htmx, post=args.post)
+    print(f"hello: {cpu_ms(visitor.hello, args.requests):.2f} ms CPU")
+    print(f"{args.path}: {cpu_ms(request, args.requests):.2f} ms CPU")
+    if args.sql:
+        _time_statements(app, request)
+    if not args.no_profile:
+        print(profile(request, args.requests).output_text(unicode=True, color=False))
+
+
+class Visitor:
+    """A person logged in through the login form of an in-process app (Flask's test client)."""
+
+    def __init__(self, app: Flask, email: str):
+        self.client = app.test_client()
+        token = _token(self.client.get("/login").text)
+        self.client.post("/login", data={"csrf_token": token, "email": email,
+                                         "password": dataset.PASSWORD})
+        self.csrf_token = _token(self.client.get("/", follow_redirects=True).text)
+
+    def hello(self):
+        return self.client.get("/bench/hello")
+
+    def request(self, path: str, *, htmx: bool = False, post: bool = False):
+        """A function making the request, checked once to succeed."""
+        headers = {"X-CSRFToken": self.csrf_token}
+        if htmx or post:
+            headers["HX-Request"] = "true"
+
+        def call():
+            if post:
+                return self.client.post(path, data={"text": "Profiling"}, headers=headers)
+            return self.client.get(path, headers=headers)
+
+        status = call().status_code
+        if status not in (200, 204):
+            raise RuntimeError(f"{path} answered {status}")
+        return call
+
+
+def cpu_ms(call, requests: int) -> float:
+    """CPU time per call: other processes on the machine count less than in wall time."""
+    started = time.process_time()
+    for _ in range(requests):
+        call()
+    return (time.process_time() - started) / requests * 1000
+
+
+def profile(call, requests: int) -> Profiler:
+    profiler = Profiler(interval=0.0002)
+    with profiler:
+        for _ in range(requests):
+            call()
+    return profiler
+
+
+def breakdown(profiler: Profiler, *, depth: int = 3, least: float = 0.04) -> list[str]:
+    """The request's time by the project's own functions and templates, outermost first (to
+    `depth` levels of them), as markdown list lines; what is below `least` of it is left out."""
+    root = processors.aggregate_repeated_calls(profiler.last_session.root_frame(), options={})
+    total = root.time
+    lines: list[str] = []
+
+    def walk(frame, level: int) -> None:
+        for child in sorted(frame.children, key=lambda child: -child.time):
+            own = _is_project(child.file_path)
+            if own and child.time / total >= least and level < depth:
+                where = f"{Path(child.file_path).relative_to(ROOT)}:{child.line_no}"
+                lines.append(f"{'  ' * level}- {child.time / total:.0%} `{child.function}` "
+                             f"({where})")
+                walk(child, level + 1)
+            elif not own or level < depth:
+                walk(child, level)
+
+    walk(root, 0)
+    return lines
+
+
+def _is_project(path: str | None) -> bool:
+    return bool(path) and path.startswith(str(ROOT)) and "/.venv/" not in path \
+        and "/bench/" not in path
+
+
+def bench_app(database_url: str) -> Flask:
+    """bench.app, as gunicorn serves it, on the given database."""
+    from bench.app import build_app
+    from bench.load import UNTHROTTLED
+
+    return build_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench-only",
+                      **UNTHROTTLED})
+
+
+def _time_statements(app, request, rounds: int = 50) -> None:
+    """The mean time of each statement one request runs, slowest first."""
+    from sqlalchemy import event
+
+    from portal.extensions import db
+
+    times: dict[str, list[float]] = {}
+
+    def before(connection, cursor, statement, parameters, context, executemany):
+        context.bench_started = time.perf_counter()
+
+    def after(connection, cursor, statement, parameters, context, executemany):
+        times.setdefault(statement, []).append(time.perf_counter() - context.bench_started)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    for _ in range(rounds):
+        request()
+    event.remove(engine, "before_cursor_execute", before)
+    event.remove(engine, "after_cursor_execute", after)
+    for statement, spent in sorted(times.items(), key=lambda item: -sum(item[1])):
+        text = " ".join(statement.split())
+        print(f"{sum(spent) / rounds * 1000:7.3f} ms/request  {text[:150]}")
+
+
+def _token(page: str) -> str:
+    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+
+
+if __name__ == "__main__":
+    main()
