@@ -7,8 +7,6 @@ password it expects to fall within a million guesses is refused. Only the first 
 are scored (zxcvbn's own limit); a longer password is not one of those anyway.
 """
 
-from zxcvbn import zxcvbn
-
 MIN_LENGTH = 10
 MAX_LENGTH = 256
 SCORED_LENGTH = 72
@@ -33,4 +31,7 @@ def problem_with(password: str) -> str | None:
 
 
 def is_common(password: str) -> bool:
+    # Imported when first needed: its lists take about 15 MB in every web process otherwise.
+    from zxcvbn import zxcvbn
+
     return zxcvbn(password[:SCORED_LENGTH])["score"] < LOWEST_ACCEPTED_SCORE
