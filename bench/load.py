@@ -307,11 +307,11 @@ def report(cases: list[Case], data, database_url, args, built_in, peak_rss) -> l
 READING = """\
 How to read it. The hello view is Flask's own floor on this server (routing, the signed session
 cookie, the security headers): about 0.4 ms of CPU. Every case pays that, then its own work, so
-a ratio of 0.20 leaves a page about 1.6 ms of its own. On this machine a bare page of fifty rows
-from one raw SQL query through Jinja already measures about 0.22 (see the performance notes);
-the feed page also loads the person and the client, counts unread messages for its tabs and the
-navigation, lists the client's staff, services and logins, and renders the composer. What is
-left is spread over that work (the profiles below): no single cause remains to remove.
+a ratio of 0.20 leaves a page about 1.6 ms of its own. Rendering fifty messages through Jinja
+alone takes about 0.7 ms; the feed page also loads the person and the client, counts unread
+messages for its tabs and the navigation, lists the client's staff, services and logins, and
+renders the composer. What is left is spread over that work (the profiles below), with no
+single cause dominating.
 The flat-page bar compares a page of fifty messages with a page of twenty: the queries are the
 same keyset lookups whatever the feed's length, and the difference is the thirty messages more
 to render. Posting on SQLite also waits for its one writer at a time.""".splitlines()
