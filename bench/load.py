@@ -116,16 +116,18 @@ def build_database(url: str, folder: str, *, tiny: bool, prebuilt: bool = False)
                       "UPLOAD_FOLDER": f"{folder}/uploads"})
     scale = dataset.TINY if tiny else dataset.FULL
     with app.app_context():
-        if prebuilt:
-            return dataset.describe(scale)
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
-        upgrade()
-        data = dataset.build(scale)
-        db.engine.dispose()
-    return data
+        try:
+            if prebuilt:
+                return dataset.describe(scale)
+            if db.engine.dialect.name == "postgresql":
+                with db.engine.begin() as connection:
+                    connection.execute(text("DROP SCHEMA public CASCADE"))
+                    connection.execute(text("CREATE SCHEMA public"))
+            upgrade()
+            return dataset.build(scale)
+        finally:
+            db.session.remove()
+            db.engine.dispose()  # no connection outlives the build (nor warns when collected)
 
 
 class Server:
@@ -346,12 +348,24 @@ def _verdict(met: bool) -> str:
 def explain(cases: list[Case], database_url: str, *, requests: int) -> list[str]:
     """For each bar missed: where the request's time goes, profiled in this process (the
     Flask test client, no server) on the same database."""
-    from bench import dataset, profile
+    from bench import profile
 
     missed = [case for case in cases if case.bar is not None and case.ratio < case.bar]
     if not missed:
         return []
     app = profile.bench_app(database_url)
+    try:
+        return _explain(app, missed, requests)
+    finally:
+        from portal.extensions import db
+
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _explain(app, missed: list[Case], requests: int) -> list[str]:
+    from bench import dataset, profile
+
     visitors = {"admin": profile.Visitor(app, dataset.ADMIN_EMAIL),
                 "staff": profile.Visitor(app, dataset.STAFF_EMAIL)}
     lines = ["### Where the time goes in the cases below their bar", ""]
