@@ -1,5 +1,6 @@
 """The admin team's pages: clients, logins, schedules, preferred sitters, staff."""
 
+import re
 from datetime import date, timedelta
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from portal.models import (
 )
 from portal.services.accounts import authenticate
 
-from .conftest import count_rows
+from .conftest import count_rows, record_sql
 
 
 def schedule_service(browser, household, staff, day: str, starts: str, ends: str,
@@ -198,6 +199,27 @@ def test_my_clients_lists_exactly_the_policy_clients(
 ):
     page = logged_in(assigned_staff).get("/my-clients").get_data(as_text=True)
     assert "The Rivera Household" in page and "The Okafor Household" not in page
+
+
+def test_my_clients_pages_by_name_with_a_constant_number_of_queries(
+    app, logged_in, unassigned_staff, make_client, make_service
+):
+    for number in range(35):
+        make_service(make_client(name=f"Client {number:02}"), unassigned_staff)
+    browser = logged_in(unassigned_staff)
+    with record_sql(app) as statements:
+        page = browser.get("/my-clients").get_data(as_text=True)
+    names = re.findall(r"Client \d\d", page)
+    assert names == [f"Client {number:02}" for number in range(30)]
+    assert len(statements) <= 5  # the same for thirty clients as for one
+    more = re.search(r'href="(/my-clients\?[^"]+)"', page).group(1).replace("&amp;", "&")
+
+    fragment = browser.htmx("GET", more).get_data(as_text=True)  # "More clients", appended
+    assert re.findall(r"Client \d\d", fragment) == [f"Client {n}" for n in range(30, 35)]
+    assert 'id="clients-more" hx-swap-oob="true"' in fragment and "More clients" not in fragment
+
+    page = browser.get(more).get_data(as_text=True)  # without JavaScript: the next page
+    assert "Client 34" in page and "Client 29" not in page and "Back to the first" in page
 
 
 def test_profile_for_staff_hides_management(logged_in, assigned_staff, household):
