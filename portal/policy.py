@@ -106,6 +106,8 @@ def can_access_private_messages(user: User) -> bool:
 # --- staff access to a client -------------------------------------------------------------
 
 def staff_access_window_start(business: Business, now: datetime | None = None) -> datetime:
+    """Services that ended after this still give staff access. For a statement built once per
+    kind of viewer (_BusinessShape), the bound parameter that viewer_parameters fills."""
     if isinstance(business, _BusinessShape):
         return _STAFF_WINDOW_START
     return (now or utcnow()) - timedelta(days=business.staff_access_days)

@@ -114,11 +114,6 @@ def exact_time(moment: datetime, time_zone: str) -> str:
     return _exact(moment.astimezone(zone(time_zone)))
 
 
-def relative_time(moment: datetime, now: datetime, time_zone: str) -> str:
-    """"just now", "12 min ago", "today 3:04 PM", "yesterday …", "Tue …", "Mar 4", "Mar 4, 2024"."""
-    return ViewerClock(time_zone, now).relative(moment)
-
-
 def elapsed(moment: datetime, now: datetime) -> str:
     """How long since, as a length of time: "12 min", "5 h", "3 days"."""
     minutes = int((now - moment).total_seconds() // 60)

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from flask import url_for
+from flask import request, url_for
 
 _ID_MARK = 987654321
 _TOKEN_MARK = "TOKEN-MARK"
@@ -15,4 +15,20 @@ def url_pattern(endpoint: str, **values) -> Callable[[object], str]:
     name, sample = next(iter(values.items()))
     mark = _ID_MARK if isinstance(sample, int) else _TOKEN_MARK
     url = url_for(endpoint, **{**values, name: mark})
+    if url.count(str(mark)) != 1:
+        raise ValueError(f"{endpoint}: cannot tell the varying part of {url}")
     return lambda value: url.replace(str(mark), str(value))
+
+
+# Above any id a table will hold, and below the 64-bit limit of both databases: a larger number
+# in a URL would otherwise fail in the driver (a 500) rather than find nothing.
+_LARGEST_ID = 2**62
+
+
+def id_arg(name: str, default: int | None = None) -> int | None:
+    """An id (or id-like keyset value) from the query string; `default` when absent or not a
+    whole number; clamped to what the databases can compare."""
+    value = request.args.get(name, type=int)
+    if value is None:
+        return default
+    return max(-_LARGEST_ID, min(value, _LARGEST_ID))

@@ -226,3 +226,8 @@ def test_profile_for_staff_hides_management(logged_in, assigned_staff, household
     page = logged_in(assigned_staff).get(f"/clients/{household.id}").get_data(as_text=True)
     assert "Schedule a service" not in page and "Invite someone to the portal" not in page
     assert "My scheduled services" in page
+
+
+def test_my_clients_half_a_keyset_is_the_first_page(logged_in, assigned_staff, household):
+    page = logged_in(assigned_staff).get("/my-clients?after_id=5").get_data(as_text=True)
+    assert "The Rivera Household" in page and "Back to the first" not in page

@@ -143,3 +143,14 @@ def test_badge_poll_on_a_client_page_brings_the_other_tabs_counts(
     assert "tab-unread-private" not in staff
     stranger = logged_in(unassigned_staff).htmx("GET", f"/messages/badge?client_id={household.id}")
     assert stranger.status_code == 404
+
+
+def test_ids_beyond_any_in_the_url_find_nothing_rather_than_fail(admin_browser, admin, household,
+                                                                  make_message):
+    make_message(household, admin, "hello")
+    huge = 10**30
+    feed = f"/clients/{household.id}/feeds/conversation"
+    poll = admin_browser.htmx("GET", f"{feed}/updates?after={huge}&oldest={huge}")
+    assert poll.status_code == 204
+    earlier = admin_browser.htmx("GET", f"{feed}/earlier?before={-huge}")
+    assert earlier.status_code == 200 and "hello" not in earlier.get_data(as_text=True)

@@ -5,6 +5,7 @@ from portal import policy, unread
 from portal.center import bp, query
 from portal.fragments import render
 from portal.loaders import client_of_business
+from portal.urls import id_arg
 
 THREADS_PER_PAGE = 25
 
@@ -16,7 +17,7 @@ def index():
     threads alone (More), from one URL."""
     policy.require(policy.can_use_message_center(current_user))
     filters = query.Filters.from_args(request.args, policy.feeds_in_lists(current_user))
-    before = request.args.get("before", type=int)
+    before = id_arg("before")
     listing = query.load(current_user, filters, before=before, limit=THREADS_PER_PAGE)
     next_page = None
     if listing.next_before is not None:

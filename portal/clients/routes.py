@@ -29,6 +29,7 @@ from portal.loaders import (
 from portal.models import Client, Feed, Role
 from portal.services import clients
 from portal.text import zone
+from portal.urls import id_arg
 
 CLIENTS_PER_PAGE = 50
 
@@ -44,7 +45,7 @@ def index():
         query = query.where(
             or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\"))
         )
-    after_name, after_id = request.args.get("after_name"), request.args.get("after_id", type=int)
+    after_name, after_id = request.args.get("after_name"), id_arg("after_id")
     if after_name is not None and after_id is not None:
         query = query.where(tuple_(Client.name, Client.id) > tuple_(after_name, after_id))
     rows = list(db.session.scalars(query.limit(CLIENTS_PER_PAGE + 1)))

@@ -1,11 +1,12 @@
-"""The open feed's poll, answered from one prepared query when nothing changed.
+"""The open feed's poll, answered from one statement (built once) when nothing changed.
 
 An open feed asks every two seconds whether anything changed; nearly always nothing did. That
 answer needs who is asking (a live session of an active user), whether the policy lets them see
-the feed, and whether the feed changed since. All three come from one statement, built once,
-read as plain rows: no ORM objects, no rendering. Whenever the quick answer is not a plain "no"
-(not logged in, not allowed, something changed, a remember-me cookie to honour), the full route
-answers instead, with the usual login and 404 handling.
+the feed, and whether the feed changed since. All three come from one statement, read as plain
+rows: no ORM objects, no rendering (staff also run the policy's own access query). Whenever
+the quick answer is not a plain "no" (not logged in, not allowed, something changed, a
+remember-me cookie to honour), the full route answers instead, with the usual login and 404
+handling.
 """
 
 from dataclasses import dataclass
@@ -88,19 +89,19 @@ def _run(values: dict) -> tuple | None:
     """The statement as the driver's SQL, prepared once: compiling, caching and result
     processing cost more than the query itself here, on the request made most often. (Still
     through a Connection, so that statement events, and the tests counting them, see it.)"""
-    sql, names = _driver_sql(db.engine.dialect.name)
-    if names is None:  # named parameters (psycopg)
-        parameters = values
-    else:  # positional (sqlite3), and times as SQLAlchemy stores them there: naive UTC text
+    dialect = db.engine.dialect
+    sql, names = _driver_sql(dialect)
+    if dialect.name == "sqlite":  # times as SQLAlchemy stores them there: naive UTC text
         values = {**values, "since": values["since"].astimezone(UTC).replace(tzinfo=None)
                   .isoformat(" ", "microseconds")}
-        parameters = tuple(values[name] for name in names)
+    parameters = values if names is None else tuple(values[name] for name in names)
     with db.engine.connect() as connection:
         return connection.exec_driver_sql(sql, parameters).fetchone()
 
 
-@lru_cache(maxsize=2)
-def _driver_sql(dialect_name: str) -> tuple[str, list[str] | None]:
-    """_PULSE as the driver's SQL, and the order of its parameters where they are positional."""
-    compiled = _PULSE.compile(dialect=db.engine.dialect)
+@lru_cache(maxsize=4)
+def _driver_sql(dialect) -> tuple[str, list[str] | None]:
+    """_PULSE as this dialect's driver takes it (its parameter style), and the order of the
+    parameters where they are positional."""
+    compiled = _PULSE.compile(dialect=dialect)
     return compiled.string, list(compiled.positiontup) if compiled.positional else None

@@ -201,7 +201,7 @@ def load_updates(
     ).all()
     if not rows:
         return FeedUpdates([], [])
-    items = Presenter(viewer, client, feed).items(rows)
+    items = Presenter(viewer, client, feed).items(rows, files_after=after)
     return FeedUpdates(
         [item for item in items if item.id > after],
         [item for item in items if item.id <= after],
@@ -237,10 +237,12 @@ class Presenter:
         self.thumbnail_url = url_pattern("files.thumbnail", token="")
         self.view_url = url_pattern("files.view", token="")
 
-    def items(self, rows) -> list[FeedItem]:
-        """FeedItems of rows in ascending id order, with their attachments."""
+    def items(self, rows, *, files_after: int = 0) -> list[FeedItem]:
+        """FeedItems of rows in ascending id order, with the attachments of those above
+        files_after (a poll's tombstones need none, and lie far below its new messages)."""
         rows = list(rows)
-        attachments = self._attachments(rows[0].id, rows[-1].id) if rows else {}
+        with_files = [row.id for row in rows if row.id > files_after]
+        attachments = self._attachments(with_files[0], with_files[-1]) if with_files else {}
         return [self.item(row, attachments.get(row.id, ())) for row in rows]
 
     def may_delete(self, author_id: int) -> bool:

@@ -11,6 +11,7 @@ from portal.loaders import client_of_business
 from portal.models import Client, Feed, utcnow
 from portal.services import feed_activity
 from portal.text import moment_from_token, moment_token
+from portal.urls import id_arg
 
 # Pages show the household's pets: load them with the client, in the same query; the whole
 # client page also its logins.
@@ -44,8 +45,8 @@ def updates(client_id: int, feed_name: str):
     """The open feed's poll: 204 when nothing changed, else new messages and tombstones."""
     checked_at = utcnow()  # before the query: a deletion racing it is seen next time
     since = moment_from_token(request.args.get("since", type=int))
-    after = request.args.get("after", 0, type=int)
-    oldest = request.args.get("oldest", after, type=int)
+    after = id_arg("after", 0)
+    oldest = id_arg("oldest", after)
     if pulse.nothing_new(client_id, Feed(feed_name), after=after, oldest=oldest, since=since):
         return "", 204
     return _changes(client_id, feed_name, checked_at, since, after, oldest)
@@ -73,7 +74,7 @@ def _changes(client_id, feed_name, checked_at, since, after, oldest):
 def earlier(client_id: int, feed_name: str):
     """The page of messages before `before`: alone for "Load earlier messages", or in the page."""
     client, feed = visible_feed(client_id, feed_name, *page_options())
-    before = request.args.get("before", type=int)
+    before = id_arg("before")
     if not wants_fragment():
         return render_client_page(client, feed, before=before)
     page = load_page(

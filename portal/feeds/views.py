@@ -68,7 +68,7 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
         html = render_template(
             "clients/profile.html", **context, **_profile_context(client, roster)
         )
-    # After rendering: the commit would otherwise expire the rows the templates read.
+    # After rendering: a page that fails to render marks nothing read.
     if context["read_up_to"] is not None:
         feed_activity.mark_read(current_user, client, feed, context["read_up_to"])
     return html

@@ -11,6 +11,7 @@ from portal.models import Role, User
 from portal.services import settings
 from portal.settings import audit_events, bp
 from portal.settings.forms import PortalSettingsForm
+from portal.urls import id_arg
 
 
 @bp.before_request
@@ -82,7 +83,7 @@ def audit_log():
     from one URL; every link and the filter form also work without JavaScript."""
     policy.require(policy.can_view_audit_log(current_user))
     filters = audit_events.Filters.from_args(request.args)
-    before = request.args.get("before", type=int)
+    before = id_arg("before")
     events = audit_events.load(current_user, filters, before=before, limit=AUDIT_EVENTS_PER_PAGE)
     next_page = None
     if events.next_before is not None:

@@ -9,6 +9,7 @@ from portal.fragments import render
 from portal.models import Role, User
 from portal.staff import bp
 from portal.staff import query as clients_query
+from portal.urls import id_arg
 
 CLIENTS_PER_PAGE = 30
 
@@ -45,8 +46,8 @@ def my_clients():
     """The clients a staff member works with, by name, a page at a time: the page, or the next
     cards alone for "More clients"."""
     policy.require(policy.is_staff(current_user))
-    after = (request.args.get("after_name"), request.args.get("after_id", type=int))
-    listing = clients_query.load(current_user, after=after if after[1] else None,
-                                 limit=CLIENTS_PER_PAGE)
+    name, client_id = request.args.get("after_name"), id_arg("after_id")
+    after = (name, client_id) if name is not None and client_id is not None else None
+    listing = clients_query.load(current_user, after=after, limit=CLIENTS_PER_PAGE)
     return render("staff/my_clients.html", "staff/_more_clients.html", listing=listing,
-                  paged=after[1] is not None)
+                  paged=after is not None)
