@@ -50,6 +50,9 @@ class Case:
     post: bool = False
     runs: list["Run"] = field(default_factory=list)
     queries: int | None = None
+    # The workers' peak resident memory once the case has run (VmHWM only grows: the peak so
+    # far, which shows the case that raised it).
+    peak_rss_mb: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -251,6 +254,7 @@ def measure(server: Server, data, args) -> list[Case]:
             baseline = wrk(hello, args.seconds, person.headers(case))
             run = wrk(server.base + case.path, args.seconds, person.headers(case), post=case.post)
             case.runs.append(Run(run.rate, run.p50_ms, run.p99_ms, run.rate / baseline.rate))
+            case.peak_rss_mb = max(case.peak_rss_mb, server.peak_rss_mb())
     return cases
 
 
@@ -294,13 +298,15 @@ def report(cases: list[Case], data, database_url, args, built_in, peak_rss) -> l
         f"{' '.join(SERVER[:4])}; wrk {' '.join(WRK[:4])}; {args.seconds} s runs, "
         f"{args.rounds} rounds, each case right after a hello run on the same server; medians.",
         "",
-        "| case | requests/s | p50 | p99 | ratio to hello | bar | SQL queries |",
-        "|---|---|---|---|---|---|---|",
+        "| case | requests/s | p50 | p99 | ratio to hello | bar | SQL queries | peak RSS per "
+        "worker |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for case in cases:
         lines.append(
             f"| {case.name} | {case.rate:.0f} | {_median(case, 'p50_ms')} | "
-            f"{_median(case, 'p99_ms')} | {case.ratio:.2f} | {_bar(case)} | {case.queries} |"
+            f"{_median(case, 'p99_ms')} | {case.ratio:.2f} | {_bar(case)} | {case.queries} | "
+            f"{case.peak_rss_mb:.0f} MB |"
         )
     lines += ["", *_summary({case.key: case for case in cases}, peak_rss), "", *READING, ""]
     return lines
