@@ -20,9 +20,9 @@ def url_pattern(endpoint: str, **values) -> Callable[[object], str]:
     return lambda value: url.replace(str(mark), str(value))
 
 
-# Above any id a table will hold, and below the 64-bit limit of both databases: a larger number
-# in a URL would otherwise fail in the driver (a 500) rather than find nothing.
-_LARGEST_ID = 2**62
+# The largest id the tables can hold (INTEGER columns on PostgreSQL): a larger number in a URL
+# would fail in the database (a 500) rather than find nothing.
+_LARGEST_ID = 2**31 - 1
 
 
 def id_arg(name: str, default: int | None = None) -> int | None:

@@ -154,3 +154,5 @@ def test_ids_beyond_any_in_the_url_find_nothing_rather_than_fail(admin_browser, 
     assert poll.status_code == 204
     earlier = admin_browser.htmx("GET", f"{feed}/earlier?before={-huge}")
     assert earlier.status_code == 200 and "hello" not in earlier.get_data(as_text=True)
+    for listing in (f"/messages?before={huge}", f"/settings/audit-log?before={huge}"):
+        assert admin_browser.get(listing).status_code == 200
