@@ -181,10 +181,10 @@ class Browser:
         self.jar = CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         login_page = self.get("/login")
-        form = urllib.parse.urlencode({"csrf_token": _csrf_token(login_page), "email": email,
+        form = urllib.parse.urlencode({"csrf_token": csrf_token_of(login_page), "email": email,
                                        "password": password}).encode()
         self.opener.open(f"{base}/login", data=form)
-        self.csrf_token = _csrf_token(self.get("/"))
+        self.csrf_token = csrf_token_of(self.get("/"))
 
     def get(self, path: str) -> str:
         return self.opener.open(self.base + path).read().decode()
@@ -206,7 +206,8 @@ class Browser:
         return headers
 
 
-def _csrf_token(page: str) -> str:
+def csrf_token_of(page: str) -> str:
+    """The CSRF token a page gives htmx (base.html's hx-headers), as a browser would use it."""
     return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
 
 

@@ -8,7 +8,6 @@ request of the path and of the hello view, then the profile of the path.
 """
 
 import argparse
-import re
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from flask import Flask
 from pyinstrument import Profiler, processors
 
 from bench import dataset
+from bench.load import UNTHROTTLED, csrf_token_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,10 +55,10 @@ class Visitor:
 
     def __init__(self, app: Flask, email: str):
         self.client = app.test_client()
-        token = _token(self.client.get("/login").text)
+        token = csrf_token_of(self.client.get("/login").text)
         self.client.post("/login", data={"csrf_token": token, "email": email,
                                          "password": dataset.PASSWORD})
-        self.csrf_token = _token(self.client.get("/", follow_redirects=True).text)
+        self.csrf_token = csrf_token_of(self.client.get("/", follow_redirects=True).text)
 
     def hello(self):
         return self.client.get("/bench/hello")
@@ -126,7 +126,6 @@ def _is_project(path: str | None) -> bool:
 def bench_app(database_url: str) -> Flask:
     """bench.app, as gunicorn serves it, on the given database."""
     from bench.app import build_app
-    from bench.load import UNTHROTTLED
 
     return build_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench-only",
                       **UNTHROTTLED})
@@ -158,9 +157,6 @@ def _time_statements(app, request, rounds: int = 50) -> None:
         text = " ".join(statement.split())
         print(f"{sum(spent) / rounds * 1000:7.3f} ms/request  {text[:150]}")
 
-
-def _token(page: str) -> str:
-    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
 
 
 if __name__ == "__main__":

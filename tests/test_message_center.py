@@ -447,7 +447,7 @@ def test_more_pages_by_keyset_not_offset(app, admin_browser, business, household
     # The next rows alone, to append, and the pager replaced out of band (now without More).
     assert fragment.lstrip().startswith('<li class="thread')
     assert len(_THREAD.findall(fragment)) == 5
-    assert re.search(r'<p class="pager center-pager" id="center-more" hx-swap-oob="true">\s*</p>',
+    assert re.search(r'<p class="pager list-pager" id="center-more" hx-swap-oob="true">\s*</p>',
                      fragment)
     shown = [row[0] for row in threads(admin_browser)] + [
         re.search(r'class="thread-client">([^<]*)<', block).group(1)
