@@ -279,6 +279,26 @@ def test_undeliverable_invitation_is_shown_beside_the_login(app, mailbox, admin_
     assert "The invitation email could not be delivered" in page
 
 
+def test_undelivered_invitations_cost_one_query_for_the_whole_list(app, mailbox, admin_browser):
+    mailbox.inbox.refuse_with = "550 No such user"
+
+    def staff_page_queries() -> int:
+        with record_sql(app) as statements:
+            page = admin_browser.get("/staff").get_data(as_text=True)
+        assert page.count("The invitation email could not be delivered") == invited
+        return len(statements)
+
+    invited = 1
+    invite_staff(admin_browser)
+    deliver(app)
+    one = staff_page_queries()
+    for number in range(3):
+        invite_staff(admin_browser, f"Walker {number}", f"walker{number}@example.com")
+    deliver(app)
+    invited = 4
+    assert staff_page_queries() == one
+
+
 def test_client_login_is_invited_from_the_client_page(app, mailbox, admin_browser, household,
                                                       new_client):
     response = admin_browser.submit(f"/clients/{household.id}/logins/new",

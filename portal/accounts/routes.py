@@ -4,7 +4,7 @@ Each answers htmx with the login's status fragment (the same one the client and 
 include), and a plain form post with a redirect back to the page the login is listed on.
 """
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -66,5 +66,10 @@ def reactivate(user_id: int):
 
 @bp.app_template_global()
 def invitation_undelivered(account: User) -> bool:
-    """For accounts/_status.html: asked only of logins still waiting on their invitation."""
-    return account.is_invited and account_mail.invitation_undelivered(account)
+    """For accounts/_status.html: asked only of logins still waiting on their invitation, and
+    answered for the whole page from one query."""
+    if not account.is_invited:
+        return False
+    if "undelivered_invitations" not in g:
+        g.undelivered_invitations = account_mail.undelivered_invitations(account.business_id)
+    return account.id in g.undelivered_invitations

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from flask import current_app, render_template
 from flask_mail import Message as MailMessage
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 
 from portal.extensions import db
 from portal.models import (
@@ -55,15 +55,19 @@ def enqueue_reset_request(address: str) -> None:
     db.session.add(AccountEmail(email=address, kind=AccountEmailKind.PASSWORD_RESET))
 
 
-def invitation_undelivered(user: User) -> bool:
-    """Whether the latest invitation email to this person could not be delivered."""
-    latest = db.session.scalar(
-        select(AccountEmail.status)
-        .where(AccountEmail.user_id == user.id, AccountEmail.kind == AccountEmailKind.INVITATION)
-        .order_by(AccountEmail.id.desc())
-        .limit(1)
+def undelivered_invitations(business_id: int) -> set[int]:
+    """The people of a business whose latest invitation email could not be delivered: one
+    query for a whole list of logins."""
+    latest = (
+        select(func.max(AccountEmail.id))
+        .where(AccountEmail.business_id == business_id,
+               AccountEmail.kind == AccountEmailKind.INVITATION)
+        .group_by(AccountEmail.user_id)
     )
-    return latest == DeliveryStatus.FAILED
+    return set(db.session.scalars(
+        select(AccountEmail.user_id)
+        .where(AccountEmail.id.in_(latest), AccountEmail.status == DeliveryStatus.FAILED)
+    ))
 
 
 # --- delivery, by the notification worker ------------------------------------------------------
