@@ -22,6 +22,8 @@ from .conftest import png_bytes, update_row
 
 MARK = "zq9"  # every payload carries it, to find where a payload ended up
 TEMPLATE_RESULT = str(7 * 7919)  # what "{{ 7*7919 }}" would become if it were evaluated
+# Standing alone, so a random token or asset hash that happens to hold the digits is no finding.
+EVALUATED = re.compile(rf"(?<![\w-]){TEMPLATE_RESULT}(?![\w-])")
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 CORPUS = {
@@ -96,7 +98,7 @@ def inertness_problems(body: str, payload: str, shown: bool = True) -> list[str]
     visible = BIDI_CONTROLS.sub("", payload)
     if any(char in visible for char in "<>\"'") and visible in body:
         problems.append("the payload appears unescaped")
-    if TEMPLATE_RESULT in body:
+    if EVALUATED.search(body):
         problems.append("template syntax was evaluated")
     if BIDI_CONTROLS.search(body):
         problems.append("a direction control reached the page")
@@ -250,4 +252,4 @@ def test_emails_show_payload_as_text(app, smtp, payload, admin, make_client, mak
     assert plain.get_content_type() == "text/plain"  # shown as text whatever it holds
     text = plain.get_content()
     assert BIDI_CONTROLS.sub("", payload) in text  # as typed, less direction controls
-    assert not BIDI_CONTROLS.search(text) and TEMPLATE_RESULT not in text
+    assert not BIDI_CONTROLS.search(text) and not EVALUATED.search(text)
