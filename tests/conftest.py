@@ -133,6 +133,25 @@ def app(database_url, tmp_path):
 
 
 @pytest.fixture
+def make_app(database_url, tmp_path):
+    """More apps on the test's database (one per gunicorn worker, say), each with its own
+    settings; their connections are closed at the end, not left to the garbage collector."""
+    made = []
+
+    def make(**settings):
+        app = create_app({**_config(database_url, tmp_path / "uploads"), **settings})
+        app.test_client_class = PortalClient
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app) -> PortalClient:
     return app.test_client()
 

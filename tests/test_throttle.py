@@ -8,11 +8,11 @@ from io import BytesIO
 import pytest
 from sqlalchemy import select
 
-from portal import create_app, throttle
+from portal import throttle
 from portal.extensions import db
 from portal.models import AuditEvent, Message, Role
 
-from .conftest import PASSWORD, PortalClient, _config, count_rows, png_bytes
+from .conftest import PASSWORD, count_rows, png_bytes
 
 OFFICE = "192.0.2.10"  # documentation addresses: only ever REMOTE_ADDR values here
 ELSEWHERE = "198.51.100.7"
@@ -120,10 +120,8 @@ def test_locking_an_unknown_email_records_nothing(app, client, limits):
     assert count_rows(app, AuditEvent, AuditEvent.action == "login.locked_out") == 0
 
 
-def test_behind_a_trusted_proxy_each_client_address_counts(database_url, tmp_path, admin):
-    app = create_app({**_config(database_url, tmp_path / "uploads"), "TRUSTED_PROXIES": 1,
-                      "THROTTLE_LOGIN_FAILURES_PER_ADDRESS": "2 per 15 minutes"})
-    app.test_client_class = PortalClient
+def test_behind_a_trusted_proxy_each_client_address_counts(make_app, admin):
+    app = make_app(TRUSTED_PROXIES=1, THROTTLE_LOGIN_FAILURES_PER_ADDRESS="2 per 15 minutes")
 
     def via_proxy(client_address, email, password="wrong password"):
         browser = app.test_client()
@@ -217,17 +215,12 @@ def test_refusal_rounds_up_to_whole_minutes():
 
 # --- storage ----------------------------------------------------------------------------------
 
-def test_every_app_starts_with_empty_counters(database_url, tmp_path, admin, limits):
-    apps = [create_app({**_config(database_url, tmp_path / "uploads"),
-                        "THROTTLE_LOGIN_FAILURES_PER_ACCOUNT": "1 per hour"}) for _ in range(2)]
-    for app in apps:
+def test_every_app_starts_with_empty_counters(make_app, admin, limits):
+    for app in [make_app(THROTTLE_LOGIN_FAILURES_PER_ACCOUNT="1 per hour") for _ in range(2)]:
         with app.test_request_context("/"):
             assert throttle.login_refusal(admin.email) is None
             throttle.login_failed(admin.email)
             assert throttle.login_refusal(admin.email) is not None
-    for app in apps:
-        with app.app_context():
-            db.engine.dispose()
 
 
 def test_storage_outage_lets_logins_through(app, client, admin, limits, caplog, monkeypatch):
@@ -257,14 +250,13 @@ def redis_reachable() -> bool:
 
 
 @pytest.mark.skipif(not redis_reachable(), reason="no Redis on 127.0.0.1:6379")
-def test_redis_storage_counts_across_apps(database_url, tmp_path, make_user):
+def test_redis_storage_counts_across_apps(make_app, make_user):
     # Two apps stand for two workers: with REDIS_URL set, a lock seen by one holds in the other.
     prefix = f"portal-test-{uuid.uuid4().hex}"
-    config = {**_config(database_url, tmp_path / "uploads"),
-              "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+    config = {"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
               "THROTTLE_KEY_PREFIX": prefix,
               "THROTTLE_LOGIN_FAILURES_PER_ACCOUNT": "2 per 15 minutes"}
-    first, second = create_app(config), create_app(config)
+    first, second = make_app(**config), make_app(**config)
     user = make_user(Role.STAFF)
     try:
         with first.test_request_context("/"):
@@ -279,9 +271,6 @@ def test_redis_storage_counts_across_apps(database_url, tmp_path, make_user):
         keys = first.extensions["throttle"].storage.storage.keys(f"*{prefix}*")
         if keys:
             first.extensions["throttle"].storage.storage.delete(*keys)
-        for app in (first, second):
-            with app.app_context():
-                db.engine.dispose()
 
 
 def test_forgot_password_page_refuses_too_many_requests(client, limits, admin):
