@@ -14,7 +14,16 @@ from flask import url_for
 from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Attachment, Client, DeliveryStatus, Message, Notification, Role
+from portal.models import (
+    Attachment,
+    Client,
+    DeliveryStatus,
+    Message,
+    Notification,
+    Role,
+    User,
+)
+from portal.notifications import push, worker
 from portal.services import clients
 
 from . import test_notifications
@@ -253,3 +262,24 @@ def test_emails_show_payload_as_text(app, smtp, payload, admin, make_client, mak
     text = plain.get_content()
     assert BIDI_CONTROLS.sub("", payload) in text  # as typed, less direction controls
     assert not BIDI_CONTROLS.search(text) and not EVALUATED.search(text)
+
+
+twilio = test_notifications.twilio  # the loopback stand-in for the SMS provider
+
+
+def test_text_messages_and_push_show_payload_without_direction_controls(
+        app, smtp, twilio, payload, admin, make_client, make_user, make_message):
+    # Phones and push services show these strings as they are: no template cleans them there.
+    household = make_client(name=payload)
+    author = make_user(Role.CLIENT, client=household, name=payload)
+    update_row(app, User, admin.id, phone="+15551234567", notify_sms=True)
+    message = make_message(household, author, payload)
+    test_notifications.deliver(app)
+    [(_, form)] = twilio
+    with app.app_context():
+        [(item, _)] = worker._items({message.id}).values()
+    shown = {"text message": form["Body"][0], **push.payload(item)}
+    for label, text in shown.items():
+        assert not BIDI_CONTROLS.search(text), label
+    typed = " ".join(BIDI_CONTROLS.sub("", payload).split())  # push collapses white space
+    assert typed in " ".join(shown["text message"].split()) and typed in shown["body"]

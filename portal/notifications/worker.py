@@ -30,7 +30,7 @@ from portal.models import (
 )
 from portal.notifications import email, sms
 from portal.notifications.errors import PermanentError, TransientError
-from portal.text import zone
+from portal.text import without_bidi_controls, zone
 
 log = logging.getLogger(__name__)
 # A claim older than this belongs to a worker that died: its rows are put back.
@@ -143,7 +143,9 @@ def _items(message_ids: set[int]) -> dict[int, tuple[NotificationItem, Client]]:
 def _item(message: Message, client: Client, attachments: int) -> NotificationItem:
     business = message.author.business
     show_text = message.feed == Feed.CONVERSATION or business.private_email_includes_text
-    text = (message.text or "").strip()
+    # Every channel shows these as plain text: the text messages and push notifications too,
+    # not only the pages and emails that Jinja cleans, lose their direction controls.
+    text = without_bidi_controls(message.text or "").strip()
     excerpt = None
     if show_text and text:
         excerpt = text if len(text) <= EXCERPT_LENGTH else text[:EXCERPT_LENGTH - 1] + "…"
@@ -154,7 +156,8 @@ def _item(message: Message, client: Client, attachments: int) -> NotificationIte
     link = current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
     local = message.created_at.astimezone(zone(business.time_zone))
     return NotificationItem(
-        message.id, client.id, client.name, message.feed, message.author.name, business.name,
+        message.id, client.id, without_bidi_controls(client.name), message.feed,
+        without_bidi_controls(message.author.name), without_bidi_controls(business.name),
         excerpt, attachments, link, local.strftime("%b %-d at %-I:%M %p"),
     )
 
