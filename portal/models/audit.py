@@ -11,7 +11,13 @@ class AuditEvent(db.Model):
     """Who did what to which object, when. Never holds message text."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_business_id", "business_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_events_business_id", "business_id", "id"),
+        # The audit log's filters (kind, who acted, whose login), newest first.
+        Index("ix_audit_events_action", "business_id", "action", "id"),
+        Index("ix_audit_events_actor", "business_id", "actor_id", "id"),
+        Index("ix_audit_events_object", "business_id", "object_type", "object_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
