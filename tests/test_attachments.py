@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Attachment, Feed, Message, ScheduledService, ServiceStatus
 from portal.services import messages as message_service
+from portal.services.uploads import shrink
 
 from .conftest import set_private_messaging
 
@@ -27,9 +28,9 @@ def two_tone(size=(400, 300)) -> Image.Image:
     return image
 
 
-def phone_jpeg() -> bytes:
+def phone_jpeg(size=(400, 300)) -> bytes:
     """A phone photo taken sideways (orientation 6) at a client's home (GPS)."""
-    image = two_tone()
+    image = two_tone(size)
     exif = image.getexif()
     exif[ORIENTATION] = 6
     exif[GPS_IFD] = {1: "N", 2: (41.0, 53.0, 24.0), 3: "W", 4: (87.0, 37.0, 48.0)}
@@ -135,6 +136,29 @@ def test_phone_photo_is_upright_and_has_no_metadata(app, admin_browser, househol
     upright = Image.open(BytesIO(stored_bytes(app, photo.storage_key))).convert("RGB")
     top, bottom = upright.getpixel((150, 50)), upright.getpixel((150, 350))
     assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]
+
+
+def test_large_photo_is_shrunk_upright_to_the_full_view_and_thumbnail(app, admin_browser,
+                                                                        household):
+    send(admin_browser, household, [("IMG_0043.JPG", phone_jpeg((3200, 2400)))])
+    [photo] = attachments(app)
+    assert (photo.width, photo.height) == (1200, 1600)  # upright, FULL_SIZE high
+    thumbnail = Image.open(BytesIO(stored_bytes(app, photo.thumbnail_key)))
+    assert thumbnail.size == (360, 480)
+    top, bottom = thumbnail.convert("RGB").getpixel((180, 40)), thumbnail.getpixel((180, 440))
+    assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]
+
+
+def test_jpeg_decodes_at_the_smallest_scale_covering_the_fitted_size():
+    # 4:3 into a 400 px square is 400x300: 1/8 of 3200x2400 covers it. thumbnail() alone would
+    # ask for 400x400 and decode at 1/4, four times the pixels.
+    image = Image.open(BytesIO(phone_jpeg((3200, 2400))))
+    small = shrink(image, 400)
+    assert small.size == (400, 300) and image.decoderconfig[0] == 8
+    png = Image.open(BytesIO(encoded(two_tone((800, 600)), "PNG")))
+    assert shrink(png, 400).size == (400, 300)
+    little = two_tone((40, 30))
+    assert shrink(little, 400) is little  # never enlarged
 
 
 @pytest.mark.parametrize(

@@ -123,9 +123,7 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
 
 def _still_image(name: str, image: Image.Image) -> PreparedFile:
     source_format = image.format
-    # thumbnail() before any load lets JPEG decode at a reduced scale (draft): the speed is there.
-    image.thumbnail((FULL_SIZE, FULL_SIZE), reducing_gap=1.0)
-    image = ImageOps.exif_transpose(image)
+    image = ImageOps.exif_transpose(shrink(image, FULL_SIZE))
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     if source_format in ("JPEG", "HEIF") and not has_alpha:
         full, content_type = _encode(image.convert("RGB"), "JPEG", quality=85), "image/jpeg"
@@ -156,9 +154,32 @@ def _animated_gif(name: str, image: Image.Image) -> PreparedFile:
     )
 
 
+def shrink(image: Image.Image, side: int) -> Image.Image:
+    """The image fitted into a side x side square, never enlarged. A JPEG not yet loaded is
+    decoded at the smallest scale that still covers the fitted size (draft mode), where most of
+    the speed is: thumbnail() alone asks the decoder for the whole square, which for a 4:3 photo
+    is twice the scale needed, four times the pixels to decode."""
+    fitted = _fitted(image.size, side)
+    if fitted == image.size:
+        return image
+    drafted = image.draft(None, fitted)
+    if drafted is None:  # not a JPEG, or already decoded
+        image.thumbnail((side, side))
+        return image
+    _, box = drafted  # the whole picture, in the units of the reduced scale
+    return image.resize(fitted, Image.Resampling.LANCZOS, box=box)
+
+
+def _fitted(size: tuple[int, int], side: int) -> tuple[int, int]:
+    width, height = size
+    if width <= side and height <= side:
+        return size
+    scale = side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _thumbnail(image: Image.Image) -> bytes:
-    small = image.copy()
-    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    small = shrink(image.copy(), THUMBNAIL_SIZE)
     if small.mode not in ("RGB", "RGBA"):
         small = small.convert("RGBA" if "transparency" in small.info else "RGB")
     return _encode(small, "WEBP", quality=80)
