@@ -21,7 +21,10 @@ class Feed(enum.StrEnum):
 class Message(db.Model):
     __tablename__ = "messages"
     # Keyset paging of one client's feed: WHERE client_id=? AND feed=? AND id<? ORDER BY id DESC.
-    __table_args__ = (Index("ix_messages_client_feed_id", "client_id", "feed", "id"),)
+    # deleted_at and author_id ride along for unread counts, counted from the index alone.
+    __table_args__ = (
+        Index("ix_messages_client_feed", "client_id", "feed", "id", "deleted_at", "author_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
