@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from portal import policy
 from portal.extensions import db
@@ -61,14 +61,17 @@ def recipients(author: User, client: Client, feed: Feed) -> list[Recipient]:
 
 
 def enqueue(message: Message, recipients: list[Recipient]) -> None:
-    """Adds the message's notification rows to the session; they commit with the message."""
+    """Writes the message's notification rows in the caller's transaction: they commit with
+    the message. One INSERT for them all; nothing reads them back as objects."""
     due_at = utcnow() + timedelta(seconds=current_app.config["NOTIFICATION_DELAY_SECONDS"])
-    for recipient in recipients:
-        for channel in recipient.channels:
-            db.session.add(Notification(
-                business_id=message.business_id, message_id=message.id,
-                recipient_id=recipient.user_id, channel=channel, due_at=due_at,
-            ))
+    rows = [
+        {"business_id": message.business_id, "message_id": message.id,
+         "recipient_id": recipient.user_id, "channel": channel, "due_at": due_at}
+        for recipient in recipients
+        for channel in recipient.channels
+    ]
+    if rows:
+        db.session.execute(insert(Notification.__table__), rows)  # Core: no ORM bulk path
 
 
 def cancel_pending(message: Message) -> None:
