@@ -379,7 +379,7 @@ def _explain(app, missed: list[Case], requests: int) -> list[str]:
     for case in missed:
         visitor = visitors[case.user]
         call = visitor.request(case.path, htmx=case.htmx, post=case.post)
-        hello_ms, case_ms = profile.cpu_ms(visitor.hello, requests), profile.cpu_ms(call, requests)
+        hello_ms, case_ms = profile.interleaved_cpu_ms(visitor.hello, call, requests)
         lines += [
             f"**{case.name}** (ratio {case.ratio:.2f}, bar {case.bar:.2f}): in one process "
             f"{case_ms:.2f} ms of CPU per request, against {hello_ms:.2f} ms for hello.",
