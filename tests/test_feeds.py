@@ -1,6 +1,7 @@
 """The Conversation feed: reading, paging, posting and deleting, with and without htmx."""
 
 import re
+from io import BytesIO
 
 import pytest
 from sqlalchemy import select
@@ -8,7 +9,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import AuditEvent, Feed, Message, utcnow
 
-from .conftest import count_rows, record_sql
+from .conftest import count_rows, png_bytes, record_sql
 
 
 def feed_url(record, feed="conversation"):
@@ -182,6 +183,19 @@ def test_post_with_htmx_returns_message_and_fresh_composer(app, admin_browser, h
     composer = body[body.index('id="composer"'):]
     assert "On my way" not in composer
     assert count_rows(app, Message) == 1
+
+
+@pytest.mark.parametrize("files", [[], [("walk.png", png_bytes()), ("notes.txt", b"notes")]],
+                         ids=["text", "with-files"])
+def test_posted_message_shows_as_the_feed_shows_it(admin_browser, household, files):
+    # The answer to a post is built from what was written; the feed reads it back.
+    data = {"text": "Back home, https://example.com/walk", "files": [
+        (BytesIO(content), name) for name, content in files]}
+    body = admin_browser.htmx("POST", f"{feed_url(household)}/messages", data=data,
+                              content_type="multipart/form-data").get_data(as_text=True)
+    posted = re.search(r"<article .*?</article>", body, re.S).group(0)
+    page = admin_browser.get(feed_url(household)).get_data(as_text=True)
+    assert posted in page
 
 
 def test_post_without_javascript_redirects_back_to_the_feed(app, admin_browser, household):

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from markupsafe import Markup
 from sqlalchemy import bindparam, select, union_all
@@ -211,12 +212,32 @@ def load_updates(
 _ONE = _FEED_PAGE.where(Message.id == bindparam("message_id"))
 
 
-def load_item(
-    message_id: int, viewer: User, client: Client, feed: Feed, *, with_files: bool = True
-) -> FeedItem:
-    """One message as the viewer sees it; with_files=False when it is known to have none."""
+def load_item(message_id: int, viewer: User, client: Client, feed: Feed) -> FeedItem:
+    """One message as the viewer sees it."""
     row = db.session.execute(_ONE, {"message_id": message_id}).one()
-    presenter = Presenter(viewer, client, feed)
+    return Presenter(viewer, client, feed).items([row])[0]
+
+
+class _Written(NamedTuple):
+    """A message just written, in the shape of a _FEED_PAGE row."""
+
+    id: int
+    author_id: int
+    author_name: str
+    author_role: Role
+    text: str | None
+    created_at: datetime
+    deleted_at: None = None
+    deleted_by_name: None = None
+
+
+def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
+                with_files: bool) -> FeedItem:
+    """The message its author just posted, as they see it: from what was written, not read
+    back (only its files are, when it has some)."""
+    row = _Written(message.id, author.id, author.name, author.role, message.text,
+                   message.created_at)
+    presenter = Presenter(author, client, feed)
     return presenter.items([row])[0] if with_files else presenter.item(row)
 
 

@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 
 from portal import policy, throttle
 from portal.feeds.forms import MessageForm
-from portal.feeds.query import load_item
+from portal.feeds.query import load_item, posted_item
 from portal.feeds.routes import FEED_NAMES, visible_feed
 from portal.feeds.views import composer_context, render_client_page
 from portal.fragments import retarget, wants_fragment
@@ -42,7 +42,7 @@ def create(client_id: int, feed_name: str):
         return redirect(feed_url(client.id, feed, message.id))
     return render_template(
         "messages/_created.html",
-        item=load_item(message.id, current_user, client, feed, with_files=bool(files)),
+        item=posted_item(message, current_user, client, feed, with_files=bool(files)),
         **composer_context(client, feed),
     )
 
