@@ -76,13 +76,15 @@ class ViewerClock:
         return _exact(moment.astimezone(self.zone))
 
     def relative(self, moment: datetime) -> str:
-        return self._relative(moment, moment.astimezone(self.zone))
+        local = moment.astimezone(self.zone)
+        return self._relative(moment, local, _clock(local))
 
     def exact_and_relative(self, moment: datetime) -> tuple[str, str]:
         local = moment.astimezone(self.zone)
-        return _exact(local), self._relative(moment, local)
+        clock = _clock(local)
+        return _exact(local, clock), self._relative(moment, local, clock)
 
-    def _relative(self, moment: datetime, local: datetime) -> str:
+    def _relative(self, moment: datetime, local: datetime, clock: str) -> str:
         seconds = (self.now - moment).total_seconds()
         if seconds < 60:
             return "just now"
@@ -90,11 +92,11 @@ class ViewerClock:
             return f"{int(seconds // 60)} min ago"
         days = (self.today - local.date()).days
         if days == 0:
-            return f"today {_clock(local)}"
+            return f"today {clock}"
         if days == 1:
-            return f"yesterday {_clock(local)}"
+            return f"yesterday {clock}"
         if days < 7:
-            return f"{_DAYS[local.weekday()]} {_clock(local)}"
+            return f"{_DAYS[local.weekday()]} {clock}"
         if local.year == self.today.year:
             return f"{_MONTHS[local.month]} {local.day}"
         return f"{_MONTHS[local.month]} {local.day}, {local.year}"
@@ -104,9 +106,9 @@ def _clock(local: datetime) -> str:
     return f"{local.hour % 12 or 12}:{local.minute:02} {'AM' if local.hour < 12 else 'PM'}"
 
 
-def _exact(local: datetime) -> str:
+def _exact(local: datetime, clock: str | None = None) -> str:
     return (f"{_DAYS[local.weekday()]}, {_MONTHS[local.month]} {local.day}, {local.year} "
-            f"at {_clock(local)} {local.tzname()}")
+            f"at {clock or _clock(local)} {local.tzname()}")
 
 
 def exact_time(moment: datetime, time_zone: str) -> str:

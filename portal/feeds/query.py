@@ -274,27 +274,29 @@ class Presenter:
         return self._deletable[author_id]
 
     def item(self, row, attachments=()) -> FeedItem:
-        deleted = row.deleted_at is not None
-        exact, relative = self.clock.exact_and_relative(row.created_at)
+        # Unpacked, not read by name: a Row's named access costs half a microsecond a field.
+        (message_id, author_id, author_name, author_role, text, created_at, deleted_at,
+         deleted_by_name) = row
+        deleted = deleted_at is not None
+        exact, relative = self.clock.exact_and_relative(created_at)
         shows_deleter = deleted and self.sees_deletions
         return FeedItem(
-            id=row.id,
-            author_id=row.author_id,
-            author_name=row.author_name,
-            author_role=row.author_role,
-            html=message_html(row.text) if row.text and not row.text.isspace() else None,
-            iso_time=row.created_at.isoformat(),
+            id=message_id,
+            author_id=author_id,
+            author_name=author_name,
+            author_role=author_role,
+            html=message_html(text) if text and not text.isspace() else None,
+            iso_time=created_at.isoformat(),
             exact_time=exact,
             relative_time=relative,
-            is_own=row.author_id == self.viewer.id,
+            is_own=author_id == self.viewer.id,
             deleted=deleted,
-            deleted_by_name=row.deleted_by_name if shows_deleter else None,
-            deleted_exact_time=self.clock.exact(row.deleted_at) if shows_deleter else None,
-            images=tuple(view for view in attachments if view.is_image),
-            files=tuple(view for view in attachments if not view.is_image),
+            deleted_by_name=deleted_by_name if shows_deleter else None,
+            deleted_exact_time=self.clock.exact(deleted_at) if shows_deleter else None,
+            images=tuple(view for view in attachments if view.is_image) if attachments else (),
+            files=tuple(view for view in attachments if not view.is_image) if attachments else (),
             delete_url=(
-                None if deleted or not self.may_delete(row.author_id)
-                else self.delete_url(row.id)
+                None if deleted or not self.may_delete(author_id) else self.delete_url(message_id)
             ),
         )
 
