@@ -26,8 +26,11 @@ def without_bidi_controls(text: str) -> str:
 
 def finalize(value):
     """Jinja's finalize: whatever a template prints loses its direction controls, names and
-    texts in pages, fragments and emails alike."""
-    return without_bidi_controls(value) if isinstance(value, str) else value
+    texts in pages, fragments and emails alike. Runs for every value printed: the usual
+    answer, plain ASCII, is given here without a further call."""
+    if isinstance(value, str) and not value.isascii():
+        return without_bidi_controls(value)
+    return value
 
 
 @lru_cache(maxsize=4096)
