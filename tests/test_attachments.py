@@ -5,7 +5,7 @@ from io import BytesIO
 
 import pillow_heif
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -26,6 +26,13 @@ def two_tone(size=(400, 300)) -> Image.Image:
     image = Image.new("RGB", size, (220, 30, 30))
     image.paste((30, 30, 220), (size[0] // 2, 0, size[0], size[1]))
     return image
+
+
+def gradient(size) -> Image.Image:
+    """Smooth colour across the picture: a resize that shifted or stretched it shows."""
+    horizontal = Image.linear_gradient("L").resize(size)
+    return Image.merge("RGB", (horizontal, horizontal.transpose(Image.Transpose.ROTATE_180),
+                               Image.linear_gradient("L").rotate(90).resize(size)))
 
 
 def phone_jpeg(size=(400, 300)) -> bytes:
@@ -153,12 +160,36 @@ def test_jpeg_decodes_at_the_smallest_scale_covering_the_fitted_size():
     # 4:3 into a 400 px square is 400x300: 1/8 of 3200x2400 covers it. thumbnail() alone would
     # ask for 400x400 and decode at 1/4, four times the pixels.
     image = Image.open(BytesIO(phone_jpeg((3200, 2400))))
-    small = shrink(image, 400)
-    assert small.size == (400, 300) and image.decoderconfig[0] == 8
+    assert shrink(image, 400).size == (400, 300)
+    assert image.size == (400, 300)  # what the decoder was set to produce: 1/8 scale
     png = Image.open(BytesIO(encoded(two_tone((800, 600)), "PNG")))
     assert shrink(png, 400).size == (400, 300)
     little = two_tone((40, 30))
     assert shrink(little, 400) is little  # never enlarged
+
+
+def test_shrunk_jpeg_of_an_odd_size_matches_a_full_decode():
+    # 3203x2403 at 1/8 is 401x301 with a partial last pixel: the draft box leaves it out.
+    original = gradient((3203, 2403))
+    data = encoded(original, "JPEG", quality=95)
+    fast = shrink(Image.open(BytesIO(data)), 400)
+    slow = Image.open(BytesIO(data)).convert("RGB").resize(fast.size, Image.Resampling.LANCZOS)
+    assert fast.size == (400, 300)
+    # Stretching the partial pixel over the row would shift the right side by half a pixel:
+    # about twice this difference from the full decode there.
+    right = (300, 0, 400, 300)
+    difference = ImageChops.difference(fast.convert("RGB"), slow).convert("L").crop(right)
+    assert ImageStat.Stat(difference).mean[0] < 0.3  # of 255
+
+
+def test_multi_picture_jpeg_is_stored_as_jpeg(app, admin_browser, household):
+    # Phones' JPEGs may carry a second picture (MPF): Pillow opens them as MPO.
+    output = BytesIO()
+    two_tone().save(output, "MPO", save_all=True, append_images=[two_tone((200, 150))])
+    send(admin_browser, household, [("IMG_0044.JPG", output.getvalue())])
+    [photo] = attachments(app)
+    assert photo.content_type == "image/jpeg"
+    assert Image.open(BytesIO(stored_bytes(app, photo.storage_key))).format == "JPEG"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.feeds import query
 from portal.models import AuditEvent, Feed, Message, utcnow
 
 from .conftest import count_rows, png_bytes, record_sql
@@ -196,6 +197,21 @@ def test_posted_message_shows_as_the_feed_shows_it(admin_browser, household, fil
     posted = re.search(r"<article .*?</article>", body, re.S).group(0)
     page = admin_browser.get(feed_url(household)).get_data(as_text=True)
     assert posted in page
+
+
+def test_posting_text_reads_nothing_back_from_messages(app, admin_browser, household):
+    admin_browser.csrf_token()
+    with record_sql(app) as statements:
+        admin_browser.htmx("POST", f"{feed_url(household)}/messages", data={"text": "Hi"})
+    written = [index for index, (sql, _) in enumerate(statements)
+               if sql.startswith("INSERT INTO messages")]
+    assert written and not [sql for sql, _ in statements[written[0]:]
+                            if sql.startswith("SELECT") and "FROM messages" in sql]
+
+
+def test_written_message_has_the_shape_of_a_feed_row():
+    # Presenter.item unpacks rows by position: both kinds must list the same columns in order.
+    assert query._Written._fields == tuple(query._FEED_PAGE.selected_columns.keys())
 
 
 def test_post_without_javascript_redirects_back_to_the_feed(app, admin_browser, household):

@@ -30,9 +30,9 @@ from . import test_notifications
 from .conftest import png_bytes, update_row
 
 MARK = "zq9"  # every payload carries it, to find where a payload ended up
-TEMPLATE_RESULT = str(7 * 7919)  # what "{{ 7*7919 }}" would become if it were evaluated
-# Standing alone, so a random token or asset hash that happens to hold the digits is no finding.
-EVALUATED = re.compile(rf"(?<![\w-]){TEMPLATE_RESULT}(?![\w-])")
+# What the template payloads ("{{ 7*7919 }}zq9", "${7*7919}zq9") become if evaluated: with the
+# mark, so that a random token or asset hash holding the digits is no finding.
+EVALUATED = re.compile(re.escape(str(7 * 7919) + MARK))
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 CORPUS = {
@@ -277,7 +277,7 @@ def test_text_messages_and_push_show_payload_without_direction_controls(
     test_notifications.deliver(app)
     [(_, form)] = twilio
     with app.app_context():
-        [(item, _)] = worker._items({message.id}).values()
+        [(item, _)] = worker.notification_items({message.id}).values()
     shown = {"text message": form["Body"][0], **push.payload(item)}
     for label, text in shown.items():
         assert not BIDI_CONTROLS.search(text), label

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from flask import template_rendered
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
-from portal import policy
+from portal import policy, unread
 from portal.extensions import db
 from portal.models import (
     Business,
@@ -24,7 +24,7 @@ from portal.models import (
 )
 
 from .cast import ROLES
-from .conftest import record_sql, set_private_messaging, update_row
+from .conftest import POSTGRES_URL, record_sql, set_private_messaging, update_row
 
 CENTER = "/messages"
 
@@ -645,3 +645,15 @@ def test_migration_backfills_summaries_and_read_markers(app, business, admin, ho
             (household_login.id, household.id): ids[2],
         }
         assert db.session.get(Business, business.id) is not None
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="reads SQLite's query plan")
+def test_unread_counts_read_the_feed_index_alone(app, admin, household):
+    # Deleted and own messages are left out of counts: the index holds both columns, so a
+    # count over thousands of unread messages never reads their rows.
+    rows = unread.unread_rows(admin, household.id, Feed.CONVERSATION, 0).limit(unread.CAP)
+    statement = select(func.count()).select_from(rows.subquery())
+    with app.app_context():
+        sql = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+        plan = db.session.execute(text(f"EXPLAIN QUERY PLAN {sql}")).all()
+    assert any("USING COVERING INDEX ix_messages_client_feed" in row.detail for row in plan), plan

@@ -1,4 +1,7 @@
-"""The migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
+"""The migrations build the schema the models describe, on SQLite and PostgreSQL: tables,
+columns and their types, indexes, unique and foreign keys. Not compared: CHECK constraints
+(Alembic leaves them out) and server defaults (columns added to tables with rows keep the
+default their migration filled them with; the models set values in Python)."""
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext

@@ -113,7 +113,7 @@ def deliver(ids: list[int]) -> None:
         .options(joinedload(Notification.recipient), joinedload(Notification.message))
         .order_by(Notification.id)
     ))
-    items = _items({row.message_id for row in rows})
+    items = notification_items({row.message_id for row in rows})
     groups: dict[tuple, list[Notification]] = defaultdict(list)
     for row in rows:
         key = (row.recipient_id, row.channel) if row.channel == Channel.EMAIL else (row.id,)
@@ -126,7 +126,8 @@ def deliver(ids: list[int]) -> None:
         sender.close()
 
 
-def _items(message_ids: set[int]) -> dict[int, tuple[NotificationItem, Client]]:
+def notification_items(message_ids: set[int]) -> dict[int, tuple[NotificationItem, Client]]:
+    """What every channel says of these messages, by message id, with each one's client."""
     attachment_counts = (
         select(func.count(Attachment.id)).where(Attachment.message_id == Message.id)
         .scalar_subquery()

@@ -125,7 +125,7 @@ def _still_image(name: str, image: Image.Image) -> PreparedFile:
     source_format = image.format
     image = ImageOps.exif_transpose(shrink(image, FULL_SIZE))
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    if source_format in ("JPEG", "HEIF") and not has_alpha:
+    if source_format in ("JPEG", "MPO", "HEIF") and not has_alpha:  # MPO: a multi-picture JPEG
         full, content_type = _encode(image.convert("RGB"), "JPEG", quality=85), "image/jpeg"
     elif source_format == "WEBP":
         full, content_type = _encode(image, "WEBP", quality=85), "image/webp"
@@ -155,19 +155,18 @@ def _animated_gif(name: str, image: Image.Image) -> PreparedFile:
 
 
 def shrink(image: Image.Image, side: int) -> Image.Image:
-    """The image fitted into a side x side square, never enlarged. A JPEG not yet loaded is
-    decoded at the smallest scale that still covers the fitted size (draft mode), where most of
-    the speed is: thumbnail() alone asks the decoder for the whole square, which for a 4:3 photo
-    is twice the scale needed, four times the pixels to decode."""
+    """A new image: this one fitted into a side x side square (or this one, when it fits).
+
+    A JPEG (or HEIF) not yet decoded is decoded at the smallest scale that still covers the
+    fitted size (draft mode), where most of the speed is: thumbnail() asks the decoder for the
+    whole square, which for a 4:3 photo is twice the scale needed, four times the pixels. The
+    image given is then configured for that scale: use the one returned."""
     fitted = _fitted(image.size, side)
     if fitted == image.size:
         return image
     drafted = image.draft(None, fitted)
-    if drafted is None:  # not a JPEG, or already decoded
-        image.thumbnail((side, side))
-        return image
-    _, box = drafted  # the whole picture, in the units of the reduced scale
-    return image.resize(fitted, Image.Resampling.LANCZOS, box=box)
+    box = drafted[1] if drafted else None  # the whole picture, in the reduced scale's pixels
+    return image.resize(fitted, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
 
 
 def _fitted(size: tuple[int, int], side: int) -> tuple[int, int]:
@@ -179,7 +178,7 @@ def _fitted(size: tuple[int, int], side: int) -> tuple[int, int]:
 
 
 def _thumbnail(image: Image.Image) -> bytes:
-    small = shrink(image.copy(), THUMBNAIL_SIZE)
+    small = shrink(image, THUMBNAIL_SIZE)
     if small.mode not in ("RGB", "RGBA"):
         small = small.convert("RGBA" if "transparency" in small.info else "RGB")
     return _encode(small, "WEBP", quality=80)
