@@ -279,6 +279,31 @@ def test_undeliverable_invitation_is_shown_beside_the_login(app, mailbox, admin_
     assert "The invitation email could not be delivered" in page
 
 
+def test_undeliverable_invitation_is_listed_with_failed_deliveries_and_retried(
+        app, mailbox, admin_browser, make_business, make_user):
+    mailbox.inbox.refuse_with = "550 No such user"
+    invite_staff(admin_browser)
+    other_business_admin = make_user(Role.ADMIN, business=make_business())
+    deliver(app)
+    page = admin_browser.get("/settings/notifications").get_data(as_text=True)
+    assert "Wendy Walker" in page and "Invitation email" in page and "550" in page
+    row_id = re.search(r'name="account_email" value="(\d+)"', page).group(1)
+    mailbox.inbox.refuse_with = None
+    # Another business's admin cannot send it again.
+    stranger = app.test_client()
+    stranger.login(other_business_admin)
+    assert stranger.submit("/settings/notifications/retry", {"account_email": row_id},
+                           ).status_code == 302
+    deliver(app)
+    assert not emails_to(mailbox, "wendy@example.com")
+    admin_browser.submit("/settings/notifications/retry", {"account_email": row_id})
+    deliver(app)
+    [invitation] = emails_to(mailbox, "wendy@example.com")
+    assert link_in(invitation, "/invitation/")
+    page = admin_browser.get("/settings/notifications").get_data(as_text=True)
+    assert "Nothing has failed" in page
+
+
 def test_undelivered_invitations_cost_one_query_for_the_whole_list(app, mailbox, admin_browser):
     mailbox.inbox.refuse_with = "550 No such user"
 

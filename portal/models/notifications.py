@@ -73,6 +73,11 @@ class AccountEmailKind(enum.StrEnum):
     PASSWORD_RESET = "password_reset"
     PASSWORD_CHANGED = "password_changed"
 
+    @property
+    def label(self) -> str:
+        """"Invitation email", as the list of failed deliveries names it."""
+        return self.value.replace("_", " ").capitalize() + " email"
+
 
 class AccountEmail(db.Model):
     """The outbox of one-off account emails, delivered by the notification worker.

@@ -10,7 +10,8 @@ from collections import defaultdict
 
 from flask import current_app, render_template
 from flask_mail import Message as MailMessage
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.models import (
@@ -68,6 +69,34 @@ def undelivered_invitations(business_id: int) -> set[int]:
         select(AccountEmail.user_id)
         .where(AccountEmail.id.in_(latest), AccountEmail.status == DeliveryStatus.FAILED)
     ))
+
+
+def failed(business_id: int, limit: int) -> list[AccountEmail]:
+    """The business's account emails that could not be delivered, newest first, each with
+    the person it was for."""
+    return list(db.session.scalars(
+        select(AccountEmail)
+        .where(AccountEmail.business_id == business_id,
+               AccountEmail.status == DeliveryStatus.FAILED)
+        .options(joinedload(AccountEmail.user))
+        .order_by(AccountEmail.id.desc())
+        .limit(limit)
+    ))
+
+
+def retry_failed(ids: list[int], business_id: int) -> int:
+    """An admin's "Retry": failed account emails of their business go back to the outbox.
+    Sending checks again that the person may still get it (an accepted invitation is not
+    sent again) and signs a fresh link."""
+    result = db.session.execute(
+        update(AccountEmail)
+        .where(AccountEmail.id.in_(ids), AccountEmail.business_id == business_id,
+               AccountEmail.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.PENDING, due_at=utcnow(), attempts=0, last_error=None),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    return result.rowcount
 
 
 # --- delivery, by the notification worker ------------------------------------------------------

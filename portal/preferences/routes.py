@@ -6,7 +6,7 @@ from sqlalchemy.orm import joinedload
 from portal import policy
 from portal.extensions import db
 from portal.models import Channel, DeliveryStatus, Notification
-from portal.notifications import worker
+from portal.notifications import account_mail, worker
 from portal.notifications.outbox import wants
 from portal.preferences import bp
 from portal.services import settings
@@ -70,15 +70,22 @@ def business_defaults():
         .order_by(Notification.id.desc())
         .limit(FAILED_SHOWN)
     ))
-    return render_template("preferences/business.html", business=business, failed=failed)
+    return render_template(
+        "preferences/business.html", business=business, failed=failed,
+        failed_account_emails=account_mail.failed(business.id, FAILED_SHOWN),
+    )
+
+
+def _ids(field: str) -> list[int]:
+    return [int(value) for value in request.form.getlist(field)
+            if value.isascii() and value.isdigit() and len(value) < 10]
 
 
 @bp.route("/settings/notifications/retry", methods=["POST"])
 @login_required
 def retry():
     policy.require(policy.can_manage_notifications(current_user))
-    ids = [int(value) for value in request.form.getlist("notification")
-           if value.isascii() and value.isdigit()]
-    count = worker.retry_failed(ids, current_user.business_id)
+    count = worker.retry_failed(_ids("notification"), current_user.business_id)
+    count += account_mail.retry_failed(_ids("account_email"), current_user.business_id)
     flash(f"{count} notification{'s' if count != 1 else ''} will be sent again.", "success")
     return redirect(url_for("preferences.business_defaults"))
