@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from flask import current_app, render_template
 from flask_mail import Message as MailMessage
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
@@ -24,7 +24,7 @@ from portal.models import (
 )
 from portal.notifications import email
 from portal.notifications.errors import PermanentError, TransientError
-from portal.notifications.worker import claim_rows, finish, retry_later
+from portal.notifications.worker import claim_rows, finish, retry_failed_rows, retry_later
 from portal.services.account_links import Purpose, make
 from portal.text import zone
 
@@ -88,15 +88,7 @@ def retry_failed(ids: list[int], business_id: int) -> int:
     """An admin's "Retry": failed account emails of their business go back to the outbox.
     Sending checks again that the person may still get it (an accepted invitation is not
     sent again) and signs a fresh link."""
-    result = db.session.execute(
-        update(AccountEmail)
-        .where(AccountEmail.id.in_(ids), AccountEmail.business_id == business_id,
-               AccountEmail.status == DeliveryStatus.FAILED)
-        .values(status=DeliveryStatus.PENDING, due_at=utcnow(), attempts=0, last_error=None),
-        execution_options={"synchronize_session": False},
-    )
-    db.session.commit()
-    return result.rowcount
+    return retry_failed_rows(AccountEmail, ids, business_id)
 
 
 # --- delivery, by the notification worker ------------------------------------------------------

@@ -222,11 +222,16 @@ def retry_later(row, error: str) -> None:
 
 
 def retry_failed(notification_ids: list[int], business_id: int) -> int:
-    """An admin's "Retry": failed rows of their business go back to the outbox now."""
+    return retry_failed_rows(Notification, notification_ids, business_id)
+
+
+def retry_failed_rows(model, ids: list[int], business_id: int) -> int:
+    """An admin's "Retry": failed rows (notifications or account emails) of their business
+    go back to the outbox now. Commits; returns how many did."""
     result = db.session.execute(
-        update(Notification)
-        .where(Notification.id.in_(notification_ids), Notification.business_id == business_id,
-               Notification.status == DeliveryStatus.FAILED)
+        update(model)
+        .where(model.id.in_(ids), model.business_id == business_id,
+               model.status == DeliveryStatus.FAILED)
         .values(status=DeliveryStatus.PENDING, due_at=utcnow(), attempts=0, last_error=None),
         execution_options={"synchronize_session": False},
     )
