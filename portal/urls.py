@@ -25,6 +25,13 @@ def url_pattern(endpoint: str, **values) -> Callable[[object], str]:
 _LARGEST_ID = 2**31 - 1
 
 
+def form_ids(field: str) -> list[int]:
+    """The ids a form sent under one name (checkboxes); anything else, or too large for the
+    tables to hold, is left out."""
+    return [int(value) for value in request.form.getlist(field)
+            if value.isascii() and value.isdigit() and int(value) <= _LARGEST_ID]
+
+
 def id_arg(name: str, default: int | None = None) -> int | None:
     """An id (or id-like keyset value) from the query string; `default` when absent or not a
     whole number; clamped to what the databases can compare."""

@@ -11,7 +11,6 @@ from collections import defaultdict
 from flask import current_app, render_template
 from flask_mail import Message as MailMessage
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.models import (
@@ -24,7 +23,13 @@ from portal.models import (
 )
 from portal.notifications import email
 from portal.notifications.errors import PermanentError, TransientError
-from portal.notifications.worker import claim_rows, finish, retry_failed_rows, retry_later
+from portal.notifications.worker import (
+    claim_rows,
+    failed_rows,
+    finish,
+    retry_failed_rows,
+    retry_later,
+)
 from portal.services.account_links import Purpose, make
 from portal.text import zone
 
@@ -74,14 +79,7 @@ def undelivered_invitations(business_id: int) -> set[int]:
 def failed(business_id: int, limit: int) -> list[AccountEmail]:
     """The business's account emails that could not be delivered, newest first, each with
     the person it was for."""
-    return list(db.session.scalars(
-        select(AccountEmail)
-        .where(AccountEmail.business_id == business_id,
-               AccountEmail.status == DeliveryStatus.FAILED)
-        .options(joinedload(AccountEmail.user))
-        .order_by(AccountEmail.id.desc())
-        .limit(limit)
-    ))
+    return failed_rows(AccountEmail, AccountEmail.user, business_id, limit)
 
 
 def retry_failed(ids: list[int], business_id: int) -> int:

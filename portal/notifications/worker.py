@@ -221,6 +221,23 @@ def retry_later(row, error: str) -> None:
     row.last_error = error[:500]
 
 
+def failed(business_id: int, limit: int) -> list[Notification]:
+    """The business's notifications that could not be delivered, newest first."""
+    return failed_rows(Notification, Notification.recipient, business_id, limit)
+
+
+def failed_rows(model, person, business_id: int, limit: int) -> list:
+    """Failed rows of an outbox (notifications or account emails) of one business, newest
+    first, each with the person it was for (the `person` relationship)."""
+    return list(db.session.scalars(
+        select(model)
+        .where(model.business_id == business_id, model.status == DeliveryStatus.FAILED)
+        .options(joinedload(person))
+        .order_by(model.id.desc())
+        .limit(limit)
+    ))
+
+
 def retry_failed(notification_ids: list[int], business_id: int) -> int:
     return retry_failed_rows(Notification, notification_ids, business_id)
 

@@ -1,15 +1,13 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from portal import policy
-from portal.extensions import db
-from portal.models import Channel, DeliveryStatus, Notification
+from portal.models import Channel
 from portal.notifications import account_mail, worker
 from portal.notifications.outbox import wants
 from portal.preferences import bp
 from portal.services import settings
+from portal.urls import form_ids
 
 CHOICES = ("default", "on", "off")
 FAILED_SHOWN = 100
@@ -62,30 +60,18 @@ def business_defaults():
         )
         flash("Notification defaults saved.", "success")
         return redirect(url_for("preferences.business_defaults"))
-    failed = list(db.session.scalars(
-        select(Notification)
-        .where(Notification.business_id == business.id,
-               Notification.status == DeliveryStatus.FAILED)
-        .options(joinedload(Notification.recipient))
-        .order_by(Notification.id.desc())
-        .limit(FAILED_SHOWN)
-    ))
     return render_template(
-        "preferences/business.html", business=business, failed=failed,
+        "preferences/business.html", business=business,
+        failed=worker.failed(business.id, FAILED_SHOWN),
         failed_account_emails=account_mail.failed(business.id, FAILED_SHOWN),
     )
-
-
-def _ids(field: str) -> list[int]:
-    return [int(value) for value in request.form.getlist(field)
-            if value.isascii() and value.isdigit() and len(value) < 10]
 
 
 @bp.route("/settings/notifications/retry", methods=["POST"])
 @login_required
 def retry():
     policy.require(policy.can_manage_notifications(current_user))
-    count = worker.retry_failed(_ids("notification"), current_user.business_id)
-    count += account_mail.retry_failed(_ids("account_email"), current_user.business_id)
+    count = worker.retry_failed(form_ids("notification"), current_user.business_id)
+    count += account_mail.retry_failed(form_ids("account_email"), current_user.business_id)
     flash(f"{count} notification{'s' if count != 1 else ''} will be sent again.", "success")
     return redirect(url_for("preferences.business_defaults"))
