@@ -15,13 +15,13 @@
   });
 
   function scrollFeedToEnd() {
-    var messages = document.getElementById("messages");
+    var messages = document.querySelector("#feed .messages");
     if (!messages || location.hash) return;
     if (messages.scrollHeight > messages.clientHeight) {
       messages.scrollTop = messages.scrollHeight;
     } else if (window.matchMedia("(max-width: 600px)").matches && messages.querySelector(".message")) {
       // Phones scroll the page itself: bring the newest message and the composer into view.
-      document.getElementById("composer").scrollIntoView({block: "end"});
+      document.querySelector("#feed form.composer").scrollIntoView({block: "end"});
     }
   }
 
@@ -40,7 +40,7 @@
     if (swapped && swapped.matches("article.message")) swapped.focus();
     var refused = document.querySelector('#message-text[aria-invalid="true"]');
     if (refused) refused.focus();
-    if (target.id === "messages") {
+    if (target.classList.contains("messages")) {
       target.scrollTop = target.scrollHeight;
       var text = document.getElementById("message-text");
       if (text) text.focus();
@@ -73,7 +73,7 @@
     }
     showRequestError(text);
     // A refused send: say it where the writer is looking too.
-    var composer = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("#composer");
+    var composer = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form.composer");
     if (composer) {
       var note = composer.querySelector(".request-error") || document.createElement("p");
       note.className = "field-error request-error";
@@ -98,7 +98,7 @@
   var chosen = {};
 
   function composerOf(element) {
-    return element && element.closest ? element.closest("#composer") : null;
+    return element && element.closest ? element.closest("form.composer") : null;
   }
 
   function filesOf(form) {
@@ -236,7 +236,7 @@
   document.addEventListener("drop", function (event) {
     if (!carriesFiles(event)) return;
     event.preventDefault();
-    var form = composerOf(event.target) || document.getElementById("composer");
+    var form = composerOf(event.target) || document.querySelector("#feed form.composer");
     if (!form || !event.dataTransfer.files.length) return;
     form.classList.remove("dragging");
     add(form, event.dataTransfer.files);
@@ -249,6 +249,64 @@
     if (event.clipboardData.types.indexOf("text/plain") >= 0) return;
     event.preventDefault();
     add(form, event.clipboardData.files);
+  });
+
+  // Switching feeds. Until the other feed has arrived, this one and its composer are out of use:
+  // nothing can be typed or sent into the feed being left. The new feed replaces feed and
+  // composer together. What was typed stays with its own feed, for when it is opened again in
+  // this page; it never goes into another feed's composer.
+  var drafts = {};
+  var COMPOSER_CONTROLS = "form.composer textarea, form.composer input[type=file], form.composer button";
+
+  function isFeedTab(element) {
+    return Boolean(element && element.matches && element.matches('#feed [role="tab"]'));
+  }
+
+  function setSwitching(feed, tab) {
+    var panel = feed.querySelector(".tab-panel");
+    var switching = Boolean(tab);
+    feed.classList.toggle("switching", switching);
+    panel.inert = switching;
+    if (switching) {
+      panel.setAttribute("aria-busy", "true");
+    } else {
+      panel.removeAttribute("aria-busy");
+    }
+    panel.querySelectorAll(COMPOSER_CONTROLS).forEach(function (control) {
+      if (switching && !control.disabled) {
+        control.disabled = true;
+        control.dataset.switchingDisabled = "1";
+      } else if (!switching && control.dataset.switchingDisabled) {
+        control.disabled = false;
+        delete control.dataset.switchingDisabled;
+      }
+    });
+    feed.querySelector(".feed-switching").textContent =
+      switching ? "Opening " + tab.dataset.label + "…" : "";
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var tab = event.detail.elt;
+    if (!isFeedTab(tab) || event.defaultPrevented) return;
+    var feed = tab.closest("#feed");
+    var form = feed.querySelector("form.composer");
+    if (form) drafts[form.getAttribute("action")] = form.querySelector("#message-text").value;
+    setSwitching(feed, tab);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var tab = event.detail.elt;
+    // Still in the page: the other feed did not come (an error, or another tab's click took
+    // over), so this one is usable again, its text as it was.
+    if (isFeedTab(tab) && document.body.contains(tab)) setSwitching(tab.closest("#feed"), null);
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "feed") return;
+    var form = document.querySelector("#feed form.composer");
+    if (!form) return;
+    var text = form.querySelector("#message-text");
+    var draft = drafts[form.getAttribute("action")];
+    if (draft && !text.value) text.value = draft;
+    if (filesOf(form).length) sync(form);
   });
 
   // Refuse before sending what the server would refuse anyway, and show upload progress.
@@ -284,7 +342,7 @@
   });
   document.addEventListener("htmx:afterSettle", function () {
     // Only a refused send comes back with an error: then the chosen files go into it.
-    var form = document.getElementById("composer");
+    var form = document.querySelector("#feed form.composer");
     if (form && form.querySelector("#composer-error") && filesOf(form).length &&
         !form.querySelector("#message-files").files.length) {
       sync(form);
@@ -314,7 +372,7 @@ document.addEventListener("keydown", function (event) {
 
   function shownIds() {
     return Array.prototype.map.call(
-      document.querySelectorAll("#messages > article.message"),
+      document.querySelectorAll("#feed .messages > article.message"),
       function (article) { return Number(article.id.replace("message-", "")); }
     );
   }
@@ -358,7 +416,7 @@ document.addEventListener("keydown", function (event) {
   // Someone else's message may arrive while one's own send is on its way: never show it twice.
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var fragment = event.detail.fragment;
-    if (!fragment || !event.detail.target || event.detail.target.id !== "messages") return;
+    if (!fragment || !event.detail.target || !event.detail.target.classList.contains("messages")) return;
     fragment.querySelectorAll("article.message").forEach(function (article) {
       if (document.getElementById(article.id)) article.remove();
     });

@@ -69,6 +69,7 @@ GUARDED = {
     "feeds.show": "can_view_feed",
     "feeds.earlier": "can_view_feed",
     "feeds.updates": "can_view_feed",
+    "feeds.leave": "can_view_feed",
     "messages.create": "can_post",
     "messages.show": "can_view_feed",
     "messages.confirm_delete": "can_delete_message",
@@ -337,6 +338,8 @@ FEED_CASES = [
     FeedCase("feeds.earlier", "GET", (200, 200), shows_target=(True, True)),
     # The live poll, asked from just before the target: the target is news.
     FeedCase("feeds.updates", "GET", (200, 200), shows_target=(True, True)),
+    # A feed tab followed without JavaScript pings this: the page's composer is retired.
+    FeedCase("feeds.leave", "POST", (204, 204), writes=frozenset({"retired_composers"})),
     FeedCase("messages.create", "POST", (302, 200),
              writes=frozenset({"messages", "feed_summaries"})),
     FeedCase("messages.show", "GET", (302, 200), shows_target=(False, True)),
@@ -356,6 +359,8 @@ def feed_request(world: World, case: FeedCase, feed: Feed, target: Message):
     values = {"client_id": world.household.id, "feed_name": feed.value, "message_id": target.id}
     if case.endpoint.startswith("files."):
         values["token"] = world.attachment_token(target)
+    if case.endpoint == "feeds.leave":
+        values["token"] = f"composer-token-{world.number():08}"
     values = {name: value for name, value in values.items()
               if name in world.arguments(case.endpoint)}
     if case.endpoint == "feeds.earlier":

@@ -249,7 +249,7 @@ def test_bad_files_are_refused_and_nothing_is_kept(app, admin_browser, household
                                                    error):
     response = send(admin_browser, household, [("ok.png", encoded(two_tone(), "PNG")),
                                                (name, data)], text="with a bad file")
-    assert response.headers["HX-Retarget"] == "#composer"
+    assert response.headers["HX-Retarget"] == "#composer-conversation"
     body = response.get_data(as_text=True)
     assert error in body and ">with a bad file</textarea>" in body
     assert message_count(app) == 0 and attachments(app) == [] and stored_keys(app) == []

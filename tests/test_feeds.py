@@ -180,8 +180,8 @@ def test_post_with_htmx_returns_message_and_fresh_composer(app, admin_browser, h
     assert response.status_code == 200
     assert re.search(r'<article class="message own" id="message-\d+"', body)
     assert "On my way!\nSee you soon" in body
-    assert 'id="composer"' in body and 'hx-swap-oob="true"' in body
-    composer = body[body.index('id="composer"'):]
+    assert 'id="composer-conversation"' in body and 'hx-swap-oob="true"' in body
+    composer = body[body.index('id="composer-conversation"'):]
     assert "On my way" not in composer
     assert count_rows(app, Message) == 1
 
@@ -234,7 +234,7 @@ def test_post_without_javascript_redirects_back_to_the_feed(app, admin_browser, 
 def test_post_refuses_bad_text_and_stores_nothing(app, admin_browser, household, text, error):
     fragment = admin_browser.htmx("POST", f"{feed_url(household)}/messages", data={"text": text})
     assert fragment.status_code == 200
-    assert fragment.headers["HX-Retarget"] == "#composer"
+    assert fragment.headers["HX-Retarget"] == "#composer-conversation"
     assert error in fragment.get_data(as_text=True)
     page = admin_browser.submit(f"{feed_url(household)}/messages", {"text": text})
     assert page.status_code == 422 and error in page.get_data(as_text=True)

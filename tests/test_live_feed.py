@@ -45,7 +45,7 @@ def test_new_messages_from_others_arrive(app, admin_browser, admin, household_lo
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert body.lstrip().startswith('<div id="feed-poller"')
-    assert '<div hx-swap-oob="beforeend:#messages">' in body
+    assert '<div hx-swap-oob="beforeend:#messages-conversation">' in body
     assert "Biscuit is at the vet today" in body and "shown already" not in body
 
 

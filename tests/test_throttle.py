@@ -149,9 +149,9 @@ def test_posting_too_fast_is_refused_in_the_composer(app, logged_in, admin, hous
             == 302
     response = browser.htmx("POST", composer_url(household), data={"text": "third note"})
     assert response.status_code == 200  # htmx swaps only 2xx: a form error is a 200 fragment
-    assert response.headers["HX-Retarget"] == "#composer"
+    assert response.headers["HX-Retarget"] == "#composer-conversation"
     body = response.get_data(as_text=True)
-    assert 'id="composer"' in body and "third note" in body  # the text is kept
+    assert 'id="composer-conversation"' in body and "third note" in body  # the text is kept
     assert "You have sent many messages in a short time. Try again in 1 minute." in body
     assert count_rows(app, Message) == 2
 

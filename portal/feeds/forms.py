@@ -1,6 +1,6 @@
 from flask import current_app, request
 from flask_wtf import FlaskForm
-from wtforms import MultipleFileField, TextAreaField
+from wtforms import HiddenField, MultipleFileField, TextAreaField
 from wtforms.validators import ValidationError
 
 from portal.services.uploads import Upload
@@ -13,6 +13,8 @@ def _normalize(text: str | None) -> str:
 class MessageForm(FlaskForm):
     text = TextAreaField("Message", filters=[_normalize])
     files = MultipleFileField("Attach photos or files")
+    # Which page the composer was on (portal/services/composers.py).
+    composer = HiddenField()
 
     _uploads: list[Upload] | None = None
 

@@ -1,15 +1,16 @@
-from flask import current_app, render_template, request
+from flask import abort, current_app, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from portal import policy
+from portal.extensions import csrf
 from portal.feeds import bp, pulse
 from portal.feeds.query import load_page, load_updates
 from portal.feeds.views import render_client_page
 from portal.fragments import wants_fragment
 from portal.loaders import client_of_business
 from portal.models import Client, Feed, utcnow
-from portal.services import feed_activity
+from portal.services import composers, feed_activity
 from portal.text import moment_from_token, moment_token
 from portal.urls import id_arg
 
@@ -38,6 +39,26 @@ def visible_feed(client_id: int, feed_name: str, *options) -> tuple[Client, Feed
 def show(client_id: int, feed_name: str):
     client, feed = visible_feed(client_id, feed_name, *page_options())
     return render_client_page(client, feed)
+
+
+@bp.route(
+    f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/left/<token>", methods=["POST"]
+)
+@csrf.exempt
+@login_required
+def leave(client_id: int, feed_name: str, token: str):
+    """A feed tab followed without JavaScript: the browser pings this (<a ping>) as it starts
+    loading the other feed, and this page's composer is retired (see RetiredComposer).
+
+    Pings cannot carry a CSRF token. Nothing is exposed by going without: the write only
+    records that the logged-in person left a page whose unguessable token they were shown.
+    """
+    visible_feed(client_id, feed_name)
+    cross_site = request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin"
+    if cross_site or not composers.is_token(token):
+        abort(404)
+    composers.retire(current_user, token)
+    return "", 204
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/updates")

@@ -10,19 +10,21 @@ from portal.feeds import query
 from portal.feeds.forms import MessageForm
 from portal.fragments import wants_fragment
 from portal.models import Client, Feed, ScheduledService, ServiceStatus, User, utcnow
-from portal.services import feed_activity
+from portal.services import composers, feed_activity
 from portal.text import moment_token
 
 SERVICES_SHOWN = 20
 
 
-def composer_context(client: Client, feed: Feed, form=None) -> dict:
-    """Just what the composer shows: after a send, not a whole feed page."""
+def composer_context(client: Client, feed: Feed, form=None, token: str | None = None) -> dict:
+    """Just what the composer shows: after a send, not a whole feed page. `token` keeps the
+    page's composer token (its tabs' pings name it); without one the composer gets a new one."""
     return {
         "client": client,
         "feed": feed,
         "form": form or MessageForm(formdata=None),
         "audience": policy.feed_audience(current_user, client, feed),
+        "composer_token": token if composers.is_token(token) else composers.new_token(),
     }
 
 
@@ -48,6 +50,7 @@ def feed_context(
         "form": form or MessageForm(),
         "audience": policy.feed_audience(current_user, client, feed, roster),
         "since": moment_token(utcnow()),
+        "composer_token": composers.new_token(),
     }
 
 

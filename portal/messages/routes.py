@@ -9,8 +9,13 @@ from portal.feeds.views import composer_context, render_client_page
 from portal.fragments import retarget, wants_fragment
 from portal.loaders import client_of_business, message_of_business
 from portal.messages import bp
-from portal.services import messages
+from portal.services import composers, messages
 from portal.services.uploads import UploadError
+
+LEFT_PAGE = (
+    "Not sent: you opened another feed before this message went. If it belongs in this "
+    "feed, press {} again."
+)
 
 
 def feed_url(client_id: int, feed, message_id: int | None = None) -> str:
@@ -26,6 +31,11 @@ def create(client_id: int, feed_name: str):
     form = MessageForm()
     if not form.validate_on_submit():
         return _refused(client, feed, form)
+    if composers.is_retired(current_user, form.composer.data):
+        # The page was left for another feed: what was typed may be meant for that one.
+        form.composer.errors = [LEFT_PAGE.format(feed.send_label)]
+        form.composer.data = None
+        return _refused(client, feed, form, status=409)
     if refusal := throttle.message_refusal(current_user, len(form.uploads())):
         field = form.files if refusal.reason == throttle.TOO_MANY_FILES else form.text
         field.errors = [refusal.message]
@@ -43,22 +53,21 @@ def create(client_id: int, feed_name: str):
     return render_template(
         "messages/_created.html",
         item=posted_item(message, current_user, client, feed, with_files=bool(files)),
-        **composer_context(client, feed),
+        **composer_context(client, feed, token=form.composer.data),
     )
 
 
-def _refused(client, feed, form, throttled: throttle.Refusal | None = None):
+def _refused(client, feed, form, throttled: throttle.Refusal | None = None, status: int = 422):
     """The composer again, with the reason and the text kept. htmx gets it as a 200 fragment
     (htmx swaps no error answers); a plain form post gets the page with 422, or 429."""
     if wants_fragment():
-        response = make_response(
-            render_template("feeds/_composer.html", **composer_context(client, feed, form))
-        )
-        return retarget(response, "#composer")
+        context = composer_context(client, feed, form, token=form.composer.data)
+        response = make_response(render_template("feeds/_composer.html", **context))
+        return retarget(response, f"#composer-{feed.value}")
     if throttled:
         headers = {"Retry-After": str(throttled.retry_after)}
         return render_client_page(client, feed, form=form), 429, headers
-    return render_client_page(client, feed, form=form), 422
+    return render_client_page(client, feed, form=form), status
 
 
 def _deletable(message_id: int):

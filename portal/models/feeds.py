@@ -2,12 +2,12 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
 from portal.models.messages import Feed
-from portal.models.types import UTCDateTime
+from portal.models.types import UTCDateTime, utcnow
 from portal.models.users import enum_column
 
 
@@ -55,3 +55,22 @@ class ReadMarker(db.Model):
     feed: Mapped[Feed] = mapped_column(enum_column(Feed), primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
     last_read_id: Mapped[int]
+
+
+class RetiredComposer(db.Model):
+    """A composer whose page its viewer left for another feed of the same client.
+
+    Every page with a composer carries a random token in it; following a feed tab without
+    JavaScript pings the portal with that token before the next page loads (the browser keeps
+    the old page usable meanwhile). A send from a retired composer is refused, so text typed
+    for the feed being opened never lands in the feed being left.
+    """
+
+    __tablename__ = "retired_composers"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    token: Mapped[str] = mapped_column(String(43), primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -17,6 +17,11 @@ class Feed(enum.StrEnum):
     def label(self) -> str:
         return self.value.title()
 
+    @property
+    def send_label(self) -> str:
+        """The composer's button: a private message says so where it is sent."""
+        return "Send privately" if self == Feed.PRIVATE else "Send"
+
 
 class Message(db.Model):
     __tablename__ = "messages"

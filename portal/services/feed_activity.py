@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, Role, User
 
 
-def _insert(model):
+def dialect_insert(model):
     """INSERT … ON CONFLICT for the database in use: both dialects spell it the same way. On
     the model's table: through the mapped class, the ORM's bulk path triples the cost."""
     dialect = db.session.get_bind().dialect.name
@@ -22,7 +22,7 @@ def _insert(model):
 def mark_read(user: User, client: Client, feed: Feed, up_to_id: int) -> None:
     """The person has been shown the feed up to this message. Markers only move forward: two
     tabs or a late request never make read messages unread again. Commits."""
-    statement = _insert(ReadMarker).values(
+    statement = dialect_insert(ReadMarker).values(
         user_id=user.id, client_id=client.id, feed=feed, business_id=client.business_id,
         last_read_id=up_to_id,
     )

@@ -99,7 +99,7 @@ def previews(page: Page) -> Locator:
 
 
 def send_button(page: Page) -> Locator:
-    return page.locator("#composer").get_by_role("button", name="Send")
+    return page.locator("#feed form.composer").get_by_role("button", name="Send")
 
 
 def expect_loaded(image: Locator, width: int, height: int) -> None:
@@ -240,7 +240,7 @@ def test_pick_preview_remove_and_send_photos_and_a_pdf(
     )
     expect(pdf_chip.locator("img")).to_have_count(0, timeout=WAIT)
     # portal.js keeps an empty, hidden note for later errors: none may show.
-    expect(page.locator("#composer .field-error:visible")).to_have_count(0, timeout=WAIT)
+    expect(page.locator("#feed form.composer .field-error:visible")).to_have_count(0, timeout=WAIT)
 
     # Remove the garden photo with its own button, then add it back with the picker.
     page.get_by_role("button", name="Remove biscuit-garden.png").click()
@@ -260,12 +260,12 @@ def test_pick_preview_remove_and_send_photos_and_a_pdf(
     ) == ["biscuit-sideways.jpg", "vaccination-record.pdf", "biscuit-garden.png"]
 
     page.locator("#message-text").fill("Biscuit in the garden, and his vaccination record.")
-    page.locator("#composer").scroll_into_view_if_needed()
+    page.locator("#feed form.composer").scroll_into_view_if_needed()
     page.screenshot(path=screenshot_dir / "attachments-previews.png", full_page=True)
 
     record_progress(page)
     send_button(page).click()
-    sent = page.locator("#messages article.message.own")
+    sent = page.locator("#feed .messages article.message.own")
     expect(sent.locator(".message-text")).to_have_text(
         "Biscuit in the garden, and his vaccination record.", timeout=WAIT
     )
@@ -387,7 +387,7 @@ def test_drop_and_paste_add_previews_and_send(log_in, household, household_login
     page = log_in(household_login, **DESKTOP)
     wait_for_htmx(page)
     mark_page(page)
-    composer = page.locator("#composer")
+    composer = page.locator("#feed form.composer")
     text = page.locator("#message-text")
 
     dropped = data_transfer(page, "dropped-garden.png", garden_png(), "image/png")
@@ -414,7 +414,7 @@ def test_drop_and_paste_add_previews_and_send(log_in, household, household_login
 
     # Both reach the server: a message of photos only.
     send_button(page).click()
-    sent = page.locator("#messages article.message.own")
+    sent = page.locator("#feed .messages article.message.own")
     thumbnails = sent.locator(".message-images img")
     expect(thumbnails).to_have_count(2, timeout=WAIT)
     expect_loaded(thumbnails.nth(0), 320, 240)
@@ -438,13 +438,13 @@ def test_fake_photo_is_refused_by_the_server_at_the_composer(
     page.locator("#message-text").fill("Here is the photo")
     send_button(page).click()
 
-    error = page.locator("#composer .field-error")
+    error = page.locator("#feed form.composer .field-error")
     expect(error).to_have_count(1, timeout=WAIT)
     expect(error).to_contain_text("“fake.png” is not a photo we can show", timeout=WAIT)
     expect(error).to_be_visible(timeout=WAIT)
     # The writer keeps the text; nothing reached the feed.
     expect(page.locator("#message-text")).to_have_value("Here is the photo", timeout=WAIT)
-    expect(page.locator("#messages article.message")).to_have_count(0, timeout=WAIT)
+    expect(page.locator("#feed .messages article.message")).to_have_count(0, timeout=WAIT)
     expect(page.get_by_text("No messages yet")).to_be_visible(timeout=WAIT)
     expect(page.locator("#upload-progress")).to_be_hidden(timeout=WAIT)
     # The chosen file stays chosen in the new composer, so the writer can remove it and resend.
@@ -464,7 +464,7 @@ def test_too_many_files_are_refused_before_sending(
 
     page.locator("#message-files").set_input_files([files["jpeg"], files["png"], files["pdf"]])
     expect(previews(page)).to_have_count(3, timeout=WAIT)
-    error = page.locator("#composer .field-error")
+    error = page.locator("#feed form.composer .field-error")
     expect(error).to_have_text("Attach at most 2 files to one message.", timeout=WAIT)
     page.locator("#message-text").fill("Three files")
     send_button(page).click()
@@ -472,14 +472,14 @@ def test_too_many_files_are_refused_before_sending(
     assert posts == []
     expect(error).to_have_text("Attach at most 2 files to one message.", timeout=WAIT)
     expect(error).to_be_visible(timeout=WAIT)
-    expect(page.locator("#messages article.message")).to_have_count(0, timeout=WAIT)
+    expect(page.locator("#feed .messages article.message")).to_have_count(0, timeout=WAIT)
     expect(previews(page)).to_have_count(3, timeout=WAIT)
 
     # Down to the limit, the error goes and the message goes out.
     page.get_by_role("button", name="Remove vaccination-record.pdf").click()
     expect(error).to_be_hidden(timeout=WAIT)
     send_button(page).click()
-    sent = page.locator("#messages article.message.own")
+    sent = page.locator("#feed .messages article.message.own")
     expect(sent.locator(".message-images img")).to_have_count(2, timeout=WAIT)
     expect(sent.locator(".message-text")).to_have_text("Three files", timeout=WAIT)
     assert len(posts) == 1
@@ -501,7 +501,7 @@ def test_client_sends_a_photo_from_a_phone(
     page.locator("#message-text").fill("Biscuit says hi from the sofa")
     send_button(page).click()
 
-    sent = page.locator("#messages article.message.own")
+    sent = page.locator("#feed .messages article.message.own")
     expect(sent.locator(".message-text")).to_have_text(
         "Biscuit says hi from the sofa", timeout=WAIT
     )
@@ -517,6 +517,6 @@ def test_client_sends_a_photo_from_a_phone(
 def test_phone_feed_with_a_photo_fits_the_screen(log_in, household, household_login, make_message):
     make_message(household, household_login, "One photo", files=[("garden.png", garden_png())])
     page = log_in(household_login, **PHONE)
-    expect_loaded(page.locator("#messages .message-images img"), 320, 240)
+    expect_loaded(page.locator("#feed .messages .message-images img"), 320, 240)
     overflow = horizontal_overflow(page)
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px"

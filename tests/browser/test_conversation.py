@@ -34,7 +34,7 @@ def wait_for_htmx(page: Page) -> None:
 
 def send(page: Page, text: str) -> None:
     page.locator("#message-text").fill(text)
-    page.locator("#composer").get_by_role("button", name="Send").click()
+    page.locator("#feed form.composer").get_by_role("button", name="Send").click()
 
 
 def test_send_and_delete_message_without_reload(log_in, household, household_login, assigned_staff):
@@ -44,7 +44,7 @@ def test_send_and_delete_message_without_reload(log_in, household, household_log
     mark_page(client_page)
 
     send(client_page, "Biscuit needs his ear drops at 5pm.\nThey are on the fridge.")
-    new_message = client_page.locator("#messages article.message.own")
+    new_message = client_page.locator("#feed .messages article.message.own")
     expect(new_message.locator(".message-text")).to_have_text(
         "Biscuit needs his ear drops at 5pm.\nThey are on the fridge.", timeout=WAIT
     )
@@ -70,7 +70,7 @@ def test_send_and_delete_message_without_reload(log_in, household, household_log
     expect(sent.locator(".tombstone")).to_have_text("Message deleted", timeout=WAIT)
     expect(sent).to_have_class(re.compile(r"\bdeleted\b"), timeout=WAIT)
     expect(sent.locator(".message-text")).to_have_count(0, timeout=WAIT)
-    expect(client_page.locator("#messages article.message")).to_have_count(1, timeout=WAIT)
+    expect(client_page.locator("#feed .messages article.message")).to_have_count(1, timeout=WAIT)
     assert_not_reloaded(client_page)
 
     # The sitter sees the tombstone too once they load the page again.
@@ -87,16 +87,18 @@ def test_send_empty_message_shows_inline_error(log_in, household, household_logi
     mark_page(page)
 
     send(page, "")
-    error = page.locator("#composer .field-error")
+    error = page.locator("#feed form.composer .field-error")
     expect(error).to_have_text("Write a message before sending.", timeout=WAIT)
     expect(page.locator("#message-text")).to_have_attribute("aria-invalid", "true", timeout=WAIT)
-    expect(page.locator("#messages article.message")).to_have_count(0, timeout=WAIT)
+    expect(page.locator("#feed .messages article.message")).to_have_count(0, timeout=WAIT)
     expect(page.get_by_text("No messages yet.")).to_be_visible(timeout=WAIT)
     assert_not_reloaded(page)
 
     # The swapped-in composer still works, and a good message clears the error.
     send(page, "Sorry, here it is")
-    expect(page.locator("#messages .message-text")).to_have_text("Sorry, here it is", timeout=WAIT)
+    expect(page.locator("#feed .messages .message-text")).to_have_text(
+        "Sorry, here it is", timeout=WAIT
+    )
     expect(error).to_have_count(0, timeout=WAIT)
     assert_not_reloaded(page)
 
@@ -106,7 +108,7 @@ def test_load_earlier_messages_in_place(log_in, household, household_login, admi
         make_message(household, admin, f"Walk report {number:02d}")
     page = log_in(household_login)
     wait_for_htmx(page)
-    articles = page.locator("#messages article.message")
+    articles = page.locator("#feed .messages article.message")
     expect(articles).to_have_count(50, timeout=WAIT)
     expect(page.get_by_text("Walk report 10", exact=True)).to_have_count(0, timeout=WAIT)
     mark_page(page)
@@ -131,7 +133,7 @@ def test_post_message_without_javascript(log_in, household, household_login):
     expect(page).to_have_url(
         re.compile(rf"{conversation_url(household)}#message-\d+$"), timeout=WAIT
     )
-    message = page.locator("#messages article.message.own")
+    message = page.locator("#feed .messages article.message.own")
     expect(message.locator(".message-text")).to_have_text("Sent from an old phone", timeout=WAIT)
     expect(page.locator("#message-text")).to_have_value("", timeout=WAIT)
 
@@ -190,7 +192,7 @@ def test_capture_profile_as_admin_on_desktop(
 ):
     page = log_in(admin, viewport={"width": 1280, "height": 900})
     page.goto(f"/clients/{household.id}")
-    expect(page.locator("#messages article.message")).to_have_count(5, timeout=WAIT)
+    expect(page.locator("#feed .messages article.message")).to_have_count(5, timeout=WAIT)
     # The admin team sees who deleted a message.
     expect(page.locator(f"#message-{lived_in_feed.id} .tombstone")).to_contain_text(
         "Message deleted by Carla Client", timeout=WAIT
@@ -204,7 +206,7 @@ def test_capture_portal_as_client_on_phone(
     page = log_in(
         household_login, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
-    expect(page.locator("#messages article.message")).to_have_count(5, timeout=WAIT)
+    expect(page.locator("#feed .messages article.message")).to_have_count(5, timeout=WAIT)
     # Clients are not told who deleted a message.
     expect(page.locator(f"#message-{lived_in_feed.id} .tombstone")).to_have_text(
         "Message deleted", timeout=WAIT

@@ -23,7 +23,7 @@ def test_message_and_deletion_arrive_live(log_in, household, household_login, ad
     admin_page.locator("#message-text").fill("Half-written reply")
 
     send(client_page, "Can Sam come at 4 instead?")
-    sent = client_page.locator("#messages article.message.own")
+    sent = client_page.locator("#feed .messages article.message.own")
     expect(sent).to_have_count(1, timeout=WAIT)
     message_id = sent.get_attribute("id")
 
@@ -31,7 +31,7 @@ def test_message_and_deletion_arrive_live(log_in, household, household_login, ad
     expect(arrived.locator(".message-text")).to_have_text("Can Sam come at 4 instead?",
                                                           timeout=LIVE)
     expect(admin_page.locator("#message-text")).to_have_value("Half-written reply")
-    expect(admin_page.locator(f"#messages #{message_id}")).to_have_count(1)
+    expect(admin_page.locator(f"#feed .messages #{message_id}")).to_have_count(1)
 
     sent.get_by_role("link", name=re.compile(r"^Delete")).click()
     sent.locator("form.confirm-delete").get_by_role("button", name="Delete", exact=True).click()
@@ -47,10 +47,10 @@ def test_own_message_is_not_shown_twice(log_in, household, admin):
     page.goto(f"/clients/{household.id}")
     wait_for_htmx(page)
     send(page, "Only once, please")
-    expect(page.locator("#messages article.message")).to_have_count(1, timeout=WAIT)
+    expect(page.locator("#feed .messages article.message")).to_have_count(1, timeout=WAIT)
     # Several polls later it is still there exactly once.
     page.wait_for_timeout(4_500)
-    expect(page.locator("#messages article.message")).to_have_count(1)
+    expect(page.locator("#feed .messages article.message")).to_have_count(1)
 
 
 def test_hidden_tab_does_not_poll(log_in, household, admin):

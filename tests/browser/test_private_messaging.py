@@ -79,12 +79,12 @@ def expect_open_feed(page: Page, name: str, path: str) -> None:
 
 
 def message_text(page: Page, text: str):
-    return page.locator("#messages .message-text").filter(has_text=text)
+    return page.locator("#feed .messages .message-text").filter(has_text=text)
 
 
 def send(page: Page, text: str) -> None:
     page.locator("#message-text").fill(text)
-    page.locator("#composer").get_by_role("button", name="Send").click()
+    page.locator("#feed form.composer").get_by_role("button", name="Send").click()
 
 
 def open_settings(page: Page) -> None:
@@ -186,12 +186,12 @@ def test_enable_private_messaging_and_send_a_private_message(
 
     # 3. Sending works as on the Conversation feed, and the line beside Send says who reads it.
     text = unique("Question about Sam's last walk: was it shorter than booked?")
-    composer = page.locator("#composer")
+    composer = page.locator("#feed form.composer")
     expect(composer.get_by_text("New private message")).to_be_visible(timeout=WAIT)
     expect(composer.locator(".composer-actions")).to_contain_text(STAFF_AUDIENCE, timeout=WAIT)
     expect(composer.locator("#composer-audience")).to_have_text(STAFF_AUDIENCE, timeout=WAIT)
     send(page, text)
-    sent = page.locator("#messages article.message.own").filter(has_text=text)
+    sent = page.locator("#feed .messages article.message.own").filter(has_text=text)
     expect(sent.locator(".message-text")).to_have_text(text, timeout=WAIT)
     expect(page.locator("#message-text")).to_have_value("", timeout=WAIT)
     expect_open_feed(page, "Private", private_url(household))
@@ -285,7 +285,8 @@ def test_client_reads_and_replies_privately(
     reply = unique("Thanks, I will pay it this week.")
     send(client_page, reply)
     expect(
-        client_page.locator("#messages article.message.own .message-text").filter(has_text=reply)
+        client_page.locator("#feed .messages article.message.own .message-text")
+        .filter(has_text=reply)
     ).to_have_text(reply, timeout=WAIT)
     assert_not_reloaded(client_page)
     shoot(client_page, screenshot_dir, "6-client-private-reply")
@@ -296,7 +297,7 @@ def test_client_reads_and_replies_privately(
 
     admin_page = log_in(admin, **DESKTOP)
     admin_page.goto(private_url(household))
-    answer = admin_page.locator("#messages article.message").filter(has_text=reply)
+    answer = admin_page.locator("#feed .messages article.message").filter(has_text=reply)
     expect(answer.locator(".author")).to_have_text(household_login.name, timeout=WAIT)
     expect(answer.locator(".message-text")).to_have_text(reply, timeout=WAIT)
     shoot(admin_page, screenshot_dir, "6-admin-sees-reply")
@@ -345,7 +346,7 @@ def test_switching_private_messaging_off_hides_the_feed_and_on_brings_it_back(
     )
     expect(client_page.get_by_text(private_message.text)).to_have_count(0, timeout=WAIT)
     expect_open_feed(client_page, "Conversation", profile_url(household))
-    manager_page.locator("#composer").get_by_role("button", name="Send").click()
+    manager_page.locator("#feed form.composer").get_by_role("button", name="Send").click()
     expect(manager_page.locator("#request-error")).to_have_text(
         "That is no longer available to you. Reload the page to see what is.", timeout=WAIT
     )

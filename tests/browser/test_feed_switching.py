@@ -1,0 +1,231 @@
+"""Switching from Conversation to Private on a slow connection: the composer can only ever post
+into the feed it is shown with.
+
+The Private tab's request is held at the browser's edge, at two moments: before the portal has
+seen it, and after the portal has answered but before the browser has the answer. At each, the
+person clicks into the composer still on screen, types and presses Send, the way a person does
+(mouse and keyboard, not form-filling). The text must end in Private or nowhere, never in
+Conversation, and no staff member may be told of it. The same for the admin team's client
+profile and the client's own portal, with JavaScript and without.
+"""
+
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Route, expect
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Feed, Message, Notification, Role, User
+
+from ..conftest import set_private_messaging
+from .conftest import WAIT
+
+pytestmark = pytest.mark.browser
+
+STAGES = ("before the portal sees it", "after the portal answered")
+LEFT_PAGE = "Not sent: you opened another feed before this message went."
+
+
+@dataclass
+class HeldTab:
+    """GET requests for one path held until release(): at the "request" stage the portal has not
+    seen them; at the "response" stage it has answered and the browser waits for the answer."""
+
+    page: Page
+    path: str
+    stage: str
+    held: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.page.route(lambda url: urlsplit(url).path == self.path, self._hold)
+
+    def _hold(self, route: Route) -> None:
+        if route.request.method != "GET":
+            route.continue_()
+        elif self.stage == STAGES[1]:
+            self.held.append((route, route.fetch()))
+        else:
+            self.held.append((route, None))
+
+    def wait_until_held(self) -> None:
+        self.page.wait_for_timeout(0)  # lets the route handler run
+        for _ in range(100):
+            if self.held:
+                return
+            self.page.wait_for_timeout(20)
+        raise AssertionError(f"the request for {self.path} never came")
+
+    def release(self) -> None:
+        for route, response in self.held:
+            # The browser may have given the request up (a form was sent instead).
+            with contextlib.suppress(PlaywrightError):
+                route.fulfill(response=response) if response else route.continue_()
+        self.page.unroute_all(behavior="ignoreErrors")
+
+
+def click_centre(page: Page, box: dict) -> None:
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def type_and_send_as_a_person(page: Page, text: str, boxes: dict) -> None:
+    """Click into the box where the composer was, type, click where Send was. Raw mouse and
+    keyboard: they do not wait for the page to be ready, as a person does not."""
+    click_centre(page, boxes["text"])
+    page.keyboard.type(text)
+    click_centre(page, boxes["send"])
+
+
+def composer_boxes(page: Page) -> dict:
+    composer = page.locator("#feed form.composer")
+    return {
+        "text": composer.locator("#message-text").bounding_box(),
+        "send": composer.locator("button[type=submit]").bounding_box(),
+    }
+
+
+def stored(app, text: str) -> list[Message]:
+    with app.app_context():
+        return list(db.session.scalars(select(Message).where(Message.text == text)))
+
+
+def staff_notified(app, text: str) -> int:
+    with app.app_context():
+        return len(db.session.scalars(
+            select(Notification.id)
+            .join(Message, Message.id == Notification.message_id)
+            .join(User, User.id == Notification.recipient_id)
+            .where(Message.text == text, User.role == Role.STAFF)
+        ).all())
+
+
+def send_privately(app, page: Page) -> None:
+    """Typed once Private is open, a message goes into Private, and no staff member hears of it."""
+    text = f"typed in Private {uuid.uuid4().hex[:8]}"
+    page.locator("#message-text").fill(text)
+    page.get_by_role("button", name="Send privately").click()
+    expect(page.locator("#feed .messages .message-text").filter(has_text=text)).to_have_count(1)
+    [message] = stored(app, text)
+    assert message.feed == Feed.PRIVATE
+    assert staff_notified(app, text) == 0
+
+
+@pytest.fixture
+def viewers(app, business, household, household_login, admin, assigned_staff, preferred_sitter):
+    """Private Messaging on; two staff members see the Conversation feed and would be told."""
+    set_private_messaging(app, business, True)
+    return {"admin team": admin, "client": household_login}
+
+
+def open_conversation(log_in, user, household, js: bool) -> Page:
+    page = log_in(user, java_script_enabled=js, viewport={"width": 1280, "height": 900})
+    page.goto(f"/clients/{household.id}")
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "conversation")
+    if js:
+        page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
+    return page
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("who", ["admin team", "client"])
+def test_send_during_switch_with_javascript_ends_in_private_or_nowhere(
+    app, log_in, household, viewers, who, stage
+):
+    page = open_conversation(log_in, viewers[who], household, js=True)
+    boxes = composer_boxes(page)
+    private_path = f"/clients/{household.id}/feeds/private"
+    held = HeldTab(page, private_path, stage)
+    early = f"typed while switching {uuid.uuid4().hex[:8]}"
+
+    page.get_by_role("tab", name="Private").click()
+    held.wait_until_held()
+    # The feed being left is visibly out of use: dimmed, busy, nothing to type in or press.
+    feed = page.locator("#feed")
+    expect(feed).to_have_class("card feed feed-conversation switching", timeout=WAIT)
+    expect(feed.get_by_role("status")).to_have_text("Opening Private…")
+    expect(page.locator("#feed-panel")).to_have_attribute("aria-busy", "true")
+    expect(page.locator("#message-text")).to_be_disabled()
+    expect(page.locator("#feed form.composer button[type=submit]")).to_be_disabled()
+    type_and_send_as_a_person(page, early, boxes)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)  # time enough for a post to leave, were one possible
+    assert stored(app, early) == []
+
+    held.release()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
+    expect(page).to_have_url(f"{page.url.split('/clients')[0]}{private_path}")
+    # The Private composer is its own, says so on its button, and carries no draft over.
+    composer = page.locator("#feed form.composer")
+    expect(composer.locator("#message-text")).to_have_value("")
+    expect(composer.locator("#message-text")).to_be_enabled()
+    expect(composer.get_by_role("button", name="Send privately")).to_be_visible()
+    expect(composer.locator(".composer-label")).to_have_text("New private message")
+
+    send_privately(app, page)
+    assert stored(app, early) == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("who", ["admin team", "client"])
+def test_send_during_switch_without_javascript_ends_nowhere(
+    app, log_in, household, viewers, who, stage
+):
+    """Without JavaScript the browser keeps the old page usable while the next one loads, and a
+    form sent meanwhile replaces that navigation. Following the tab pings the portal first,
+    so the send from the page being left is refused, its text kept where it was typed."""
+    page = open_conversation(log_in, viewers[who], household, js=False)
+    boxes = composer_boxes(page)
+    private_path = f"/clients/{household.id}/feeds/private"
+    held = HeldTab(page, private_path, stage)
+    text = f"typed while the page loads {uuid.uuid4().hex[:8]}"
+
+    with page.expect_request(lambda request: "/left/" in request.url):
+        page.get_by_role("tab", name="Private").click(no_wait_after=True)
+    held.wait_until_held()
+    type_and_send_as_a_person(page, text, boxes)
+    error = page.locator("#feed form.composer .field-error")
+    expect(error).to_contain_text(LEFT_PAGE, timeout=WAIT)
+    held.release()
+    expect(error).to_contain_text("press Send again")
+    # Still the Conversation page, the text kept in its own composer, and nothing posted.
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "conversation")
+    expect(page.locator("#message-text")).to_have_value(text)
+    assert stored(app, text) == []
+    assert staff_notified(app, text) == 0
+
+    # Opened again, Private takes its own messages; the refused text never went there.
+    page.get_by_role("tab", name="Private").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
+    expect(page.locator("#message-text")).to_have_value("")
+    send_privately(app, page)
+
+
+def test_a_send_already_on_its_way_stays_in_its_own_feed(app, log_in, household, viewers):
+    """Send pressed in Conversation, then Private clicked before the answer came: the message
+    is the Conversation one it was written as, and its answer lands nowhere in Private."""
+    page = open_conversation(log_in, viewers["admin team"], household, js=True)
+    create_path = f"/clients/{household.id}/feeds/conversation/messages"
+    posts: list = []
+    page.route(lambda url: urlsplit(url).path == create_path,
+               lambda route: posts.append((route, route.fetch())))
+    text = f"written for Conversation {uuid.uuid4().hex[:8]}"
+    page.locator("#message-text").fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+    for _ in range(100):
+        if posts:
+            break
+        page.wait_for_timeout(20)
+    page.get_by_role("tab", name="Private").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
+    route, response = posts[0]
+    route.fulfill(response=response)
+    page.wait_for_timeout(300)
+    expect(page.locator("#feed").get_by_text(text)).to_have_count(0)
+    expect(page.locator("#feed form.composer")).to_have_attribute("data-feed", "private")
+    expect(page.locator("#message-text")).to_have_value("")
+    [message] = stored(app, text)
+    assert message.feed == Feed.CONVERSATION
