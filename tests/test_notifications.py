@@ -172,6 +172,22 @@ def test_private_message_tells_admin_team_or_client_never_staff(
     assert all(row.channel != Channel.SMS for row in rows(app))
 
 
+def test_private_email_without_its_text_says_so_in_words(app, smtp, cast, business, household,
+                                                          make_message):
+    set_private_messaging(app, business, True)
+    make_message(household, cast["admin"], "invoice question zz-4411", feed=Feed.PRIVATE)
+    deliver(app)
+    [message] = smtp.inbox.to(cast["client"].email)
+    withheld = "Private messages are not included in emails. Open the portal to read it."
+    text = message.get_body(("plain",)).get_content()
+    assert withheld in text
+    # The line about who wrote ends as a sentence, not on a colon with nothing after it.
+    wrote = next(line for line in text.splitlines() if "wrote a private message" in line)
+    assert wrote.endswith(".") and not wrote.endswith(":")
+    assert withheld in message.get_body(("html",)).get_content()
+    assert "zz-4411" not in message.as_string()
+
+
 def test_private_email_body_follows_the_business_setting(app, smtp, cast, business, household,
                                                          make_message):
     set_private_messaging(app, business, True)
@@ -180,6 +196,7 @@ def test_private_email_body_follows_the_business_setting(app, smtp, cast, busine
     deliver(app)
     [message] = smtp.inbox.to(cast["client"].email)
     assert "zz-4411" in message.get_body(("plain",)).get_content()
+    assert "not included in emails" not in message.as_string()
 
 
 def test_office_manager_without_private_access_is_not_told(app, smtp, cast, business, household,
@@ -396,7 +413,7 @@ def test_text_messages_only_for_conversation_to_opted_in_phones(
 
 def test_sms_path_cannot_be_handed_a_private_message():
     item = worker.NotificationItem(1, 1, "Household", Feed.PRIVATE, "Alice", "Happy Tails",
-                                   "secret", 0, "https://x", "now")
+                                   "secret", False, 0, "https://x", "now")
     with pytest.raises(TypeError):
         sms.SmsText.for_conversation("+15551234567", item)
     with pytest.raises(TypeError):
@@ -409,6 +426,16 @@ def test_console_mail_prints_emails_in_development(app, cast, household, make_me
     deliver(app)
     printed = capsys.readouterr().out
     assert "Printed for the developer" in printed and cast["client"].email in printed
+
+
+def test_console_texts_name_the_person_and_the_number(app, cast, household, make_message,
+                                                     capsys):
+    app.config.update(NOTIFICATION_DELAY_SECONDS=0)
+    update_row(app, User, cast["client"].id, phone="+15550102030", notify_sms=True)
+    make_message(household, cast["admin"], "Texted to the household")
+    deliver(app)
+    printed = capsys.readouterr().out
+    assert "--- text message to Carla Client (+15550102030) (no SMS provider set) ---" in printed
 
 
 def test_posting_decides_channels_from_preferences(app, cast, household, make_message, business):

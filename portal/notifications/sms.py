@@ -23,9 +23,11 @@ SMS_LENGTH = 300
 class SmsText:
     to: str
     body: str
+    # Who the number belongs to: named where a text is shown rather than sent (the console).
+    to_name: str = ""
 
     @classmethod
-    def for_conversation(cls, to: str, item) -> "SmsText":
+    def for_conversation(cls, to: str, item, to_name: str = "") -> "SmsText":
         if item.feed != Feed.CONVERSATION:
             raise TypeError("private messages are never sent by text message")
         excerpt = item.excerpt or f"{item.attachments} attachment(s)"
@@ -33,7 +35,7 @@ class SmsText:
         link = f" {item.link}"
         if len(body) + len(link) > SMS_LENGTH:
             body = body[: SMS_LENGTH - len(link) - 1] + "…"
-        return cls(to, body + link)
+        return cls(to, body + link, to_name)
 
 
 class ConsoleSms:
@@ -42,7 +44,8 @@ class ConsoleSms:
     def send(self, text: SmsText) -> None:
         if not isinstance(text, SmsText):
             raise TypeError("send() takes an SmsText")
-        print(f"--- text message to {text.to} (no SMS provider set) ---\n{text.body}", flush=True)
+        to = f"{text.to_name} ({text.to})" if text.to_name else text.to
+        print(f"--- text message to {to} (no SMS provider set) ---\n{text.body}", flush=True)
 
 
 class TwilioSms:

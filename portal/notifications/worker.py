@@ -51,6 +51,8 @@ class NotificationItem:
     author_name: str
     business_name: str
     excerpt: str | None
+    # A private message whose text the business keeps out of emails (the default).
+    text_withheld: bool
     attachments: int
     link: str
     time: str
@@ -159,7 +161,8 @@ def _item(message: Message, client: Client, attachments: int) -> NotificationIte
     return NotificationItem(
         message.id, client.id, without_bidi_controls(client.name), message.feed,
         without_bidi_controls(message.author.name), without_bidi_controls(business.name),
-        excerpt, attachments, link, local.strftime("%b %-d at %-I:%M %p"),
+        excerpt, bool(text) and not show_text, attachments, link,
+        local.strftime("%b %-d at %-I:%M %p"),
     )
 
 
@@ -194,7 +197,9 @@ def _send(channel: Channel, recipient, items: list[NotificationItem], sender) ->
     if channel == Channel.EMAIL:
         sender.send(email.compose(recipient, items, recipient.business))
     elif channel == Channel.SMS:
-        sms.provider().send(sms.SmsText.for_conversation(recipient.phone, items[0]))
+        sms.provider().send(sms.SmsText.for_conversation(
+            recipient.phone, items[0], without_bidi_controls(recipient.name)
+        ))
     else:
         from portal.notifications import push
 
