@@ -103,9 +103,11 @@ def _register_error_pages(app: Flask) -> None:
 
     app.register_error_handler(
         404,
+        # The same words whether the page never existed, was deleted or is not this person's
+        # to see (a sitter after the visit, a manager whose access was removed): no hint which.
         error_page(
-            404, "Page not found",
-            "This page isn't available. It may have been removed or switched off.",
+            404, "This page is not available",
+            "It is not available to you, or it no longer exists.",
         ),
     )
     app.register_error_handler(

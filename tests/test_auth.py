@@ -155,7 +155,7 @@ def _set_cookie_headers(client, admin):
 def test_not_found_page_has_no_traceback(client, admin):
     client.login(admin)
     page = client.get("/clients/999999").get_data(as_text=True)
-    assert "Page not found" in page and "Traceback" not in page
+    assert "This page is not available" in page and "Traceback" not in page
 
 
 def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path):
