@@ -4,7 +4,6 @@ Routes, partials, downloads, counts, searches and notifications all ask here. A 
 True/False; `require` turns a refusal into a 404 so that a hidden thing gives no hint it exists.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -38,6 +37,7 @@ from portal.models import (
     utcnow,
 )
 from portal.models.types import UTCDateTime
+from portal.text import and_list
 
 
 def require(allowed: bool) -> None:
@@ -312,6 +312,15 @@ def can_delete(user: User, client: Client, feed: Feed, author_id: int, deleted: 
     return user.role == Role.OFFICE_MANAGER and feed == Feed.CONVERSATION
 
 
+def can_unsend_message(user: User, message: Message, client: Client) -> bool:
+    return can_unsend(user, client, message.feed, message.author_id, message.is_deleted)
+
+
+def can_unsend(user: User, client: Client, feed: Feed, author_id: int, deleted: bool) -> bool:
+    """Taking a message back in its undo window (see services.messages): its author alone."""
+    return not deleted and author_id == user.id and can_view_feed(user, client, feed)
+
+
 def sees_deletion_details(user: User) -> bool:
     """Tombstones name who deleted a message and when, for the admin team only."""
     return is_admin_team(user)
@@ -334,10 +343,10 @@ def feed_audience(
         if member.has_access
     ]
     if is_client(viewer):
-        return "Visible to " + _names([f"the {viewer.business.name} office", *staff]) + "."
+        return "Visible to " + and_list([f"the {viewer.business.name} office", *staff]) + "."
     if not staff:
         return "Visible to the client and the admin team. No staff member has access right now."
-    return f"Visible to the client, the admin team and staff: {_names(staff)}."
+    return f"Visible to the client, the admin team and staff: {and_list(staff)}."
 
 
 def delivery_line(feed: Feed) -> str:
@@ -345,13 +354,6 @@ def delivery_line(feed: Feed) -> str:
     if feed == Feed.PRIVATE:
         return "They hear of it by email or app notification, never by text message."
     return "They hear of it by email, text message or app notification, as each of them chose."
-
-
-def _names(names: Iterable[str]) -> str:
-    names = list(names)
-    if len(names) == 1:
-        return names[0]
-    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # --- notifications ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Turning user text and times into what pages show."""
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +51,14 @@ def message_html(text: str) -> Markup:
         position = end
     parts.append(escape(text[position:]))
     return Markup("").join(parts)
+
+
+def and_list(items: Iterable[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = list(items)
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 @lru_cache(maxsize=256)

@@ -429,6 +429,48 @@ document.addEventListener("keydown", function (event) {
   });
 })();
 
+// Unsend: the seconds left count down beside it; at the end Delete takes its place. After an
+// unsend the text goes back into its feed's composer, if nothing new has been typed there.
+(function () {
+  "use strict";
+
+  function tick() {
+    document.querySelectorAll("form.unsend[data-unsend-seconds]").forEach(function (form) {
+      if (!form.dataset.deadline) {
+        // A second early: the portal's clock decides, and a click takes time to get there.
+        form.dataset.deadline = String(Date.now() + (Number(form.dataset.unsendSeconds) - 1) * 1000);
+      }
+      var left = Math.ceil((Number(form.dataset.deadline) - Date.now()) / 1000);
+      if (left > 0) {
+        form.querySelector(".unsend-left").textContent = left + " s left · nobody notified yet";
+        return;
+      }
+      var remove = form.parentElement.querySelector("[data-after-unsend]");
+      var hadFocus = form.contains(document.activeElement);
+      form.remove();
+      if (remove) {
+        remove.hidden = false;
+        if (hadFocus) remove.focus();
+      }
+    });
+  }
+
+  setInterval(tick, 1000);
+  document.addEventListener("DOMContentLoaded", tick);
+
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("template.unsent-text").forEach(function (template) {
+      var composer = document.getElementById(template.dataset.composer);
+      var text = composer && composer.querySelector("#message-text");
+      if (text && !text.value.trim()) {
+        text.value = template.content.textContent;
+        text.focus();
+      }
+      template.remove();
+    });
+  });
+})();
+
 // Logging out also turns off app notifications on this device, so that on a shared computer
 // the next person does not see the previous one's. Logging out never waits on it for long.
 document.addEventListener("submit", function (event) {

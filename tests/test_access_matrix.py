@@ -74,6 +74,7 @@ GUARDED = {
     "messages.show": "can_view_feed",
     "messages.confirm_delete": "can_delete_message",
     "messages.delete": "can_delete_message",
+    "messages.unsend": "can_unsend_message",
     "files.download": "can_view_feed",
     "files.thumbnail": "can_view_feed",
     "files.view": "can_view_feed",
@@ -126,6 +127,11 @@ def may_delete_clients_message(role: str, feed: Feed, private_on: bool) -> bool:
     if not may_see(role, feed, private_on):
         return False
     return role in ("client", "admin") or (role in ADMIN_TEAM and feed == Feed.CONVERSATION)
+
+
+def may_unsend_clients_message(role: str, feed: Feed, private_on: bool) -> bool:
+    """The target messages are the client's own: only the client, their author, takes one back."""
+    return role == "client" and may_see(role, feed, private_on)
 
 
 # --- the world: rows, URLs and database snapshots -------------------------------------------------
@@ -325,7 +331,8 @@ class FeedCase:
     endpoint: str
     method: str
     ok: tuple[int, int]  # the allowed status without / with HX-Request
-    deletes: bool = False  # needs the right to delete the target, not just to see it
+    # Who may, beyond seeing the target's feed: may_see, or a stricter rule.
+    rule: Callable[[str, Feed, bool], bool] = None
     writes: frozenset[str] = frozenset()
     # Whether an allowed answer shows the target message's text, without / with HX-Request.
     shows_target: tuple[bool, bool] = (False, False)
@@ -344,9 +351,14 @@ FEED_CASES = [
              writes=frozenset({"messages", "feed_summaries"})),
     FeedCase("messages.show", "GET", (302, 200), shows_target=(False, True)),
     # The htmx confirmation replaces only the message's Delete link.
-    FeedCase("messages.confirm_delete", "GET", (200, 200), deletes=True,
+    FeedCase("messages.confirm_delete", "GET", (200, 200), rule=may_delete_clients_message,
              shows_target=(True, False)),
-    FeedCase("messages.delete", "POST", (302, 200), deletes=True, writes=DELETE_WRITES),
+    FeedCase("messages.delete", "POST", (302, 200), rule=may_delete_clients_message,
+             writes=DELETE_WRITES),
+    # Its author alone, in the undo window (the target was just written): the page again with
+    # the text back in the composer, or the tombstone alone.
+    FeedCase("messages.unsend", "POST", (200, 200), rule=may_unsend_clients_message,
+             writes=DELETE_WRITES),
     # Files of a message follow its feed: bytes, thumbnail and the full view page.
     FeedCase("files.download", "GET", (200, 200)),
     FeedCase("files.thumbnail", "GET", (200, 200)),
@@ -385,10 +397,12 @@ def feed_effect_problems(world, case, user, feed, target, data, response) -> lis
                 user.id, world.household.id, feed
             ):
                 problems.append("stored the message with the wrong author, client or feed")
-    if case.endpoint == "messages.delete":
+    if case.endpoint in ("messages.delete", "messages.unsend"):
         deleted = world.load(Message, target.id)
         if deleted.text is not None or deleted.deleted_by_id != user.id:
             problems.append("did not erase the text and record the deleter")
+        if deleted.unsent != (case.endpoint == "messages.unsend"):
+            problems.append("unsent and deleted were mixed up")
     return problems
 
 
@@ -403,7 +417,7 @@ def test_feed_endpoint_answers_role(world, browser_as, stranger_business, case, 
         world.set_private_messaging(private_on)
         target = world.message(feed, photo=case.endpoint.startswith("files."))
         url, data = feed_request(world, case, feed, target)
-        allowed = (may_delete_clients_message if case.deletes else may_see)(
+        allowed = (case.rule or may_see)(
             role, feed, private_on)
         if user is None:
             outcome = Outcome("login")

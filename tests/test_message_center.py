@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from flask import template_rendered
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import func, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, func, select, text
 
 from portal import policy, unread
 from portal.extensions import db
@@ -22,6 +22,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.models.types import UTCDateTime
 
 from .cast import ROLES
 from .conftest import POSTGRES_URL, record_sql, set_private_messaging, update_row
@@ -601,6 +602,14 @@ def test_message_center_rule_by_role(app, request):
 
 # --- the migration's backfill ---------------------------------------------------------------------
 
+# The messages table as that revision has it: the model's later columns are not there yet.
+MESSAGES_AT_90D70486D2BD = Table(
+    "messages", MetaData(), Column("id", Integer, primary_key=True),
+    *(Column(name) for name in ("business_id", "client_id", "feed", "author_id", "text")),
+    Column("created_at", UTCDateTime()), Column("deleted_at", UTCDateTime()),
+)
+
+
 def test_migration_backfills_summaries_and_read_markers(app, business, admin, household,
                                                         household_login, other_household):
     with app.app_context():
@@ -620,7 +629,7 @@ def test_migration_backfills_summaries_and_read_markers(app, business, admin, ho
         ]
         ids = []
         for client_id, feed, author_id, text, created_at, deleted_at in rows:
-            ids.append(db.session.execute(Message.__table__.insert().values(
+            ids.append(db.session.execute(MESSAGES_AT_90D70486D2BD.insert().values(
                 business_id=business.id, client_id=client_id, feed=feed, author_id=author_id,
                 text=text, created_at=created_at, deleted_at=deleted_at,
             )).inserted_primary_key[0])

@@ -338,3 +338,5 @@ def test_composer_says_how_people_hear_of_a_message(logged_in, admin, enabled, h
     assert "They hear of it by email or app notification, never by text message." in private
     conversation = browser.get(f"/clients/{household.id}").get_data(as_text=True)
     assert "They hear of it by email, text message or app notification" in conversation
+    undo = "Notifications go out 20 seconds after you send; until then you can unsend it."
+    assert undo in private and undo in conversation

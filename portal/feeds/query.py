@@ -1,5 +1,6 @@
 """Reading a feed: one Core query per page, keyset paged, only the columns shown."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -20,6 +21,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.notifications import outbox
 from portal.services.uploads import ATTACHMENT_TYPE
 from portal.text import ViewerClock, message_html
 from portal.urls import url_pattern
@@ -39,6 +41,7 @@ _FEED_PAGE = (
         Message.created_at,
         Message.deleted_at,
         _deleter.name.label("deleted_by_name"),
+        Message.unsent,
     )
     .join(_author, Message.author_id == _author.id)
     .outerjoin(_deleter, Message.deleted_by_id == _deleter.id)
@@ -128,6 +131,12 @@ class FeedItem:
     files: tuple[AttachmentView, ...] = ()
     # The "Delete" link, for those the policy lets delete this message (else None).
     delete_url: str | None = None
+    unsent: bool = False
+    # "Unsend", for its author while the undo window lasts: the seconds left of it.
+    unsend_url: str | None = None
+    unsend_seconds: int = 0
+    # A word about the last thing tried on it ("Too late to unsend…"), shown with its actions.
+    notice: str | None = None
 
     @property
     def css_class(self) -> str:
@@ -229,6 +238,7 @@ class _Written(NamedTuple):
     created_at: datetime
     deleted_at: None = None
     deleted_by_name: None = None
+    unsent: bool = False
 
 
 def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
@@ -257,6 +267,10 @@ class Presenter:
         self.file_url = url_pattern("files.download", token="")
         self.thumbnail_url = url_pattern("files.thumbnail", token="")
         self.view_url = url_pattern("files.view", token="")
+        self.unsend_url = url_pattern("messages.unsend", message_id=0)
+        # Only the viewer's own messages can be unsent, and only within the window.
+        self.unsends = policy.can_unsend(viewer, client, feed, self.viewer.id, False)
+        self.unsend_until = self.clock.now - outbox.undo_window()
 
     def items(self, rows, *, files_after: int = 0) -> list[FeedItem]:
         """FeedItems of rows in ascending id order, with the attachments of those above
@@ -276,8 +290,11 @@ class Presenter:
     def item(self, row, attachments=()) -> FeedItem:
         # Unpacked, not read by name: a Row's named access costs half a microsecond a field.
         (message_id, author_id, author_name, author_role, text, created_at, deleted_at,
-         deleted_by_name) = row
+         deleted_by_name, unsent) = row
         deleted = deleted_at is not None
+        unsend_seconds = 0
+        if self.unsends and author_id == self.viewer.id and not deleted:
+            unsend_seconds = math.ceil((created_at - self.unsend_until).total_seconds())
         exact, relative = self.clock.exact_and_relative(created_at)
         shows_deleter = deleted and self.sees_deletions
         return FeedItem(
@@ -298,6 +315,9 @@ class Presenter:
             delete_url=(
                 None if deleted or not self.may_delete(author_id) else self.delete_url(message_id)
             ),
+            unsent=unsent,
+            unsend_url=self.unsend_url(message_id) if unsend_seconds > 0 else None,
+            unsend_seconds=max(unsend_seconds, 0),
         )
 
     def _attachments(self, first_id: int, last_id: int) -> dict[int, list[AttachmentView]]:

@@ -9,12 +9,22 @@ from portal.feeds.views import composer_context, render_client_page
 from portal.fragments import retarget, wants_fragment
 from portal.loaders import client_of_business, message_of_business
 from portal.messages import bp
+from portal.models import Channel
+from portal.notifications import outbox
 from portal.services import composers, messages
 from portal.services.uploads import UploadError
+from portal.text import and_list
 
 LEFT_PAGE = (
     "Not sent: you opened another feed before this message went. If it belongs in this "
     "feed, press {} again."
+)
+
+
+UNSENT = "Message unsent. Nobody was notified, and its text is back in the box to send again."
+TOO_LATE_TO_UNSEND = (
+    "Too late to unsend: its notifications have gone out. You can still delete it from the "
+    "portal."
 )
 
 
@@ -95,10 +105,63 @@ def confirm_delete(message_id: int):
     message, client = _deletable(message_id)
     policy.require(policy.can_delete_message(current_user, message, client))
     item = load_item(message.id, current_user, client, message.feed)
-    context = {"item": item, "client": client, "feed": message.feed}
+    return _confirm_delete_page(message, client, item)
+
+
+def _confirm_delete_page(message, client, item):
+    context = {"item": item, "client": client, "feed": message.feed,
+               "consequence": deletion_consequence(message)}
     if wants_fragment():
         return render_template("messages/_confirm_delete.html", **context)
     return render_template("messages/confirm_delete.html", **context)
+
+
+CHANNEL_NOUNS = {
+    Channel.EMAIL: ("email", "emails"),
+    Channel.SMS: ("text message", "text messages"),
+    Channel.PUSH: ("app notification", "app notifications"),
+}
+
+
+def deletion_consequence(message) -> str:
+    """What deleting does, truthfully: notifications already delivered stay delivered."""
+    replaced = "It will be replaced by “Message deleted” for everyone."
+    delivered = outbox.delivered(message)
+    if delivered:
+        counts = [f"{count} {CHANNEL_NOUNS[channel][count != 1]}"
+                  for channel, count in sorted(delivered.items())]
+        said = and_list(counts)
+        return f"{replaced} The {said} already delivered cannot be recalled."
+    if messages.in_undo_window(message):
+        return f"{replaced} Nobody has been notified yet, and nobody will be."
+    return replaced
+
+
+@bp.route("/messages/<int:message_id>/unsend", methods=["POST"])
+@login_required
+def unsend(message_id: int):
+    """Takes back the author's own message within its undo window; its text goes back into
+    the composer. Once anything has gone out, says so and offers Delete instead."""
+    message, client = _deletable(message_id)
+    if message.unsent and message.author_id == current_user.id:
+        return redirect(feed_url(client.id, message.feed, message.id))  # sent again (reload)
+    policy.require(policy.can_unsend_message(current_user, message, client))
+    feed, text = message.feed, message.text
+    try:
+        messages.unsend_message(current_user, message)
+    except messages.TooLateToUnsend:
+        item = load_item(message.id, current_user, client, feed)
+        item.notice, item.unsend_url = TOO_LATE_TO_UNSEND, None
+        if wants_fragment():
+            return render_template("messages/_message.html", item=item, client=client, feed=feed)
+        return _confirm_delete_page(message, client, item), 409
+    item = load_item(message.id, current_user, client, feed)
+    if wants_fragment():
+        return render_template(
+            "messages/_unsent.html", item=item, client=client, feed=feed, text=text or ""
+        )
+    flash(UNSENT, "success")
+    return render_client_page(client, feed, form=MessageForm(formdata=None, data={"text": text}))
 
 
 @bp.route("/messages/<int:message_id>/delete", methods=["POST"])

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, func, insert, select, update
 
 from portal import policy
 from portal.extensions import db
@@ -60,10 +60,15 @@ def recipients(author: User, client: Client, feed: Feed) -> list[Recipient]:
     return [recipient for recipient in found if recipient.channels]
 
 
+def undo_window() -> timedelta:
+    """How long notifications wait after a message is posted, so that it can be unsent."""
+    return timedelta(seconds=current_app.config["NOTIFICATION_DELAY_SECONDS"])
+
+
 def enqueue(message: Message, recipients: list[Recipient]) -> None:
     """Writes the message's notification rows in the caller's transaction: they commit with
     the message. One INSERT for them all; nothing reads them back as objects."""
-    due_at = utcnow() + timedelta(seconds=current_app.config["NOTIFICATION_DELAY_SECONDS"])
+    due_at = utcnow() + undo_window()
     rows = [
         {"business_id": message.business_id, "message_id": message.id,
          "recipient_id": recipient.user_id, "channel": channel, "due_at": due_at}
@@ -84,3 +89,31 @@ def cancel_pending(message: Message) -> None:
         )
         .values(status=DeliveryStatus.CANCELLED)
     )
+
+
+GONE_OUT = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED)
+
+
+def recall(message: Message) -> bool:
+    """Cancels every notification of the message when none has gone out, or is going, yet:
+    True then. In the caller's transaction, which must roll back on False.
+
+    Cancels first and looks after: a worker claiming a row meanwhile either finds it cancelled
+    or holds it as sending, which the look then sees (on PostgreSQL the UPDATE waits for the
+    worker's claim to commit; SQLite has one writer at a time)."""
+    cancel_pending(message)
+    return not db.session.scalar(select(exists().where(
+        Notification.message_id == message.id, Notification.status.in_(GONE_OUT)
+    )))
+
+
+def delivered(message: Message) -> dict[Channel, int]:
+    """How many notifications of the message went out, by channel: what deleting it cannot
+    take back."""
+    rows = db.session.execute(
+        select(Notification.channel, func.count())
+        .where(Notification.message_id == message.id,
+               Notification.status == DeliveryStatus.SENT)
+        .group_by(Notification.channel)
+    )
+    return dict(rows.all())

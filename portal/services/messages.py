@@ -75,8 +75,31 @@ def _store(message: Message, position: int, prepared: PreparedFile, written: lis
     )
 
 
+class TooLateToUnsend(Exception):
+    """Its undo window has passed, or a notification of it has already gone out."""
+
+
+def in_undo_window(message: Message) -> bool:
+    return utcnow() < message.created_at + outbox.undo_window()
+
+
+def unsend_message(author: User, message: Message) -> Message:
+    """Takes a message back within its undo window: it leaves the feed ("Message unsent") and
+    every notification of it is recalled, none having been sent. Raises TooLateToUnsend,
+    changing nothing, once the window has passed or anything has gone out."""
+    if not in_undo_window(message) or not outbox.recall(message):
+        db.session.rollback()
+        raise TooLateToUnsend()
+    message.unsent = True
+    return _take_down(author, message, "message.unsent")
+
+
 def delete_message(actor: User, message: Message) -> Message:
     """Erases the text and the files (not just hides them) and records who did it."""
+    return _take_down(actor, message, "message.deleted")
+
+
+def _take_down(actor: User, message: Message, action: str) -> Message:
     attachments = db.session.execute(
         select(Attachment.storage_key, Attachment.thumbnail_key)
         .where(Attachment.message_id == message.id)
@@ -88,7 +111,7 @@ def delete_message(actor: User, message: Message) -> Message:
     message.deleted_by_id = actor.id
     feed_activity.record_deleted(message)
     audit.record(
-        message.business_id, actor, "message.deleted", "message", message.id,
+        message.business_id, actor, action, "message", message.id,
         client_id=message.client_id, feed=message.feed.value, author_id=message.author_id,
         attachments=len(attachments),
     )

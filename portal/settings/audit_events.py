@@ -22,7 +22,7 @@ from portal.text import exact_time, zone
 
 # The kinds of event the filter offers: value -> (label, actions).
 KINDS = {
-    "messages": ("Deleted messages", ("message.deleted",)),
+    "messages": ("Deleted and unsent messages", ("message.deleted", "message.unsent")),
     "settings": ("Settings and permissions", ("settings.changed", "permission.changed")),
     "accounts": ("Logins and passwords", (
         "user.created", "user.invited", "user.invitation_resent", "user.invitation_accepted",
@@ -271,15 +271,21 @@ class Sentence:
         return Markup('<a href="{}#message-{}">{}</a>').format(url, self.event.object_id, label)
 
 
-def _message_deleted(s: Sentence) -> Markup:
+def _message_deleted(s: Sentence, verb: str = "deleted") -> Markup:
     author = s.details.get("author_id")
     by = "" if author in (None, s.event.actor_id) else _say(" by {author}", author=s.user(author))
     files = s.details.get("attachments") or 0
     with_files = f" and its {files} attachment{'s' if files != 1 else ''}" if files else ""
     return _say(
-        "{actor} deleted a message{by}{files} in {client}'s {feed}",
-        actor=s.actor, by=by, files=with_files, client=s.about_client(), feed=s.feed(),
+        "{actor} {verb} a message{by}{files} in {client}'s {feed}",
+        actor=s.actor, verb=verb, by=by, files=with_files, client=s.about_client(),
+        feed=s.feed(),
     )
+
+
+def _message_unsent(s: Sentence) -> Markup:
+    """Taken back by its author before anyone was notified."""
+    return _message_deleted(s, "unsent")
 
 
 def _setting_value(value) -> str:
@@ -388,6 +394,7 @@ def _unknown(s: Sentence) -> Markup:
 
 DESCRIBE: dict[str, Callable[[Sentence], Markup]] = {
     "message.deleted": _message_deleted,
+    "message.unsent": _message_unsent,
     "settings.changed": _settings_changed,
     "permission.changed": _permission_changed,
     "user.created": _with_role("{actor} created a login for {user} ({role})"),

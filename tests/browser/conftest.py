@@ -108,3 +108,9 @@ def log_in(new_page):
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def undo_window_over(app):
+    """Messages written in the test are past their undo window at once: Delete, not Unsend."""
+    app.config["NOTIFICATION_DELAY_SECONDS"] = 0

@@ -344,7 +344,9 @@ def test_thumbnail_opens_full_view_with_next_and_back(
     expect(article.locator(".message-images img")).to_have_count(2, timeout=WAIT)
 
 
-def test_deleting_the_message_removes_its_files(log_in, household, admin, photo_message):
+def test_deleting_the_message_removes_its_files(
+    undo_window_over, log_in, household, admin, photo_message
+):
     page = log_in(admin, **DESKTOP)
     page.goto(profile_url(household))
     wait_for_htmx(page)

@@ -4,9 +4,10 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Message, User
+from portal.models import DeliveryStatus, Message, Notification, User
 from portal.services import messages
 
 from .conftest import WAIT
@@ -37,23 +38,27 @@ def send(page: Page, text: str) -> None:
     page.locator("#feed form.composer").get_by_role("button", name="Send").click()
 
 
-def test_send_and_delete_message_without_reload(log_in, household, household_login, assigned_staff):
+def test_send_and_unsend_message_without_reload(
+    app, log_in, household, household_login, assigned_staff
+):
     client_page = log_in(household_login)
     expect(client_page).to_have_url(re.compile(rf"/clients/{household.id}$"), timeout=WAIT)
     wait_for_htmx(client_page)
     mark_page(client_page)
 
-    send(client_page, "Biscuit needs his ear drops at 5pm.\nThey are on the fridge.")
+    text = "Biscuit needs his ear drops at 5pm.\nThey are on the fridge."
+    send(client_page, text)
     new_message = client_page.locator("#feed .messages article.message.own")
-    expect(new_message.locator(".message-text")).to_have_text(
-        "Biscuit needs his ear drops at 5pm.\nThey are on the fridge.", timeout=WAIT
-    )
+    expect(new_message.locator(".message-text")).to_have_text(text, timeout=WAIT)
     expect(client_page.locator("#message-text")).to_have_value("", timeout=WAIT)
     expect(client_page.get_by_text("No messages yet")).to_be_hidden(timeout=WAIT)
     assert_not_reloaded(client_page)
     message_id = new_message.get_attribute("id")
     assert re.fullmatch(r"message-\d+", message_id)
     sent = client_page.locator(f"#{message_id}")
+    # In the undo window the author can take it back, and sees how long for; no Delete yet.
+    expect(sent.get_by_text(re.compile(r"^\d+ s left · nobody notified yet$"))).to_be_visible()
+    expect(sent.get_by_role("link", name=re.compile(r"^Delete"))).to_be_hidden()
 
     # The assigned sitter, in a browser of their own, reads it on the client's profile.
     staff_page = log_in(assigned_staff)
@@ -61,24 +66,62 @@ def test_send_and_delete_message_without_reload(log_in, household, household_log
     staff_message = staff_page.locator(f"#{message_id}")
     expect(staff_message.locator(".message-text")).to_contain_text("ear drops at 5pm", timeout=WAIT)
     expect(staff_message.locator(".author")).to_have_text("Carla Client", timeout=WAIT)
+    expect(staff_message.get_by_role("button", name="Unsend")).to_have_count(0)
 
-    # The author deletes it: Delete, then the inline confirmation, then the tombstone in place.
-    sent.get_by_role("link", name=re.compile(r"^Delete")).click()
-    confirm = sent.locator("form.confirm-delete")
-    expect(confirm).to_contain_text("Delete this message?", timeout=WAIT)
-    confirm.get_by_role("button", name="Delete", exact=True).click()
-    expect(sent.locator(".tombstone")).to_have_text("Message deleted", timeout=WAIT)
+    # Unsend: the tombstone in place, and the text back in the box to send again.
+    sent.get_by_role("button", name="Unsend").click()
+    expect(sent.locator(".tombstone")).to_have_text("Message unsent", timeout=WAIT)
     expect(sent).to_have_class(re.compile(r"\bdeleted\b"), timeout=WAIT)
     expect(sent.locator(".message-text")).to_have_count(0, timeout=WAIT)
-    expect(client_page.locator("#feed .messages article.message")).to_have_count(1, timeout=WAIT)
+    expect(client_page.locator("#message-text")).to_have_value(text, timeout=WAIT)
+    expect(client_page.locator("#message-text")).to_be_focused()
     assert_not_reloaded(client_page)
+    # Every notification recalled: nobody was, or will be, told.
+    with app.app_context():
+        statuses = set(db.session.scalars(select(Notification.status)))
+    assert statuses == {DeliveryStatus.CANCELLED}
 
     # The sitter sees the tombstone too once they load the page again.
     staff_page.reload()
     expect(staff_page.locator(f"#{message_id} .tombstone")).to_have_text(
-        "Message deleted", timeout=WAIT
+        "Message unsent", timeout=WAIT
     )
     expect(staff_page.get_by_text("ear drops")).to_have_count(0, timeout=WAIT)
+
+
+def test_unsend_turns_into_delete_when_the_window_ends(app, log_in, household, household_login):
+    app.config["NOTIFICATION_DELAY_SECONDS"] = 3
+    page = log_in(household_login)
+    wait_for_htmx(page)
+    send(page, "Short window")
+    sent = page.locator("#feed .messages article.message.own")
+    unsend = sent.get_by_role("button", name="Unsend")
+    expect(unsend).to_be_visible(timeout=WAIT)
+    expect(unsend).to_have_count(0, timeout=4_000)
+    delete = sent.get_by_role("link", name=re.compile(r"^Delete"))
+    expect(delete).to_be_visible()
+    delete.click()
+    expect(sent.locator("form.confirm-delete")).to_contain_text(
+        "It will be replaced by “Message deleted” for everyone.", timeout=WAIT
+    )
+
+
+def test_delete_after_delivery_says_what_cannot_be_recalled(
+    app, undo_window_over, log_in, household, household_login, admin, make_message
+):
+    message = make_message(household, admin, "Gate code is 4411")
+    with app.app_context():
+        db.session.execute(update(Notification).values(status=DeliveryStatus.SENT))
+        db.session.commit()
+    page = log_in(admin)
+    page.goto(f"/clients/{household.id}")
+    wait_for_htmx(page)
+    article = page.locator(f"#message-{message.id}")
+    article.get_by_role("link", name=re.compile(r"^Delete")).click()
+    expect(article.locator("form.confirm-delete")).to_have_text(re.compile(
+        r"Delete this message\? It will be replaced by “Message deleted” for everyone\. "
+        r"The 1 email already delivered cannot be recalled\."
+    ), timeout=WAIT)
 
 
 def test_send_empty_message_shows_inline_error(log_in, household, household_login):
@@ -138,7 +181,9 @@ def test_post_message_without_javascript(log_in, household, household_login):
     expect(page.locator("#message-text")).to_have_value("", timeout=WAIT)
 
 
-def test_delete_message_without_javascript(log_in, household, household_login, make_message):
+def test_delete_message_without_javascript(
+    undo_window_over, log_in, household, household_login, make_message
+):
     message = make_message(household, household_login, "Typo, please ignore")
     page = log_in(household_login, java_script_enabled=False)
 
@@ -152,7 +197,9 @@ def test_delete_message_without_javascript(log_in, household, household_login, m
     )
 
 
-def test_cancel_delete_restores_message_in_place(log_in, household, household_login, make_message):
+def test_cancel_delete_restores_message_in_place(
+    undo_window_over, log_in, household, household_login, make_message
+):
     message = make_message(household, household_login, "Keep this one")
     page = log_in(household_login)
     wait_for_htmx(page)
