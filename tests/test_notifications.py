@@ -207,6 +207,27 @@ def test_office_manager_without_private_access_is_not_told(app, smtp, cast, busi
     assert smtp.inbox.recipients() == [cast["admin"].email]
 
 
+def test_who_reads_it_in_the_portal_within_the_window_is_not_told(
+    app, smtp, cast, household, make_message, logged_in
+):
+    app.config["NOTIFICATION_DELAY_SECONDS"] = 20
+    update_row(app, User, cast["assigned"].id, phone="+15550102030", notify_sms=True)
+    message = make_message(household, cast["admin"], "Running ten minutes late")
+    # The sitter has the feed open (or opens it) before the window ends: the message is read.
+    page = logged_in(cast["assigned"]).get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "Running ten minutes late" in page
+    make_due(app)
+    deliver(app)
+    assert smtp.inbox.to(cast["assigned"].email) == []
+    assert sorted(smtp.inbox.recipients()) == sorted(
+        [cast["preferred"].email, cast["client"].email])
+    theirs = [row for row in rows(app, message_id=message.id)
+              if row.recipient_id == cast["assigned"].id]
+    assert {row.channel for row in theirs} == {Channel.EMAIL, Channel.SMS}
+    assert all(row.status == DeliveryStatus.CANCELLED for row in theirs)
+    assert all(row.last_error == worker.READ_IN_PORTAL for row in theirs)
+
+
 def test_access_is_checked_again_at_send_time(app, smtp, cast, household, make_message):
     with app.app_context():
         app.config["NOTIFICATION_DELAY_SECONDS"] = 60

@@ -26,6 +26,7 @@ from portal.models import (
     Feed,
     Message,
     Notification,
+    ReadMarker,
     utcnow,
 )
 from portal.notifications import email, sms
@@ -38,6 +39,8 @@ STALE_CLAIM = timedelta(minutes=10)
 # Emails to one person wait while more messages keep coming, but never longer than this.
 MAX_BATCH_WAIT = timedelta(minutes=5)
 EXCERPT_LENGTH = 280
+# Why a notification was not sent: the person saw the message in the portal first.
+READ_IN_PORTAL = "read in the portal first"
 
 
 @dataclass(frozen=True)
@@ -116,16 +119,42 @@ def deliver(ids: list[int]) -> None:
         .order_by(Notification.id)
     ))
     items = notification_items({row.message_id for row in rows})
+    read = _read_in_portal(rows)
     groups: dict[tuple, list[Notification]] = defaultdict(list)
     for row in rows:
+        if row.id in read:
+            finish(row, DeliveryStatus.CANCELLED, READ_IN_PORTAL)
+            continue
         key = (row.recipient_id, row.channel) if row.channel == Channel.EMAIL else (row.id,)
         groups[key].append(row)
+    db.session.commit()
     sender = email.EmailSender()
     try:
         for group in groups.values():
             _deliver_group(group, items, sender)
     finally:
         sender.close()
+
+
+def _read_in_portal(rows: list[Notification]) -> set[int]:
+    """The notifications whose message the recipient has already been shown in the portal
+    (their read marker has passed it): telling them again would only be noise. One query."""
+    if not rows:
+        return set()
+    markers = {
+        (user_id, client_id, feed): last_read_id
+        for user_id, client_id, feed, last_read_id in db.session.execute(
+            select(ReadMarker.user_id, ReadMarker.client_id, ReadMarker.feed,
+                   ReadMarker.last_read_id)
+            .where(ReadMarker.user_id.in_({row.recipient_id for row in rows}),
+                   ReadMarker.client_id.in_({row.message.client_id for row in rows}))
+        )
+    }
+    return {
+        row.id for row in rows
+        if markers.get((row.recipient_id, row.message.client_id, row.message.feed), 0)
+        >= row.message_id
+    }
 
 
 def notification_items(message_ids: set[int]) -> dict[int, tuple[NotificationItem, Client]]:
