@@ -321,6 +321,32 @@ def can_unsend(user: User, client: Client, feed: Feed, author_id: int, deleted: 
     return not deleted and author_id == user.id and can_view_feed(user, client, feed)
 
 
+def sees_delivery(user: User, client: Client, feed: Feed, author_id: int) -> bool:
+    """The line under a message saying where it went: for the admin team, and for its author."""
+    return (is_admin_team(user) or author_id == user.id) and can_view_feed(user, client, feed)
+
+
+def can_see_delivery(user: User, message: Message, client: Client) -> bool:
+    return not message.is_deleted and sees_delivery(user, client, message.feed, message.author_id)
+
+
+def sees_delivery_details(user: User) -> bool:
+    """Who was told by which channel: the business's people. A client writing to the business
+    hears only that it was told, and when it was seen if the business shows them that."""
+    return not is_client(user)
+
+
+def sees_read_receipts(user: User) -> bool:
+    """"Seen by …": the business's people always; clients only when the business turns read
+    receipts for clients on (Portal Settings)."""
+    return not is_client(user) or user.business.client_read_receipts
+
+
+def can_retry_delivery(user: User, message: Message, client: Client) -> bool:
+    """Retry beside a failed notification: the admin team, who see the failed deliveries."""
+    return can_manage_notifications(user) and can_see_delivery(user, message, client)
+
+
 def sees_deletion_details(user: User) -> bool:
     """Tombstones name who deleted a message and when, for the admin team only."""
     return is_admin_team(user)

@@ -96,6 +96,16 @@ class ViewerClock:
         clock = _clock(local)
         return _exact(local, clock), self._relative(moment, local, clock)
 
+    def short(self, moment: datetime) -> str:
+        """"9:14 AM" today, "Tue 9:14 AM" this week, "Mar 4" before: when something was seen."""
+        local = moment.astimezone(self.zone)
+        days = (self.today - local.date()).days
+        if days == 0:
+            return _clock(local)
+        if days < 7:
+            return f"{_DAYS[local.weekday()]} {_clock(local)}"
+        return f"{_MONTHS[local.month]} {local.day}"
+
     def _relative(self, moment: datetime, local: datetime, clock: str) -> str:
         seconds = (self.now - moment).total_seconds()
         if seconds < 60:

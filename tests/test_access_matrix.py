@@ -64,6 +64,8 @@ LOGGED_IN = {
     "push.subscribe": {"POST"},
     "push.unsubscribe": {"POST"},
 }
+# Called by another service, which signs each request: endpoint -> who signs.
+SIGNED = {"sms.status": "Twilio (X-Twilio-Signature, tests/test_delivery.py)"}
 # Guarded by a rule of portal/policy.py (the name is checked to exist), with cases below.
 GUARDED = {
     "feeds.show": "can_view_feed",
@@ -75,6 +77,8 @@ GUARDED = {
     "messages.confirm_delete": "can_delete_message",
     "messages.delete": "can_delete_message",
     "messages.unsend": "can_unsend_message",
+    "messages.delivery": "can_see_delivery",
+    "messages.retry_delivery": "can_retry_delivery",
     "files.download": "can_view_feed",
     "files.thumbnail": "can_view_feed",
     "files.view": "can_view_feed",
@@ -127,6 +131,11 @@ def may_delete_clients_message(role: str, feed: Feed, private_on: bool) -> bool:
     if not may_see(role, feed, private_on):
         return False
     return role in ("client", "admin") or (role in ADMIN_TEAM and feed == Feed.CONVERSATION)
+
+
+def may_see_delivery_of_clients_message(role: str, feed: Feed, private_on: bool) -> bool:
+    """The line under the client's own message: its author, and the admin team."""
+    return (role == "client" or role in ADMIN_TEAM) and may_see(role, feed, private_on)
 
 
 def may_unsend_clients_message(role: str, feed: Feed, private_on: bool) -> bool:
@@ -333,6 +342,8 @@ class FeedCase:
     ok: tuple[int, int]  # the allowed status without / with HX-Request
     # Who may, beyond seeing the target's feed: may_see, or a stricter rule.
     rule: Callable[[str, Feed, bool], bool] = None
+    # Whether anyone who sees a feed may do it to their own messages (else the admin team).
+    for_authors: bool = True
     writes: frozenset[str] = frozenset()
     # Whether an allowed answer shows the target message's text, without / with HX-Request.
     shows_target: tuple[bool, bool] = (False, False)
@@ -359,6 +370,11 @@ FEED_CASES = [
     # the text back in the composer, or the tombstone alone.
     FeedCase("messages.unsend", "POST", (200, 200), rule=may_unsend_clients_message,
              writes=DELETE_WRITES),
+    # Where the message went: the admin team and its author; the page form goes to the feed.
+    FeedCase("messages.delivery", "GET", (302, 200), rule=may_see_delivery_of_clients_message),
+    # Retry of its failed notifications (only the outbox changes): the admin team.
+    FeedCase("messages.retry_delivery", "POST", (302, 200), for_authors=False,
+             rule=lambda role, feed, on: role in ADMIN_TEAM and may_see(role, feed, on)),
     # Files of a message follow its feed: bytes, thumbnail and the full view page.
     FeedCase("files.download", "GET", (200, 200)),
     FeedCase("files.thumbnail", "GET", (200, 200)),
@@ -742,6 +758,8 @@ def test_access_ends_on_next_request_after_change(world, browser_as, request, ch
         if phase == "after":
             change.apply(world, request, user)
         for case, hx in itertools.product(FEED_CASES, (False, True)):
+            if not case.for_authors and change.role not in ADMIN_TEAM:
+                continue
             target = world.message(change.feed, author=user,
                                    photo=case.endpoint.startswith("files."))
             url, data = feed_request(world, case, change.feed, target)
@@ -765,6 +783,25 @@ def test_public_endpoint_answers_anonymous(world, client, endpoint, hx):
     response = call(client, "GET", world.url(endpoint, **PUBLIC[endpoint]), hx)
     response.close()  # static files are streamed
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("role", ROLE_IDS)
+@pytest.mark.parametrize("endpoint", SIGNED)
+def test_signed_endpoint_refuses_every_role_without_the_signature(
+    world, browser_as, endpoint, role
+):
+    """A login is no signature: unsigned, or signed with another key, nothing changes."""
+    world.app.config["TWILIO_AUTH_TOKEN"] = "the-account-token"
+    _, browser = browser_as(role)
+    url = world.url(endpoint)
+    data = {"MessageSid": "SM1", "MessageStatus": "undelivered"}
+    for hx, headers in itertools.product((False, True), ({}, {"X-Twilio-Signature": "Zm9v"})):
+        browser.csrf_token() if role != ANONYMOUS else None
+        before = world.snapshot()
+        response = browser.post(url, data=data, headers={
+            **headers, **({"HX-Request": "true"} if hx else {})})
+        assert response.status_code == 403, (hx, headers)
+        assert world.snapshot() == before
 
 
 def test_login_page_sends_logged_in_user_home(browser_as):
@@ -816,16 +853,19 @@ COVERED = {(case.endpoint, case.method) for case in FEED_CASES + MANAGEMENT_CASE
 
 def test_classify_every_endpoint(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    unclassified = endpoints - PUBLIC.keys() - LOGGED_IN.keys() - GUARDED.keys()
+    unclassified = (
+        endpoints - PUBLIC.keys() - LOGGED_IN.keys() - GUARDED.keys() - SIGNED.keys()
+    )
     assert not unclassified, (
-        "Classify these endpoints in PUBLIC, LOGGED_IN or GUARDED of tests/test_access_matrix.py "
+        "Classify these endpoints in PUBLIC, LOGGED_IN, SIGNED or GUARDED of "
+        "tests/test_access_matrix.py "
         f"(and give guarded ones matrix cases): {sorted(unclassified)}"
     )
 
 
 def test_classify_only_existing_endpoints(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    classified = [*PUBLIC, *LOGGED_IN, *GUARDED]
+    classified = [*PUBLIC, *LOGGED_IN, *GUARDED, *SIGNED]
     assert sorted(set(classified) - endpoints) == []
     assert len(classified) == len(set(classified)), "an endpoint is in two classes"
 

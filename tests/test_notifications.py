@@ -393,7 +393,9 @@ class TwilioStandIn(BaseHTTPRequestHandler):
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(b'{"sid": "SM1"}')
+        # Twilio's answer: the message's id (SM1, SM2, … here) and its first status.
+        sid = f"SM{len(TwilioStandIn.requests)}"
+        self.wfile.write(f'{{"sid": "{sid}", "status": "queued"}}'.encode())
 
     def log_message(self, *args):
         pass

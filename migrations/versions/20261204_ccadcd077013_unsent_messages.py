@@ -25,5 +25,4 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.drop_column('unsent')
+    op.drop_column('messages', 'unsent')

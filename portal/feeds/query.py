@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from portal import policy
 from portal.extensions import db
+from portal.feeds.delivery import Delivery, DeliveryLines
 from portal.models import (
     Attachment,
     AttachmentKind,
@@ -137,6 +138,8 @@ class FeedItem:
     unsend_seconds: int = 0
     # A word about the last thing tried on it ("Too late to unsend…"), shown with its actions.
     notice: str | None = None
+    # Where it went ("Emailed Dana ✓ · Seen by Dana 9:14"), for those the policy shows it.
+    delivery: Delivery | None = None
 
     @property
     def css_class(self) -> str:
@@ -247,8 +250,7 @@ def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
     back (only its files are, when it has some)."""
     row = _Written(message.id, author.id, author.name, author.role, message.text,
                    message.created_at)
-    presenter = Presenter(author, client, feed)
-    return presenter.items([row])[0] if with_files else presenter.item(row)
+    return Presenter(author, client, feed).items([row], files_after=0 if with_files else row.id)[0]
 
 
 class Presenter:
@@ -271,6 +273,7 @@ class Presenter:
         # Only the viewer's own messages can be unsent, and only within the window.
         self.unsends = policy.can_unsend(viewer, client, feed, self.viewer.id, False)
         self.unsend_until = self.clock.now - outbox.undo_window()
+        self.deliveries = DeliveryLines(self.viewer, client, feed, self.clock)
 
     def items(self, rows, *, files_after: int = 0) -> list[FeedItem]:
         """FeedItems of rows in ascending id order, with the attachments of those above
@@ -278,7 +281,11 @@ class Presenter:
         rows = list(rows)
         with_files = [row.id for row in rows if row.id > files_after]
         attachments = self._attachments(with_files[0], with_files[-1]) if with_files else {}
-        return [self.item(row, attachments.get(row.id, ())) for row in rows]
+        items = [self.item(row, attachments.get(row.id, ())) for row in rows]
+        lines = self.deliveries.for_items(items)
+        for item in items:
+            item.delivery = lines.get(item.id)
+        return items
 
     def may_delete(self, author_id: int) -> bool:
         if author_id not in self._deletable:

@@ -10,7 +10,7 @@ from portal.fragments import retarget, wants_fragment
 from portal.loaders import client_of_business, message_of_business
 from portal.messages import bp
 from portal.models import Channel
-from portal.notifications import outbox
+from portal.notifications import outbox, worker
 from portal.services import composers, messages
 from portal.services.uploads import UploadError
 from portal.text import and_list
@@ -177,3 +177,29 @@ def delete(message_id: int):
         "messages/_message.html", item=load_item(message.id, current_user, client, message.feed),
         client=client, feed=message.feed,
     )
+
+
+@bp.route("/messages/<int:message_id>/delivery")
+@login_required
+def delivery(message_id: int):
+    """The message's delivery line alone: it asks again while something is on its way."""
+    message, client = _deletable(message_id)
+    policy.require(policy.can_see_delivery(current_user, message, client))
+    if not wants_fragment():
+        return redirect(feed_url(client.id, message.feed, message.id))
+    item = load_item(message.id, current_user, client, message.feed)
+    return render_template("messages/_delivery.html", item=item)
+
+
+@bp.route("/messages/<int:message_id>/delivery/retry", methods=["POST"])
+@login_required
+def retry_delivery(message_id: int):
+    """Retry under a message: its failed notifications go back to the outbox now."""
+    message, client = _deletable(message_id)
+    policy.require(policy.can_retry_delivery(current_user, message, client))
+    retried = worker.retry_failed_of(message)
+    if not wants_fragment():
+        flash(f"Sending {retried} notification{'s' if retried != 1 else ''} again.", "success")
+        return redirect(feed_url(client.id, message.feed, message.id))
+    item = load_item(message.id, current_user, client, message.feed)
+    return render_template("messages/_delivery.html", item=item)

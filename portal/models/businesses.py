@@ -15,6 +15,8 @@ class Business(db.Model):
     # Staff see a client's Conversation feed for services that ended at most this many days ago.
     staff_access_days: Mapped[int] = mapped_column(default=7)
     private_messaging_enabled: Mapped[bool] = mapped_column(default=False)
+    # Whether clients see "Seen" under their own messages once the business has read them.
+    client_read_receipts: Mapped[bool] = mapped_column(default=False)
     # Whether emails about private messages carry the text (otherwise only who wrote).
     private_email_includes_text: Mapped[bool] = mapped_column(default=False)
     # Notification defaults for people who have not chosen; text messages are opt-in.

@@ -49,6 +49,10 @@ class Notification(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The text message's id at the SMS provider, and the latest status it reported for it
+    # ("delivered", "undelivered", …) through its status callback.
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_status: Mapped[str | None] = mapped_column(String(20))
 
     recipient: Mapped[User] = relationship()
     message: Mapped[Message] = relationship()

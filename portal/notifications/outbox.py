@@ -91,6 +91,8 @@ def cancel_pending(message: Message) -> None:
     )
 
 
+# Why a notification was not sent: the person saw the message in the portal first.
+READ_IN_PORTAL = "read in the portal first"
 GONE_OUT = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED)
 
 

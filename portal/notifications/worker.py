@@ -31,6 +31,7 @@ from portal.models import (
 )
 from portal.notifications import email, sms
 from portal.notifications.errors import PermanentError, TransientError
+from portal.notifications.outbox import READ_IN_PORTAL
 from portal.text import without_bidi_controls, zone
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,6 @@ STALE_CLAIM = timedelta(minutes=10)
 # Emails to one person wait while more messages keep coming, but never longer than this.
 MAX_BATCH_WAIT = timedelta(minutes=5)
 EXCERPT_LENGTH = 280
-# Why a notification was not sent: the person saw the message in the portal first.
-READ_IN_PORTAL = "read in the portal first"
 
 
 @dataclass(frozen=True)
@@ -209,7 +208,7 @@ def _deliver_group(group: list[Notification], items, sender: email.EmailSender) 
             live.append((row, item))
     if live:
         try:
-            _send(group[0].channel, recipient, [item for _, item in live], sender)
+            accepted = _send(group[0].channel, recipient, [item for _, item in live], sender)
         except TransientError as error:
             for row, _ in live:
                 retry_later(row, str(error))
@@ -219,20 +218,48 @@ def _deliver_group(group: list[Notification], items, sender: email.EmailSender) 
         else:
             for row, _ in live:
                 finish(row, DeliveryStatus.SENT)
+                if accepted:
+                    row.provider_id, row.provider_status = accepted.provider_id, accepted.status
     db.session.commit()
 
 
-def _send(channel: Channel, recipient, items: list[NotificationItem], sender) -> None:
+def _send(channel: Channel, recipient, items: list[NotificationItem], sender):
+    """Sends; a text message answers with what the SMS provider said (sms.Accepted)."""
     if channel == Channel.EMAIL:
         sender.send(email.compose(recipient, items, recipient.business))
     elif channel == Channel.SMS:
-        sms.provider().send(sms.SmsText.for_conversation(
+        return sms.provider().send(sms.SmsText.for_conversation(
             recipient.phone, items[0], without_bidi_controls(recipient.name)
         ))
     else:
         from portal.notifications import push
 
         push.send(recipient, items[0])
+    return None
+
+
+# Twilio's statuses of a text, in the order they come: a late report never moves one back.
+SMS_STATUS_ORDER = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4,
+                    "undelivered": 4, "failed": 4}
+SMS_NOT_DELIVERED = ("undelivered", "failed")
+
+
+def record_provider_status(provider_id: str, reported: str, error_code: str | None) -> None:
+    """What the SMS provider reported of a text: shown in its delivery line; a text that did
+    not reach the phone counts as failed, so the admin team sees it with a Retry. Commits."""
+    reported = reported.strip().lower()[:20]
+    row = db.session.scalar(select(Notification).where(
+        Notification.provider_id == provider_id[:64], Notification.channel == Channel.SMS
+    ))
+    if row is None or reported not in SMS_STATUS_ORDER:
+        return
+    if SMS_STATUS_ORDER[reported] < SMS_STATUS_ORDER.get(row.provider_status, -1):
+        return
+    row.provider_status = reported
+    if reported in SMS_NOT_DELIVERED and row.status == DeliveryStatus.SENT:
+        code = f" (error {error_code[:10]})" if error_code else ""
+        finish(row, DeliveryStatus.FAILED, f"the phone company reported the text {reported}{code}")
+    db.session.commit()
 
 
 def finish(row, status: DeliveryStatus, error: str | None = None) -> None:
@@ -276,6 +303,14 @@ def retry_failed(notification_ids: list[int], business_id: int) -> int:
     return retry_failed_rows(Notification, notification_ids, business_id)
 
 
+def retry_failed_of(message: Message) -> int:
+    """Retry under one message: its failed notifications go back to the outbox now."""
+    ids = list(db.session.scalars(select(Notification.id).where(
+        Notification.message_id == message.id, Notification.status == DeliveryStatus.FAILED
+    )))
+    return retry_failed(ids, message.business_id)
+
+
 def retry_failed_rows(model, ids: list[int], business_id: int) -> int:
     """An admin's "Retry": failed rows (notifications or account emails) of their business
     go back to the outbox now. Commits; returns how many did."""
@@ -283,7 +318,8 @@ def retry_failed_rows(model, ids: list[int], business_id: int) -> int:
         update(model)
         .where(model.id.in_(ids), model.business_id == business_id,
                model.status == DeliveryStatus.FAILED)
-        .values(status=DeliveryStatus.PENDING, due_at=utcnow(), attempts=0, last_error=None),
+        .values(status=DeliveryStatus.PENDING, due_at=utcnow(), attempts=0, last_error=None,
+                **({"provider_status": None} if model is Notification else {})),
         execution_options={"synchronize_session": False},
     )
     db.session.commit()

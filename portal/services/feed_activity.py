@@ -3,11 +3,21 @@ counts never scan whole feeds. Upserts speak the dialect (SQLite or PostgreSQL) 
 
 from functools import lru_cache
 
-from sqlalchemy import bindparam, case, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
-from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, Role, User
+from portal.models import (
+    Client,
+    Feed,
+    FeedSummary,
+    Message,
+    ReadMarker,
+    ReadReceipt,
+    Role,
+    User,
+    utcnow,
+)
 
 
 def dialect_insert(model):
@@ -26,11 +36,18 @@ def mark_read(user: User, client: Client, feed: Feed, up_to_id: int) -> None:
         user_id=user.id, client_id=client.id, feed=feed, business_id=client.business_id,
         last_read_id=up_to_id,
     )
-    db.session.execute(statement.on_conflict_do_update(
+    moved = db.session.execute(statement.on_conflict_do_update(
         index_elements=[ReadMarker.user_id, ReadMarker.client_id, ReadMarker.feed],
         set_={"last_read_id": statement.excluded.last_read_id},
         where=ReadMarker.last_read_id < statement.excluded.last_read_id,
-    ))
+    ).returning(ReadMarker.last_read_id)).first()
+    if moved:
+        # When they saw it: the delivery lines' "Seen by" (a marker that did not move saw
+        # nothing new).
+        db.session.execute(insert(ReadReceipt.__table__).values(
+            business_id=client.business_id, user_id=user.id, client_id=client.id, feed=feed,
+            up_to_id=up_to_id, read_at=utcnow(),
+        ))
     db.session.commit()
 
 

@@ -41,6 +41,7 @@ NOTIFICATION_DEFAULTS = ("preferences.business_defaults", policy.can_manage_noti
 # Settings by the name the service records -> (label, their page).
 SETTINGS = {
     "private_messaging_enabled": ("Private Messaging", PORTAL_SETTINGS),
+    "client_read_receipts": ("Read Receipts for Clients", PORTAL_SETTINGS),
     "staff_access_days": ("Staff access to past clients (days)", PORTAL_SETTINGS),
     "notify_email_default": ("Email by default", NOTIFICATION_DEFAULTS),
     "notify_sms_default": ("Text messages by default", NOTIFICATION_DEFAULTS),

@@ -13,6 +13,13 @@ class PortalSettingsForm(FlaskForm):
         description="A second message feed on each client's account, only between your admin "
         "team and the client. Staff never see these messages or get notified about them.",
     )
+    client_read_receipts = SelectField(
+        "Read Receipts for Clients",
+        choices=YES_NO,
+        default="no",
+        description="Clients see “Seen” and the time under their own messages once someone "
+        "at your business has read them.",
+    )
     staff_access_days = IntegerField(
         "Staff access to past clients (days)",
         validators=[InputRequired(), NumberRange(min=0, max=90)],

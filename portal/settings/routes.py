@@ -31,6 +31,7 @@ def portal_settings():
     form = PortalSettingsForm(
         data={
             "private_messaging_enabled": "yes" if business.private_messaging_enabled else "no",
+            "client_read_receipts": "yes" if business.client_read_receipts else "no",
             "staff_access_days": business.staff_access_days,
         }
         if request.method == "GET"
@@ -41,6 +42,11 @@ def portal_settings():
         settings.update_business_settings(
             current_user, business,
             private_messaging_enabled=enabled, staff_access_days=form.staff_access_days.data,
+            # An older form without the field leaves the setting as it was.
+            client_read_receipts=(
+                form.client_read_receipts.data == "yes"
+                if form.client_read_receipts.raw_data else business.client_read_receipts
+            ),
         )
         state = "enabled" if enabled else "disabled"
         flash(f"Portal Settings saved. Private Messaging is {state}.", "success")

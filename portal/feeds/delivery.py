@@ -1,0 +1,173 @@
+"""Where each message went: one quiet line under it, "Emailed Dana ✓ · Texted Sam: delivered ·
+Seen by Dana 9:14", built from the outbox, the SMS provider's reports and read receipts.
+
+A page of messages costs two queries whatever its length: the outbox rows of the messages that
+show a line, and the read receipts reaching the first of them.
+"""
+
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+
+from portal import policy
+from portal.extensions import db
+from portal.models import (
+    Channel,
+    Client,
+    DeliveryStatus,
+    Feed,
+    Notification,
+    ReadReceipt,
+    Role,
+    User,
+)
+from portal.notifications.outbox import READ_IN_PORTAL
+from portal.text import ViewerClock, and_list
+
+# Readers named in "Seen by …" before the rest are counted ("and 3 others").
+SEEN_NAMED = 3
+
+_DONE = {Channel.EMAIL: "Emailed", Channel.SMS: "Texted", Channel.PUSH: "App notification to"}
+_NOUN = {Channel.EMAIL: "email", Channel.SMS: "text", Channel.PUSH: "app notification"}
+
+_OUTBOX = (
+    select(
+        Notification.message_id, Notification.channel, Notification.status,
+        Notification.provider_status, Notification.last_error, User.name,
+    )
+    .join(User, User.id == Notification.recipient_id)
+    .where(Notification.message_id.in_(bindparam("message_ids", expanding=True)))
+    .order_by(Notification.message_id, User.name, Notification.channel)
+)
+_RECEIPTS = (
+    select(ReadReceipt.user_id, User.name, User.role, ReadReceipt.up_to_id, ReadReceipt.read_at)
+    .join(User, User.id == ReadReceipt.user_id)
+    .where(
+        ReadReceipt.client_id == bindparam("client_id"), ReadReceipt.feed == bindparam("feed"),
+        ReadReceipt.up_to_id >= bindparam("first_id"),
+    )
+    .order_by(ReadReceipt.user_id, ReadReceipt.up_to_id)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    text: str
+    # "done", "waiting", "failed" or "seen": how the part is shown.
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    parts: tuple[Part, ...]
+    # A notification failed; `retry` when the viewer may send it again.
+    failed: bool
+    retry: bool
+    # Something is still waiting or on its way: the line asks again until it has settled.
+    settling: bool
+
+
+class DeliveryLines:
+    """The delivery lines of one feed's messages as one viewer may see them."""
+
+    def __init__(self, viewer: User, client: Client, feed: Feed, clock: ViewerClock):
+        self.viewer, self.client, self.feed, self.clock = viewer, client, feed, clock
+        self.sees_all = policy.sees_delivery(viewer, client, feed, author_id=-1)
+        self.sees_own = policy.sees_delivery(viewer, client, feed, author_id=viewer.id)
+        self.details = policy.sees_delivery_details(viewer)
+        self.receipts = policy.sees_read_receipts(viewer)
+        self.retries = policy.can_manage_notifications(viewer)
+
+    def shows_line(self, author_id: int) -> bool:
+        return self.sees_all or (self.sees_own and author_id == self.viewer.id)
+
+    def for_items(self, items) -> dict[int, Delivery]:
+        """Lines for the FeedItems that show one (not deleted, and the viewer's to see)."""
+        shown = [item for item in items if not item.deleted and self.shows_line(item.author_id)]
+        if not shown:
+            return {}
+        outbox = self._outbox([item.id for item in shown])
+        readers = self._readers(shown[0].id) if self.receipts else {}
+        return {
+            item.id: self._line(item.author_id, outbox.get(item.id, ()),
+                                self._seen(readers, item.id, item.author_id))
+            for item in shown
+        }
+
+    def _outbox(self, message_ids: list[int]) -> dict[int, list]:
+        found = defaultdict(list)
+        for row in db.session.execute(_OUTBOX, {"message_ids": message_ids}):
+            found[row.message_id].append(row)
+        return found
+
+    def _readers(self, first_id: int) -> dict[int, tuple[str, Role, list[int], list[datetime]]]:
+        """Each reader's receipts from the first message on: marks reached, and when."""
+        readers = {}
+        rows = db.session.execute(_RECEIPTS, {
+            "client_id": self.client.id, "feed": self.feed, "first_id": first_id,
+        })
+        for user_id, name, role, up_to_id, read_at in rows:
+            reader = readers.setdefault(user_id, (name, role, [], []))
+            reader[2].append(up_to_id)
+            reader[3].append(read_at)
+        return readers
+
+    def _seen(self, readers, message_id: int, author_id: int) -> list[tuple[datetime, str]]:
+        """(when, who) for everyone but the author who has been shown the message: the first
+        receipt reaching it (markers only move forward). A client hears only of the business."""
+        seen = []
+        for user_id, (name, role, marks, times) in readers.items():
+            if user_id == author_id or (not self.details and role == Role.CLIENT):
+                continue
+            index = bisect_left(marks, message_id)
+            if index < len(marks):
+                seen.append((times[index], name))
+        return sorted(seen)
+
+    def _line(self, author_id: int, rows, seen) -> Delivery:
+        parts, waiting, failed = [], [], False
+        for row in rows:
+            status = row.status
+            if status == DeliveryStatus.CANCELLED:
+                continue  # not sent: deleted, read in the portal first, or access gone since
+            if status == DeliveryStatus.FAILED:
+                failed = True
+            if not self.details:
+                continue
+            if status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
+                waiting.append(f"{_NOUN[row.channel]} to {row.name}")
+            elif status == DeliveryStatus.FAILED:
+                parts.append(Part(f"{_NOUN[row.channel].capitalize()} to {row.name} failed",
+                                  "failed"))
+            else:
+                report = f": {row.provider_status}" if row.provider_status else " ✓"
+                parts.append(Part(f"{_DONE[row.channel]} {row.name}{report}", "done"))
+        settling = any(row.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+                       for row in rows)
+        if waiting:
+            parts.insert(0, Part("Waiting to send: " + and_list(waiting), "waiting"))
+        if not self.details:
+            parts += self._client_summary(rows, failed)
+        if seen:
+            parts.append(Part(self._seen_text(seen), "seen"))
+        return Delivery(tuple(parts), failed, failed and self.retries, settling)
+
+    def _client_summary(self, rows, failed: bool) -> list[Part]:
+        """A client's own message: that the business was told, not whom by which channel."""
+        told = any(row.status == DeliveryStatus.SENT or row.last_error == READ_IN_PORTAL
+                   for row in rows)
+        if told and not failed:
+            return [Part(f"{self.viewer.business.name} was notified ✓", "done")]
+        return []
+
+    def _seen_text(self, seen: list[tuple[datetime, str]]) -> str:
+        if not self.details:
+            return f"Seen {self.clock.short(seen[0][0])}"
+        named = [f"{name} {self.clock.short(when)}" for when, name in seen[:SEEN_NAMED]]
+        if len(seen) > SEEN_NAMED:
+            others = len(seen) - SEEN_NAMED
+            named.append(f"{others} other{'s' if others != 1 else ''}")
+        return "Seen by " + and_list(named)
