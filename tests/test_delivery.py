@@ -1,6 +1,7 @@
 """Where each message went: the line under a message for the admin team and its author, built
 from the outbox, the SMS provider's reports and read receipts, in two queries a page."""
 
+import html
 import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ def line(page: str, message_id: int) -> str:
     if not found:
         return ""
     words = re.sub(r"<form.*?</form>", " [Retry]", found.group(1), flags=re.S)
-    return " ".join(re.sub(r"<[^>]+>", "", words).split())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", words)).split())
 
 
 def page_of(browser, household) -> str:
@@ -64,8 +65,8 @@ def test_admin_team_sees_each_notification_and_who_saw_it(
 ):
     message = make_message(household, admin, "Walk moved to 3pm")
     assert line(page_of(logged_in(office_manager), household), message.id) == (
-        "Waiting to send: email to Carla Client, text to Carla Client, email to Pat Preferred, "
-        "email to Sam Sitter and text to Sam Sitter"
+        "Waiting to notify Carla Client (email, text), Pat Preferred (email) and Sam Sitter "
+        "(email, text)"
     )
     make_due(app)
     deliver(app)
@@ -87,7 +88,7 @@ def test_author_sees_their_own_line_and_nobody_elses(
     theirs = make_message(household, admin, "From the office")
     mine = make_message(household, assigned_staff, "Walk done")
     page = page_of(logged_in(assigned_staff), household)
-    assert line(page, mine.id).startswith("Waiting to send: email to")
+    assert line(page, mine.id).startswith("Waiting to notify ")
     assert f'id="delivery-{theirs.id}"' not in page
     assert f'id="delivery-{mine.id}"' not in page_of(logged_in(preferred_sitter), household)
 
@@ -120,7 +121,8 @@ def test_failure_shows_with_a_retry_for_the_admin_team(
 
     response = admin_browser.htmx("POST", f"/messages/{message.id}/delivery/retry")
     assert response.status_code == 200
-    assert line(response.get_data(as_text=True), message.id).startswith("Waiting to send:")
+    retried = line(response.get_data(as_text=True), message.id)
+    assert retried.startswith("Waiting to notify Alice Admin (email)")
     with app.app_context():
         assert set(db.session.scalars(select(Notification.status))) == {DeliveryStatus.PENDING}
 
@@ -244,3 +246,30 @@ def test_seen_is_the_first_time_the_reader_reached_the_message(
     day = f"{month_ago.astimezone(ZoneInfo(admin.time_zone)):%b} {month_ago.day}"
     assert line(page, first.id).endswith(f"Seen by Alice Admin {day}")
     assert re.search(r"Seen by Alice Admin \d{1,2}:\d\d [AP]M$", line(page, second.id))
+
+
+@pytest.mark.parametrize("fields", [
+    {"MessageSid": "SM1" * 100, "MessageStatus": "delivered"},
+    {"MessageSid": "SM1", "MessageStatus": "<script>alert(1)</script>"},
+    {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "9" * 5000},
+    {"MessageSid": "' OR 1=1 --", "MessageStatus": "failed"},
+    {"MessageStatus": "failed"},
+])
+def test_signed_status_reports_with_hostile_values_change_nothing_they_should_not(
+    app, smtp, twilio, logged_in, admin, household, household_login, client_texted,
+    make_message, fields
+):
+    app.config["PORTAL_BASE_URL"] = "https://portal.example"
+    make_message(household, admin, "Running late")
+    make_due(app)
+    deliver(app)
+    signed = sms.twilio_signature("secret", STATUS_URL, fields.items())
+    response = app.test_client().post("/sms/status", data=fields,
+                                      headers={"X-Twilio-Signature": signed})
+    assert response.status_code == 204
+    with app.app_context():
+        row = db.session.scalar(select(Notification).where(Notification.channel == Channel.SMS))
+    if fields.get("MessageSid") == "SM1" and fields["MessageStatus"] == "undelivered":
+        assert row.status == DeliveryStatus.FAILED and len(row.last_error) <= 500
+    else:
+        assert (row.status, row.provider_status) == (DeliveryStatus.SENT, "queued")

@@ -128,7 +128,7 @@ class DeliveryLines:
         return sorted(seen)
 
     def _line(self, author_id: int, rows, seen) -> Delivery:
-        parts, waiting, failed = [], [], False
+        parts, waiting, failed = [], defaultdict(list), False
         for row in rows:
             status = row.status
             if status == DeliveryStatus.CANCELLED:
@@ -138,7 +138,7 @@ class DeliveryLines:
             if not self.details:
                 continue
             if status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
-                waiting.append(f"{_NOUN[row.channel]} to {row.name}")
+                waiting[row.name].append(_NOUN[row.channel])
             elif status == DeliveryStatus.FAILED:
                 parts.append(Part(f"{_NOUN[row.channel].capitalize()} to {row.name} failed",
                                   "failed"))
@@ -148,7 +148,8 @@ class DeliveryLines:
         settling = any(row.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
                        for row in rows)
         if waiting:
-            parts.insert(0, Part("Waiting to send: " + and_list(waiting), "waiting"))
+            people = [f"{name} ({', '.join(nouns)})" for name, nouns in waiting.items()]
+            parts.insert(0, Part("Waiting to notify " + and_list(people), "waiting"))
         if not self.details:
             parts += self._client_summary(rows, failed)
         if seen:

@@ -133,7 +133,7 @@ def open_conversation(log_in, user, household, js: bool) -> Page:
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("who", ["admin team", "client"])
 def test_send_during_switch_with_javascript_ends_in_private_or_nowhere(
-    app, log_in, household, viewers, who, stage
+    app, log_in, household, viewers, who, stage, screenshot_dir
 ):
     page = open_conversation(log_in, viewers[who], household, js=True)
     boxes = composer_boxes(page)
@@ -150,6 +150,8 @@ def test_send_during_switch_with_javascript_ends_in_private_or_nowhere(
     expect(page.locator("#feed-panel")).to_have_attribute("aria-busy", "true")
     expect(page.locator("#message-text")).to_be_disabled()
     expect(page.locator("#feed form.composer button[type=submit]")).to_be_disabled()
+    if stage == STAGES[0]:
+        page.screenshot(path=screenshot_dir / f"switching-{who.replace(' ', '-')}.png")
     type_and_send_as_a_person(page, early, boxes)
     page.keyboard.press("Enter")
     page.wait_for_timeout(300)  # time enough for a post to leave, were one possible
@@ -229,3 +231,20 @@ def test_a_send_already_on_its_way_stays_in_its_own_feed(app, log_in, household,
     expect(page.locator("#message-text")).to_have_value("")
     [message] = stored(app, text)
     assert message.feed == Feed.CONVERSATION
+
+
+def test_a_draft_stays_with_its_own_feed(app, log_in, household, viewers):
+    page = open_conversation(log_in, viewers["admin team"], household, js=True)
+    page.locator("#message-text").fill("Half a thought for the sitters")
+    page.get_by_role("tab", name="Private").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
+    expect(page.locator("#message-text")).to_have_value("")
+    page.locator("#message-text").fill("Invoice question")
+    page.get_by_role("tab", name="Conversation").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "conversation",
+                                                          timeout=WAIT)
+    expect(page.locator("#message-text")).to_have_value("Half a thought for the sitters")
+    page.get_by_role("tab", name="Private").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
+    expect(page.locator("#message-text")).to_have_value("Invoice question")
+    assert stored(app, "Half a thought for the sitters") == stored(app, "Invoice question") == []
