@@ -366,16 +366,16 @@ def test_request_over_max_content_length_is_refused(app, admin_browser, househol
 
 
 def test_write_is_all_or_nothing(app, admin_browser, household, monkeypatch):
-    real_store = message_service._store
+    real_save = message_service._save
     calls = []
 
-    def failing_store(*args):
+    def failing_save(*args):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        return real_store(*args)
+        return real_save(*args)
 
-    monkeypatch.setattr(message_service, "_store", failing_store)
+    monkeypatch.setattr(message_service, "_save", failing_save)
     with pytest.raises(RuntimeError):
         send(admin_browser, household, [("a.png", encoded(two_tone(), "PNG")),
                                         ("b.png", encoded(two_tone(), "PNG"))])

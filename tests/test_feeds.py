@@ -1,6 +1,8 @@
 """The Conversation feed: reading, paging, posting and deleting, with and without htmx."""
 
 import re
+import threading
+import time
 from io import BytesIO
 
 import pytest
@@ -356,3 +358,41 @@ def test_delete_rights(app, request, logged_in, household, make_message, deleter
     assert response.status_code == (302 if allowed else 404)
     with app.app_context():
         assert (db.session.get(Message, message.id).text is None) is allowed
+
+
+def test_posts_to_one_client_commit_in_the_order_of_their_ids(
+    app, admin, assigned_staff, household, monkeypatch
+):
+    """A slow post (files, many recipients) takes its id first: a later one must not commit
+    before it, or a reader shown the later one would never be shown the slow one (the live
+    feed asks for what came after the newest it shows) and would not be told of it either."""
+    from portal.models import Client, User
+    from portal.services import feed_activity, messages
+
+    record_posted = feed_activity.record_posted
+    slow = threading.Event()
+    finished = []
+
+    def record_slowly(message, author):
+        if author.id == admin.id:
+            slow.set()  # the slow post has its id: the other one starts now
+            time.sleep(0.6)
+        record_posted(message, author)
+
+    monkeypatch.setattr(feed_activity, "record_posted", record_slowly)
+
+    def post(author_id: int, text: str) -> None:
+        with app.app_context():
+            author = db.session.get(User, author_id)
+            message = messages.post_message(author, db.session.get(Client, household.id),
+                                            Feed.CONVERSATION, text)
+            finished.append((text, message.id))
+            db.session.remove()
+
+    first = threading.Thread(target=post, args=(admin.id, "slow"))
+    first.start()
+    assert slow.wait(5)
+    post(assigned_staff.id, "quick")
+    first.join()
+    assert [text for text, _ in finished] == ["slow", "quick"]
+    assert finished[0][1] < finished[1][1]

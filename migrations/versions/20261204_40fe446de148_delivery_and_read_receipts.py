@@ -37,17 +37,10 @@ def upgrade():
         'client_read_receipts', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column('notifications', sa.Column('provider_id', sa.String(length=64), nullable=True))
     op.add_column('notifications', sa.Column('provider_status', sa.String(length=20), nullable=True))
-    if op.get_bind().dialect.name == "postgresql":
-        # The outbox keeps every notification: built without holding up new messages meanwhile.
-        with op.get_context().autocommit_block():
-            op.create_index(op.f('ix_notifications_provider_id'), 'notifications',
-                            ['provider_id'], postgresql_concurrently=True)
-    else:
-        op.create_index(op.f('ix_notifications_provider_id'), 'notifications', ['provider_id'])
+    # Its index comes in the next migration, built concurrently on PostgreSQL.
 
 
 def downgrade():
-    op.drop_index(op.f('ix_notifications_provider_id'), table_name='notifications')
     # Plain ALTERs again (SQLite has DROP COLUMN since 3.35).
     op.drop_column('notifications', 'provider_status')
     op.drop_column('notifications', 'provider_id')
