@@ -63,29 +63,38 @@ def leave(client_id: int, feed_name: str, token: str):
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/updates")
 def updates(client_id: int, feed_name: str):
-    """The open feed's poll: 204 when nothing changed, else new messages and tombstones."""
+    """The open feed's poll: 204 when nothing changed, else new messages and tombstones.
+
+    `shown` comes with the poll after one that brought messages: the newest of them, which
+    the page now shows (`after` says so). Only then do they count as read: the answer that
+    brought them may never have been shown (another tab opened meanwhile), and who has read a
+    message is not emailed or texted about it."""
     checked_at = utcnow()  # before the query: a deletion racing it is seen next time
     since = moment_from_token(request.args.get("since", type=int))
     after = id_arg("after", 0)
     oldest = id_arg("oldest", after)
-    if pulse.nothing_new(client_id, Feed(feed_name), after=after, oldest=oldest, since=since):
+    shown = id_arg("shown")
+    if shown is None and pulse.nothing_new(
+        client_id, Feed(feed_name), after=after, oldest=oldest, since=since
+    ):
         return "", 204
-    return _changes(client_id, feed_name, checked_at, since, after, oldest)
+    return _changes(client_id, feed_name, checked_at, since, after, oldest,
+                    shown if shown is not None and 0 < shown <= after else None)
 
 
 @login_required
-def _changes(client_id, feed_name, checked_at, since, after, oldest):
+def _changes(client_id, feed_name, checked_at, since, after, oldest, shown):
     client, feed = visible_feed(client_id, feed_name)
     changes = load_updates(client, feed, current_user, after=after, oldest=oldest, since=since)
-    if not changes:
+    if not changes and shown is None:
         return "", 204
     html = render_template(
         "feeds/_updates.html", client=client, feed=feed, changes=changes,
-        since=moment_token(checked_at),
+        since=moment_token(checked_at), shown=changes.added[-1].id if changes.added else None,
     )
-    if changes.added:
-        # Shown in the open feed means read; the navigation badge follows, out of band.
-        feed_activity.mark_read(current_user, client, feed, changes.added[-1].id)
+    if shown is not None:
+        # On screen means read; the navigation badge follows, out of band.
+        feed_activity.mark_read(current_user, client, feed, shown)
         html += render_template("_nav_unread.html", oob=True)
     return html
 
