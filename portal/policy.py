@@ -342,6 +342,12 @@ def sees_read_receipts(user: User) -> bool:
     return not is_client(user) or user.business.client_read_receipts
 
 
+def shows_reader(viewer: User, reader_role: Role) -> bool:
+    """Whose reading a viewer hears of in "Seen": anyone's for the business's people; for a
+    client, only the business's (not the household's other logins)."""
+    return not is_client(viewer) or reader_role != Role.CLIENT
+
+
 def can_retry_delivery(user: User, message: Message, client: Client) -> bool:
     """Retry beside a failed notification: the admin team, who see the failed deliveries."""
     return can_manage_notifications(user) and can_see_delivery(user, message, client)

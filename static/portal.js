@@ -237,7 +237,8 @@
     if (!carriesFiles(event)) return;
     event.preventDefault();
     var form = composerOf(event.target) || document.querySelector("#feed form.composer");
-    if (!form || !event.dataTransfer.files.length) return;
+    // While another feed opens, this one takes nothing, files included.
+    if (!form || !event.dataTransfer.files.length || form.closest(".switching")) return;
     form.classList.remove("dragging");
     add(form, event.dataTransfer.files);
   });
@@ -290,6 +291,7 @@
     if (!isFeedTab(tab) || event.defaultPrevented) return;
     var feed = tab.closest("#feed");
     var form = feed.querySelector("form.composer");
+    // A send still on its way takes the text with it: its success clears this again below.
     if (form) drafts[form.getAttribute("action")] = form.querySelector("#message-text").value;
     setSwitching(feed, tab);
   });
@@ -309,6 +311,45 @@
     if (filesOf(form).length) sync(form);
   });
 
+  // Unsend gives the text back: into its feed's composer, after anything typed there since,
+  // and into that feed's draft, in case the answer comes while another feed is open. (The
+  // request itself is listened to: htmx reports nothing of a form that has left the page.)
+  function giveBack(action, text) {
+    if (!text) return;
+    var form = document.querySelector("#feed form.composer");
+    var box = form && form.getAttribute("action") === action ? form.querySelector("#message-text") : null;
+    var current = box ? box.value : drafts[action] || "";
+    var combined = current.trim() ? current.replace(/\s+$/, "") + "\n\n" + text : text;
+    drafts[action] = combined;
+    if (box) {
+      box.value = combined;
+      box.dataset.focusAfterSwap = "1";  // once the tombstone is in (it takes the focus too)
+    }
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form.matches || !form.matches("form.unsend")) return;
+    var xhr = event.detail.xhr;
+    xhr.addEventListener("load", function () {
+      if (xhr.status !== 200) return;
+      var holder = document.createElement("template");
+      holder.innerHTML = xhr.responseText;
+      var given = holder.content.querySelector("template.unsent-text");
+      if (given) giveBack(given.dataset.action, given.content.textContent);
+    });
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll(".messages template.unsent-text").forEach(function (given) {
+      given.remove();  // swapped in with the tombstone; its text went back above
+    });
+    var box = document.querySelector('#message-text[data-focus-after-swap]');
+    if (box) {
+      delete box.dataset.focusAfterSwap;
+      if (!box.disabled) box.focus();
+    }
+  });
+
   // Refuse before sending what the server would refuse anyway, and show upload progress.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var form = composerOf(event.detail.elt);
@@ -317,7 +358,18 @@
     if (problem) {
       event.preventDefault();
       showComposerError(form, problem);
+      return;
     }
+    // Sent, the fresh composer starts empty: the files chosen go, and so does a draft kept of
+    // the text while another feed opened meanwhile. Refused (HX-Retarget), both stay.
+    var key = form.getAttribute("action");
+    var sending = form.querySelector("#message-text").value;
+    var xhr = event.detail.xhr;
+    xhr.addEventListener("load", function () {
+      if (xhr.status !== 200 || xhr.getResponseHeader("HX-Retarget")) return;
+      chosen[key] = [];
+      if (drafts[key] === sending) delete drafts[key];
+    });
   });
   // Upload progress only (htmx's progress events also count the response coming back).
   document.addEventListener("htmx:beforeSend", function (event) {
@@ -335,10 +387,6 @@
     if (!form || event.detail.elt !== form) return;
     var bar = form.querySelector("#upload-progress");
     if (bar) bar.hidden = true;
-    // Sent: the fresh composer starts empty. Refused: the files go into the new composer.
-    if (event.detail.successful && !event.detail.xhr.getResponseHeader("HX-Retarget")) {
-      chosen[form.getAttribute("action")] = [];
-    }
   });
   document.addEventListener("htmx:afterSettle", function () {
     // Only a refused send comes back with an error: then the chosen files go into it.
@@ -429,8 +477,7 @@ document.addEventListener("keydown", function (event) {
   });
 })();
 
-// Unsend: the seconds left count down beside it; at the end Delete takes its place. After an
-// unsend the text goes back into its feed's composer, if nothing new has been typed there.
+// Unsend: the seconds left count down beside it; at the end Delete takes its place.
 (function () {
   "use strict";
 
@@ -457,18 +504,6 @@ document.addEventListener("keydown", function (event) {
 
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", tick);
-
-  document.addEventListener("htmx:afterSettle", function () {
-    document.querySelectorAll("template.unsent-text").forEach(function (template) {
-      var composer = document.getElementById(template.dataset.composer);
-      var text = composer && composer.querySelector("#message-text");
-      if (text && !text.value.trim()) {
-        text.value = template.content.textContent;
-        text.focus();
-      }
-      template.remove();
-    });
-  });
 })();
 
 // Logging out also turns off app notifications on this device, so that on a shared computer

@@ -77,7 +77,7 @@ GUARDED = {
     "messages.confirm_delete": "can_delete_message",
     "messages.delete": "can_delete_message",
     "messages.unsend": "can_unsend_message",
-    "messages.delivery": "can_see_delivery",
+    "messages.delivery": "sees_delivery",
     "messages.retry_delivery": "can_retry_delivery",
     "files.download": "can_view_feed",
     "files.thumbnail": "can_view_feed",

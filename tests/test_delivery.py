@@ -65,8 +65,8 @@ def test_admin_team_sees_each_notification_and_who_saw_it(
 ):
     message = make_message(household, admin, "Walk moved to 3pm")
     assert line(page_of(logged_in(office_manager), household), message.id) == (
-        "Waiting to notify Carla Client (email, text), Pat Preferred (email) and Sam Sitter "
-        "(email, text)"
+        "Waiting to notify Carla Client (email, text message), Pat Preferred (email) and "
+        "Sam Sitter (email, text message)"
     )
     make_due(app)
     deliver(app)
@@ -215,7 +215,7 @@ def test_a_text_the_phone_company_could_not_deliver_is_a_failure(
         assert row.status == DeliveryStatus.FAILED
         assert row.last_error == "the phone company reported the text undelivered (error 30003)"
     shown = line(page_of(logged_in(admin), household), message.id)
-    assert "Text to Carla Client failed" in shown and shown.endswith("[Retry]")
+    assert "Text message to Carla Client failed" in shown and shown.endswith("[Retry]")
 
 
 def test_seen_names_three_and_counts_the_rest(
@@ -246,6 +246,10 @@ def test_seen_is_the_first_time_the_reader_reached_the_message(
     day = f"{month_ago.astimezone(ZoneInfo(admin.time_zone)):%b} {month_ago.day}"
     assert line(page, first.id).endswith(f"Seen by Alice Admin {day}")
     assert re.search(r"Seen by Alice Admin \d{1,2}:\d\d [AP]M$", line(page, second.id))
+    # Alone (the line's own refresh): the same answer, from the receipt past it.
+    manager = logged_in(office_manager)
+    fragment = manager.htmx("GET", f"/messages/{first.id}/delivery").get_data(as_text=True)
+    assert f"Seen by Alice Admin {day} and Oscar Office" in line(fragment, first.id)
 
 
 @pytest.mark.parametrize("fields", [
@@ -273,3 +277,39 @@ def test_signed_status_reports_with_hostile_values_change_nothing_they_should_no
         assert row.status == DeliveryStatus.FAILED and len(row.last_error) <= 500
     else:
         assert (row.status, row.provider_status) == (DeliveryStatus.SENT, "queued")
+
+
+def test_a_line_asking_about_a_message_deleted_meanwhile_stops_asking(
+    app, logged_in, admin, household, household_login, make_message
+):
+    message = make_message(household, household_login, "Oops")
+    browser = logged_in(admin)
+    assert 'hx-trigger="every 5s"' in page_of(browser, household)
+    assert logged_in(household_login).htmx("POST", f"/messages/{message.id}/unsend").status_code \
+        == 200
+    answer = browser.htmx("GET", f"/messages/{message.id}/delivery")
+    assert answer.status_code == 286  # htmx stops polling
+    assert answer.get_data(as_text=True) == f'<div class="delivery" id="delivery-{message.id}">' \
+        "</div>"
+
+
+def test_a_notification_waiting_long_does_not_keep_the_line_asking(
+    app, logged_in, admin, household, household_login, make_message
+):
+    message = make_message(household, household_login, "Hello")
+    set_rows(app, message, due_at=utcnow() + timedelta(minutes=30))  # a retry after an outage
+    page = page_of(logged_in(admin), household)
+    assert line(page, message.id).startswith("Waiting to notify")
+    assert f'hx-get="/messages/{message.id}/delivery"' not in page
+
+
+def test_the_signature_is_twilios_own():
+    """Twilio's published example: auth token, address and fields give this signature."""
+    fields = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
+              "From": "+14158675309", "To": "+18005551212"}
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    assert sms.twilio_signature("12345", url, fields.items()) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert sms.twilio_signature_valid("12345", url, fields.items(),
+                                      "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not sms.twilio_signature_valid("12346", url, fields.items(),
+                                          "RSOYDt4T1cUTdK1PDd93/VVr8B8=")

@@ -8,9 +8,9 @@ show a line, and the read receipts reaching the first of them.
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select, union_all
 
 from portal import policy
 from portal.extensions import db
@@ -21,7 +21,6 @@ from portal.models import (
     Feed,
     Notification,
     ReadReceipt,
-    Role,
     User,
 )
 from portal.notifications.outbox import READ_IN_PORTAL
@@ -29,27 +28,37 @@ from portal.text import ViewerClock, and_list
 
 # Readers named in "Seen by …" before the rest are counted ("and 3 others").
 SEEN_NAMED = 3
+# A line asks again by itself while something of it goes out soon; a notification waiting
+# longer (a retry after an outage) shows when the page is next opened.
+SOON = timedelta(minutes=1)
 
 _DONE = {Channel.EMAIL: "Emailed", Channel.SMS: "Texted", Channel.PUSH: "App notification to"}
-_NOUN = {Channel.EMAIL: "email", Channel.SMS: "text", Channel.PUSH: "app notification"}
 
 _OUTBOX = (
     select(
         Notification.message_id, Notification.channel, Notification.status,
-        Notification.provider_status, Notification.last_error, User.name,
+        Notification.provider_status, Notification.last_error, Notification.due_at, User.name,
     )
     .join(User, User.id == Notification.recipient_id)
     .where(Notification.message_id.in_(bindparam("message_ids", expanding=True)))
     .order_by(Notification.message_id, User.name, Notification.channel)
 )
+_IN_FEED = (ReadReceipt.client_id == bindparam("client_id"), ReadReceipt.feed == bindparam("feed"))
+_PAGE_RECEIPTS = union_all(
+    # The receipts that stop within the page's messages,
+    select(ReadReceipt.user_id, ReadReceipt.up_to_id, ReadReceipt.read_at).where(
+        *_IN_FEED, ReadReceipt.up_to_id.between(bindparam("first_id"), bindparam("last_id"))
+    ),
+    # and each reader's first one past them: the first time they reached the page's end.
+    select(ReadReceipt.user_id, func.min(ReadReceipt.up_to_id), func.min(ReadReceipt.read_at))
+    .where(*_IN_FEED, ReadReceipt.up_to_id > bindparam("last_id"))
+    .group_by(ReadReceipt.user_id),
+).subquery()
 _RECEIPTS = (
-    select(ReadReceipt.user_id, User.name, User.role, ReadReceipt.up_to_id, ReadReceipt.read_at)
-    .join(User, User.id == ReadReceipt.user_id)
-    .where(
-        ReadReceipt.client_id == bindparam("client_id"), ReadReceipt.feed == bindparam("feed"),
-        ReadReceipt.up_to_id >= bindparam("first_id"),
-    )
-    .order_by(ReadReceipt.user_id, ReadReceipt.up_to_id)
+    select(_PAGE_RECEIPTS.c.user_id, User.name, User.role, _PAGE_RECEIPTS.c.up_to_id,
+           _PAGE_RECEIPTS.c.read_at)
+    .join(User, User.id == _PAGE_RECEIPTS.c.user_id)
+    .order_by(_PAGE_RECEIPTS.c.user_id, _PAGE_RECEIPTS.c.up_to_id)
 )
 
 
@@ -90,7 +99,7 @@ class DeliveryLines:
         if not shown:
             return {}
         outbox = self._outbox([item.id for item in shown])
-        readers = self._readers(shown[0].id) if self.receipts else {}
+        readers = self._readers(shown[0].id, shown[-1].id) if self.receipts else {}
         return {
             item.id: self._line(item.author_id, outbox.get(item.id, ()),
                                 self._seen(readers, item.id, item.author_id))
@@ -103,11 +112,14 @@ class DeliveryLines:
             found[row.message_id].append(row)
         return found
 
-    def _readers(self, first_id: int) -> dict[int, tuple[str, Role, list[int], list[datetime]]]:
-        """Each reader's receipts from the first message on: marks reached, and when."""
+    def _readers(self, first_id: int, last_id: int) -> dict[int, tuple]:
+        """Each reader's receipts that tell when they reached the messages from first_id to
+        last_id: marks reached, and when (name, role, marks, times). However long the feed
+        went on after them, a reader brings at most their page's receipts and one more."""
         readers = {}
         rows = db.session.execute(_RECEIPTS, {
             "client_id": self.client.id, "feed": self.feed, "first_id": first_id,
+            "last_id": last_id,
         })
         for user_id, name, role, up_to_id, read_at in rows:
             reader = readers.setdefault(user_id, (name, role, [], []))
@@ -120,7 +132,7 @@ class DeliveryLines:
         receipt reaching it (markers only move forward). A client hears only of the business."""
         seen = []
         for user_id, (name, role, marks, times) in readers.items():
-            if user_id == author_id or (not self.details and role == Role.CLIENT):
+            if user_id == author_id or not policy.shows_reader(self.viewer, role):
                 continue
             index = bisect_left(marks, message_id)
             if index < len(marks):
@@ -138,15 +150,19 @@ class DeliveryLines:
             if not self.details:
                 continue
             if status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
-                waiting[row.name].append(_NOUN[row.channel])
+                waiting[row.name].append(row.channel.noun)
             elif status == DeliveryStatus.FAILED:
-                parts.append(Part(f"{_NOUN[row.channel].capitalize()} to {row.name} failed",
+                parts.append(Part(f"{row.channel.noun.capitalize()} to {row.name} failed",
                                   "failed"))
             else:
                 report = f": {row.provider_status}" if row.provider_status else " ✓"
                 parts.append(Part(f"{_DONE[row.channel]} {row.name}{report}", "done"))
-        settling = any(row.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
-                       for row in rows)
+        soon = self.clock.now + SOON
+        settling = any(
+            row.status == DeliveryStatus.SENDING
+            or (row.status == DeliveryStatus.PENDING and row.due_at <= soon)
+            for row in rows
+        )
         if waiting:
             people = [f"{name} ({', '.join(nouns)})" for name, nouns in waiting.items()]
             parts.insert(0, Part("Waiting to notify " + and_list(people), "waiting"))

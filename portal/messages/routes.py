@@ -9,7 +9,6 @@ from portal.feeds.views import composer_context, render_client_page
 from portal.fragments import retarget, wants_fragment
 from portal.loaders import client_of_business, message_of_business
 from portal.messages import bp
-from portal.models import Channel
 from portal.notifications import outbox, worker
 from portal.services import composers, messages
 from portal.services.uploads import UploadError
@@ -22,6 +21,7 @@ LEFT_PAGE = (
 
 
 UNSENT = "Message unsent. Nobody was notified, and its text is back in the box to send again."
+FILES_GONE = " Its files were removed with it: attach them again to send them."
 TOO_LATE_TO_UNSEND = (
     "Too late to unsend: its notifications have gone out. You can still delete it from the "
     "portal."
@@ -116,21 +116,15 @@ def _confirm_delete_page(message, client, item):
     return render_template("messages/confirm_delete.html", **context)
 
 
-CHANNEL_NOUNS = {
-    Channel.EMAIL: ("email", "emails"),
-    Channel.SMS: ("text message", "text messages"),
-    Channel.PUSH: ("app notification", "app notifications"),
-}
-
-
 def deletion_consequence(message) -> str:
-    """What deleting does, truthfully: notifications already delivered stay delivered."""
+    """What deleting does, truthfully: notifications already delivered stay delivered. A client
+    hears that the business was told, not how many of its people by which channel."""
     replaced = "It will be replaced by “Message deleted” for everyone."
     delivered = outbox.delivered(message)
+    if delivered and not policy.sees_delivery_details(current_user):
+        return f"{replaced} {current_user.business.name} has already been notified of it."
     if delivered:
-        counts = [f"{count} {CHANNEL_NOUNS[channel][count != 1]}"
-                  for channel, count in sorted(delivered.items())]
-        said = and_list(counts)
+        said = and_list(channel.count(count) for channel, count in sorted(delivered.items()))
         return f"{replaced} The {said} already delivered cannot be recalled."
     if messages.in_undo_window(message):
         return f"{replaced} Nobody has been notified yet, and nobody will be."
@@ -142,25 +136,27 @@ def deletion_consequence(message) -> str:
 def unsend(message_id: int):
     """Takes back the author's own message within its undo window; its text goes back into
     the composer. Once anything has gone out, says so and offers Delete instead."""
-    message, client = _deletable(message_id)
+    message, client = _deletable(message_id)  # 404 unless the person sees its feed
     if message.unsent and message.author_id == current_user.id:
         return redirect(feed_url(client.id, message.feed, message.id))  # sent again (reload)
     policy.require(policy.can_unsend_message(current_user, message, client))
     feed, text = message.feed, message.text
     try:
-        messages.unsend_message(current_user, message)
+        files = messages.unsend_message(current_user, message)
     except messages.TooLateToUnsend:
         item = load_item(message.id, current_user, client, feed)
         item.notice, item.unsend_url = TOO_LATE_TO_UNSEND, None
         if wants_fragment():
             return render_template("messages/_message.html", item=item, client=client, feed=feed)
         return _confirm_delete_page(message, client, item), 409
+    said = UNSENT + (FILES_GONE if files else "")
     item = load_item(message.id, current_user, client, feed)
     if wants_fragment():
+        item.notice = said
         return render_template(
             "messages/_unsent.html", item=item, client=client, feed=feed, text=text or ""
         )
-    flash(UNSENT, "success")
+    flash(said, "success")
     return render_client_page(client, feed, form=MessageForm(formdata=None, data={"text": text}))
 
 
@@ -184,9 +180,12 @@ def delete(message_id: int):
 def delivery(message_id: int):
     """The message's delivery line alone: it asks again while something is on its way."""
     message, client = _deletable(message_id)
-    policy.require(policy.can_see_delivery(current_user, message, client))
+    policy.require(policy.sees_delivery(current_user, client, message.feed, message.author_id))
     if not wants_fragment():
         return redirect(feed_url(client.id, message.feed, message.id))
+    if message.is_deleted:
+        # Deleted or unsent meanwhile: no line, and 286 tells htmx to stop asking.
+        return f'<div class="delivery" id="delivery-{message.id}"></div>', 286
     item = load_item(message.id, current_user, client, message.feed)
     return render_template("messages/_delivery.html", item=item)
 

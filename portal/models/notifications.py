@@ -15,6 +15,14 @@ class Channel(enum.StrEnum):
     SMS = "sms"
     PUSH = "push"
 
+    @property
+    def noun(self) -> str:
+        """"email", "text message", "app notification": one of what the channel sends."""
+        return {"email": "email", "sms": "text message", "push": "app notification"}[self.value]
+
+    def count(self, number: int) -> str:
+        return f"{number} {self.noun}{'' if number == 1 else 's'}"
+
 
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"

@@ -105,10 +105,11 @@ def in_undo_window(message: Message) -> bool:
     return utcnow() < message.created_at + outbox.undo_window()
 
 
-def unsend_message(author: User, message: Message) -> Message:
+def unsend_message(author: User, message: Message) -> int:
     """Takes a message back within its undo window: it leaves the feed ("Message unsent") and
-    every notification of it is recalled, none having been sent. Raises TooLateToUnsend,
-    changing nothing, once the window has passed or anything has gone out."""
+    every notification of it is recalled, none having been sent. Returns how many files it
+    carried (they are gone with it). Raises TooLateToUnsend, changing nothing, once the
+    window has passed or anything has gone out."""
     if not in_undo_window(message) or not outbox.recall(message):
         db.session.rollback()
         raise TooLateToUnsend()
@@ -118,10 +119,13 @@ def unsend_message(author: User, message: Message) -> Message:
 
 def delete_message(actor: User, message: Message) -> Message:
     """Erases the text and the files (not just hides them) and records who did it."""
-    return _take_down(actor, message, "message.deleted")
+    _take_down(actor, message, "message.deleted")
+    return message
 
 
-def _take_down(actor: User, message: Message, action: str) -> Message:
+def _take_down(actor: User, message: Message, action: str) -> int:
+    """Erases the message's text and files and cancels what is left of its notifications;
+    returns how many files it had."""
     attachments = db.session.execute(
         select(Attachment.storage_key, Attachment.thumbnail_key)
         .where(Attachment.message_id == message.id)
@@ -143,7 +147,7 @@ def _take_down(actor: User, message: Message, action: str) -> Message:
         for key in keys:
             if key:
                 _delete_quietly(key)
-    return message
+    return len(attachments)
 
 
 def _delete_quietly(key: str) -> None:

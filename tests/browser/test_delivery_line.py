@@ -53,7 +53,7 @@ def test_unsend_countdown_then_the_line_settles_by_itself(
     first = left.inner_text()
     expect(left).not_to_have_text(first, timeout=2_500)  # it counts down
     expect(sent.locator(".delivery")).to_have_text(
-        "Waiting to notify Carla Client (email) and Sam Sitter (email, text)")
+        "Waiting to notify Carla Client (email) and Sam Sitter (email, text message)")
     sent.scroll_into_view_if_needed()
     page.screenshot(path=screenshot_dir / f"delivery-unsend-{size}.png", full_page=True)
 
@@ -87,13 +87,13 @@ def test_delivery_line_with_seen_and_a_failure_to_retry(
     page = open_feed(log_in, admin, household, size)
     line = page.locator(f"#delivery-{answer.id}")
     expect(line).to_contain_text("Emailed Carla Client ✓ · Emailed Sam Sitter ✓ · "
-                                 "Text to Sam Sitter failed · Seen by Carla Client")
+                                 "Text message to Sam Sitter failed · Seen by Carla Client")
     expect(page.locator(f"#delivery-{question.id}")).to_contain_text(
         "Emailed Alice Admin ✓ · Emailed Sam Sitter ✓")
     page.locator(f"#message-{answer.id}").scroll_into_view_if_needed()
     page.screenshot(path=screenshot_dir / f"delivery-line-{size}.png", full_page=True)
 
     line.get_by_role("button", name=re.compile("^Retry")).click()
-    expect(line).to_contain_text("Waiting to notify Sam Sitter (text)", timeout=WAIT)
+    expect(line).to_contain_text("Waiting to notify Sam Sitter (text message)", timeout=WAIT)
     deliver_now(app)
     expect(line).to_contain_text("Texted Sam Sitter ✓", timeout=7_000)

@@ -231,6 +231,12 @@ def test_a_send_already_on_its_way_stays_in_its_own_feed(app, log_in, household,
     expect(page.locator("#message-text")).to_have_value("")
     [message] = stored(app, text)
     assert message.feed == Feed.CONVERSATION
+    # Back in Conversation the message is there once, and its text is not offered again.
+    page.get_by_role("tab", name="Conversation").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "conversation",
+                                                          timeout=WAIT)
+    expect(page.locator("#feed .messages .message-text").filter(has_text=text)).to_have_count(1)
+    expect(page.locator("#message-text")).to_have_value("")
 
 
 def test_a_draft_stays_with_its_own_feed(app, log_in, household, viewers):
@@ -248,3 +254,35 @@ def test_a_draft_stays_with_its_own_feed(app, log_in, household, viewers):
     expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
     expect(page.locator("#message-text")).to_have_value("Invoice question")
     assert stored(app, "Half a thought for the sitters") == stored(app, "Invoice question") == []
+
+
+def test_unsent_text_comes_back_even_when_another_feed_opened_meanwhile(
+    app, log_in, household, viewers
+):
+    """Unsend pressed, then Private opened before its answer came: the text is not lost. It
+    waits with Conversation's draft, after what was typed there, for when it is opened again."""
+    page = open_conversation(log_in, viewers["admin team"], household, js=True)
+    page.locator("#message-text").fill("Gate code is 4411")
+    page.get_by_role("button", name="Send", exact=True).click()
+    sent = page.locator("#feed .messages article.message.own")
+    expect(sent.get_by_role("button", name="Unsend")).to_be_visible(timeout=WAIT)
+    page.locator("#message-text").fill("Another thought")
+    unsends: list = []
+    page.route(lambda url: url.endswith("/unsend"),
+               lambda route: unsends.append((route, route.fetch())))
+    sent.get_by_role("button", name="Unsend").click()
+    for _ in range(100):
+        if unsends:
+            break
+        page.wait_for_timeout(20)
+    page.get_by_role("tab", name="Private").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
+    route, response = unsends[0]
+    route.fulfill(response=response)
+    page.wait_for_timeout(300)
+    expect(page.locator("#message-text")).to_have_value("")  # never into Private
+    page.get_by_role("tab", name="Conversation").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "conversation",
+                                                          timeout=WAIT)
+    expect(page.locator("#message-text")).to_have_value("Another thought\n\nGate code is 4411")
+    expect(page.locator(".tombstone")).to_contain_text("Message unsent by Alice Admin")

@@ -2,6 +2,8 @@
 what the reader is typing is kept."""
 
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -83,3 +85,19 @@ def test_navigation_badge_updates_by_itself(log_in, household, household_login, 
     # The badge asks every ten seconds.
     expect(badge).to_contain_text("1", timeout=11_000)
     assert_not_reloaded(admin_page)
+
+
+def test_a_deletion_arrives_live(undo_window_over, log_in, household, household_login, admin,
+                                 make_message):
+    message = make_message(household, household_login, "Wrong household, sorry")
+    client_page = log_in(household_login)
+    wait_for_htmx(client_page)
+    admin_page = log_in(admin)
+    admin_page.goto(f"/clients/{household.id}")
+    wait_for_htmx(admin_page)
+    article = client_page.locator(f"#message-{message.id}")
+    article.get_by_role("link", name=re.compile(r"^Delete")).click()
+    article.locator("form.confirm-delete").get_by_role("button", name="Delete", exact=True).click()
+    expect(article.locator(".tombstone")).to_have_text("Message deleted", timeout=WAIT)
+    expect(admin_page.locator(f"#message-{message.id} .tombstone")).to_contain_text(
+        "Message deleted by Carla Client", timeout=LIVE)
