@@ -168,13 +168,27 @@ def client_texted(app, household_login):
     update_row(app, User, household_login.id, phone="+15550102030", notify_sms=True)
 
 
-def test_worker_keeps_the_providers_id_and_its_status_reports_arrive(
-    app, smtp, twilio, logged_in, admin, household, household_login, client_texted, make_message
-):
+@pytest.fixture
+def texted_message(app, smtp, twilio, admin, household, client_texted, make_message):
+    """The admin's message, delivered: emailed, and texted to the client through Twilio."""
     app.config["PORTAL_BASE_URL"] = "https://portal.example"
     message = make_message(household, admin, "Running late")
     make_due(app)
     deliver(app)
+    return message
+
+
+def report_status(app, fields: dict, signature: str | None = None):
+    """Twilio's status callback, signed as Twilio signs it unless a signature is given."""
+    signed = signature or sms.twilio_signature("secret", STATUS_URL, fields.items())
+    return app.test_client().post("/sms/status", data=fields,
+                                  headers={"X-Twilio-Signature": signed})
+
+
+def test_worker_keeps_the_providers_id_and_its_status_reports_arrive(
+    app, twilio, logged_in, admin, household, texted_message
+):
+    message = texted_message
     [(_, form)] = twilio
     assert form["StatusCallback"] == [STATUS_URL]
     with app.app_context():
@@ -182,11 +196,9 @@ def test_worker_keeps_the_providers_id_and_its_status_reports_arrive(
         assert (row.provider_id, row.provider_status, row.status) == (
             "SM1", "queued", DeliveryStatus.SENT)
 
-    def report(status: str, signature: str | None = None, **extra):
-        fields = {"MessageSid": "SM1", "MessageStatus": status, "AccountSid": "AC123", **extra}
-        signed = signature or sms.twilio_signature("secret", STATUS_URL, fields.items())
-        return app.test_client().post("/sms/status", data=fields,
-                                      headers={"X-Twilio-Signature": signed})
+    def report(status: str, signature: str | None = None):
+        fields = {"MessageSid": "SM1", "MessageStatus": status, "AccountSid": "AC123"}
+        return report_status(app, fields, signature)
 
     admin_browser = logged_in(admin)
     assert report("delivered").status_code == 204
@@ -199,17 +211,11 @@ def test_worker_keeps_the_providers_id_and_its_status_reports_arrive(
 
 
 def test_a_text_the_phone_company_could_not_deliver_is_a_failure(
-    app, smtp, twilio, logged_in, admin, household, household_login, client_texted, make_message
+    app, logged_in, admin, household, texted_message
 ):
-    app.config["PORTAL_BASE_URL"] = "https://portal.example"
-    message = make_message(household, admin, "Running late")
-    make_due(app)
-    deliver(app)
+    message = texted_message
     fields = {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"}
-    signed = sms.twilio_signature("secret", STATUS_URL, fields.items())
-    response = app.test_client().post("/sms/status", data=fields,
-                                      headers={"X-Twilio-Signature": signed})
-    assert response.status_code == 204
+    assert report_status(app, fields).status_code == 204
     with app.app_context():
         row = db.session.scalar(select(Notification).where(Notification.channel == Channel.SMS))
         assert row.status == DeliveryStatus.FAILED
@@ -260,17 +266,9 @@ def test_seen_is_the_first_time_the_reader_reached_the_message(
     {"MessageStatus": "failed"},
 ])
 def test_signed_status_reports_with_hostile_values_change_nothing_they_should_not(
-    app, smtp, twilio, logged_in, admin, household, household_login, client_texted,
-    make_message, fields
+    app, texted_message, fields
 ):
-    app.config["PORTAL_BASE_URL"] = "https://portal.example"
-    make_message(household, admin, "Running late")
-    make_due(app)
-    deliver(app)
-    signed = sms.twilio_signature("secret", STATUS_URL, fields.items())
-    response = app.test_client().post("/sms/status", data=fields,
-                                      headers={"X-Twilio-Signature": signed})
-    assert response.status_code == 204
+    assert report_status(app, fields).status_code == 204
     with app.app_context():
         row = db.session.scalar(select(Notification).where(Notification.channel == Channel.SMS))
     if fields.get("MessageSid") == "SM1" and fields["MessageStatus"] == "undelivered":

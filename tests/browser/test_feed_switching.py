@@ -68,6 +68,27 @@ class HeldTab:
         self.page.unroute_all(behavior="ignoreErrors")
 
 
+def hold_answers(page: Page, matches) -> list:
+    """The answers to requests whose URL `matches`: fetched from the portal, kept from the
+    browser until open_private_before_the_answer lets them through."""
+    held: list = []
+    page.route(matches, lambda route: held.append((route, route.fetch())))
+    return held
+
+
+def open_private_before_the_answer(page: Page, held: list) -> None:
+    """Once the held request has reached the portal, opens Private; then lets the answer in."""
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(20)
+    page.get_by_role("tab", name="Private").click()
+    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_timeout(300)  # the answer lands (or finds nothing to land in)
+
+
 def click_centre(page: Page, box: dict) -> None:
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
@@ -211,21 +232,11 @@ def test_a_send_already_on_its_way_stays_in_its_own_feed(app, log_in, household,
     is the Conversation one it was written as, and its answer lands nowhere in Private."""
     page = open_conversation(log_in, viewers["admin team"], household, js=True)
     create_path = f"/clients/{household.id}/feeds/conversation/messages"
-    posts: list = []
-    page.route(lambda url: urlsplit(url).path == create_path,
-               lambda route: posts.append((route, route.fetch())))
+    posts = hold_answers(page, lambda url: urlsplit(url).path == create_path)
     text = f"written for Conversation {uuid.uuid4().hex[:8]}"
     page.locator("#message-text").fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
-    for _ in range(100):
-        if posts:
-            break
-        page.wait_for_timeout(20)
-    page.get_by_role("tab", name="Private").click()
-    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
-    route, response = posts[0]
-    route.fulfill(response=response)
-    page.wait_for_timeout(300)
+    open_private_before_the_answer(page, posts)
     expect(page.locator("#feed").get_by_text(text)).to_have_count(0)
     expect(page.locator("#feed form.composer")).to_have_attribute("data-feed", "private")
     expect(page.locator("#message-text")).to_have_value("")
@@ -267,19 +278,9 @@ def test_unsent_text_comes_back_even_when_another_feed_opened_meanwhile(
     sent = page.locator("#feed .messages article.message.own")
     expect(sent.get_by_role("button", name="Unsend")).to_be_visible(timeout=WAIT)
     page.locator("#message-text").fill("Another thought")
-    unsends: list = []
-    page.route(lambda url: url.endswith("/unsend"),
-               lambda route: unsends.append((route, route.fetch())))
+    unsends = hold_answers(page, lambda url: url.endswith("/unsend"))
     sent.get_by_role("button", name="Unsend").click()
-    for _ in range(100):
-        if unsends:
-            break
-        page.wait_for_timeout(20)
-    page.get_by_role("tab", name="Private").click()
-    expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
-    route, response = unsends[0]
-    route.fulfill(response=response)
-    page.wait_for_timeout(300)
+    open_private_before_the_answer(page, unsends)
     expect(page.locator("#message-text")).to_have_value("")  # never into Private
     page.get_by_role("tab", name="Conversation").click()
     expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "conversation",
