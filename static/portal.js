@@ -481,12 +481,21 @@ document.addEventListener("keydown", function (event) {
 (function () {
   "use strict";
 
-  function tick() {
-    document.querySelectorAll("form.unsend[data-unsend-seconds]").forEach(function (form) {
+  // The seconds count from when the form arrived, a second early: the portal's clock decides,
+  // and a click takes time to get there.
+  function start(root) {
+    var forms = Array.prototype.slice.call(root.querySelectorAll("form.unsend[data-unsend-seconds]"));
+    if (root.matches && root.matches("form.unsend[data-unsend-seconds]")) forms.push(root);
+    forms.forEach(function (form) {
       if (!form.dataset.deadline) {
-        // A second early: the portal's clock decides, and a click takes time to get there.
         form.dataset.deadline = String(Date.now() + (Number(form.dataset.unsendSeconds) - 1) * 1000);
       }
+    });
+  }
+
+  function tick() {
+    start(document);
+    document.querySelectorAll("form.unsend[data-deadline]").forEach(function (form) {
       var left = Math.ceil((Number(form.dataset.deadline) - Date.now()) / 1000);
       if (left > 0) {
         form.querySelector(".unsend-left").textContent = left + " s left · nobody notified yet";
@@ -504,6 +513,7 @@ document.addEventListener("keydown", function (event) {
 
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:load", function (event) { start(event.detail.elt); });
 })();
 
 // Logging out also turns off app notifications on this device, so that on a shared computer

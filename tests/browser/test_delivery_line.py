@@ -60,7 +60,7 @@ def test_unsend_countdown_then_the_line_settles_by_itself(
     # The worker sends; the line settles in place, with no reload (it asks every 5 s).
     deliver_now(app)
     expect(sent.locator(".delivery")).to_have_text(
-        "Emailed Carla Client ✓ · Emailed Sam Sitter ✓ · Texted Sam Sitter ✓", timeout=7_000)
+        "Emailed Carla Client ✓ · Emailed Sam Sitter ✓ · Texted Sam Sitter ✓", timeout=10_000)
     expect(sent.locator(".delivery")).not_to_have_attribute("hx-get", re.compile("."))
 
 
@@ -96,4 +96,4 @@ def test_delivery_line_with_seen_and_a_failure_to_retry(
     line.get_by_role("button", name=re.compile("^Retry")).click()
     expect(line).to_contain_text("Waiting to notify Sam Sitter (text message)", timeout=WAIT)
     deliver_now(app)
-    expect(line).to_contain_text("Texted Sam Sitter ✓", timeout=7_000)
+    expect(line).to_contain_text("Texted Sam Sitter ✓", timeout=10_000)

@@ -54,7 +54,7 @@ class HeldTab:
 
     def wait_until_held(self) -> None:
         self.page.wait_for_timeout(0)  # lets the route handler run
-        for _ in range(100):
+        for _ in range(250):  # up to 5 s
             if self.held:
                 return
             self.page.wait_for_timeout(20)
@@ -78,7 +78,7 @@ def hold_answers(page: Page, matches) -> list:
 
 def open_private_before_the_answer(page: Page, held: list) -> None:
     """Once the held request has reached the portal, opens Private; then lets the answer in."""
-    for _ in range(100):
+    for _ in range(250):  # up to 5 s
         if held:
             break
         page.wait_for_timeout(20)
