@@ -281,6 +281,23 @@ def test_email_waits_while_more_messages_are_still_in_their_window(app, smtp, ca
     assert smtp.inbox.to(cast["client"].email) == []
 
 
+def test_an_email_waits_for_the_batch_at_most_five_minutes(app, smtp, cast, household,
+                                                            make_message):
+    """Messages that keep coming (each within the last one's window) never hold an email back
+    for longer than the batch may wait."""
+    app.config["NOTIFICATION_DELAY_SECONDS"] = 20
+    make_message(household, cast["admin"], "written six minutes ago")
+    with app.app_context():
+        db.session.execute(update(Notification).values(
+            created_at=utcnow() - timedelta(minutes=6), due_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+    make_message(household, cast["admin"], "and the latest, just now")
+    deliver(app)
+    [message] = smtp.inbox.to(cast["client"].email)
+    body = message.get_body(("plain",)).get_content()
+    assert "written six minutes ago" in body and "the latest" not in body
+
+
 # --- outages and failures ----------------------------------------------------------------------
 
 def test_smtp_outage_then_everything_arrives_once(app, smtp, cast, household, make_message,

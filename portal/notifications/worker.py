@@ -77,8 +77,12 @@ def claim(worker_id: str, limit: int = 100) -> list[int]:
         newer.status == DeliveryStatus.PENDING,
         newer.due_at > now,
     )
-    # Emails wait for the person's other messages still in their undo window: one email each.
-    ready = or_(Notification.channel != Channel.EMAIL, ~still_coming)
+    # Emails wait for the person's other messages still in their undo window (one email for
+    # them all), but never longer than MAX_BATCH_WAIT: a busy feed must not hold one back.
+    ready = or_(
+        Notification.channel != Channel.EMAIL, ~still_coming,
+        Notification.created_at < now - MAX_BATCH_WAIT,
+    )
     return claim_rows(Notification, worker_id, now, limit, ready)
 
 
