@@ -72,8 +72,7 @@ class Part:
 @dataclass(frozen=True, slots=True)
 class Delivery:
     parts: tuple[Part, ...]
-    # A notification failed; `retry` when the viewer may send it again.
-    failed: bool
+    # A notification failed and the viewer may send it again.
     retry: bool
     # Something is still waiting or on its way: the line asks again until it has settled.
     settling: bool
@@ -170,7 +169,7 @@ class DeliveryLines:
             parts += self._client_summary(rows, failed)
         if seen:
             parts.append(Part(self._seen_text(seen), "seen"))
-        return Delivery(tuple(parts), failed, failed and self.retries, settling)
+        return Delivery(tuple(parts), failed and self.retries, settling)
 
     def _client_summary(self, rows, failed: bool) -> list[Part]:
         """A client's own message: that the business was told, not whom by which channel."""
