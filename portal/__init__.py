@@ -27,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
 
     _trust_proxies(app)
+    _read_ids_safely(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_error_pages(app)
@@ -43,6 +44,13 @@ def _trust_proxies(app: Flask) -> None:
     its X-Forwarded-* headers, believed only from as many proxies as configured."""
     if hops := app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
+def _read_ids_safely(app: Flask) -> None:
+    """Every `<int:...>` in a route is an id: numbers beyond the id columns answer 404."""
+    from portal.urls import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
 
 
 def _init_extensions(app: Flask) -> None:

@@ -1,8 +1,11 @@
-"""Links by the hundred: url_for once per page, then a string substitution per link."""
+"""Ids in URLs: read by one converter everywhere, and written by the hundred (url_for once per
+page, then a string substitution per link)."""
 
+import re
 from collections.abc import Callable
 
-from flask import request, url_for
+from flask import abort, request, url_for
+from werkzeug.routing import BaseConverter
 
 _ID_MARK = 987654321
 _TOKEN_MARK = "TOKEN-MARK"
@@ -20,22 +23,69 @@ def url_pattern(endpoint: str, **values) -> Callable[[object], str]:
     return lambda value: url.replace(str(mark), str(value))
 
 
-# The largest id the tables can hold (INTEGER columns on PostgreSQL): a larger number in a URL
-# would fail in the database (a 500) rather than find nothing.
-_LARGEST_ID = 2**31 - 1
+# The largest id the tables can hold (INTEGER columns on PostgreSQL): a larger number must find
+# nothing (404), not fail in the database driver (OverflowError, a 500).
+LARGEST_ID = 2**31 - 1
+
+
+def _numbers_up_to(limit: int) -> str:
+    """A regular expression for 0..limit in ASCII digits, without leading zeros."""
+    digits = str(limit)
+    choices = ["0", f"[1-9][0-9]{{0,{len(digits) - 2}}}"]  # fewer digits than the limit
+    for place, digit in enumerate(digits):  # as many: the limit's first digits, then a lower one
+        lowest = 1 if place == 0 else 0
+        if int(digit) > lowest:
+            rest = len(digits) - place - 1
+            choices.append(f"{digits[:place]}[{lowest}-{int(digit) - 1}][0-9]{{{rest}}}")
+    return "(?:" + "|".join([*choices, digits]) + ")"
+
+
+# In the pattern itself, not in a check after it: a route whose converter refuses a value still
+# counts as matched for its other methods, and would answer 405 where 404 is meant.
+ID_PATTERN = _numbers_up_to(LARGEST_ID)
+_ID_TEXT = re.compile(ID_PATTERN)
+
+
+def as_id(text: str | int) -> int:
+    """The one reading of an id written in a path, a form or a query string (or already an
+    int, as form choices are). ValueError for anything that is not one, a number no id column
+    can hold included."""
+    if isinstance(text, int) and not isinstance(text, bool) and 0 <= text <= LARGEST_ID:
+        return text
+    if not isinstance(text, str) or not _ID_TEXT.fullmatch(text):
+        raise ValueError(f"not an id: {str(text)[:20]!r}")
+    return int(text)
+
+
+class IdConverter(BaseConverter):
+    """Every route's `<int:...>`: what as_id refuses matches no route, so it answers 404."""
+
+    regex = ID_PATTERN
+    weight = 50
+    part_isolating = True
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(as_id(value))
 
 
 def form_ids(field: str) -> list[int]:
-    """The ids a form sent under one name (checkboxes); anything else, or too large for the
-    tables to hold, is left out."""
-    return [int(value) for value in request.form.getlist(field)
-            if value.isascii() and value.isdigit() and int(value) <= _LARGEST_ID]
+    """The ids a form sent under one name (checkboxes). 404 if any is not an id: a page of
+    ours never sends one."""
+    return [_id_or_404(value) for value in request.form.getlist(field)]
 
 
-def id_arg(name: str, default: int | None = None) -> int | None:
-    """An id (or id-like keyset value) from the query string; `default` when absent or not a
-    whole number; clamped to what the databases can compare."""
-    value = request.args.get(name, type=int)
-    if value is None:
-        return default
-    return max(-_LARGEST_ID, min(value, _LARGEST_ID))
+def id_arg(name: str, default: int | None = None, args=None) -> int | None:
+    """An id (or an id used as a keyset position) from the query string (or `args`): `default`
+    when absent or empty, 404 when it is not an id."""
+    value = (request.args if args is None else args).get(name, "")
+    return default if value == "" else _id_or_404(value)
+
+
+def _id_or_404(text: str) -> int:
+    try:
+        return as_id(text)
+    except ValueError:
+        abort(404)

@@ -394,6 +394,16 @@ def grant_private_access(app, user, granted: bool = True) -> None:
     update_row(app, User, user.id, private_messages_access=granted)
 
 
+def every_row(app) -> dict[str, list[dict]]:
+    """Every row of every table, by table name."""
+    with app.app_context():
+        return {
+            table.name: [dict(row._mapping)
+                         for row in db.session.execute(select(table).order_by(*table.primary_key))]
+            for table in db.metadata.sorted_tables
+        }
+
+
 def count_rows(app, model, *where) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model).where(*where))

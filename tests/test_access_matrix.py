@@ -37,7 +37,13 @@ from portal.models import (
 )
 
 from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
-from .conftest import grant_private_access, png_bytes, set_private_messaging, update_row
+from .conftest import (
+    every_row,
+    grant_private_access,
+    png_bytes,
+    set_private_messaging,
+    update_row,
+)
 
 PHOTO = png_bytes()
 
@@ -204,17 +210,7 @@ class World:
             return row
 
     def snapshot(self) -> dict[str, list[dict]]:
-        """Every row of every table."""
-        with self.app.app_context():
-            return {
-                table.name: [
-                    dict(row._mapping)
-                    for row in db.session.execute(
-                        select(table).order_by(*table.primary_key.columns)
-                    )
-                ]
-                for table in db.metadata.sorted_tables
-            }
+        return every_row(self.app)
 
 
 def _owner(table: str, row: dict):

@@ -204,10 +204,16 @@ def test_filter_by_dates_in_the_viewers_zone(admin_browser, mixed_events):
 
 
 def test_nonsense_filters_are_ignored(admin_browser, mixed_events):
-    response = admin_browser.get(URL + "?kind=nope&person=x&from=2026-13-45&to=&before=abc")
+    response = admin_browser.get(URL + "?kind=nope&person=&from=2026-13-45&to=&before=")
     assert response.status_code == 200
     everything = sentences(admin_browser.get(URL).get_data(as_text=True))
     assert sentences(response.get_data(as_text=True)) == everything
+
+
+@pytest.mark.parametrize("query", ["person=x", "person=99999999999999999999", "before=abc",
+                                   "before=-1", f"before={2**31}"])
+def test_ids_that_no_column_holds_find_no_page(admin_browser, mixed_events, query):
+    assert admin_browser.get(f"{URL}?{query}").status_code == 404
 
 
 def test_filters_answer_htmx_with_the_results_alone(admin_browser, mixed_events):

@@ -84,9 +84,12 @@ def test_poll_follows_the_feed_policy(app, logged_in, unassigned_staff, assigned
 
 
 def test_bad_poll_parameters_are_harmless(admin_browser, household):
-    url = (f"/clients/{household.id}/feeds/conversation/updates"
-           "?after=x&oldest=-5&since=999999999999999999999")
-    assert admin_browser.htmx("GET", url).status_code in (200, 204)
+    poll = f"/clients/{household.id}/feeds/conversation/updates"
+    # A moment too far for any clock is simply "now"; ids that are not ids find no page.
+    far_moment = admin_browser.htmx("GET", f"{poll}?since=999999999999999999999")
+    assert far_moment.status_code in (200, 204)
+    for ids in ("after=x", "oldest=-5", "shown=1e3"):
+        assert admin_browser.htmx("GET", f"{poll}?{ids}").status_code == 404
 
 
 def test_messages_brought_by_a_poll_count_as_read_once_the_next_poll_shows_them(
@@ -174,14 +177,14 @@ def test_badge_poll_on_a_client_page_brings_the_other_tabs_counts(
     assert stranger.status_code == 404
 
 
-def test_ids_beyond_any_in_the_url_find_nothing_rather_than_fail(admin_browser, admin, household,
-                                                                  make_message):
+def test_ids_beyond_any_in_the_url_find_no_page_rather_than_fail(admin_browser, admin, household,
+                                                                   make_message):
     make_message(household, admin, "hello")
-    huge = 10**30
+    largest, huge = 2**31 - 1, 10**30
     feed = f"/clients/{household.id}/feeds/conversation"
-    poll = admin_browser.htmx("GET", f"{feed}/updates?after={huge}&oldest={huge}")
-    assert poll.status_code == 204
-    earlier = admin_browser.htmx("GET", f"{feed}/earlier?before={-huge}")
-    assert earlier.status_code == 200 and "hello" not in earlier.get_data(as_text=True)
-    for listing in (f"/messages?before={huge}", f"/settings/audit-log?before={huge}"):
-        assert admin_browser.get(listing).status_code == 200
+    assert admin_browser.htmx("GET", f"{feed}/updates?after={largest}").status_code == 204
+    for url in (f"{feed}/updates?after={huge}&oldest={huge}", f"{feed}/earlier?before={-huge}",
+                f"{feed}/earlier?before={largest + 1}", f"/messages?before={huge}",
+                f"/settings/audit-log?before={huge}",
+                f"/messages/badge?client_id={household.id}{huge}"):
+        assert admin_browser.htmx("GET", url).status_code == 404, url

@@ -36,7 +36,7 @@ def index():
 def badge():
     """The navigation's unread total, for its own poll; on a client's page also the badges of
     the feed tabs other than the open one, out of band (one counting query either way)."""
-    client_id = request.args.get("client_id", type=int)
+    client_id = id_arg("client_id")
     if client_id is None:
         return render_template("_nav_unread.html")
     client = client_of_business(current_user, client_id)

@@ -19,6 +19,7 @@ from portal import policy
 from portal.extensions import db
 from portal.models import AuditEvent, Client, Feed, Pet, Role, User
 from portal.text import exact_time, zone
+from portal.urls import id_arg
 
 # The kinds of event the filter offers: value -> (label, actions).
 KINDS = {
@@ -72,7 +73,7 @@ class Filters:
         kind = args.get("kind", "")
         return cls(
             kind=kind if kind in KINDS else "",
-            person_id=args.get("person", type=int),
+            person_id=id_arg("person", args=args),
             start=_date(args.get("from")),
             end=_date(args.get("to")),
         )

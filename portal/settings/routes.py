@@ -11,7 +11,7 @@ from portal.models import Role, User
 from portal.services import settings
 from portal.settings import audit_events, bp
 from portal.settings.forms import PortalSettingsForm
-from portal.urls import id_arg
+from portal.urls import form_ids, id_arg
 
 
 @bp.before_request
@@ -72,8 +72,7 @@ def _office_managers() -> list[User]:
 def permissions():
     managers = _office_managers()
     if request.method == "POST":
-        chosen = request.form.getlist("private_messages")
-        granted = {int(value) for value in chosen if value.isascii() and value.isdigit()}
+        granted = set(form_ids("private_messages"))
         settings.set_private_messages_access(current_user, managers, granted)
         flash("Permissions saved.", "success")
         return redirect(url_for("settings.permissions"))
