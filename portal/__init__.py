@@ -23,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(config.DEFAULTS)
     if test_config is None:
         app.config.from_mapping(config.from_environment(Path(app.instance_path)))
+        config.refuse_unsafe_production(app.config)
     else:
         app.config.from_mapping(test_config)
 

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -35,14 +36,41 @@ def _sqlalchemy_url(instance_path: Path) -> str:
     return url
 
 
+# Keys seen in tutorials and templates: anyone can sign a session cookie with them.
+PLACEHOLDER_SECRET_KEYS = frozenset({
+    "dev", "development", "changeme", "change-me", "change_me", "changethis", "secret",
+    "secretkey", "secret-key", "secret_key", "mysecretkey", "your-secret-key", "yoursecretkey",
+    "supersecret", "super-secret-key", "test", "testing", "password", "default", "replaceme",
+    "replace-me", "please-change-me", "xxx", "key",
+})
+MIN_SECRET_KEY_BYTES = 32
+# A random key of 32 bytes or more, in hex or base64, has far more different characters.
+MIN_SECRET_KEY_CHARACTERS = 10
+
+
+def refuse_unsafe_production(settings: dict) -> None:
+    """Production does not start with a guessable key or with the debugger on (its error pages
+    run any code a browser sends). Raises ConfigError with a one-line reason."""
+    if not settings.get("PRODUCTION"):
+        return
+    key = settings.get("SECRET_KEY") or ""
+    if not key:
+        raise ConfigError("SECRET_KEY must be set in the environment when PORTAL_ENV=production")
+    if key.strip().lower() in PLACEHOLDER_SECRET_KEYS:
+        raise ConfigError("SECRET_KEY is a well-known placeholder; set a random one, e.g. "
+                          "from: python3 -c 'import secrets; print(secrets.token_hex(32))'")
+    if len(key.encode()) < MIN_SECRET_KEY_BYTES or len(set(key)) < MIN_SECRET_KEY_CHARACTERS:
+        raise ConfigError(f"SECRET_KEY is too weak: use at least {MIN_SECRET_KEY_BYTES} random "
+                          "bytes, e.g. python3 -c 'import secrets; print(secrets.token_hex(32))'")
+    if settings.get("DEBUG"):
+        raise ConfigError("debug mode is on (FLASK_DEBUG or --debug): production must run "
+                          "without it")
+
+
 def from_environment(instance_path: Path) -> dict:
     production = os.environ.get("PORTAL_ENV", "development") == "production"
     secret_key = os.environ.get("SECRET_KEY")
-    if not secret_key:
-        if production:
-            raise ConfigError(
-                "SECRET_KEY must be set in the environment when PORTAL_ENV=production"
-            )
+    if not secret_key and not production:
         secret_key = _instance_secret_key(instance_path)
     return {
         "PRODUCTION": production,
@@ -54,6 +82,7 @@ def from_environment(instance_path: Path) -> dict:
         },
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_DURATION": timedelta(days=int(os.environ.get("REMEMBER_ME_DAYS", "30"))),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
         "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "") == "1",
@@ -115,6 +144,9 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
+    # "Remember me" keeps a browser logged in this long after logging in, then asks again
+    # (Flask-Login's own default is a year). The server holds each session to it too.
+    "REMEMBER_COOKIE_DURATION": timedelta(days=30),
     # A page left open all day must still post: CSRF tokens live as long as the session.
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_HEADERS": ["X-CSRFToken"],

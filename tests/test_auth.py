@@ -1,11 +1,16 @@
 """Logging in and out, sessions that really end, safe redirects, and the production guard."""
 
+import subprocess
+import sys
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal import config, create_app
 from portal.extensions import db
-from portal.models import LoginSession, User
+from portal.models import LoginSession, User, utcnow
 
 from .conftest import PASSWORD, update_row
 
@@ -131,6 +136,51 @@ def test_remember_me_cookie_stops_working_after_logout(app, client, new_client, 
     assert replay.get("/clients").status_code == 302
 
 
+def _remember_cookie_expiry(client, admin):
+    client.forget_csrf_token()
+    response = client.login(admin, remember=True)
+    header = next(value for value in response.headers.getlist("Set-Cookie")
+                  if value.startswith("remember_token="))
+    expires = next(part.split("=", 1)[1] for part in header.split("; ")
+                   if part.startswith("Expires="))
+    return parsedate_to_datetime(expires) - utcnow()
+
+
+def test_remember_me_lasts_thirty_days_and_the_login_page_says_so(client, admin):
+    page = client.get("/login").get_data(as_text=True)
+    assert "Keeps you logged in on this device for 30 days" in page
+    assert 'aria-describedby="remember-hint"' in page
+    expiry = _remember_cookie_expiry(client, admin)
+    assert timedelta(days=29, hours=23) < expiry <= timedelta(days=30)
+
+
+def test_remember_me_duration_is_configurable(monkeypatch, tmp_path, make_app, admin):
+    monkeypatch.setenv("REMEMBER_ME_DAYS", "7")
+    assert config.from_environment(tmp_path)["REMEMBER_COOKIE_DURATION"] == timedelta(days=7)
+    app = make_app(REMEMBER_COOKIE_DURATION=timedelta(days=7))
+    browser = app.test_client()
+    assert "for 7 days" in browser.get("/login").get_data(as_text=True)
+
+
+def test_a_copied_remember_me_cookie_stops_working_when_the_browsers_would_expire(
+    app, client, new_client, admin
+):
+    """The cookie's expiry is the browser's to keep; the server holds the session to the same
+    bound, so a copy kept elsewhere stops working then too."""
+    client.login(admin, remember=True)
+    remember = client.get_cookie("remember_token").value
+    restarted = new_client()
+    restarted.set_cookie("remember_token", remember)
+    assert restarted.get("/clients").status_code == 200
+    with app.app_context():
+        db.session.execute(update(LoginSession).values(
+            created_at=utcnow() - timedelta(days=30, minutes=1)))
+        db.session.commit()
+    for browser in (new_client(), client):  # the copy, and the browser's own session
+        browser.set_cookie("remember_token", remember)
+        assert browser.get("/clients").status_code == 302
+
+
 def test_deactivation_ends_a_live_session(app, client, admin):
     client.login(admin)
     update_row(app, User, admin.id, active=False)
@@ -163,6 +213,51 @@ def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(config.ConfigError, match="SECRET_KEY"):
         create_app()
+
+
+@pytest.mark.parametrize("secret_key", [
+    "dev", "changeme", "Change-Me", "secret", "s" * 64, "0123456789abcdef", "short but random 7#x",
+])
+def test_production_refuses_a_weak_or_placeholder_secret_key(monkeypatch, secret_key):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", secret_key)
+    with pytest.raises(config.ConfigError, match="SECRET_KEY is"):
+        create_app()
+
+
+RANDOM_KEY = "5f0c2a9e8b7d41c3a6e9f2b8d0c7a1e4b3f6a9d2c5e8b1f4a7d0c3e6b9f2a5d8"
+
+
+def test_production_refuses_debug_mode(monkeypatch):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", RANDOM_KEY)
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    with pytest.raises(config.ConfigError, match="debug mode is on"):
+        create_app()
+
+
+def test_production_starts_with_a_random_key_and_debug_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", RANDOM_KEY)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'portal.sqlite3'}")
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    assert create_app().config["PRODUCTION"]
+
+
+def test_refusing_to_start_says_why_in_one_line(tmp_path):
+    environment = {"PORTAL_ENV": "production", "SECRET_KEY": "changeme", "PATH": "/usr/bin:/bin",
+                   "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}"}
+    started = subprocess.run([sys.executable, "-c", "import wsgi"], env=environment,
+                             capture_output=True, text=True, timeout=60, cwd=config_root())
+    assert started.returncode == 3  # gunicorn's "worker failed to boot": it stops, not loops
+    assert started.stderr.count("\n") == 1
+    assert started.stderr.startswith("The portal will not start: SECRET_KEY is a well-known")
+
+
+def config_root() -> str:
+    from portal import ROOT
+
+    return str(ROOT)
 
 
 def test_development_generates_a_secret_key_into_instance(monkeypatch, tmp_path):

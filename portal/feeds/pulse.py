@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, exists, select
 from portal import policy
 from portal.extensions import db
 from portal.models import Business, Client, Feed, LoginSession, Message, Role, User
+from portal.services.accounts import LIVE_SESSION, live_session
 
 _in_feed = (Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"))
 _PULSE = (
@@ -36,7 +37,7 @@ _PULSE = (
     .select_from(LoginSession)
     .join(User, User.id == LoginSession.user_id)
     .join(Business, Business.id == User.business_id)
-    .where(LoginSession.key == bindparam("key"), User.active)
+    .where(LIVE_SESSION, User.active)
 )
 
 
@@ -70,8 +71,8 @@ def nothing_new(client_id: int, feed: Feed, *, after: int, oldest: int, since: d
     key = session.get("_user_id")  # Flask-Login's session key (see LoginSession)
     if not isinstance(key, str):
         return False
-    row = _run({"key": key, "client_id": client_id, "feed": feed.value, "after": after,
-                "oldest": oldest, "since": since})
+    row = _run({**live_session(key), "client_id": client_id, "feed": feed.value,
+                "after": after, "oldest": oldest, "since": since})
     if row is None:
         return False
     (user_id, role, business_id, user_client_id, private_access, private_enabled,
@@ -92,11 +93,15 @@ def _run(values: dict) -> tuple | None:
     dialect = db.engine.dialect
     sql, names = _driver_sql(dialect)
     if dialect.name == "sqlite":  # times as SQLAlchemy stores them there: naive UTC text
-        values = {**values, "since": values["since"].astimezone(UTC).replace(tzinfo=None)
-                  .isoformat(" ", "microseconds")}
+        values = {name: _sqlite_time(value) if isinstance(value, datetime) else value
+                  for name, value in values.items()}
     parameters = values if names is None else tuple(values[name] for name in names)
     with db.engine.connect() as connection:
         return connection.exec_driver_sql(sql, parameters).fetchone()
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 @lru_cache(maxsize=4)

@@ -1,5 +1,5 @@
 from flask import current_app
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -225,18 +225,30 @@ def _new_session(user: User) -> str:
     return key
 
 
+# A session is live while its row exists and its login is more recent than "Remember me" lasts:
+# a copied remember-me cookie stops working when the browser's own copy expires. Bound values:
+# live_session(key).
+LIVE_SESSION = and_(LoginSession.key == bindparam("key"),
+                    LoginSession.created_at > bindparam("logged_in_after"))
+
+
+def live_session(key: str) -> dict:
+    duration = current_app.config["REMEMBER_COOKIE_DURATION"]
+    return {"key": key, "logged_in_after": utcnow() - duration}
+
+
 # Every request runs it: built once.
 _SESSION_USER = (
     select(User)
     .join(LoginSession, LoginSession.user_id == User.id)
-    .where(LoginSession.key == bindparam("key"), User.active)
+    .where(LIVE_SESSION, User.active)
     .options(joinedload(User.business, innerjoin=True))
 )
 
 
 def load_session_user(key: str) -> User | None:
     """The user behind a live session key, with their business, in one query."""
-    user = db.session.scalar(_SESSION_USER, {"key": key})
+    user = db.session.scalar(_SESSION_USER, live_session(key))
     if user is not None:
         user.session_key = key
     return user
