@@ -75,6 +75,8 @@ def seed_demo():
     created = demo.seed()
     click.echo("Demo data created." if created else "Demo data already present; kept as is.")
     click.echo(demo.logins_table())
+    click.echo()
+    click.echo(demo.assignments())
 
 
 @click.group()
@@ -148,7 +150,13 @@ def vapid_keys_command():
 def serve(host: str, port: int):
     """Development server with the notification worker in the same process."""
     app = current_app._get_current_object()
+    if not app.config["PORTAL_BASE_URL_GIVEN"]:
+        # Links in emails and texts lead here. Listening on every address, this machine's
+        # own address is the one sure to answer.
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        app.config["PORTAL_BASE_URL"] = f"http://{shown_host}:{port}"
     worker.start_in_process(app)
-    click.echo(f"Serving on http://{host}:{port} with the notification worker running.")
+    click.echo(f"Serving on http://{host}:{port} with the notification worker running; links "
+               f"in emails and texts point at {app.config['PORTAL_BASE_URL']}.")
     # app.run() refuses to run under the flask command; Werkzeug's server is what it would use.
     run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)

@@ -91,7 +91,7 @@ def from_environment(instance_path: Path) -> dict:
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "portal@localhost"),
         # Without an SMTP server, development prints emails to the console instead.
         "MAIL_TRANSPORT": "smtp" if os.environ.get("MAIL_SERVER") else "console",
-        "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        **_base_url(),
         "SMS_PROVIDER": "twilio" if os.environ.get("TWILIO_ACCOUNT_SID") else "console",
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID"),
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN"),
@@ -106,6 +106,14 @@ def from_environment(instance_path: Path) -> dict:
         **{name: os.environ[name] for name in DEFAULTS
            if name.startswith("THROTTLE_") and name in os.environ},
     }
+
+
+def _base_url() -> dict:
+    """Where links in emails and texts point. Unset, the development server puts its own
+    address there (`flask serve --port`)."""
+    if url := os.environ.get("PORTAL_BASE_URL"):
+        return {"PORTAL_BASE_URL": url, "PORTAL_BASE_URL_GIVEN": True}
+    return {}
 
 
 def _web_push(instance_path: Path) -> dict:
@@ -165,6 +173,7 @@ DEFAULTS = {
     "MAIL_TRANSPORT": "smtp",
     "SMS_PROVIDER": "console",
     "PORTAL_BASE_URL": "http://127.0.0.1:5000",
+    "PORTAL_BASE_URL_GIVEN": False,
     "MAIL_DEFAULT_SENDER": "portal@localhost",
     # Web push: unavailable until VAPID keys are configured.
     "VAPID_PRIVATE_KEY": None,

@@ -100,6 +100,19 @@ def test_serve_runs_the_worker_in_process(app, runner, monkeypatch):
     result = runner.invoke(args=["serve", "--port", "5999"])
     assert result.exit_code == 0, result.output
     assert started == [app] and served == [("127.0.0.1", 5999, False)]
+    # Links in emails and texts lead to where it serves, unless PORTAL_BASE_URL said otherwise.
+    assert app.config["PORTAL_BASE_URL"] == "http://127.0.0.1:5999"
+    app.config.update(PORTAL_BASE_URL="https://portal.example", PORTAL_BASE_URL_GIVEN=True)
+    runner.invoke(args=["serve", "--host", "0.0.0.0", "--port", "5101"])
+    assert app.config["PORTAL_BASE_URL"] == "https://portal.example"
+
+
+def test_seed_demo_says_which_sitter_serves_which_client(app, runner):
+    output = runner.invoke(args=["seed-demo"]).output
+    assert "Sam Sitter: The Okafor Household (preferred sitter); The Rivera Household (Dog walk" \
+        in output
+    assert "Wendy Walker: The Okafor Household (Drop-in visit" in output
+    assert "Carla Client is The Rivera Household; Dan Dogowner is The Okafor Household" in output
 
 
 def test_notifications_work_once_delivers_what_is_due(app, runner):

@@ -1,11 +1,23 @@
 """The demo business that `make run` starts with: one login per role."""
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from portal import policy
 from portal.extensions import db
-from portal.models import Business, Feed, Role, User, utcnow
+from portal.models import (
+    Business,
+    Client,
+    Feed,
+    PreferredSitter,
+    Role,
+    ScheduledService,
+    ServiceStatus,
+    User,
+    utcnow,
+)
 from portal.services import accounts, clients, messages
 
 BUSINESS_NAME = "Happy Tails Pet Care"
@@ -97,3 +109,45 @@ def logins_table() -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def assignments() -> str:
+    """Which demo sitter serves which client, and so sees its Conversation feed: what a
+    newcomer needs to try the staff view. The clients listed are the ones the policy lets
+    each staff login open."""
+    lines = ["Staff see a client's Conversation feed while they serve them:"]
+    staff = db.session.scalars(
+        select(User).where(User.role == Role.STAFF,
+                           User.email.in_([email for _, _, email in LOGINS]))
+        .order_by(User.name)
+    )
+    for person in staff:
+        reasons = _reasons(person)
+        seen = db.session.scalars(policy.clients_visible_to(person).order_by(Client.name))
+        served = [f"{client.name} ({', '.join(reasons[client.id])})" for client in seen]
+        lines.append(f"  {person.name}: {'; '.join(served) or 'no clients'}")
+    households = db.session.execute(
+        select(User.name, Client.name).join(Client, Client.id == User.client_id)
+        .where(User.email.in_([email for _, _, email in LOGINS])).order_by(User.name)
+    )
+    lines.append("Client logins: " + "; ".join(f"{person} is {household}"
+                                               for person, household in households))
+    return "\n".join(lines)
+
+
+def _reasons(person: User) -> dict[int, list[str]]:
+    reasons: dict[int, list[str]] = {}
+    for client_id in db.session.scalars(
+        select(PreferredSitter.client_id).where(PreferredSitter.staff_id == person.id)
+    ):
+        reasons.setdefault(client_id, []).append("preferred sitter")
+    for service in db.session.scalars(
+        select(ScheduledService)
+        .where(ScheduledService.staff_id == person.id,
+               ScheduledService.status != ServiceStatus.CANCELLED)
+        .order_by(ScheduledService.starts_at)
+    ):
+        when = service.starts_at.astimezone(ZoneInfo(person.business.time_zone))
+        reasons.setdefault(service.client_id, []).append(
+            f"{service.title} {when:%a} {when.day} {when:%b %H:%M}")
+    return reasons
