@@ -15,6 +15,8 @@ class MessageForm(FlaskForm):
     files = MultipleFileField("Attach photos or files")
     # Which page the composer was on (portal/services/composers.py).
     composer = HiddenField()
+    # New with every composer shown: the same send arriving twice makes one message.
+    send_key = HiddenField()
 
     _uploads: list[Upload] | None = None
 

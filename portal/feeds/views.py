@@ -25,6 +25,7 @@ def composer_context(client: Client, feed: Feed, form=None, token: str | None = 
         "form": form or MessageForm(formdata=None),
         "audience": policy.feed_audience(current_user, client, feed),
         "composer_token": token if composers.is_token(token) else composers.new_token(),
+        "send_key": composers.new_token(),
     }
 
 
@@ -51,6 +52,7 @@ def feed_context(
         "audience": policy.feed_audience(current_user, client, feed, roster),
         "since": moment_token(utcnow()),
         "composer_token": composers.new_token(),
+        "send_key": composers.new_token(),
     }
 
 

@@ -1,5 +1,6 @@
 from flask import current_app, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from htmx_flask import make_response as htmx_response
 
 from portal import policy, throttle
 from portal.feeds.forms import MessageForm
@@ -41,6 +42,9 @@ def create(client_id: int, feed_name: str):
     form = MessageForm()
     if not form.validate_on_submit():
         return _refused(client, feed, form)
+    send_key = form.send_key.data if composers.is_token(form.send_key.data) else None
+    if earlier := messages.sent_with(current_user, send_key):
+        return _already_sent(client, feed, earlier, form)
     if composers.is_retired(current_user, form.composer.data):
         # The page was left for another feed: what was typed may be meant for that one.
         form.composer.errors = [LEFT_PAGE.format(feed.send_label)]
@@ -57,7 +61,11 @@ def create(client_id: int, feed_name: str):
     except UploadError as error:
         form.files.errors = [str(error)]
         return _refused(client, feed, form)
-    message = messages.post_message(current_user, client, feed, form.text.data, files)
+    try:
+        message = messages.post_message(current_user, client, feed, form.text.data, files,
+                                        send_key=send_key)
+    except messages.AlreadySent as repeat:
+        return _already_sent(client, feed, repeat.message, form)
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, message.id))
     return render_template(
@@ -65,6 +73,18 @@ def create(client_id: int, feed_name: str):
         item=posted_item(message, current_user, client, feed, with_files=bool(files)),
         **composer_context(client, feed, token=form.composer.data),
     )
+
+
+def _already_sent(client, feed, earlier, form):
+    """A send repeated with its one-time key (a double tap, a retried request): it changes
+    nothing and answers as the first one did, with that message. htmx gets a fresh composer,
+    and the feed asks at once for what it does not show yet: the first answer may be lost."""
+    shown = earlier.client_id == client.id and earlier.feed == feed and not earlier.is_deleted
+    if not wants_fragment():
+        return redirect(feed_url(client.id, feed, earlier.id if shown else None))
+    context = composer_context(client, feed, token=form.composer.data)
+    return htmx_response(render_template("messages/_already_sent.html", **context),
+                         trigger="poll-now")
 
 
 def _refused(client, feed, form, throttled: throttle.Refusal | None = None, status: int = 422):

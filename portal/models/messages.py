@@ -1,7 +1,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -27,8 +27,10 @@ class Message(db.Model):
     __tablename__ = "messages"
     # Keyset paging of one client's feed: WHERE client_id=? AND feed=? AND id<? ORDER BY id DESC.
     # deleted_at and author_id ride along for unread counts, counted from the index alone.
+    # A send key is used once per author: a repeated send finds the message it already made.
     __table_args__ = (
         Index("ix_messages_client_feed", "client_id", "feed", "id", "deleted_at", "author_id"),
+        Index("ix_messages_author_send_key", "author_id", "send_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +45,9 @@ class Message(db.Model):
     deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Taken back by its author within the undo window, before anyone was notified.
     unsent: Mapped[bool] = mapped_column(default=False)
+    # What made it, once: a composer render's one-time key (or, for a message that arrives by
+    # email, a digest of its Message-ID). NULL for messages from before keys existed.
+    send_key: Mapped[str | None] = mapped_column(String(64))
 
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     deleted_by: Mapped[User | None] = relationship(foreign_keys=[deleted_by_id])

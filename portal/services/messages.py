@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Attachment, Client, Feed, Message, User, utcnow
@@ -34,19 +35,42 @@ def prepare_uploads(uploads: list[Upload], limits: UploadLimits) -> list[Prepare
     ]
 
 
+class AlreadySent(Exception):
+    """The send key was used before: `message` is what that send made (a double tap, a retried
+    request, an email delivered twice). Nothing was written."""
+
+    def __init__(self, message: Message):
+        super().__init__(f"already sent as message {message.id}")
+        self.message = message
+
+
+def sent_with(author: User, send_key: str | None) -> Message | None:
+    if not send_key:
+        return None
+    return db.session.scalar(
+        select(Message).where(Message.author_id == author.id, Message.send_key == send_key)
+    )
+
+
 def post_message(
-    author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = ()
+    author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
+    send_key: str | None = None,
 ) -> Message:
-    """The message, its attachment rows and their bytes: all of them, or none."""
+    """The message, its attachment rows and their bytes: all of them, or none. A send key
+    already used by this author raises AlreadySent instead, whichever of two sends racing
+    each other commits first."""
     written: list[str] = []
     told = outbox.recipients(author, client, feed)
     try:
         # The bytes first, under random keys and before any lock: removed if anything fails.
         stored = [_save(prepared, written) for prepared in files]
         _one_post_at_a_time(client)
+        # After the lock: a repeat that waited on it sees the first send's commit.
+        if earlier := sent_with(author, send_key):
+            raise AlreadySent(earlier)
         message = Message(
             business_id=client.business_id, client_id=client.id, feed=feed,
-            author_id=author.id, text=text,
+            author_id=author.id, text=text, send_key=send_key,
         )
         db.session.add(message)
         db.session.flush()
@@ -57,12 +81,22 @@ def post_message(
         outbox.enqueue(message, told)
         feed_activity.record_posted(message, author)
         db.session.commit()
+    except IntegrityError as error:
+        _discard(written)
+        # The unique index caught a repeat the lock did not (SQLite, another client's page).
+        if earlier := sent_with(author, send_key):
+            raise AlreadySent(earlier) from error
+        raise
     except BaseException:
-        db.session.rollback()
-        for key in written:
-            storage().delete(key)
+        _discard(written)
         raise
     return message
+
+
+def _discard(written: list[str]) -> None:
+    db.session.rollback()
+    for key in written:
+        storage().delete(key)
 
 
 def _one_post_at_a_time(client: Client) -> None:

@@ -124,6 +124,40 @@ def test_delete_after_delivery_says_what_cannot_be_recalled(
     ), timeout=WAIT)
 
 
+def test_send_pressed_again_after_a_lost_answer_makes_one_message(
+    app, log_in, household, household_login
+):
+    """The portal got the send, but its answer never reached the phone (the connection
+    dropped). The person presses Send again: the same composer's key makes it a repeat, so the
+    feed shows the message once, and the composer is empty for the next one."""
+    page = log_in(household_login)
+    wait_for_htmx(page)
+    lost = []
+
+    def lose_the_first_answer(route):
+        if route.request.method == "POST" and not lost:
+            lost.append(route.fetch())  # the portal handles it...
+            route.abort("connectionreset")  # ...and the phone never hears back
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/feeds/conversation/messages$"), lose_the_first_answer)
+    text = "Back gate is unlocked for you today."
+    send(page, text)
+    expect(page.get_by_text("Could not reach the portal")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#message-text")).to_have_value(text)
+    assert lost and lost[0].status == 200
+    page.locator("#feed form.composer").get_by_role("button", name="Send").click()
+    expect(page.locator("#message-text")).to_have_value("", timeout=WAIT)
+    shown = page.locator("#feed .messages article.message .message-text", has_text=text)
+    expect(shown).to_have_count(1, timeout=WAIT)  # brought by the feed's catch-up poll
+    page.wait_for_timeout(2500)  # and not again by the next one
+    expect(shown).to_have_count(1)
+    with app.app_context():
+        sent = db.session.scalars(select(Message).where(Message.text == text)).all()
+    assert len(sent) == 1
+
+
 def test_send_empty_message_shows_inline_error(log_in, household, household_login):
     page = log_in(household_login)
     wait_for_htmx(page)
