@@ -127,12 +127,16 @@ def _web_push(instance_path: Path) -> dict:
         private_key = private_file.read_text() if private_file.is_file() else None
         public_key = public_file.read_text().strip() if public_file.is_file() else None
     sender = os.environ.get("MAIL_DEFAULT_SENDER", "portal@localhost")
-    return {
+    settings = {
         "VAPID_PRIVATE_KEY": private_key or None,
         "VAPID_PUBLIC_KEY": public_key or None,
         "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT") or f"mailto:{sender}",
         "PUSH_ALLOW_INSECURE_ENDPOINTS": os.environ.get("PUSH_ALLOW_INSECURE_ENDPOINTS") == "1",
     }
+    # Replaces the list (commas or spaces between hosts), for a push service not in it yet.
+    if hosts := os.environ.get("PUSH_SERVICE_HOSTS", "").replace(",", " ").split():
+        settings["PUSH_SERVICE_HOSTS"] = tuple(host.lower().strip(".") for host in hosts)
+    return settings
 
 
 def _upload_limits() -> dict:
@@ -179,7 +183,16 @@ DEFAULTS = {
     "VAPID_PRIVATE_KEY": None,
     "VAPID_PUBLIC_KEY": None,
     "VAPID_SUBJECT": "mailto:portal@localhost",
-    # Development only: lets a subscription point at a push service on http://127.0.0.1.
+    # The push services browsers use: a subscription's endpoint must be https on one of these
+    # hosts or a name below it (web.push.apple.com under push.apple.com). FCM for Chrome and
+    # most Chromium browsers (android.googleapis.com its older name), Mozilla autopush for
+    # Firefox, Apple for Safari, WNS (wns2-....notify.windows.com) for Edge on Windows.
+    "PUSH_SERVICE_HOSTS": (
+        "fcm.googleapis.com", "android.googleapis.com", "updates.push.services.mozilla.com",
+        "push.apple.com", "notify.windows.com",
+    ),
+    # Development only: lets a subscription point at a push service on http(s)://127.0.0.1
+    # (that address exactly, whatever the list above says).
     "PUSH_ALLOW_INSECURE_ENDPOINTS": False,
     # How long a push service keeps a notification for a device that is offline.
     "PUSH_TTL_SECONDS": 24 * 3600,

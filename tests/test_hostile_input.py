@@ -26,7 +26,7 @@ from portal.models import (
 from portal.notifications import push, worker
 from portal.services import clients
 
-from . import test_notifications
+from . import test_notifications, test_push
 from .conftest import png_bytes, update_row
 
 MARK = "zq9"  # every payload carries it, to find where a payload ended up
@@ -283,3 +283,65 @@ def test_text_messages_and_push_show_payload_without_direction_controls(
         assert not BIDI_CONTROLS.search(text), label
     typed = " ".join(BIDI_CONTROLS.sub("", payload).split())  # push collapses white space
     assert typed in " ".join(shown["text message"].split()) and typed in shown["body"]
+
+
+# --- push endpoints -----------------------------------------------------------------------------
+
+# A subscription's endpoint is where the worker posts. Each of these was a way to have it connect
+# to the portal's own machine or network (or to a host beside the push services): refused when
+# subscribing, in production as with the 127.0.0.1 stand-in allowed, and never contacted should a
+# row from before hold one.
+PUSH_ENDPOINTS = {
+    "short_ipv4": "https://127.1/",
+    "trailing_dot_ip": "https://127.0.0.1./",
+    "hex_ipv4": "https://0x7f.1/",
+    "zero_padded_ipv4": "https://127.000.000.001/",
+    "octal_ipv4": "https://0177.0.0.1/",
+    "decimal_ipv4": "https://2130706433/",
+    "ipv6_loopback": "https://[::1]/",
+    "ipv4_mapped_ipv6": "https://[::ffff:127.0.0.1]/",
+    "unspecified": "https://0.0.0.0/",
+    "metadata_ip": "https://169.254.169.254/latest/meta-data/",
+    "metadata_name": "https://metadata.google.internal/computeMetadata/v1/",
+    "localhost_localdomain": "https://localhost.localdomain/",
+    "localhost_trailing_dot": "https://localhost./",
+    "wildcard_dns": "https://127.0.0.1.nip.io/",
+    "known_host_trailing_dot": "https://fcm.googleapis.com./fcm/send/abc",
+    "known_host_as_prefix": "https://fcm.googleapis.com.evil.example/fcm/send/abc",
+    "known_host_as_suffix_only": "https://evilfcm.googleapis.com/fcm/send/abc",
+    "login_before_ip": "https://fcm.googleapis.com@127.0.0.1/",
+    "backslash_login": "https://fcm.googleapis.com\\@127.0.0.1/",
+    "backslash_host": "https://127.0.0.1\\.fcm.googleapis.com/",
+    "percent_encoded_host": "https://evil.example%2f.fcm.googleapis.com/",
+    "other_port": "https://fcm.googleapis.com:8443/fcm/send/abc",
+    "plain_http": "http://fcm.googleapis.com/fcm/send/abc",
+    "other_scheme": "ftp://fcm.googleapis.com/fcm/send/abc",
+}
+
+vapid = test_push.vapid
+dns = test_push.dns  # names resolve only as a test says: never through real DNS
+connections = test_push.connections
+
+
+@pytest.mark.parametrize("endpoint", PUSH_ENDPOINTS.values(), ids=list(PUSH_ENDPOINTS))
+def test_push_endpoints_off_the_push_services_are_refused(app, logged_in, household_login,
+                                                          endpoint):
+    browser = logged_in(household_login)
+    device = test_push.Device(None, "hostile", endpoint)
+    for stand_in_allowed in (False, True):
+        app.config.update(TESTING=stand_in_allowed, PUSH_ALLOW_INSECURE_ENDPOINTS=stand_in_allowed)
+        response = test_push.enable(browser, device)
+        assert response.status_code == 400 and "endpoint" in response.json["error"]
+    assert test_push.subscriptions(app) == []
+
+
+def test_stored_hostile_push_endpoints_are_never_contacted(app, vapid, dns, connections,
+                                                           logged_in, admin, household,
+                                                           household_login):
+    test_push.store(app, household_login, *PUSH_ENDPOINTS.values())
+    test_push.post(logged_in(admin), household, "Hello")
+    test_push.deliver(app)
+    [row] = test_push.push_rows(app)
+    assert (row.status, row.attempts) == (DeliveryStatus.FAILED, 0)
+    assert "127.1: endpoint is not a known push service" in row.last_error
+    assert connections == [] and dns.lookups == []

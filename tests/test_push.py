@@ -4,17 +4,23 @@ its VAPID signature verified. Messages are posted through the app and delivered 
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
+import socket
+import ssl
 import stat
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import http_ece
 import pytest
-from cryptography.hazmat.primitives import serialization
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 from sqlalchemy import select
@@ -53,9 +59,9 @@ def new_key_pair() -> tuple[str, str]:
 class PushService:
     """Plays a push service on 127.0.0.1: records every request; answers 201, or what
     `answers` says for a path (a status, "hang" to outlast the sender's timeout, or
-    "redirect" to send the request on to /elsewhere)."""
+    "redirect" to send the request on to /elsewhere). Over TLS when given an SSL context."""
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
         self.requests: list[dict] = []
         self.answers: dict[str, int | str] = {}
         service = self
@@ -83,7 +89,10 @@ class PushService:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -99,9 +108,9 @@ class PushService:
 class Device:
     """A browser's push subscription: its own ECDH key pair and 16-byte auth secret."""
 
-    def __init__(self, service: PushService, name: str):
+    def __init__(self, service: PushService | None, name: str, endpoint: str | None = None):
         self.path = f"/push/v1/{name}-{secrets.token_hex(4)}"
-        self.endpoint = service.origin + self.path
+        self.endpoint = endpoint or service.origin + self.path
         self.private_key = ec.generate_private_key(ec.SECP256R1())
         self.auth_secret = os.urandom(16)
 
@@ -153,6 +162,65 @@ def device_of(logged_in, push_service):
         return device
 
     return make
+
+
+def store(app, user, *endpoints: str) -> None:
+    """Subscriptions written straight into the database, as rows saved before the portal's
+    present rules may hold them."""
+    with app.app_context():
+        for endpoint in endpoints:
+            keys = Device(None, "stored", endpoint).subscription()["keys"]
+            db.session.add(PushSubscription(user_id=user.id, business_id=user.business_id,
+                                            endpoint=endpoint, **keys))
+        db.session.commit()
+
+
+class FakeDns:
+    """Answers for names (DNS cannot be asked for real here): `answers[name]` is a list of
+    addresses, or several lists given one lookup after another (the last one repeats).
+    Addresses written as such are resolved as usual; `lookups` lists the names asked."""
+
+    def __init__(self, real):
+        self.real = real
+        self.answers: dict[str, list] = {}
+        self.lookups: list[str] = []
+
+    def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
+        try:
+            ipaddress.ip_address(host)
+            return self.real(host, port, family, type, proto, flags)
+        except ValueError:
+            pass
+        self.lookups.append(host)
+        answers = self.answers.get(host)
+        if not answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        if isinstance(answers[0], list):
+            answers = answers.pop(0) if len(answers) > 1 else answers[0]
+        return [(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6,
+                 "", (address, port, 0, 0) if ":" in address else (address, port))
+                for address in answers]
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    fake = FakeDns(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
+    return fake
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """Every address a socket tried to connect to; none is reached (the connection is
+    refused), so nothing leaves this machine."""
+    tried = []
+
+    def connect(sock, address):
+        tried.append(address[:2])
+        raise ConnectionRefusedError("refused in the tests")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return tried
 
 
 def post(browser, household, text: str, feed: str = "conversation"):
@@ -332,6 +400,139 @@ def test_push_service_failures(app, push_service, device_of, logged_in, admin, h
     assert [request["path"] for request in push_service.requests] == [phone.path]
 
 
+FCM_ENDPOINT = "https://fcm.googleapis.com/fcm/send/secret-token"
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["127.0.0.1"],
+        ["10.0.0.1"],
+        ["169.254.169.254"],  # the cloud's metadata service
+        ["100.64.0.1"],  # carrier-grade NAT
+        ["0.0.0.0"],
+        ["224.0.0.1"],
+        ["::1"],
+        ["::ffff:127.0.0.1"],
+        ["fd00::1"],
+        ["64:ff9b::a00:1"],  # 10.0.0.1 through NAT64
+        ["142.250.74.106", "192.168.1.1"],  # one private address among public ones is enough
+    ],
+)
+def test_a_known_host_resolving_to_a_private_address_is_never_contacted(
+        app, vapid, dns, connections, logged_in, admin, household, household_login, addresses):
+    dns.answers["fcm.googleapis.com"] = addresses
+    store(app, household_login, FCM_ENDPOINT)
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    [row] = push_rows(app)
+    assert (row.status, row.attempts) == (DeliveryStatus.FAILED, 0)
+    # The host only: neither the endpoint (a secret address) nor where its name led.
+    assert row.last_error == "push: fcm.googleapis.com: resolves to an address that is not public"
+    assert connections == []
+    assert len(subscriptions(app)) == 1  # refused, not forgotten: the name may be fixed
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(app, vapid, dns, connections,
+                                                             logged_in, admin, household,
+                                                             household_login):
+    # A rebinding: public for the check, loopback for whoever looks the name up again.
+    dns.answers["fcm.googleapis.com"] = [["142.250.74.106"], ["127.0.0.1"]]
+    store(app, household_login, FCM_ENDPOINT)
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    assert dns.lookups == ["fcm.googleapis.com"]
+    assert connections == [("142.250.74.106", 443)]
+    [row] = push_rows(app)
+    assert (row.status, row.attempts) == (DeliveryStatus.PENDING, 1)  # refused: tried again
+    assert row.last_error == "push: fcm.googleapis.com unreachable: ConnectionError"
+
+
+def test_stored_endpoints_are_checked_again_when_sending(app, vapid, push_service, dns,
+                                                        logged_in, admin, household,
+                                                        household_login):
+    # Saved before the allow-list, or under a list since shortened: never posted to.
+    stand_in = push_service.origin + "/push/v1/old"
+    store(app, household_login, stand_in.replace("127.0.0.1", "127.1"),
+          "https://push.example.com/send/abc")
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    [row] = push_rows(app)
+    assert row.status == DeliveryStatus.FAILED
+    assert row.last_error == ("push: 127.1: endpoint must be an https address; "
+                              "push.example.com: endpoint is not a known push service")
+    assert push_service.requests == [] and dns.lookups == []
+
+
+def test_the_stand_in_is_refused_when_sending_outside_tests(app, push_service, device_of,
+                                                            logged_in, admin, household,
+                                                            household_login):
+    device_of(household_login)
+    app.config["TESTING"] = False
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    [row] = push_rows(app)
+    assert row.status == DeliveryStatus.FAILED
+    assert row.last_error == "push: 127.0.0.1: endpoint must be an https address"
+    assert push_service.requests == []
+
+
+def test_the_session_itself_refuses_loopback_unless_the_stand_in_is_allowed(push_service):
+    # Whatever the checks before it let through, the connection is the last word.
+    device = Device(push_service, "direct")
+    with pytest.raises(push.RefusedAddress), push.PushSession(allow_stand_in=False) as session:
+        session.post(device.endpoint, data=b"x", timeout=1)
+    assert push_service.requests == []
+    with push.PushSession(allow_stand_in=True) as session:
+        assert session.post(device.endpoint, data=b"x", timeout=1).status_code == 201
+    assert len(push_service.to(device)) == 1
+
+
+def certificate_for(name: str, folder) -> tuple[str, str]:
+    """A self-signed certificate for `name` and its key: the files' paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_the_certificate_is_checked_against_the_name_not_the_address(dns, monkeypatch,
+                                                                     tmp_path):
+    # The connection goes to the address checked, yet TLS must still verify the push service's
+    # name: a push service for fcm.googleapis.com over TLS on loopback, judged public here.
+    cert_file, key_file = certificate_for("fcm.googleapis.com", tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_file, key_file)
+    service = PushService(tls)
+    monkeypatch.setattr(push, "is_public", lambda address: address == "127.0.0.1")
+    dns.answers.update({"fcm.googleapis.com": ["127.0.0.1"], "other.example": ["127.0.0.1"]})
+    try:
+        with push.PushSession() as session:
+            session.verify = cert_file
+            response = session.post(f"https://fcm.googleapis.com:{service.port}/fcm/send/a",
+                                    data=b"x", timeout=5)
+            assert response.status_code == 201
+            with pytest.raises(requests.exceptions.SSLError):
+                session.post(f"https://other.example:{service.port}/fcm/send/b", data=b"x",
+                             timeout=5)
+    finally:
+        service.stop()
+    assert [request["path"] for request in service.requests] == ["/fcm/send/a"]
+
+
 def test_unreachable_push_service_is_retried_then_delivered(app, push_service, device_of,
                                                             logged_in, admin, household,
                                                             household_login):
@@ -468,6 +669,53 @@ def test_plain_http_loopback_only_in_tests_or_when_allowed(app, push_service, lo
     assert enable(browser, Device(push_service, "dev")).status_code == 201
 
 
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://fcm.googleapis.com/fcm/send/abc:APA91b",  # Chrome, Edge on Android, Opera
+        "https://fcm.googleapis.com/wp/abc",
+        "https://android.googleapis.com/gcm/send/abc",  # older Chrome subscriptions
+        "https://updates.push.services.mozilla.com/wpush/v2/abc",  # Firefox
+        "https://web.push.apple.com/QGx0abc",  # Safari
+        "https://wns2-by3p.notify.windows.com/w/?token=abc%2Bdef",  # Edge on Windows
+        "https://FCM.googleapis.com:443/fcm/send/abc",
+    ],
+)
+def test_the_push_services_browsers_use_are_accepted(app, logged_in, household_login, endpoint):
+    app.config["TESTING"] = False  # as in production
+    device = Device(None, "real", endpoint)
+    assert enable(logged_in(household_login), device).status_code == 201
+    assert subscriptions(app) == [(household_login.id, endpoint)]
+
+
+def test_the_escape_hatch_admits_the_loopback_stand_in_alone(app, push_service, logged_in,
+                                                            household_login):
+    app.config.update(TESTING=False, PUSH_ALLOW_INSECURE_ENDPOINTS=True)
+    browser = logged_in(household_login)
+    port = push_service.port
+    for endpoint in (f"http://localhost:{port}/push", f"http://127.1:{port}/push",
+                     f"http://[::1]:{port}/push", f"http://127.0.0.1.:{port}/push",
+                     f"http://user@127.0.0.1:{port}/push", "https://push.example.com/send"):
+        response = enable(browser, Device(None, "dev", endpoint))
+        assert response.status_code == 400, endpoint
+    assert subscriptions(app) == []
+    assert enable(browser, Device(push_service, "dev")).status_code == 201
+    app.config["PUSH_ALLOW_INSECURE_ENDPOINTS"] = False
+    response = enable(browser, Device(None, "dev", "https://127.0.0.1/push"))
+    assert (response.status_code, response.json) == (
+        400, {"error": "endpoint is not a known push service"})
+
+
+def test_the_list_of_push_services_is_configurable(app, push_service, logged_in,
+                                                   household_login):
+    app.config["PUSH_SERVICE_HOSTS"] = ("push.example.com",)
+    browser = logged_in(household_login)
+    assert enable(browser, Device(None, "a", "https://eu.push.example.com/x")).status_code == 201
+    response = enable(browser, Device(None, "b", "https://fcm.googleapis.com/fcm/send/abc"))
+    assert (response.status_code, response.json) == (
+        400, {"error": "endpoint is not a known push service"})
+
+
 def test_subscribe_refuses_anonymous_and_missing_csrf(app, push_service, client, logged_in,
                                                       household_login):
     device = Device(push_service, "anon")
@@ -575,3 +823,12 @@ def test_environment_keys_take_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv("VAPID_PUBLIC_KEY")
     (tmp_path / config.VAPID_PRIVATE_KEY_FILE).unlink()
     assert config.from_environment(tmp_path)["VAPID_PRIVATE_KEY"] is None
+
+
+def test_push_service_hosts_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("PUSH_SERVICE_HOSTS", raising=False)
+    assert "PUSH_SERVICE_HOSTS" not in config.from_environment(tmp_path)  # the defaults stay
+    assert "fcm.googleapis.com" in config.DEFAULTS["PUSH_SERVICE_HOSTS"]
+    monkeypatch.setenv("PUSH_SERVICE_HOSTS", "fcm.googleapis.com, .Push.Example.com")
+    assert config.from_environment(tmp_path)["PUSH_SERVICE_HOSTS"] == (
+        "fcm.googleapis.com", "push.example.com")

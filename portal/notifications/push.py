@@ -4,13 +4,20 @@ A notification about a private message says only who wrote: never any of its tex
 business chose for emails. A push service that no longer knows a subscription (404/410) has it
 deleted; a device that is merely offline is the push service's business (it keeps the
 notification for PUSH_TTL_SECONDS).
+
+Endpoints come from browsers, so the worker posts only to the push services browsers use: https
+on a host under PUSH_SERVICE_HOSTS, and only once that host resolved to public addresses, to
+which the connection is then made (see PushSession).
 """
 
 import base64
 import binascii
 import functools
+import ipaddress
 import json
 import logging
+import re
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,7 +27,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app
 from py_vapid import Vapid
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.util import connection, parse_url
 
 from portal.extensions import db
 from portal.models import PushSubscription
@@ -29,6 +46,12 @@ from portal.notifications.errors import PermanentError, TransientError
 log = logging.getLogger(__name__)
 TITLE_LENGTH = 120
 BODY_LENGTH = 280
+STAND_IN = "127.0.0.1"  # a push service on this machine, in tests and development
+# Letters, digits and hyphens in dot-separated labels: no trailing dot, nothing a URL parser
+# could read differently (a backslash ends the host for urllib3, not for urlsplit).
+HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 def b64url(data: bytes) -> str:
@@ -88,9 +111,151 @@ def application_server_key() -> str | None:
     return keys.public_key if keys else None
 
 
-class _NoRedirects(requests.Session):
-    """Push services answer directly. Endpoints come from browsers, so following a redirect
-    would let one send the worker's request anywhere: a 3xx is a refusal instead."""
+def stand_in_allowed() -> bool:
+    """Tests, and development with PUSH_ALLOW_INSECURE_ENDPOINTS, use a push service on this
+    machine: http(s)://127.0.0.1, that address as such and no other spelling."""
+    config = current_app.config
+    return bool(config["TESTING"] or config["PUSH_ALLOW_INSECURE_ENDPOINTS"])
+
+
+def endpoint_refusal(endpoint: str) -> str | None:
+    """Why the worker must not post to this endpoint, or None when it may: https on the default
+    port to a host in PUSH_SERVICE_HOSTS or below one. Any other spelling of an address on the
+    portal's own network (127.1, 0x7f.1, a trailing dot, a name of one's own) is refused here;
+    where a known host's name leads is checked when connecting."""
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port
+    except ValueError:
+        return "endpoint is not a URL"
+    host = parts.hostname or ""
+    if "@" in parts.netloc:
+        return "endpoint must not carry a login"
+    if host == STAND_IN and parts.scheme in ("http", "https") and stand_in_allowed():
+        return None
+    if parts.scheme != "https":
+        return "endpoint must be an https address"
+    if port not in (None, 443):
+        return "endpoint must use the https port"
+    if not (HOST_NAME.fullmatch(host) and _known_push_service(host)
+            and _host_as_sent(endpoint) == host):
+        return "endpoint is not a known push service"
+    return None
+
+
+def _known_push_service(host: str) -> bool:
+    return any(host == known or host.endswith("." + known)
+               for known in current_app.config["PUSH_SERVICE_HOSTS"])
+
+
+def _host_as_sent(endpoint: str) -> str | None:
+    """The host as urllib3, which makes the connection, reads it."""
+    try:
+        return parse_url(endpoint).host
+    except LocationParseError:
+        return None
+
+
+def is_public(address: str) -> bool:
+    """Reachable across the internet: not loopback, private, link-local (169.254.169.254 is
+    the cloud's metadata service), shared (CGNAT), unspecified, reserved or multicast. IPv6 that
+    carries an IPv4 address (mapped, compatible, 6to4, NAT64) is judged by that address."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6:
+        inner = (ipaddress.IPv4Address(ip.packed[-4:])
+                 if ip in NAT64 or ip in IPV4_COMPATIBLE else ip.ipv4_mapped or ip.sixtofour)
+        if inner is not None:
+            ip = inner
+    return ip.is_global and not ip.is_multicast
+
+
+class RefusedAddress(Exception):
+    """Not an OSError: urllib3 and requests let it through as it is, never retried."""
+
+
+def _checked_addresses(host: str, port: int, allow_stand_in: bool) -> list[str]:
+    if host == STAND_IN and allow_stand_in:
+        return [STAND_IN]
+    found = socket.getaddrinfo(host, port, connection.allowed_gai_family(), socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(sockaddr[0] for *_, sockaddr in found))
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise RefusedAddress("resolves to an address that is not public")
+    return addresses
+
+
+class _PinnedConnection:
+    """Resolves the host itself, refuses it unless every address is public, then connects to
+    one of those very addresses: no second DNS answer (a rebinding to 127.0.0.1, say) between
+    the check and the connection. TLS still checks the certificate against the host's name."""
+
+    def __init__(self, *args, allow_stand_in: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allow_stand_in = allow_stand_in
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            addresses = _checked_addresses(self.host, self.port, self.allow_stand_in)
+            return self._connect(addresses)
+        except socket.gaierror as error:
+            raise NameResolutionError(self.host, self, error) from error
+        except TimeoutError as error:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from error
+        except OSError as error:
+            raise NewConnectionError(self, f"Failed to establish a connection: {error}") from error
+
+    def _connect(self, addresses: list[str]) -> socket.socket:
+        error = None
+        for address in addresses:  # the next one when one fails, as urllib3 does
+            try:
+                return connection.create_connection(
+                    (address, self.port), self.timeout, source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except OSError as failure:
+                error = failure
+        raise error
+
+
+class _PinnedHTTPConnection(_PinnedConnection, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnection, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class _PinnedAdapter(HTTPAdapter):
+    def __init__(self, allow_stand_in: bool):
+        self.allow_stand_in = allow_stand_in
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            scheme: functools.partial(pool, allow_stand_in=self.allow_stand_in)
+            for scheme, pool in (("http", _PinnedHTTPPool), ("https", _PinnedHTTPSPool))
+        }
+
+
+class PushSession(requests.Session):
+    """Connects only to public addresses (the 127.0.0.1 stand-in aside, when allowed), and
+    follows no redirect: a 3xx would send the worker's request wherever it says, so it is a
+    refusal instead. No proxy from the environment either: a proxy would look the name up
+    itself, past the check."""
+
+    def __init__(self, allow_stand_in: bool = False):
+        super().__init__()
+        self.trust_env = False
+        for prefix in ("https://", "http://"):
+            self.mount(prefix, _PinnedAdapter(allow_stand_in))
 
     def request(self, *args, **kwargs):
         kwargs["allow_redirects"] = False
@@ -122,8 +287,10 @@ def send(recipient, item) -> None:
 
     Any 5xx/429/network failure: TransientError (the worker retries the row; the service
     worker's tag per feed makes a repeat replace the notification shown, not add one). A device
-    the push service forgot (404/410) is deleted. Refused everywhere else: PermanentError.
-    No device left at all is fine: there is nobody to tell.
+    the push service forgot (404/410) is deleted. Refused everywhere else: PermanentError, and so
+    is an endpoint the portal will not post to (one saved before the rules of endpoint_refusal,
+    or a name leading to a private address). No device left at all is fine: there is nobody to
+    tell.
     """
     # Imported here, by the worker alone: pywebpush brings aiohttp, megabytes in every web
     # process that never sends.
@@ -141,10 +308,15 @@ def send(recipient, item) -> None:
     data = json.dumps(payload(item), separators=(",", ":"))
     config = current_app.config
     delivered, transient, permanent = 0, [], []
-    with _NoRedirects() as session:
+    with PushSession(stand_in_allowed()) as session:
         for subscription in subscriptions:
+            if refusal := endpoint_refusal(subscription.endpoint):
+                permanent.append(f"{_host(subscription)}: {refusal}")
+                continue
             try:
                 _push(session, subscription, data, keys, config)
+            except RefusedAddress as error:
+                permanent.append(f"{_host(subscription)}: {error}")
             except WebPushException as error:
                 status = error.status_code
                 if status in (404, 410):

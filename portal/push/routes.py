@@ -5,8 +5,6 @@ X-CSRFToken header like htmx does (Flask-WTF checks it before the view runs).
 """
 
 import hashlib
-import ipaddress
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, jsonify, request, send_from_directory
@@ -123,8 +121,8 @@ def _subscription(fields: dict) -> tuple[str, str, str]:
 
 
 def _endpoint(endpoint) -> str:
-    """A push service's https address. Never an IP address, localhost or a single-label host:
-    the worker posts to it, so it must not be a way to reach the portal's own network."""
+    """A push service's https address (push.endpoint_refusal): the worker posts to it, so it
+    must not be a way to reach the portal's own network."""
     if not isinstance(endpoint, str) or not endpoint:
         raise Invalid("endpoint is missing")
     if len(endpoint) > MAX_ENDPOINT_LENGTH:
@@ -132,32 +130,9 @@ def _endpoint(endpoint) -> str:
     if not endpoint.isascii() or any(char.isspace() or not char.isprintable()
                                      for char in endpoint):
         raise Invalid("endpoint is not a URL")
-    try:
-        parts = urlsplit(endpoint)
-        parts.port  # noqa: B018 (raises on a bad port)
-    except ValueError as error:
-        raise Invalid("endpoint is not a URL") from error
-    host = parts.hostname or ""
-    config = current_app.config
-    if (config["TESTING"] or config["PUSH_ALLOW_INSECURE_ENDPOINTS"]) and host == "127.0.0.1" \
-            and parts.scheme in ("http", "https") and not parts.username:
-        return endpoint  # a push service stand-in on this machine, in tests and development
-    if parts.scheme != "https" or not host:
-        raise Invalid("endpoint must be an https address")
-    if parts.username is not None or parts.password is not None:
-        raise Invalid("endpoint must not carry a login")
-    name = host.rstrip(".")
-    if _is_ip(host) or "." not in name or name == "localhost" or name.endswith(".localhost"):
-        raise Invalid("endpoint is not a push service")
+    if refusal := push.endpoint_refusal(endpoint):
+        raise Invalid(refusal)
     return endpoint
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _key(value, name: str, size: int) -> bytes:
