@@ -1,19 +1,22 @@
 """Images and attachments: what is accepted, what is stored, who can fetch it, and cleanup."""
 
 import re
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 
 import pillow_heif
 import pytest
 from PIL import Image, ImageChops, ImageStat
 from sqlalchemy import func, select
+from werkzeug.http import http_date, parse_options_header
 
 from portal.extensions import db
+from portal.files.routes import FILE_HEADERS
 from portal.models import Attachment, Feed, Message, ScheduledService, ServiceStatus
 from portal.services import messages as message_service
 from portal.services.uploads import shrink
 
-from .conftest import set_private_messaging
+from .conftest import set_private_messaging, update_row
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -283,7 +286,7 @@ def test_other_files_are_always_downloaded(app, admin_browser, household, name, 
     assert f'filename={name}' in response.headers["Content-Disposition"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response.headers["Content-Security-Policy"]
-    assert response.headers["Cache-Control"].startswith("private")
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize(
@@ -320,6 +323,123 @@ def test_unicode_name_downloads_with_rfc6266_filename(app, admin_browser, househ
     [file] = attachments(app)
     disposition = admin_browser.get(f"/files/{file.token}").headers["Content-Disposition"]
     assert "filename*=UTF-8''Rechnung%20f%C3%BCr%20Mochi.pdf" in disposition
+
+
+# --- how files are served: their names, and never kept -------------------------------------
+
+def served_as(response) -> tuple[str, str]:
+    """("inline" or "attachment", the file name a browser saves it under)."""
+    disposition, options = parse_options_header(response.headers["Content-Disposition"])
+    return disposition, options["filename"]
+
+
+def assert_no_storage_key(responses, attachment) -> None:
+    keys = [key for key in (attachment.storage_key, attachment.thumbnail_key) if key]
+    for response in responses:
+        for name, value in response.headers.items():
+            assert not any(key in value for key in keys), (name, value)
+
+
+@pytest.mark.parametrize(
+    ("sent", "data", "photo", "thumbnail"),
+    [
+        ("Rex at the park.heic", heic(), "Rex at the park.jpg",
+         "Rex at the park (thumbnail).webp"),
+        ("IMG_0042.JPG", phone_jpeg(), "IMG_0042.JPG", "IMG_0042 (thumbnail).webp"),
+        ("screenshot", encoded(two_tone(), "PNG"), "screenshot.png",
+         "screenshot (thumbnail).webp"),
+        ("v1.2 draft.png", encoded(two_tone(), "WEBP"), "v1.2 draft.webp",
+         "v1.2 draft (thumbnail).webp"),
+    ],
+    ids=["heic-served-as-jpeg", "jpeg", "no-extension", "dotted-stem"],
+)
+def test_photos_are_named_by_the_sender_never_by_the_storage_key(
+    app, admin_browser, household, sent, data, photo, thumbnail
+):
+    send(admin_browser, household, [(sent, data)])
+    [image] = attachments(app)
+    full = admin_browser.get(f"/files/{image.token}")
+    small = admin_browser.get(f"/files/{image.token}/thumbnail")
+    page = admin_browser.get(f"/files/{image.token}/view")
+    assert served_as(full) == ("inline", photo)
+    assert served_as(small) == ("inline", thumbnail)
+    assert_no_storage_key([full, small, page], image)
+
+
+def test_name_outside_ascii_has_an_ascii_fallback_and_rfc6266_filename(app, admin_browser,
+                                                                        household):
+    send(admin_browser, household, [("Möhre 🐶.jpg", phone_jpeg())])
+    [image] = attachments(app)
+    full = admin_browser.get(f"/files/{image.token}")
+    small = admin_browser.get(f"/files/{image.token}/thumbnail")
+    assert full.headers["Content-Disposition"] == (
+        "inline; filename=\"Mohre .jpg\"; filename*=UTF-8''M%C3%B6hre%20%F0%9F%90%B6.jpg"
+    )
+    assert small.headers["Content-Disposition"] == (
+        "inline; filename=\"Mohre  (thumbnail).webp\"; "
+        "filename*=UTF-8''M%C3%B6hre%20%F0%9F%90%B6%20%28thumbnail%29.webp"
+    )
+    assert_no_storage_key([full, small], image)
+
+
+@pytest.mark.parametrize(
+    ("stored", "photo", "file"),
+    [
+        ("walk\r\nSet-Cookie: a=b.png", "walkSet-Cookie: a=b.png", "walkSet-Cookie: a=b.png"),
+        ("../../etc/rex.png", "rex.png", "rex.png"),
+        ("C:\\Users\\dana\\rex.jpg", "rex.png", "rex.jpg"),
+        ('say "cheese"; x=y.png', 'say "cheese"; x=y.png', 'say "cheese"; x=y.png'),
+        ("tab\there\x7f\u202egnp.gif", "tabheregnp.png", "tabheregnp.gif"),
+        ("x" * 250 + ".heic", "x" * 115 + ".png", "x" * 115 + ".heic"),
+        ("", "photo.png", "attachment"),
+        ("\x07 . ", "photo.png", "attachment"),
+    ],
+    ids=["cr-lf", "unix-path", "windows-path", "quotes", "controls", "255-characters", "empty",
+         "nothing-left"],
+)
+def test_names_stored_before_are_served_cleaned(app, admin_browser, household, stored, photo,
+                                                file):
+    """Rows written under older rules may hold anything: the served name is cleaned again."""
+    send(admin_browser, household, [("walk.png", encoded(two_tone(), "PNG")), ("a.txt", b"a")])
+    image, other = attachments(app)
+    for row in (image, other):
+        update_row(app, Attachment, row.id, original_name=stored)
+    responses = {url: admin_browser.get(url) for url in (
+        f"/files/{image.token}", f"/files/{image.token}/thumbnail", f"/files/{other.token}")}
+    full, small, download = responses.values()
+    assert served_as(full) == ("inline", photo)
+    assert served_as(small) == ("inline", photo.rpartition(".")[0] + " (thumbnail).webp")
+    assert served_as(download) == ("attachment", file)
+    for response in responses.values():
+        assert response.status_code == 200 and response.headers["Content-Disposition"].isascii()
+    assert_no_storage_key(responses.values(), image)
+    assert_no_storage_key(responses.values(), other)
+
+
+@pytest.mark.parametrize("backend", ["local disk", "no local path"])
+def test_files_are_never_kept_by_the_browser(app, admin_browser, household, monkeypatch,
+                                             backend):
+    send(admin_browser, household, [("walk.png", encoded(two_tone(), "PNG")),
+                                    ("notes.pdf", pdf())])
+    photo, file = attachments(app)
+    if backend == "no local path":  # as an S3-compatible backend would be
+        monkeypatch.setattr(app.extensions["storage"], "path", lambda key: None)
+    later = http_date(datetime.now(UTC) + timedelta(days=1))
+    for url in (f"/files/{photo.token}", f"/files/{photo.token}/thumbnail",
+                f"/files/{file.token}"):
+        first = admin_browser.get(url)
+        assert first.status_code == 200 and first.data
+        assert first.headers["Cache-Control"] == "no-store", url
+        for name in ("ETag", "Last-Modified", "Expires"):
+            assert name not in first.headers, (url, name)
+        assert all(first.headers[name] == value for name, value in FILE_HEADERS.items())
+        # Nothing is kept to revalidate: whatever validators come, the whole file goes out.
+        again = admin_browser.get(url, headers={"If-None-Match": "*",
+                                                "If-Modified-Since": later})
+        assert again.status_code == 200 and again.data == first.data, url
+    # The full view is a page: no-store like every page (portal/headers.py).
+    view = admin_browser.get(f"/files/{photo.token}/view")
+    assert view.status_code == 200 and view.headers["Cache-Control"] == "no-store"
 
 
 # --- messages with files -----------------------------------------------------------------------

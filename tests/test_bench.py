@@ -2,7 +2,7 @@
 
 from sqlalchemy import create_engine, make_url, text
 
-from bench import load, thumbnails
+from bench import load, photo_feed, thumbnails
 
 from .conftest import POSTGRES_URL
 
@@ -13,6 +13,14 @@ def test_thumbnail_benchmark_reports_a_table(tmp_path, capsys):
     table = report.read_text()
     assert "thumbnail with the uploads' shrink() (JPEG draft mode)" in table
     assert "whole upload" in table and "| speed-up" not in table
+
+
+def test_photo_feed_benchmark_compares_no_store_with_revalidation(tmp_path):
+    report = tmp_path / "RESULTS.md"
+    photo_feed.main(["--photos", "3", "--rounds", "1", "--write", str(report)])
+    table = report.read_text()
+    assert "| `no-store` (now): sent whole every time | 3 x 200 |" in table
+    assert "| `private, no-cache` + ETag (before): revalidated | 3 x 304 |" in table
 
 
 def test_load_benchmark_runs_every_case(tmp_path):

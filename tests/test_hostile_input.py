@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 import pytest
 from flask import url_for
 from sqlalchemy import select, update
+from werkzeug.http import parse_options_header
 
 from portal.extensions import db
 from portal.models import (
@@ -283,6 +284,28 @@ def test_text_messages_and_push_show_payload_without_direction_controls(
         assert not BIDI_CONTROLS.search(text), label
     typed = " ".join(BIDI_CONTROLS.sub("", payload).split())  # push collapses white space
     assert typed in " ".join(shown["text message"].split()) and typed in shown["body"]
+
+
+# --- file names in headers ----------------------------------------------------------------------
+
+def test_file_names_are_served_as_text_never_the_storage_key(app, hostile, admin_browser):
+    """The payload names a photo and a file: each is served under the name the upload kept
+    (a photo's thumbnail under its stem), in a header nothing in the name can break out of."""
+    with app.app_context():
+        files = db.session.scalars(select(Attachment).where(
+            Attachment.message_id == hostile.messages["by_staff"].id)).all()
+    served = {f"/files/{file.token}": file.original_name for file in files}
+    for photo in (file for file in files if file.thumbnail_key):
+        stem = photo.original_name.removesuffix(".png")
+        served[f"/files/{photo.token}/thumbnail"] = f"{stem} (thumbnail).webp"
+    keys = {key for file in files for key in (file.storage_key, file.thumbnail_key) if key}
+    for url, name in served.items():
+        response = admin_browser.get(url)
+        assert response.status_code == 200, url
+        disposition = response.headers["Content-Disposition"]
+        assert parse_options_header(disposition)[1] == {"filename": name}, disposition
+        assert disposition.isascii() and not BIDI_CONTROLS.search(name)
+        assert not any(key in value for key in keys for value in response.headers.values())
 
 
 # --- push endpoints -----------------------------------------------------------------------------

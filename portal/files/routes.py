@@ -1,6 +1,7 @@
 """Attachment bytes, thumbnails and the full view: each behind the policy of its message's feed."""
 
 from io import BytesIO
+from pathlib import PurePosixPath
 
 from flask import abort, current_app, render_template, send_file
 from flask_login import current_user, login_required
@@ -8,9 +9,10 @@ from sqlalchemy import select
 
 from portal import policy
 from portal.extensions import db
-from portal.feeds.query import load_item
+from portal.feeds.query import IMAGE_SUFFIX, load_item
 from portal.files import bp
 from portal.models import Attachment, AttachmentKind, Client, Message
+from portal.services.uploads import IMAGE_SUFFIXES, clean_filename
 from portal.storage import storage
 
 # Served files never run anything, whatever their bytes say.
@@ -20,6 +22,9 @@ FILE_HEADERS = {
     "sandbox",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# Served names are cleaned again (rows from before may hold anything) and kept short: even
+# percent-encoded in filename*, the header stays well inside a proxy's header buffer.
+NAME_LIMIT = 120
 
 
 def visible_attachment(token: str) -> tuple[Attachment, Message, Client]:
@@ -38,7 +43,30 @@ def visible_attachment(token: str) -> tuple[Attachment, Message, Client]:
     return row
 
 
-def _send(key: str, mimetype: str, *, download_name: str | None = None):
+def served_name(attachment: Attachment, *, thumbnail: bool = False) -> str:
+    """The name a saved file gets: the sender's, never the storage key. Photos are stored
+    re-encoded: they keep the sender's stem with the extension of what is served."""
+    name = clean_filename(attachment.original_name, limit=NAME_LIMIT)
+    if attachment.kind != AttachmentKind.IMAGE:
+        return name
+    if name == clean_filename(""):  # the upload's name for "no name at all"
+        name = "photo"
+    stem, suffix = _split_image_suffix(name)
+    if thumbnail:
+        return f"{stem} (thumbnail).webp"
+    served = IMAGE_SUFFIX.get(attachment.content_type, "")
+    return stem + (suffix if suffix.lower() == served else served)
+
+
+def _split_image_suffix(name: str) -> tuple[str, str]:
+    """("IMG_0042", ".HEIC") from "IMG_0042.HEIC"; a suffix no photo has stays in the stem."""
+    suffix = PurePosixPath(name).suffix
+    if suffix.lower() not in IMAGE_SUFFIXES:
+        return name, ""
+    return name[: -len(suffix)], suffix  # never empty: a cleaned name has no leading dot
+
+
+def _send(key: str, mimetype: str, name: str, *, as_attachment: bool = False):
     path = storage().path(key)
     try:
         source = path if path is not None else BytesIO(storage().read(key))
@@ -47,12 +75,16 @@ def _send(key: str, mimetype: str, *, download_name: str | None = None):
     except FileNotFoundError:
         current_app.logger.error("Stored file %s is missing", key)
         abort(404)
+    # werkzeug writes the name as RFC 6266 asks (filename*, UTF-8, for a name not in ASCII).
     response = send_file(
-        source, mimetype=mimetype, as_attachment=download_name is not None,
-        download_name=download_name, conditional=True, etag=True, max_age=0,
+        source, mimetype=mimetype, as_attachment=as_attachment, download_name=name,
+        conditional=False, etag=False, max_age=None,
     )
-    # Revalidated every time, so access that ends stops the cached copy too.
-    response.headers["Cache-Control"] = "private, no-cache"
+    # Never kept by the browser: a private photo does not stay on a shared computer's disk,
+    # and access that ends leaves no copy behind. With nothing stored there is nothing to
+    # revalidate, so no validators either.
+    response.headers["Cache-Control"] = "no-store"
+    del response.headers["Last-Modified"]
     response.headers.update(FILE_HEADERS)
     return response
 
@@ -63,10 +95,10 @@ def download(token: str):
     """Images as themselves (our re-encoded raster only); every other file as a download."""
     attachment, _, _ = visible_attachment(token)
     if attachment.kind == AttachmentKind.IMAGE:
-        return _send(attachment.storage_key, attachment.content_type)
+        return _send(attachment.storage_key, attachment.content_type, served_name(attachment))
     return _send(
-        attachment.storage_key, "application/octet-stream",
-        download_name=attachment.original_name,
+        attachment.storage_key, "application/octet-stream", served_name(attachment),
+        as_attachment=True,
     )
 
 
@@ -75,7 +107,7 @@ def download(token: str):
 def thumbnail(token: str):
     attachment, _, _ = visible_attachment(token)
     policy.require(attachment.thumbnail_key is not None)
-    return _send(attachment.thumbnail_key, "image/webp")
+    return _send(attachment.thumbnail_key, "image/webp", served_name(attachment, thumbnail=True))
 
 
 @bp.route("/files/<token>/view")
