@@ -65,6 +65,12 @@ def refuse_unsafe_production(settings: dict) -> None:
     if settings.get("DEBUG"):
         raise ConfigError("debug mode is on (FLASK_DEBUG or --debug): production must run "
                           "without it")
+    if settings.get("PUSH_ALLOW_INSECURE_ENDPOINTS"):
+        raise ConfigError("PUSH_ALLOW_INSECURE_ENDPOINTS is for development only: it lets the "
+                          "worker post to this machine")
+    if settings.get("MAIL_TRANSPORT") != "smtp":
+        raise ConfigError("MAIL_SERVER must be set when PORTAL_ENV=production: without it "
+                          "emails (invitations, password resets, notifications) are only printed")
 
 
 def from_environment(instance_path: Path) -> dict:

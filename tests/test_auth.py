@@ -236,12 +236,33 @@ def test_production_refuses_debug_mode(monkeypatch):
         create_app()
 
 
-def test_production_starts_with_a_random_key_and_debug_off(monkeypatch, tmp_path):
+@pytest.fixture
+def production(monkeypatch, tmp_path):
+    """What a production start needs, each test taking one thing away."""
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", RANDOM_KEY)
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'portal.sqlite3'}")
-    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    for variable in ("FLASK_DEBUG", "PUSH_ALLOW_INSECURE_ENDPOINTS"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+def test_production_starts_with_a_random_key_and_debug_off(production):
     assert create_app().config["PRODUCTION"]
+
+
+@pytest.mark.parametrize(("variable", "value", "reason"), [
+    ("PUSH_ALLOW_INSECURE_ENDPOINTS", "1", "PUSH_ALLOW_INSECURE_ENDPOINTS is for development"),
+    ("MAIL_SERVER", None, "MAIL_SERVER must be set"),
+])
+def test_production_refuses_development_shortcuts(production, monkeypatch, variable, value,
+                                                  reason):
+    if value is None:
+        monkeypatch.delenv(variable)
+    else:
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(config.ConfigError, match=reason):
+        create_app()
 
 
 def test_refusing_to_start_says_why_in_one_line(tmp_path):
