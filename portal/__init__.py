@@ -140,10 +140,11 @@ def _register_error_pages(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from portal import policy, text, unread
     from portal.models import Feed, Role
+    from portal.services import form_keys
 
     app.jinja_env.globals.update(
         policy=policy, Feed=Feed, Role=Role, unread_badge=unread.badge,
-        nav_unread=unread.nav_total,
+        nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
     )
     app.jinja_env.filters.update(
         local_datetime=text.viewer_datetime, local_time=text.viewer_time

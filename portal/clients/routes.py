@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import flash, redirect, render_template, request, url_for
@@ -27,7 +28,7 @@ from portal.loaders import (
     staff_of_business,
 )
 from portal.models import Client, Feed, Role
-from portal.services import clients
+from portal.services import clients, form_keys
 from portal.text import zone
 from portal.urls import id_arg
 
@@ -67,16 +68,21 @@ def new():
     policy.require(policy.can_manage_clients(current_user))
     form = ClientForm()
     if form.validate_on_submit():
-        pet_name = (form.pet_name.data or "").strip()
-        pets = [(pet_name, (form.pet_species.data or "").strip() or "Dog")] if pet_name else []
-        client = clients.create_client(
-            current_user.business, current_user,
-            name=form.name.data, email=form.email.data, phone=form.phone.data,
-            address=form.address.data, notes=form.notes.data, pets=pets,
-        )
-        flash(f"{client.name} was added.", "success")
-        return redirect(url_for("clients.profile", client_id=client.id))
+        profile_url = form_keys.once(lambda: _create_client(form), url_for("clients.index"))
+        flash(f"{form.name.data.strip()} was added.", "success")
+        return redirect(profile_url)
     return render_template("clients/new.html", form=form), 422 if form.errors else 200
+
+
+def _create_client(form: ClientForm) -> str:
+    pet_name = (form.pet_name.data or "").strip()
+    pets = [(pet_name, (form.pet_species.data or "").strip() or "Dog")] if pet_name else []
+    client = clients.create_client(
+        current_user.business, current_user,
+        name=form.name.data, email=form.email.data, phone=form.phone.data,
+        address=form.address.data, notes=form.notes.data, pets=pets,
+    )
+    return url_for("clients.profile", client_id=client.id)
 
 
 @bp.route("/clients/<int:client_id>")
@@ -92,9 +98,20 @@ def _managed_client(client_id: int) -> Client:
     return client_of_business(current_user, client_id)
 
 
-def _back_to_profile(client: Client, message: str):
+def _back_to_profile(client: Client, message: str, section: str = "details"):
     flash(message, "success")
-    return redirect(url_for("clients.profile", client_id=client.id) + "#details")
+    return redirect(url_for("clients.profile", client_id=client.id) + f"#{section}")
+
+
+def _made_once(client: Client, make: Callable[[], object], section: str) -> None:
+    """Runs make() once per form shown (form_keys): a repeated post adds nothing."""
+    back = url_for("clients.profile", client_id=client.id) + f"#{section}"
+
+    def made() -> str:
+        make()
+        return back
+
+    form_keys.once(made, back)
 
 
 def _form_errors(form) -> str:
@@ -109,10 +126,10 @@ def add_pet(client_id: int):
     if not form.validate_on_submit():
         flash("The pet was not added: " + _form_errors(form), "error")
         return redirect(url_for("clients.profile", client_id=client.id))
-    clients.add_pet(
+    _made_once(client, lambda: clients.add_pet(
         current_user, client, name=form.name.data, species=form.species.data,
         notes=form.notes.data,
-    )
+    ), "details")
     return _back_to_profile(client, f"{form.name.data} was added.")
 
 
@@ -149,10 +166,11 @@ def schedule_service(client_id: int):
     business_zone = zone(current_user.business.time_zone)
     starts_at = datetime.combine(form.date.data, form.starts.data, business_zone)
     ends_at = datetime.combine(form.date.data, form.ends.data, business_zone)
-    clients.schedule_service(
+    _made_once(client, lambda: clients.schedule_service(
         current_user, client, staff, title=form.title.data, starts_at=starts_at, ends_at=ends_at
-    )
-    return _back_to_profile(client, f"{form.title.data} with {staff.name} was scheduled.")
+    ), "services")
+    return _back_to_profile(client, f"{form.title.data} with {staff.name} was scheduled.",
+                            "services")
 
 
 @bp.route("/services/<int:service_id>/cancel", methods=["POST"])

@@ -4,7 +4,13 @@ from portal.models.attachments import Attachment, AttachmentKind
 from portal.models.audit import AuditEvent
 from portal.models.businesses import Business
 from portal.models.clients import Client, Pet, PreferredSitter, ScheduledService, ServiceStatus
-from portal.models.feeds import FeedSummary, ReadMarker, ReadReceipt, RetiredComposer
+from portal.models.feeds import (
+    FeedSummary,
+    ReadMarker,
+    ReadReceipt,
+    RetiredComposer,
+    UsedFormKey,
+)
 from portal.models.messages import Feed, Message
 from portal.models.notifications import (
     AccountEmail,
@@ -41,6 +47,7 @@ __all__ = [
     "Role",
     "ScheduledService",
     "ServiceStatus",
+    "UsedFormKey",
     "User",
     "utcnow",
 ]

@@ -92,3 +92,23 @@ class RetiredComposer(db.Model):
     token: Mapped[str] = mapped_column(String(43), primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
     retired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class UsedFormKey(db.Model):
+    """A form that creates something (a client, a pet, a service), submitted once.
+
+    Every such form carries a new random key each time it is shown. The first post with it
+    records it in the same commit as what it made, and where that led; a repeat of the post (a
+    double tap, a retried request) finds it and goes there, making nothing. See
+    portal/services/form_keys.py. Messages keep their key on themselves (Message.send_key).
+    """
+
+    __tablename__ = "used_form_keys"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(43), primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    result_url: Mapped[str] = mapped_column(String(300))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
