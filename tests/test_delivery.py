@@ -249,7 +249,8 @@ def test_seen_is_the_first_time_the_reader_reached_the_message(
     second = make_message(household, household_login, "second")
     admin_browser.get(f"/clients/{household.id}")  # reaches the second; the first long since
     page = page_of(logged_in(office_manager), household)
-    day = f"{month_ago.astimezone(ZoneInfo(admin.time_zone)):%b} {month_ago.day}"
+    seen_there = month_ago.astimezone(ZoneInfo(office_manager.time_zone))  # the reader's day
+    day = f"{seen_there:%b} {seen_there.day}"
     assert line(page, first.id).endswith(f"Seen by Alice Admin {day}")
     assert re.search(r"Seen by Alice Admin \d{1,2}:\d\d [AP]M$", line(page, second.id))
     # Alone (the line's own refresh): the same answer, from the receipt past it.
