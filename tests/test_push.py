@@ -416,6 +416,11 @@ FCM_ENDPOINT = "https://fcm.googleapis.com/fcm/send/secret-token"
         ["::ffff:127.0.0.1"],
         ["fd00::1"],
         ["64:ff9b::a00:1"],  # 10.0.0.1 through NAT64
+        ["64:ff9b:1::a00:1"],  # 10.0.0.1 through a local-use NAT64 prefix
+        ["::ffff:0:7f00:1"],  # 127.0.0.1, IPv4-translated
+        ["fec0::1"],  # site-local
+        ["5f00::1"],  # reserved, outside the global unicast block
+        ["192.0.0.8"],  # IETF protocol assignments
         ["142.250.74.106", "192.168.1.1"],  # one private address among public ones is enough
     ],
 )

@@ -50,8 +50,14 @@ STAND_IN = "127.0.0.1"  # a push service on this machine, in tests and developme
 # Letters, digits and hyphens in dot-separated labels: no trailing dot, nothing a URL parser
 # could read differently (a backslash ends the host for urllib3, not for urlsplit).
 HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# IPv6 blocks whose last 32 bits are an IPv4 address: NAT64 (well-known and local-use, RFC
+# 8215), IPv4-compatible, and IPv4-translated (RFC 2765).
+IPV4_CARRIERS = tuple(ipaddress.ip_network(block) for block in (
+    "64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96",
+))
+GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+# Python 3.11 counts most of 192.0.0.0/24 as global; no push service lives there.
+PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
 
 
 def b64url(data: bytes) -> str:
@@ -162,11 +168,15 @@ def is_public(address: str) -> bool:
     carries an IPv4 address (mapped, compatible, 6to4, NAT64) is judged by that address."""
     ip = ipaddress.ip_address(address)
     if ip.version == 6:
-        inner = (ipaddress.IPv4Address(ip.packed[-4:])
-                 if ip in NAT64 or ip in IPV4_COMPATIBLE else ip.ipv4_mapped or ip.sixtofour)
-        if inner is not None:
-            ip = inner
-    return ip.is_global and not ip.is_multicast
+        if any(ip in carrier for carrier in IPV4_CARRIERS):
+            ip = ipaddress.IPv4Address(ip.packed[-4:])
+        elif ip.ipv4_mapped or ip.sixtofour:
+            ip = ip.ipv4_mapped or ip.sixtofour
+        elif ip not in GLOBAL_UNICAST:
+            # Only 2000::/3 is handed out on the internet; Python's is_global lets through
+            # blocks that are reserved or local (site-local fec0::/10, 5f00::/16).
+            return False
+    return ip.is_global and not ip.is_multicast and ip not in PROTOCOL_ASSIGNMENTS
 
 
 class RefusedAddress(Exception):
