@@ -43,6 +43,10 @@ PLACEHOLDER_SECRET_KEYS = frozenset({
     "supersecret", "super-secret-key", "test", "testing", "password", "default", "replaceme",
     "replace-me", "please-change-me", "xxx", "key",
 })
+# Long placeholders ("change-this-to-a-long-random-secret") pass the length and variety checks;
+# words like these are in no randomly generated key.
+PLACEHOLDER_WORDS = ("change", "replace", "secret", "example", "placeholder", "your", "insert",
+                     "random", "password", "default", "sample")
 MIN_SECRET_KEY_BYTES = 32
 # A random key of 32 bytes or more, in hex or base64, has far more different characters.
 MIN_SECRET_KEY_CHARACTERS = 10
@@ -56,7 +60,8 @@ def refuse_unsafe_production(settings: dict) -> None:
     key = settings.get("SECRET_KEY") or ""
     if not key:
         raise ConfigError("SECRET_KEY must be set in the environment when PORTAL_ENV=production")
-    if key.strip().lower() in PLACEHOLDER_SECRET_KEYS:
+    lowered = key.strip().lower()
+    if lowered in PLACEHOLDER_SECRET_KEYS or any(word in lowered for word in PLACEHOLDER_WORDS):
         raise ConfigError("SECRET_KEY is a well-known placeholder; set a random one, e.g. "
                           "from: python3 -c 'import secrets; print(secrets.token_hex(32))'")
     if len(key.encode()) < MIN_SECRET_KEY_BYTES or len(set(key)) < MIN_SECRET_KEY_CHARACTERS:
@@ -88,9 +93,10 @@ def from_environment(instance_path: Path) -> dict:
         },
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
-        "REMEMBER_COOKIE_DURATION": timedelta(days=int(os.environ.get("REMEMBER_ME_DAYS", "30"))),
+        "REMEMBER_COOKIE_DURATION": timedelta(days=_whole_number("REMEMBER_ME_DAYS", 30,
+                                                                 minimum=1)),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
-        "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
+        "MAIL_PORT": _whole_number("MAIL_PORT", 25, minimum=1),
         "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "") == "1",
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
@@ -107,11 +113,23 @@ def from_environment(instance_path: Path) -> dict:
         **_web_push(instance_path),
         # Throttle counters: in Redis every worker shares them; memory is per process.
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
-        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
+        "TRUSTED_PROXIES": _whole_number("TRUSTED_PROXIES", 0, minimum=0),
         # Any limit may be set in the environment, e.g. THROTTLE_MESSAGES_PER_USER="30 per minute".
         **{name: os.environ[name] for name in DEFAULTS
            if name.startswith("THROTTLE_") and name in os.environ},
     }
+
+
+def _whole_number(variable: str, default: int, *, minimum: int) -> int:
+    """An integer setting from the environment; anything else stops the start with one line
+    (a zero REMEMBER_ME_DAYS would end every session the moment it began)."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    if not value.isascii() or not value.isdigit() or int(value) < minimum:
+        raise ConfigError(f"{variable} must be a whole number, at least {minimum} "
+                          f"(it is {value!r})")
+    return int(value)
 
 
 def _base_url() -> dict:
@@ -152,8 +170,9 @@ def _upload_limits() -> dict:
         ("UPLOAD_MAX_FILES", "UPLOAD_MAX_FILES"),
         ("MAX_CONTENT_LENGTH", "UPLOAD_MAX_REQUEST_MB"),
     ):
-        if value := os.environ.get(variable):
-            limits[name] = int(value) * (1024 * 1024 if variable.endswith("_MB") else 1)
+        if variable in os.environ:
+            value = _whole_number(variable, 0, minimum=1)
+            limits[name] = value * (1024 * 1024 if variable.endswith("_MB") else 1)
     return limits
 
 

@@ -162,6 +162,18 @@ def test_remember_me_duration_is_configurable(monkeypatch, tmp_path, make_app, a
     assert "for 7 days" in browser.get("/login").get_data(as_text=True)
 
 
+@pytest.mark.parametrize(("variable", "value"), [
+    ("REMEMBER_ME_DAYS", "0"), ("REMEMBER_ME_DAYS", "-3"), ("REMEMBER_ME_DAYS", "thirty"),
+    ("MAIL_PORT", "25x"), ("TRUSTED_PROXIES", "-1"), ("UPLOAD_MAX_FILE_MB", "0"),
+    ("REMEMBER_ME_DAYS", "٣٠"),  # digits, but not ones a person types into a setting
+])
+def test_a_number_setting_that_is_not_a_whole_number_stops_the_start(
+        monkeypatch, tmp_path, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(config.ConfigError, match=f"^{variable} must be a whole number"):
+        config.from_environment(tmp_path)
+
+
 def test_a_copied_remember_me_cookie_stops_working_when_the_browsers_would_expire(
     app, client, new_client, admin
 ):
@@ -217,6 +229,7 @@ def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("secret_key", [
     "dev", "changeme", "Change-Me", "secret", "s" * 64, "0123456789abcdef", "short but random 7#x",
+    "change-this-to-a-long-random-secret-key", "Replace with your own value, 32+ chars!",
 ])
 def test_production_refuses_a_weak_or_placeholder_secret_key(monkeypatch, secret_key):
     monkeypatch.setenv("PORTAL_ENV", "production")
