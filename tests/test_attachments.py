@@ -437,6 +437,12 @@ def test_files_are_never_kept_by_the_browser(app, admin_browser, household, monk
         again = admin_browser.get(url, headers={"If-None-Match": "*",
                                                 "If-Modified-Since": later})
         assert again.status_code == 200 and again.data == first.data, url
+        # An interrupted download resumes where it stopped.
+        assert first.headers["Accept-Ranges"] == "bytes"
+        rest = admin_browser.get(url, headers={"Range": "bytes=10-"})
+        assert rest.status_code == 206 and rest.data == first.data[10:], url
+        assert rest.headers["Content-Range"] == f"bytes 10-{len(first.data) - 1}/{len(first.data)}"
+        assert rest.headers["Cache-Control"] == "no-store"
     # The full view is a page: no-store like every page (portal/headers.py).
     view = admin_browser.get(f"/files/{photo.token}/view")
     assert view.status_code == 200 and view.headers["Cache-Control"] == "no-store"

@@ -3,7 +3,7 @@
 from io import BytesIO
 from pathlib import PurePosixPath
 
-from flask import abort, current_app, render_template, send_file
+from flask import abort, current_app, render_template, request, send_file
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -86,7 +86,9 @@ def _send(key: str, mimetype: str, name: str, *, as_attachment: bool = False):
     response.headers["Cache-Control"] = "no-store"
     del response.headers["Last-Modified"]
     response.headers.update(FILE_HEADERS)
-    return response
+    # Ranges still work without validators: a large file's interrupted download resumes.
+    size = path.stat().st_size if path is not None else len(source.getbuffer())
+    return response.make_conditional(request, accept_ranges=True, complete_length=size)
 
 
 @bp.route("/files/<token>")
