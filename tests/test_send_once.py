@@ -83,6 +83,29 @@ def test_a_repeated_htmx_send_answers_a_fresh_composer_and_asks_the_feed_to_catc
     assert count_rows(app, Message) == 1
 
 
+@pytest.mark.parametrize("hx", [True, False])
+def test_a_used_key_with_other_text_keeps_that_text_unsent(app, admin_browser, household, hx):
+    """The key came back with a page the browser restored, or the text was changed after an
+    answer that never came: the new text is neither sent as a repeat nor thrown away."""
+    fields = composer_fields(admin_browser.get(feed_url(household)).get_data(as_text=True))
+    send(admin_browser, household, hx=hx, **fields)
+    before = every_row(app)
+    again = send(admin_browser, household, text="Gate code is 4321 now", hx=hx, **fields)
+    body = again.get_data(as_text=True)
+    assert every_row(app) == before and count_rows(app, Message) == 1
+    assert again.status_code == (200 if hx else 409)
+    assert "Gate code is 4321 now</textarea>" in body
+    assert "Your previous message was already sent. This text was not sent yet" in body
+    assert composer_fields(body)["send_key"] != fields["send_key"]
+
+
+def test_used_keys_are_not_brought_back_by_a_restored_page(admin_browser, household):
+    page = admin_browser.get(feed_url(household)).get_data(as_text=True)
+    assert re.search(r'name="send_key" value="[^"]+" autocomplete="off"', page)
+    profile = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert re.search(r'name="once" value="[^"]+" autocomplete="off"', profile)
+
+
 def test_a_new_key_sends_the_same_text_again(app, admin_browser, household):
     """Saying the same thing twice on purpose is two messages: only the key makes a repeat."""
     page = admin_browser.get(feed_url(household)).get_data(as_text=True)

@@ -21,6 +21,10 @@ LEFT_PAGE = (
 )
 
 
+NOT_SENT_YET = (
+    "Your previous message was already sent. This text was not sent yet: check it and press "
+    "Send again (attach any files again too)."
+)
 UNSENT = "Message unsent. Nobody was notified, and its text is back in the box to send again."
 FILES_GONE = " Its files were removed with it: attach them again to send them."
 TOO_LATE_TO_UNSEND = (
@@ -80,6 +84,11 @@ def _already_sent(client, feed, earlier, form):
     nothing and answers as the first one did, with that message. htmx gets a fresh composer,
     and the feed asks at once for what it does not show yet: the first answer may be lost."""
     shown = earlier.client_id == client.id and earlier.feed == feed and not earlier.is_deleted
+    if shown and form.text.data != earlier.text:
+        # Not a repeat of what went: the key came back with a page the browser restored, or
+        # the text was changed after an answer that never arrived. Nothing is lost.
+        form.text.errors = [NOT_SENT_YET]
+        return _refused(client, feed, form, status=409)
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, earlier.id if shown else None))
     context = composer_context(client, feed, token=form.composer.data)
