@@ -77,6 +77,12 @@ def form_ids(field: str) -> list[int]:
     return [_id_or_404(value) for value in request.form.getlist(field)]
 
 
+def chosen_id(value: str | int | None) -> int | None:
+    """A select field's coerce: None when nothing is chosen (its validators say so), 404 when
+    what was sent is not an id (no page of ours sends one)."""
+    return None if value in (None, "") else _id_or_404(value)
+
+
 def id_arg(name: str, default: int | None = None, args=None) -> int | None:
     """An id (or an id used as a keyset position) from the query string (or `args`): `default`
     when absent or empty, 404 when it is not an id."""
@@ -84,7 +90,7 @@ def id_arg(name: str, default: int | None = None, args=None) -> int | None:
     return default if value == "" else _id_or_404(value)
 
 
-def _id_or_404(text: str) -> int:
+def _id_or_404(text: str | int) -> int:
     try:
         return as_id(text)
     except ValueError:

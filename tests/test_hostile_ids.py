@@ -117,7 +117,8 @@ def test_every_query_string_id_that_is_no_id_finds_no_page(logged_in, admin, pre
 
 
 @pytest.mark.parametrize("spelling", SPELLING_IDS)
-def test_form_ids_that_are_no_ids_change_nothing(app, admin_browser, office_manager, spelling):
+def test_form_ids_that_are_no_ids_change_nothing(app, admin_browser, office_manager, make_client,
+                                                spelling):
     from portal.models import User
 
     def access() -> bool:
@@ -130,3 +131,14 @@ def test_form_ids_that_are_no_ids_change_nothing(app, admin_browser, office_mana
     retry = admin_browser.submit("/settings/notifications/retry",
                                  data={"notification": SPELLINGS[spelling]})
     assert retry.status_code == 404
+    # The staff pickers: a choice that is no id is not a choice the page offered.
+    client = make_client()
+    before = every_row(app)
+    for action, data in (
+        (f"/clients/{client.id}/services",
+         {"title": "Walk", "date": "2030-01-02", "starts": "09:00", "ends": "09:30"}),
+        (f"/clients/{client.id}/preferred-sitters", {}),
+    ):
+        response = admin_browser.submit(action, data={**data, "staff_id": SPELLINGS[spelling]})
+        assert response.status_code == 404, action
+    assert every_row(app) == before

@@ -12,7 +12,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from portal.services import accounts
-from portal.urls import as_id
+from portal.urls import chosen_id
 
 
 class ClientForm(FlaskForm):
@@ -45,7 +45,7 @@ class LoginAccountForm(FlaskForm):
 
 
 class ServiceForm(FlaskForm):
-    staff_id = SelectField("Staff member", coerce=as_id, validators=[DataRequired()])
+    staff_id = SelectField("Staff member", coerce=chosen_id, validators=[DataRequired()])
     title = StringField("Service", default="Dog walk", validators=[DataRequired(), Length(max=100)])
     date = DateField("Date", validators=[DataRequired()])
     starts = TimeField("Starts", validators=[DataRequired()])
@@ -57,7 +57,7 @@ class ServiceForm(FlaskForm):
 
 
 class PreferredSitterForm(FlaskForm):
-    staff_id = SelectField("Staff member", coerce=as_id, validators=[DataRequired()])
+    staff_id = SelectField("Staff member", coerce=chosen_id, validators=[DataRequired()])
 
 
 
