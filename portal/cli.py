@@ -154,6 +154,8 @@ def serve(host: str, port: int):
         # Links in emails and texts lead here. Listening on every address, this machine's
         # own address is the one sure to answer.
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        if ":" in shown_host:  # an IPv6 address goes in brackets in a URL
+            shown_host = f"[{shown_host}]"
         app.config["PORTAL_BASE_URL"] = f"http://{shown_host}:{port}"
     worker.start_in_process(app)
     click.echo(f"Serving on http://{host}:{port} with the notification worker running; links "

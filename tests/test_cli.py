@@ -102,6 +102,8 @@ def test_serve_runs_the_worker_in_process(app, runner, monkeypatch):
     assert started == [app] and served == [("127.0.0.1", 5999, False)]
     # Links in emails and texts lead to where it serves, unless PORTAL_BASE_URL said otherwise.
     assert app.config["PORTAL_BASE_URL"] == "http://127.0.0.1:5999"
+    runner.invoke(args=["serve", "--host", "::1", "--port", "5999"])
+    assert app.config["PORTAL_BASE_URL"] == "http://[::1]:5999"
     app.config.update(PORTAL_BASE_URL="https://portal.example", PORTAL_BASE_URL_GIVEN=True)
     runner.invoke(args=["serve", "--host", "0.0.0.0", "--port", "5101"])
     assert app.config["PORTAL_BASE_URL"] == "https://portal.example"
