@@ -9,6 +9,7 @@ request of the path and of the hello view, then the profile of the path.
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from bench import dataset
 from bench.load import UNTHROTTLED, csrf_token_of
 
 ROOT = Path(__file__).resolve().parent.parent
+# The project's own code, as the breakdown counts it: the package and its templates. Not the
+# virtualenv, wherever it was made (beside the package, or even inside it), nor the benchmarks.
+PROJECT_SOURCES = (ROOT / "portal", ROOT / "templates")
+VIRTUALENV = Path(sys.prefix)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,7 +123,7 @@ def breakdown(profiler: Profiler, *, depth: int = 3, least: float = 0.04) -> lis
 
     def walk(frame, level: int) -> None:
         for child in sorted(frame.children, key=lambda child: -child.time):
-            own = _is_project(child.file_path)
+            own = is_project_code(child.file_path)
             if own and child.time / total >= least and level < depth:
                 where = f"{Path(child.file_path).relative_to(ROOT)}:{child.line_no}"
                 lines.append(f"{'  ' * level}- {child.time / total:.0%} `{child.function}` "
@@ -131,9 +136,14 @@ def breakdown(profiler: Profiler, *, depth: int = 3, least: float = 0.04) -> lis
     return lines
 
 
-def _is_project(path: str | None) -> bool:
-    return bool(path) and path.startswith(str(ROOT)) and "/.venv/" not in path \
-        and "/bench/" not in path
+def is_project_code(path: str | None) -> bool:
+    """Whether a frame's file is the project's own (whole folders compared, not the start of
+    the path: a sibling checkout named <repo>-old is not the project)."""
+    if not path:
+        return False
+    file = Path(path)
+    in_sources = any(file.is_relative_to(folder) for folder in PROJECT_SOURCES)
+    return in_sources and not file.is_relative_to(VIRTUALENV)
 
 
 def bench_app(database_url: str) -> Flask:

@@ -139,6 +139,23 @@ def test_unknown_action_gets_a_generic_label_and_no_details(app, business, admin
     assert "hunter2" not in page and "deleted words" not in page
 
 
+def test_people_and_clients_no_longer_in_the_portal_are_said_so(app, business, admin,
+                                                                 admin_browser):
+    add_event(app, business, "service.cancelled", actor=admin, object_type="scheduled_service",
+              object_id=1, client_id=999999, staff_id=999999)
+    said = sentences(admin_browser.get(URL).get_data(as_text=True))
+    assert said[0] == ("Alice Admin cancelled a service for a client no longer in the portal "
+                       "with someone no longer in the portal")
+
+
+def test_names_are_escaped_and_isolated(app, business, admin, admin_browser, make_user):
+    odd = make_user(Role.STAFF, name='<b>Bo</b> & "Co"')
+    add_event(app, business, "user.deactivated", actor=admin, object_id=odd.id)
+    page = admin_browser.get(URL).get_data(as_text=True)
+    assert ('deactivated <a href="/staff"><bdi>&lt;b&gt;Bo&lt;/b&gt; &amp; &#34;Co&#34;</bdi>'
+            "</a>'s login") in page
+
+
 def test_time_is_shown_in_the_viewers_time_zone(app, business, admin, admin_browser):
     update_row(app, User, admin.id, time_zone="Asia/Tokyo")
     add_event(app, business, "client.created", actor=admin, object_type="client", object_id=0,

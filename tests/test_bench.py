@@ -1,8 +1,12 @@
 """The benchmarks run, so they cannot rot; they assert nothing about speed."""
 
+import sys
+from pathlib import Path
+
+import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from bench import load, photo_feed, thumbnails
+from bench import load, photo_feed, profile, thumbnails
 
 from .conftest import POSTGRES_URL
 
@@ -36,6 +40,38 @@ def test_load_benchmark_runs_every_case(tmp_path):
         assert f"| {case}" in table
     assert "PostgreSQL" in table if POSTGRES_URL else "SQLite" in table
     assert "Flat feed page" in table and "Peak RSS per gunicorn worker" in table
+
+
+SITE_PACKAGES = "lib/python3.11/site-packages/flask/app.py"
+
+
+@pytest.mark.parametrize(("where", "own"), [
+    ("portal/settings/routes.py", True),
+    ("templates/settings/_audit_sentences.html", True),
+    (f".venv/{SITE_PACKAGES}", False),
+    (f"venv/{SITE_PACKAGES}", False),  # `python -m venv venv` beside the package
+    ("bench/app.py", False),
+])
+def test_profile_counts_the_package_and_templates_as_project_code(where, own):
+    assert profile.is_project_code(str(profile.ROOT / where)) is own
+
+
+def test_profile_counts_no_file_and_frozen_modules_as_other_code():
+    assert not profile.is_project_code(None)
+    assert not profile.is_project_code("<frozen importlib._bootstrap>")
+
+
+def test_profile_never_counts_a_sibling_checkout_as_project_code():
+    sibling = f"{profile.ROOT}-old/portal/settings/routes.py"
+    assert not profile.is_project_code(sibling)
+
+
+def test_profile_never_counts_the_virtualenv_as_project_code(monkeypatch):
+    assert not profile.is_project_code(str(Path(sys.prefix) / SITE_PACKAGES))
+    inside_the_package = profile.ROOT / "portal" / "env"  # made where it should not be
+    monkeypatch.setattr(profile, "VIRTUALENV", inside_the_package)
+    assert not profile.is_project_code(str(inside_the_package / SITE_PACKAGES))
+    assert profile.is_project_code(str(profile.ROOT / "portal" / "settings" / "routes.py"))
 
 
 def _sibling_database(url: str, suffix: str) -> str:

@@ -1,18 +1,17 @@
 """The audit log page: the business's events as sentences, newest first, paged by keyset on id.
 
-A page costs the same few queries whatever it shows: the events, then the people, clients and
-pets they name, one query each. Sentences read only the details they need, so nothing else an
-event holds is shown; no event holds message text. An action this page does not know yet shows
-its name and whom it was about, never its details.
+This module loads the events and the facts their sentences need (who, about whom, links, values
+before and after); templates/settings/_audit_sentences.html words them. A page costs the same
+few queries whatever it shows: the events, then the people, clients and pets they name, one
+query each. Sentences read only the details they need, so nothing else an event holds is shown;
+no event holds message text. An action the sentences do not know yet shows its name and whom it
+was about, never its details.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from string import Formatter
 
 from flask import url_for
-from markupsafe import Markup
 from sqlalchemy import and_, or_, select
 
 from portal import policy
@@ -115,7 +114,7 @@ def _midnight(day: date, viewer: User) -> datetime:
 @dataclass(frozen=True, slots=True)
 class Entry:
     id: int
-    sentence: Markup
+    facts: "EventFacts"
     iso_time: str
     exact_time: str
 
@@ -145,7 +144,7 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> A
     names = Names.load(viewer, events)
     entries = [
         Entry(
-            event.id, describe(event, names, viewer), event.created_at.isoformat(),
+            event.id, EventFacts(event, names, viewer), event.created_at.isoformat(),
             exact_time(event.created_at, viewer.time_zone),
         )
         for event in events
@@ -192,55 +191,151 @@ def _by_id(model, ids: set, business_id: int) -> dict:
     return {row.id: row for row in rows}
 
 
-# --- sentences --------------------------------------------------------------------------------
+# --- what a sentence says ------------------------------------------------------------------------
 
-def _name(text: str, url: str | None = None) -> Markup:
-    """A name as written by a person: isolated, so its direction cannot reorder the sentence."""
-    if url:
-        return Markup('<a href="{}"><bdi>{}</bdi></a>').format(url, text)
-    return Markup("<bdi>{}</bdi>").format(text)
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A name or label, and where the viewer may open it (None: nowhere they may go)."""
 
-
-def _link(url: str, text: str) -> Markup:
-    return Markup('<a href="{}">{}</a>').format(url, text)
+    name: str
+    url: str | None = None
 
 
-def _say(template: str, **parts) -> Markup:
-    """The sentence with its parts escaped (names come as Markup from _name)."""
-    return Markup(template).format(**parts)
+@dataclass(frozen=True, slots=True)
+class SettingChange:
+    setting: Named
+    recorded: bool  # whether the event holds the values before and after
+    old: object = None
+    new: object = None
 
 
-class Sentence:
-    """What one event says, with links to what the viewer may open."""
+class EventFacts:
+    """One event as its sentence needs it: who acted, whom and what it was about, with links
+    only where the viewer may go, and the values it recorded. The wording is in
+    templates/settings/_audit_sentences.html; each fact is worked out when the sentence asks
+    for it, so a sentence reads only the details it names. A person or client who is no
+    longer in the portal is None."""
 
     def __init__(self, event: AuditEvent, names: Names, viewer: User):
         self.event, self.names, self.viewer = event, names, viewer
         self.details = event.details or {}
 
     @property
-    def actor(self) -> Markup:
-        if self.event.actor_id is None:
-            return Markup("The portal")
-        return self.user(self.event.actor_id)
+    def action(self) -> str:
+        return self.event.action
 
-    def subject(self) -> Markup:
+    @property
+    def object_type(self) -> str:
+        return self.event.object_type
+
+    @property
+    def object_id(self) -> int | None:
+        return self.event.object_id
+
+    @property
+    def by_portal(self) -> bool:
+        """Done by the portal itself or from the command line: nobody logged in."""
+        return self.event.actor_id is None
+
+    @property
+    def by_themselves(self) -> bool:
+        """Done by the person the event is about, to their own login."""
+        return not self.by_portal and self.event.actor_id == self.event.object_id
+
+    @property
+    def actor(self) -> Named | None:
+        return self._user(self.event.actor_id)
+
+    @property
+    def user(self) -> Named | None:
         """The login the event is about (object_type "user")."""
-        return self.user(self.event.object_id)
+        return self._user(self.event.object_id)
 
-    def about_client(self) -> Markup:
+    @property
+    def client(self) -> Named | None:
         """The client the event is about: named in the details, or the object itself."""
         client_id = self.details.get("client_id")
         if client_id is None and self.event.object_type == "client":
             client_id = self.event.object_id
-        return self.client(client_id)
+        return self._client(client_id)
 
-    def staff(self) -> Markup:
-        return self.user(self.details.get("staff_id"))
+    @property
+    def staff(self) -> Named | None:
+        return self._user(self.details.get("staff_id"))
 
-    def user(self, user_id) -> Markup:
+    @property
+    def pet(self) -> Named | None:
+        pet = self.names.pets.get(self.event.object_id)
+        return Named(pet.name) if pet else None
+
+    @property
+    def written_by_another(self) -> bool:
+        """A removed message whose author is not who removed it."""
+        return self.details.get("author_id") not in (None, self.event.actor_id)
+
+    @property
+    def author(self) -> Named | None:
+        return self._user(self.details.get("author_id"))
+
+    @property
+    def attachments(self) -> int:
+        """How many files went with the removed message."""
+        return self.details.get("attachments") or 0
+
+    @property
+    def feed(self) -> Named | None:
+        """The removed message's feed, linked to where its tombstone stands; None when the
+        event names no feed."""
+        try:
+            feed = Feed(self.details.get("feed"))
+        except ValueError:
+            return None
+        client = self.names.clients.get(self.details.get("client_id"))
+        if client is None or not policy.can_view_feed(self.viewer, client, feed):
+            return Named(feed.label)
+        url = url_for("feeds.show", client_id=client.id, feed_name=feed.value)
+        return Named(feed.label, f"{url}#message-{self.event.object_id}")
+
+    @property
+    def setting_changes(self) -> list[SettingChange]:
+        changes = []
+        for key, change in self.details.items():
+            label, page = SETTINGS.get(key, (key.replace("_", " ").capitalize(), None))
+            url = url_for(page[0]) if page and page[1](self.viewer) else None
+            if isinstance(change, dict):
+                changes.append(SettingChange(Named(label, url), True, change.get("old"),
+                                             change.get("new")))
+            else:
+                changes.append(SettingChange(Named(label, url), False))
+        return changes
+
+    @property
+    def granted(self) -> bool:
+        """A permission given, rather than taken away."""
+        return bool(self.details.get("new"))
+
+    @property
+    def permissions_url(self) -> str | None:
+        return url_for("settings.permissions") if policy.can_manage_settings(self.viewer) else None
+
+    @property
+    def role(self) -> Role | None:
+        """The new login's role; None when the event did not record it."""
+        try:
+            return Role(self.details.get("role"))
+        except ValueError:
+            return None
+
+    @property
+    def minutes(self) -> int | None:
+        """How long a login stays locked."""
+        minutes = self.details.get("minutes")
+        return minutes if isinstance(minutes, int) else None
+
+    def _user(self, user_id) -> Named | None:
         user = self.names.users.get(user_id)
         if user is None:
-            return Markup("someone no longer in the portal")
+            return None
         url = None
         if user.client_id:
             household = self.names.clients.get(user.client_id)
@@ -248,182 +343,13 @@ class Sentence:
                 url = url_for("clients.profile", client_id=household.id)
         elif policy.can_manage_clients(self.viewer):
             url = url_for("staff.index")
-        return _name(user.name, url)
+        return Named(user.name, url)
 
-    def client(self, client_id) -> Markup:
+    def _client(self, client_id) -> Named | None:
         client = self.names.clients.get(client_id)
         if client is None:
-            return Markup("a client no longer in the portal")
+            return None
         url = None
         if policy.can_view_client(self.viewer, client):
             url = url_for("clients.profile", client_id=client.id)
-        return _name(client.name, url)
-
-    def feed(self) -> Markup:
-        """The deleted message's feed, linked to where its tombstone stands."""
-        client = self.names.clients.get(self.details.get("client_id"))
-        try:
-            feed = Feed(self.details.get("feed"))
-        except ValueError:
-            return Markup("feed")
-        label = f"{feed.label} feed"
-        if client is None or not policy.can_view_feed(self.viewer, client, feed):
-            return Markup("{}").format(label)
-        url = url_for("feeds.show", client_id=client.id, feed_name=feed.value)
-        return Markup('<a href="{}#message-{}">{}</a>').format(url, self.event.object_id, label)
-
-
-def _message_deleted(s: Sentence, verb: str = "deleted") -> Markup:
-    author = s.details.get("author_id")
-    by = "" if author in (None, s.event.actor_id) else _say(" by {author}", author=s.user(author))
-    files = s.details.get("attachments") or 0
-    with_files = f" and its {files} attachment{'s' if files != 1 else ''}" if files else ""
-    return _say(
-        "{actor} {verb} a message{by}{files} in {client}'s {feed}",
-        actor=s.actor, verb=verb, by=by, files=with_files, client=s.about_client(),
-        feed=s.feed(),
-    )
-
-
-def _message_unsent(s: Sentence) -> Markup:
-    """Taken back by its author before anyone was notified."""
-    return _message_deleted(s, "unsent")
-
-
-def _setting_value(value) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)[:40]
-
-
-def _settings_changed(s: Sentence) -> Markup:
-    changes = []
-    for key, change in s.details.items():
-        label, page = SETTINGS.get(key, (key.replace("_", " ").capitalize(), None))
-        if page and page[1](s.viewer):
-            label = _link(url_for(page[0]), label)
-        if isinstance(change, dict):
-            changes.append(_say(
-                "{label} from {old} to {new}", label=label,
-                old=_setting_value(change.get("old")), new=_setting_value(change.get("new")),
-            ))
-        else:
-            changes.append(label)
-    return _say("{actor} changed settings: {changes}", actor=s.actor,
-                changes=Markup("; ").join(changes))
-
-
-def _permission_changed(s: Sentence) -> Markup:
-    permission = "access to private messages"
-    if policy.can_manage_settings(s.viewer):
-        permission = _link(url_for("settings.permissions"), permission)
-    template = ("{actor} gave {user} {permission}" if s.details.get("new")
-                else "{actor} took away {user}'s {permission}")
-    return _say(template, actor=s.actor, user=s.subject(), permission=permission)
-
-
-def _with_role(template: str):
-    """A sentence about a new login, naming its role."""
-
-    def describe(s: Sentence) -> Markup:
-        try:
-            role = Role(s.details.get("role")).label.lower()
-        except ValueError:  # not recorded: the sentence goes without it
-            return _say(template.replace(" ({role})", ""), actor=s.actor, user=s.subject())
-        return _say(template, actor=s.actor, user=s.subject(), role=role)
-
-    return describe
-
-
-def _about_themselves(self_template: str, other_template: str, nobody_template: str):
-    """A sentence that reads differently when people did it to their own login."""
-
-    def describe(s: Sentence) -> Markup:
-        if s.event.actor_id is None:
-            template = nobody_template
-        elif s.event.actor_id == s.event.object_id:
-            template = self_template
-        else:
-            template = other_template
-        return _say(template, actor=s.actor, user=s.subject())
-
-    return describe
-
-
-def _locked_out(s: Sentence) -> Markup:
-    minutes = s.details.get("minutes")
-    wait = f" for {minutes} minutes" if isinstance(minutes, int) else ""
-    return _say("{user}'s login was locked{wait} after too many failed attempts",
-                user=s.subject(), wait=wait)
-
-
-PARTS: dict[str, Callable[[Sentence], Markup]] = {
-    "actor": lambda s: s.actor,
-    "user": Sentence.subject,
-    "client": Sentence.about_client,
-    "staff": Sentence.staff,
-}
-
-
-def _simple(template: str):
-    """A sentence of the usual parts; only those the template names are looked up."""
-    fields = [name for _, name, _, _ in Formatter().parse(template) if name]
-
-    def describe(s: Sentence) -> Markup:
-        return _say(template, **{name: PARTS[name](s) for name in fields})
-
-    return describe
-
-
-def _pet_created(s: Sentence) -> Markup:
-    pet = s.names.pets.get(s.event.object_id)
-    name = _name(pet.name) if pet else Markup("a pet")
-    return _say("{actor} added {pet} to {client}", actor=s.actor, pet=name,
-                client=s.about_client())
-
-
-def _unknown(s: Sentence) -> Markup:
-    """An action this page does not know: its name, and whom or what it was about."""
-    what = s.event.action.replace(".", " ").replace("_", " ")
-    if s.event.object_type == "user":
-        about = s.subject()
-    elif s.event.object_type == "client":
-        about = s.about_client()
-    else:
-        about = f"{s.event.object_type.replace('_', ' ')} #{s.event.object_id}"
-    return _say("{actor} — {what} ({about})", actor=s.actor, what=what, about=about)
-
-
-DESCRIBE: dict[str, Callable[[Sentence], Markup]] = {
-    "message.deleted": _message_deleted,
-    "message.unsent": _message_unsent,
-    "settings.changed": _settings_changed,
-    "permission.changed": _permission_changed,
-    "user.created": _with_role("{actor} created a login for {user} ({role})"),
-    "user.invited": _with_role("{actor} invited {user} ({role}) to the portal"),
-    "user.invitation_resent": _simple("{actor} sent {user} a new invitation"),
-    "user.invitation_accepted": _simple("{user} accepted the invitation and chose a password"),
-    "user.deactivated": _simple("{actor} deactivated {user}'s login"),
-    "user.reactivated": _simple("{actor} reactivated {user}'s login"),
-    "user.password_reset": _about_themselves(
-        "{user} reset their password", "{actor} reset {user}'s password",
-        "{user}'s password was reset",
-    ),
-    "user.password_changed": _about_themselves(
-        "{user} changed their password", "{actor} changed {user}'s password",
-        "{user}'s password was changed",
-    ),
-    "login.locked_out": _locked_out,
-    "client.created": _simple("{actor} added the client {client}"),
-    "pet.created": _pet_created,
-    "service.scheduled": _simple("{actor} scheduled a service for {client} with {staff}"),
-    "service.cancelled": _simple("{actor} cancelled a service for {client} with {staff}"),
-    "preferred_sitter.added": _simple("{actor} made {staff} a preferred sitter of {client}"),
-    "preferred_sitter.removed": _simple(
-        "{actor} removed {staff} as a preferred sitter of {client}"
-    ),
-}
-
-
-def describe(event: AuditEvent, names: Names, viewer: User) -> Markup:
-    return DESCRIBE.get(event.action, _unknown)(Sentence(event, names, viewer))
+        return Named(client.name, url)
