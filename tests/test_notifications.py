@@ -225,7 +225,7 @@ def test_who_reads_it_in_the_portal_within_the_window_is_not_told(
               if row.recipient_id == cast["assigned"].id]
     assert {row.channel for row in theirs} == {Channel.EMAIL, Channel.SMS}
     assert all(row.status == DeliveryStatus.CANCELLED for row in theirs)
-    assert all(row.last_error == worker.READ_IN_PORTAL for row in theirs)
+    assert all(row.last_error == outbox.READ_IN_PORTAL for row in theirs)
 
 
 def test_access_is_checked_again_at_send_time(app, smtp, cast, household, make_message):
@@ -349,7 +349,7 @@ def test_failed_notifications_can_be_retried(app, smtp, cast, household, make_me
     smtp.inbox.refuse_with = None
     with app.app_context():
         ids = [row.id for row in rows(app, status=DeliveryStatus.FAILED)]
-        assert worker.retry_failed(ids, business.id) == len(ids)
+        assert outbox.retry_failed(ids, business.id) == len(ids)
     deliver(app)
     assert len(smtp.inbox.received) == len(ids)
 
