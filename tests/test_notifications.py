@@ -26,6 +26,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications import outbox, sms, worker
+from portal.notifications.notices import Notice
 from portal.services import messages
 
 from .conftest import grant_private_access, set_private_messaging, update_row
@@ -452,10 +453,10 @@ def test_text_messages_only_for_conversation_to_opted_in_phones(
 
 
 def test_sms_path_cannot_be_handed_a_private_message():
-    item = worker.NotificationItem(1, 1, "Household", Feed.PRIVATE, "Alice", "Happy Tails",
-                                   "secret", False, 0, "https://x", "now")
+    notice = Notice(1, 1, "Household", Feed.PRIVATE, "Alice", "Happy Tails",
+                    "secret", False, 0, "https://x", "now")
     with pytest.raises(TypeError):
-        sms.SmsText.for_conversation("+15551234567", item)
+        sms.SmsText.for_conversation("+15551234567", notice)
     with pytest.raises(TypeError):
         sms.ConsoleSms().send("a plain string is refused")
 
