@@ -1,5 +1,7 @@
-"""Delivering the outbox: claim due rows, check again who may still be told, send, record.
+"""The notification worker: loops over the outboxes and dispatches what is due.
 
+Each round claims a batch of due rows from the outbox, builds their notices, checks again who
+may still be told, hands the notices to their channel and tells the outbox how it went.
 Several workers may run at once: the outbox hands each row to one of them (see outbox.claim).
 """
 
@@ -21,7 +23,8 @@ from portal.text import without_bidi_controls
 log = logging.getLogger(__name__)
 
 
-def deliver(ids: list[int]) -> None:
+def deliver_notifications(ids: list[int]) -> None:
+    """Delivers claimed notifications: a person's emails as one, every other row alone."""
     rows = outbox.claimed(ids)
     found = notices.build({row.message_id for row in rows})
     groups: dict[tuple, list[Notification]] = defaultdict(list)
@@ -82,17 +85,25 @@ def _send(channel: Channel, recipient: User, batch: list[Notice],
     return None
 
 
+# What each round drains: every outbox's claim, and what delivers the rows claimed. Account
+# emails have their own templates and links; their rows settle through the outbox all the same.
+DELIVERIES = (
+    (outbox.claim, deliver_notifications),
+    (account_mail.claim, account_mail.deliver),
+)
+
+
 def run_once(app: Flask, worker_id: str, limit: int = 100) -> int:
     """One round in a fresh app context (policy caches live per context). Returns rows done."""
     with app.app_context():
-        ids = outbox.claim(worker_id, limit)
-        if ids:
-            deliver(ids)
-        account_ids = account_mail.claim(worker_id, limit)
-        if account_ids:
-            account_mail.deliver(account_ids)
+        done = 0
+        for claim, deliver in DELIVERIES:
+            ids = claim(worker_id, limit)
+            if ids:
+                deliver(ids)
+            done += len(ids)
         db.session.remove()
-        return len(ids) + len(account_ids)
+        return done
 
 
 def work(app: Flask, stop: threading.Event, interval: float = 2.0) -> None:
