@@ -24,7 +24,7 @@ from portal.models import (
     Role,
     User,
 )
-from portal.notifications import push, worker
+from portal.notifications import notices, push
 from portal.services import clients
 
 from . import test_notifications, test_push
@@ -278,7 +278,7 @@ def test_text_messages_and_push_show_payload_without_direction_controls(
     test_notifications.deliver(app)
     [(_, form)] = twilio
     with app.app_context():
-        [(item, _)] = worker.notification_items({message.id}).values()
+        [(item, _)] = notices.build({message.id}).values()
     shown = {"text message": form["Body"][0], **push.payload(item)}
     for label, text in shown.items():
         assert not BIDI_CONTROLS.search(text), label

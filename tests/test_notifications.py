@@ -26,6 +26,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications import outbox, sms, worker
+from portal.notifications.notices import Notice
 from portal.services import messages
 
 from .conftest import grant_private_access, set_private_messaging, update_row
@@ -225,7 +226,7 @@ def test_who_reads_it_in_the_portal_within_the_window_is_not_told(
               if row.recipient_id == cast["assigned"].id]
     assert {row.channel for row in theirs} == {Channel.EMAIL, Channel.SMS}
     assert all(row.status == DeliveryStatus.CANCELLED for row in theirs)
-    assert all(row.last_error == worker.READ_IN_PORTAL for row in theirs)
+    assert all(row.last_error == outbox.READ_IN_PORTAL for row in theirs)
 
 
 def test_access_is_checked_again_at_send_time(app, smtp, cast, household, make_message):
@@ -349,7 +350,7 @@ def test_failed_notifications_can_be_retried(app, smtp, cast, household, make_me
     smtp.inbox.refuse_with = None
     with app.app_context():
         ids = [row.id for row in rows(app, status=DeliveryStatus.FAILED)]
-        assert worker.retry_failed(ids, business.id) == len(ids)
+        assert outbox.retry_failed(ids, business.id) == len(ids)
     deliver(app)
     assert len(smtp.inbox.received) == len(ids)
 
@@ -452,10 +453,10 @@ def test_text_messages_only_for_conversation_to_opted_in_phones(
 
 
 def test_sms_path_cannot_be_handed_a_private_message():
-    item = worker.NotificationItem(1, 1, "Household", Feed.PRIVATE, "Alice", "Happy Tails",
-                                   "secret", False, 0, "https://x", "now")
+    notice = Notice(1, 1, "Household", Feed.PRIVATE, "Alice", "Happy Tails",
+                    "secret", False, 0, "https://x", "now")
     with pytest.raises(TypeError):
-        sms.SmsText.for_conversation("+15551234567", item)
+        sms.SmsText.for_conversation("+15551234567", notice)
     with pytest.raises(TypeError):
         sms.ConsoleSms().send("a plain string is refused")
 

@@ -10,7 +10,7 @@ from portal.feeds.views import composer_context, render_client_page
 from portal.fragments import retarget, wants_fragment
 from portal.loaders import client_of_business, message_of_business
 from portal.messages import bp
-from portal.notifications import outbox, worker
+from portal.notifications import outbox
 from portal.services import composers, messages
 from portal.services.uploads import UploadError
 from portal.text import and_list
@@ -225,7 +225,7 @@ def retry_delivery(message_id: int):
     """Retry under a message: its failed notifications go back to the outbox now."""
     message, client = _deletable(message_id)
     policy.require(policy.can_retry_delivery(current_user, message, client))
-    retried = worker.retry_failed_of(message)
+    retried = outbox.retry_failed_of(message)
     if not wants_fragment():
         flash(f"Sending {retried} notification{'s' if retried != 1 else ''} again.", "success")
         return redirect(feed_url(client.id, message.feed, message.id))

@@ -23,7 +23,7 @@ from portal.models import (
 )
 from portal.notifications import email
 from portal.notifications.errors import PermanentError, TransientError
-from portal.notifications.worker import (
+from portal.notifications.outbox import (
     claim_rows,
     failed_rows,
     finish,

@@ -7,7 +7,9 @@ from flask import current_app, render_template
 from flask_mail import Message as MailMessage
 
 from portal.extensions import mail
+from portal.models import Business, User
 from portal.notifications.errors import PermanentError, TransientError
+from portal.notifications.notices import Notice
 from portal.text import without_bidi_controls
 
 
@@ -17,16 +19,16 @@ def header_safe(text: str) -> str:
     return " ".join(without_bidi_controls(text).split())
 
 
-def compose(recipient, items: list, business) -> MailMessage:
-    """One email for everything due to this person: `items` are NotificationItems."""
-    first = items[0]
-    if len(items) > 1:
-        subject = f"{len(items)} new messages from {business.name}"
+def compose(recipient: User, notices: list[Notice], business: Business) -> MailMessage:
+    """One email for everything due to this person."""
+    first = notices[0]
+    if len(notices) > 1:
+        subject = f"{len(notices)} new messages from {business.name}"
     elif first.private:
         subject = f"New private message from {first.author_name}"
     else:
         subject = f"New message from {first.author_name} · {business.name}"
-    context = {"recipient": recipient, "items": items, "business": business}
+    context = {"recipient": recipient, "items": notices, "business": business}
     return MailMessage(
         subject=header_safe(subject),
         recipients=[recipient.email],

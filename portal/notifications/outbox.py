@@ -1,10 +1,18 @@
-"""Writing and cancelling notification rows, inside the caller's transaction."""
+"""The outbox: a notification row's whole life, from the message's transaction to sent,
+cancelled or failed. Account emails (account_mail) keep their rows through it the same way.
+
+Rows are written and cancelled inside the caller's transaction. Several workers may claim
+them on PostgreSQL: rows are claimed with FOR UPDATE SKIP LOCKED in one UPDATE ... RETURNING,
+so each row goes to one worker. (SQLite ignores the lock clause; its single writer makes the
+same statement atomic.)
+"""
 
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy.orm import aliased, joinedload
 
 from portal import policy
 from portal.extensions import db
@@ -16,10 +24,12 @@ from portal.models import (
     Message,
     Notification,
     PushSubscription,
+    ReadMarker,
     User,
     utcnow,
 )
 
+# --- who is told, and how ----------------------------------------------------------------------
 
 def wants(user: User, channel: Channel) -> bool:
     choice = getattr(user, f"notify_{channel.value}")
@@ -59,6 +69,8 @@ def recipients(author: User, client: Client, feed: Feed) -> list[Recipient]:
     ]
     return [recipient for recipient in found if recipient.channels]
 
+
+# --- writing and cancelling, inside the caller's transaction ----------------------------------
 
 def undo_window() -> timedelta:
     """How long notifications wait after a message is posted, so that it can be unsent."""
@@ -119,3 +131,191 @@ def delivered(message: Message) -> dict[Channel, int]:
         .group_by(Notification.channel)
     )
     return dict(rows.all())
+
+
+# --- claiming, by the worker -------------------------------------------------------------------
+
+# A claim older than this belongs to a worker that died: its rows are put back.
+STALE_CLAIM = timedelta(minutes=10)
+# Emails to one person wait while more messages keep coming, but never longer than this.
+MAX_BATCH_WAIT = timedelta(minutes=5)
+
+
+def claim(worker_id: str, limit: int = 100) -> list[int]:
+    now = utcnow()
+    newer = aliased(Notification)
+    still_coming = exists().where(
+        newer.recipient_id == Notification.recipient_id,
+        newer.channel == Channel.EMAIL,
+        newer.status == DeliveryStatus.PENDING,
+        newer.due_at > now,
+    )
+    # Emails wait for the person's other messages still in their undo window (one email for
+    # them all), but never longer than MAX_BATCH_WAIT: a busy feed must not hold one back.
+    ready = or_(
+        Notification.channel != Channel.EMAIL, ~still_coming,
+        Notification.created_at < now - MAX_BATCH_WAIT,
+    )
+    return claim_rows(Notification, worker_id, now, limit, ready)
+
+
+def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]:
+    """Takes due rows of an outbox (notifications, account emails) for this worker: claims
+    stale from a worker that died go back first; rows another worker is taking are skipped
+    (FOR UPDATE SKIP LOCKED on PostgreSQL). Commits; returns the ids, in order."""
+    db.session.execute(
+        update(model)
+        .where(model.status == DeliveryStatus.SENDING, model.claimed_at < now - STALE_CLAIM)
+        .values(status=DeliveryStatus.PENDING, claimed_by=None),
+        execution_options={"synchronize_session": False},
+    )
+    due = (
+        select(model.id)
+        .where(model.status == DeliveryStatus.PENDING, model.due_at <= now, *conditions)
+        .order_by(model.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = db.session.scalars(
+        update(model)
+        .where(model.id.in_(due), model.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.SENDING, claimed_by=worker_id, claimed_at=now)
+        .returning(model.id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    db.session.commit()
+    return sorted(ids)
+
+
+def claimed(ids: list[int]) -> list[Notification]:
+    """The claimed notifications, in order, each with its recipient and message."""
+    return list(db.session.scalars(
+        select(Notification)
+        .where(Notification.id.in_(ids))
+        .options(joinedload(Notification.recipient), joinedload(Notification.message))
+        .order_by(Notification.id)
+    ))
+
+
+def cancel_read_in_portal(rows: list[Notification]) -> list[Notification]:
+    """Cancels the notifications whose message the recipient has already been shown in the
+    portal (telling them again would only be noise); returns the others."""
+    read = _read_in_portal(rows)
+    for row in rows:
+        if row.id in read:
+            finish(row, DeliveryStatus.CANCELLED, READ_IN_PORTAL)
+    return [row for row in rows if row.id not in read]
+
+
+def _read_in_portal(rows: list[Notification]) -> set[int]:
+    """The notifications whose read marker has passed their message. One query."""
+    if not rows:
+        return set()
+    markers = {
+        (user_id, client_id, feed): last_read_id
+        for user_id, client_id, feed, last_read_id in db.session.execute(
+            select(ReadMarker.user_id, ReadMarker.client_id, ReadMarker.feed,
+                   ReadMarker.last_read_id)
+            .where(ReadMarker.user_id.in_({row.recipient_id for row in rows}),
+                   ReadMarker.client_id.in_({row.message.client_id for row in rows}))
+        )
+    }
+    return {
+        row.id for row in rows
+        if markers.get((row.recipient_id, row.message.client_id, row.message.feed), 0)
+        >= row.message_id
+    }
+
+
+# --- settling a delivery ------------------------------------------------------------------------
+
+def finish(row, status: DeliveryStatus, error: str | None = None) -> None:
+    """Settles an outbox row: a notification or an account email (the same columns)."""
+    row.status = status
+    row.last_error = error[:500] if error else None
+    if status == DeliveryStatus.SENT:
+        row.sent_at = utcnow()
+        row.attempts += 1
+
+
+def retry_later(row, error: str) -> None:
+    """Back to pending after a transient failure, later each time (exponential backoff, an
+    hour at most); failed once NOTIFICATION_MAX_ATTEMPTS have been made."""
+    row.attempts += 1
+    if row.attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+        finish(row, DeliveryStatus.FAILED, error)
+        return
+    delay = current_app.config["NOTIFICATION_RETRY_SECONDS"] * 2 ** (row.attempts - 1)
+    row.status = DeliveryStatus.PENDING
+    row.due_at = utcnow() + timedelta(seconds=min(delay, 3600))
+    row.last_error = error[:500]
+
+
+# Twilio's statuses of a text, in the order they come: a late report never moves one back.
+SMS_STATUS_ORDER = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4,
+                    "undelivered": 4, "failed": 4}
+SMS_NOT_DELIVERED = ("undelivered", "failed")
+
+
+def record_provider_status(provider_id: str, reported: str, error_code: str | None) -> None:
+    """What the SMS provider reported of a text: shown in its delivery line; a text that did
+    not reach the phone counts as failed, so the admin team sees it with a Retry. Commits."""
+    reported = reported.strip().lower()[:20]
+    row = db.session.scalar(select(Notification).where(
+        Notification.provider_id == provider_id[:64], Notification.channel == Channel.SMS
+    ))
+    if row is None or reported not in SMS_STATUS_ORDER:
+        return
+    if SMS_STATUS_ORDER[reported] < SMS_STATUS_ORDER.get(row.provider_status, -1):
+        return
+    row.provider_status = reported
+    if reported in SMS_NOT_DELIVERED and row.status == DeliveryStatus.SENT:
+        code = f" (error {error_code[:10]})" if error_code else ""
+        finish(row, DeliveryStatus.FAILED, f"the phone company reported the text {reported}{code}")
+    db.session.commit()
+
+
+# --- the failed page: what could not be delivered, and its Retry ------------------------------
+
+def failed(business_id: int, limit: int) -> list[Notification]:
+    """The business's notifications that could not be delivered, newest first."""
+    return failed_rows(Notification, Notification.recipient, business_id, limit)
+
+
+def failed_rows(model, person, business_id: int, limit: int) -> list:
+    """Failed rows of an outbox (notifications or account emails) of one business, newest
+    first, each with the person it was for (the `person` relationship)."""
+    return list(db.session.scalars(
+        select(model)
+        .where(model.business_id == business_id, model.status == DeliveryStatus.FAILED)
+        .options(joinedload(person))
+        .order_by(model.id.desc())
+        .limit(limit)
+    ))
+
+
+def retry_failed(notification_ids: list[int], business_id: int) -> int:
+    return retry_failed_rows(Notification, notification_ids, business_id)
+
+
+def retry_failed_of(message: Message) -> int:
+    """Retry under one message: its failed notifications go back to the outbox now."""
+    ids = list(db.session.scalars(select(Notification.id).where(
+        Notification.message_id == message.id, Notification.status == DeliveryStatus.FAILED
+    )))
+    return retry_failed(ids, message.business_id)
+
+
+def retry_failed_rows(model, ids: list[int], business_id: int) -> int:
+    """An admin's "Retry": failed rows (notifications or account emails) of their business
+    go back to the outbox now. Commits; returns how many did."""
+    result = db.session.execute(
+        update(model)
+        .where(model.id.in_(ids), model.business_id == business_id,
+               model.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.PENDING, due_at=utcnow(), attempts=0, last_error=None,
+                **({"provider_status": None} if model is Notification else {})),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    return result.rowcount

@@ -40,8 +40,9 @@ from urllib3.exceptions import (
 from urllib3.util import connection, parse_url
 
 from portal.extensions import db
-from portal.models import PushSubscription
+from portal.models import PushSubscription, User
 from portal.notifications.errors import PermanentError, TransientError
+from portal.notifications.notices import Notice
 
 log = logging.getLogger(__name__)
 TITLE_LENGTH = 120
@@ -277,22 +278,22 @@ def _clip(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-def payload(item) -> dict:
+def payload(notice: Notice) -> dict:
     """What the service worker shows. Private: who wrote, and nothing of what they wrote."""
-    if item.private:
-        return {"title": _clip(f"New private message from {item.author_name}", TITLE_LENGTH),
-                "body": "", "url": item.link}
-    if item.excerpt:
-        body = item.excerpt
-    elif item.attachments:
-        body = f"Sent {item.attachments} attachment{'s' if item.attachments != 1 else ''}"
+    if notice.private:
+        return {"title": _clip(f"New private message from {notice.author_name}", TITLE_LENGTH),
+                "body": "", "url": notice.link}
+    if notice.excerpt:
+        body = notice.excerpt
+    elif notice.attachments:
+        body = f"Sent {notice.attachments} attachment{'s' if notice.attachments != 1 else ''}"
     else:
         body = ""
-    return {"title": _clip(f"New message from {item.author_name}", TITLE_LENGTH),
-            "body": _clip(body, BODY_LENGTH), "url": item.link}
+    return {"title": _clip(f"New message from {notice.author_name}", TITLE_LENGTH),
+            "body": _clip(body, BODY_LENGTH), "url": notice.link}
 
 
-def send(recipient, item) -> None:
+def send(recipient: User, notice: Notice) -> None:
     """Sends one notification to every device of the recipient.
 
     Any 5xx/429/network failure: TransientError (the worker retries the row; the service
@@ -315,7 +316,7 @@ def send(recipient, item) -> None:
                PushSubscription.business_id == recipient.business_id)
         .order_by(PushSubscription.id)
     ))
-    data = json.dumps(payload(item), separators=(",", ":"))
+    data = json.dumps(payload(notice), separators=(",", ":"))
     config = current_app.config
     delivered, transient, permanent = 0, [], []
     with PushSession(stand_in_allowed()) as session:

@@ -17,6 +17,7 @@ from flask import current_app
 
 from portal.models import Feed
 from portal.notifications.errors import PermanentError, TransientError
+from portal.notifications.notices import Notice
 
 SMS_LENGTH = 300
 
@@ -29,12 +30,12 @@ class SmsText:
     to_name: str = ""
 
     @classmethod
-    def for_conversation(cls, to: str, item, to_name: str = "") -> "SmsText":
-        if item.feed != Feed.CONVERSATION:
+    def for_conversation(cls, to: str, notice: Notice, to_name: str = "") -> "SmsText":
+        if notice.feed != Feed.CONVERSATION:
             raise TypeError("private messages are never sent by text message")
-        excerpt = item.excerpt or f"{item.attachments} attachment(s)"
-        body = f"{item.business_name}: {item.author_name}: {excerpt}"
-        link = f" {item.link}"
+        excerpt = notice.excerpt or f"{notice.attachments} attachment(s)"
+        body = f"{notice.business_name}: {notice.author_name}: {excerpt}"
+        link = f" {notice.link}"
         if len(body) + len(link) > SMS_LENGTH:
             body = body[: SMS_LENGTH - len(link) - 1] + "…"
         return cls(to, body + link, to_name)

@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 
 from portal import policy
 from portal.models import Channel
-from portal.notifications import account_mail, worker
+from portal.notifications import account_mail, outbox
 from portal.notifications.outbox import wants
 from portal.preferences import bp
 from portal.services import settings
@@ -62,7 +62,7 @@ def business_defaults():
         return redirect(url_for("preferences.business_defaults"))
     return render_template(
         "preferences/business.html", business=business,
-        failed=worker.failed(business.id, FAILED_SHOWN),
+        failed=outbox.failed(business.id, FAILED_SHOWN),
         failed_account_emails=account_mail.failed(business.id, FAILED_SHOWN),
     )
 
@@ -71,7 +71,7 @@ def business_defaults():
 @login_required
 def retry():
     policy.require(policy.can_manage_notifications(current_user))
-    count = worker.retry_failed(form_ids("notification"), current_user.business_id)
+    count = outbox.retry_failed(form_ids("notification"), current_user.business_id)
     count += account_mail.retry_failed(form_ids("account_email"), current_user.business_id)
     flash(f"{count} notification{'s' if count != 1 else ''} will be sent again.", "success")
     return redirect(url_for("preferences.business_defaults"))

@@ -1,7 +1,7 @@
 from flask import abort, current_app, request
 
 from portal.extensions import csrf
-from portal.notifications import sms, worker
+from portal.notifications import outbox, sms
 from portal.sms import bp
 
 
@@ -22,5 +22,5 @@ def status():
         abort(403)
     message_sid, reported = request.form.get("MessageSid"), request.form.get("MessageStatus")
     if message_sid and reported:
-        worker.record_provider_status(message_sid, reported, request.form.get("ErrorCode"))
+        outbox.record_provider_status(message_sid, reported, request.form.get("ErrorCode"))
     return "", 204

@@ -1,0 +1,78 @@
+"""What a notification says about its message: a Notice, built once for every channel."""
+
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from portal.extensions import db
+from portal.models import Attachment, Client, Feed, Message
+from portal.text import without_bidi_controls, zone
+
+EXCERPT_LENGTH = 280
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a notification says about its message, as channels render it."""
+
+    message_id: int
+    client_id: int
+    client_name: str
+    feed: Feed
+    author_name: str
+    business_name: str
+    excerpt: str | None
+    # A private message whose text the business keeps out of emails (the default).
+    text_withheld: bool
+    attachments: int
+    link: str
+    time: str
+
+    @property
+    def private(self) -> bool:
+        return self.feed == Feed.PRIVATE
+
+    @property
+    def feed_label(self) -> str:
+        return self.feed.label
+
+
+def build(message_ids: set[int]) -> dict[int, tuple[Notice, Client]]:
+    """What every channel says of these messages, by message id, with each one's client."""
+    attachment_counts = (
+        select(func.count(Attachment.id)).where(Attachment.message_id == Message.id)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Message, Client, attachment_counts)
+        .join(Client, Message.client_id == Client.id)
+        .options(joinedload(Message.author))
+        .where(Message.id.in_(message_ids))
+    ).all()
+    return {message.id: (_notice(message, client, count), client)
+            for message, client, count in rows}
+
+
+def _notice(message: Message, client: Client, attachments: int) -> Notice:
+    business = message.author.business
+    show_text = message.feed == Feed.CONVERSATION or business.private_email_includes_text
+    # Every channel shows these as plain text: the text messages and push notifications too,
+    # not only the pages and emails that Jinja cleans, lose their direction controls.
+    text = without_bidi_controls(message.text or "").strip()
+    excerpt = None
+    if show_text and text:
+        excerpt = text if len(text) <= EXCERPT_LENGTH else text[:EXCERPT_LENGTH - 1] + "…"
+    # Built without a request: the worker has none.
+    path = current_app.url_map.bind("portal").build(
+        "feeds.show", {"client_id": client.id, "feed_name": message.feed.value}
+    )
+    link = current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
+    local = message.created_at.astimezone(zone(business.time_zone))
+    return Notice(
+        message.id, client.id, without_bidi_controls(client.name), message.feed,
+        without_bidi_controls(message.author.name), without_bidi_controls(business.name),
+        excerpt, bool(text) and not show_text, attachments, link,
+        local.strftime("%b %-d at %-I:%M %p"),
+    )
