@@ -68,7 +68,7 @@ def new():
     policy.require(policy.can_manage_clients(current_user))
     form = ClientForm()
     if form.validate_on_submit():
-        profile_url = form_keys.once(lambda: _create_client(form), url_for("clients.index"))
+        profile_url = _once(lambda: _create_client(form), url_for("clients.index"))
         flash(f"{form.name.data.strip()} was added.", "success")
         return redirect(profile_url)
     return render_template("clients/new.html", form=form), 422 if form.errors else 200
@@ -111,7 +111,12 @@ def _made_once(client: Client, make: Callable[[], object], section: str) -> None
         make()
         return back
 
-    form_keys.once(made, back)
+    _once(made, back)
+
+
+def _once(make: Callable[[], str], repeated_url: str) -> str:
+    """make() unless this form's one-time key (the once() macro) was used already."""
+    return form_keys.once(current_user, request.form.get(form_keys.FIELD), make, repeated_url)
 
 
 def _form_errors(form) -> str:
