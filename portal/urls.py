@@ -7,6 +7,8 @@ from collections.abc import Callable
 from flask import abort, request, url_for
 from werkzeug.routing import BaseConverter
 
+from portal.models import Feed
+
 _ID_MARK = 987654321
 _TOKEN_MARK = "TOKEN-MARK"
 
@@ -55,6 +57,10 @@ def as_id(text: str | int) -> int:
     if not isinstance(text, str) or not _ID_TEXT.fullmatch(text):
         raise ValueError(f"not an id: {str(text)[:20]!r}")
     return int(text)
+
+
+# A feed's name in a route: `<{FEED_NAMES}:feed_name>` matches "conversation" or "private".
+FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
 
 
 class IdConverter(BaseConverter):

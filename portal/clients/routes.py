@@ -8,18 +8,10 @@ from wtforms import SelectChoice
 
 from portal import policy
 from portal.clients import bp
-from portal.clients.forms import (
-    ClientForm,
-    LoginAccountForm,
-    PetForm,
-    PreferredSitterForm,
-    ServiceForm,
-    create_login,
-    invited_notice,
-)
+from portal.clients.forms import ClientForm, PetForm, PreferredSitterForm, ServiceForm
 from portal.extensions import db
-from portal.feeds.routes import page_options
-from portal.feeds.views import render_client_page
+from portal.feed_component.views import page_options, render_client_page
+from portal.forms import LoginAccountForm
 from portal.fragments import render
 from portal.loaders import (
     active_staff,
@@ -28,7 +20,7 @@ from portal.loaders import (
     staff_of_business,
 )
 from portal.models import Client, Feed, Role
-from portal.services import clients, form_keys
+from portal.services import accounts, clients, form_keys
 from portal.text import zone
 from portal.urls import id_arg
 
@@ -143,8 +135,17 @@ def add_pet(client_id: int):
 def new_login(client_id: int):
     client = _managed_client(client_id)
     form = LoginAccountForm()
-    if form.validate_on_submit() and create_login(form, Role.CLIENT, client.id):
-        return _back_to_profile(client, invited_notice(form))
+    if form.validate_on_submit():
+        try:
+            accounts.invite_user(
+                current_user.business, current_user, role=Role.CLIENT, client_id=client.id,
+                name=form.name.data, email=form.email.data, phone=form.phone.data,
+            )
+        except accounts.AccountError as error:
+            form.email.errors.append(str(error))  # a taken email
+        else:
+            return _back_to_profile(client, accounts.invited_notice(form.name.data,
+                                                                    form.email.data))
     status = 422 if form.errors else 200
     return render_template("clients/new_login.html", form=form, client=client), status
 

@@ -3,17 +3,17 @@ from flask_login import current_user, login_required
 from htmx_flask import make_response as htmx_response
 
 from portal import policy, throttle
-from portal.feeds.forms import MessageForm
-from portal.feeds.query import load_item, posted_item
-from portal.feeds.routes import FEED_NAMES, visible_feed
-from portal.feeds.views import composer_context, render_client_page
+from portal.feed_component.query import load_item, posted_item
+from portal.feed_component.views import composer_context, render_client_page
+from portal.forms import MessageForm
 from portal.fragments import retarget, wants_fragment
-from portal.loaders import client_of_business, message_of_business
+from portal.loaders import client_of_business, message_of_business, visible_feed
 from portal.messages import bp
 from portal.notifications import outbox, worker
 from portal.services import composers, messages
 from portal.services.uploads import UploadError
 from portal.text import and_list
+from portal.urls import FEED_NAMES
 
 LEFT_PAGE = (
     "Not sent: you opened another feed before this message went. If it belongs in this "
@@ -37,7 +37,7 @@ def feed_url(client_id: int, feed, message_id: int | None = None) -> str:
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/messages", methods=["POST"])
 @login_required
 def create(client_id: int, feed_name: str):
-    client, feed = visible_feed(client_id, feed_name)
+    client, feed = visible_feed(current_user, client_id, feed_name)
     policy.require(policy.can_post(current_user, client, feed))
     form = MessageForm()
     if not form.validate_on_submit():

@@ -3,17 +3,27 @@
 from flask import current_app, g, render_template
 from flask_login import current_user
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from portal import policy, unread
 from portal.extensions import db
-from portal.feeds import query
-from portal.feeds.forms import MessageForm
+from portal.feed_component import query
+from portal.forms import MessageForm
 from portal.fragments import wants_fragment
 from portal.models import Client, Feed, ScheduledService, ServiceStatus, User, utcnow
 from portal.services import composers, feed_activity
 from portal.text import moment_token
 
 SERVICES_SHOWN = 20
+# Pages show the household's pets: load them with the client, in the same query; the whole
+# client page also its logins.
+WITH_PETS = joinedload(Client.pets)
+WITH_PETS_AND_LOGINS = (joinedload(Client.pets), joinedload(Client.logins))
+
+
+def page_options() -> tuple:
+    """What to load with the client for render_client_page: a fragment needs no logins."""
+    return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
 
 
 def composer_context(client: Client, feed: Feed, form=None, token: str | None = None) -> dict:
