@@ -74,15 +74,15 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
         html = render_template("feeds/_feed.html", **context) + render_template(
             "_nav_unread.html", oob=True
         )
-    elif policy.is_client(current_user):
-        context = feed_context(client, feed, before=before, form=form)
-        html = render_template("clients/portal.html", **context)
-    else:
+    elif policy.sees_client_profile(current_user):
         roster = policy.staff_roster(client, current_user.business)
         context = feed_context(client, feed, before=before, form=form, roster=roster)
         html = render_template(
             "clients/profile.html", **context, **_profile_context(client, roster)
         )
+    else:
+        context = feed_context(client, feed, before=before, form=form)
+        html = render_template("clients/portal.html", **context)
     # After rendering: a page that fails to render marks nothing read.
     if context["read_up_to"] is not None:
         feed_activity.mark_read(current_user, client, feed, context["read_up_to"])
@@ -108,7 +108,7 @@ _STAFF_SERVICES = _SERVICES.where(ScheduledService.staff_id == bindparam("staff_
 
 def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
     """The sidebar: services, preferred sitters, and for the admin team staff and logins."""
-    services = _STAFF_SERVICES if policy.is_staff(current_user) else _SERVICES
+    services = _STAFF_SERVICES if policy.sees_only_own_services(current_user) else _SERVICES
     context = {
         "services": db.session.execute(services, {
             "client_id": client.id, "staff_id": current_user.id,

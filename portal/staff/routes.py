@@ -54,7 +54,7 @@ def new():
 def my_clients():
     """The clients a staff member works with, by name, a page at a time: the page, or the next
     cards alone for "More clients"."""
-    policy.require(policy.is_staff(current_user))
+    policy.require(policy.can_view_my_clients(current_user))
     name, client_id = request.args.get("after_name"), id_arg("after_id")
     after = (name, client_id) if name is not None and client_id is not None else None
     listing = clients_query.load(current_user, after=after, limit=CLIENTS_PER_PAGE)
