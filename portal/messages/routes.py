@@ -1,4 +1,4 @@
-from flask import current_app, flash, make_response, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from htmx_flask import make_response as htmx_response
 
@@ -6,7 +6,7 @@ from portal import policy, throttle
 from portal.feed_component.query import load_item, posted_item
 from portal.feed_component.views import composer_context, render_client_page
 from portal.forms import MessageForm
-from portal.fragments import retarget, wants_fragment
+from portal.fragments import wants_fragment
 from portal.loaders import client_of_business, message_of_business, visible_feed
 from portal.messages import bp
 from portal.notifications import outbox, worker
@@ -92,8 +92,9 @@ def _refused(client, feed, form, throttled: throttle.Refusal | None = None, stat
     (htmx swaps no error answers); a plain form post gets the page with 422, or 429."""
     if wants_fragment():
         context = composer_context(client, feed, form, token=form.composer.data)
-        response = make_response(render_template("feeds/_composer.html", **context))
-        return retarget(response, f"#composer-{feed.value}")
+        # The composer replaces itself, whatever element sent the form.
+        return htmx_response(render_template("feeds/_composer.html", **context),
+                             retarget=f"#composer-{feed.value}", reswap="outerHTML")
     if throttled:
         headers = {"Retry-After": str(throttled.retry_after)}
         return render_client_page(client, feed, form=form), 429, headers
