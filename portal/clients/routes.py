@@ -34,10 +34,10 @@ def index():
     search = request.args.get("q", "").strip()[:100]
     query = policy.clients_visible_to(current_user).order_by(Client.name, Client.id)
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-        query = query.where(
-            or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\"))
-        )
+        query = query.where(or_(
+            Client.name.icontains(search, autoescape=True),
+            Client.email.icontains(search, autoescape=True),
+        ))
     after_name, after_id = request.args.get("after_name"), id_arg("after_id")
     if after_name is not None and after_id is not None:
         query = query.where(tuple_(Client.name, Client.id) > tuple_(after_name, after_id))
