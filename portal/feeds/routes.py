@@ -10,7 +10,7 @@ from portal.loaders import visible_feed
 from portal.models import Feed, utcnow
 from portal.services import composers, feed_activity
 from portal.text import moment_from_token, moment_token
-from portal.urls import FEED_NAMES, id_arg
+from portal.urls import FEED_NAMES, id_arg, number_arg
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>")
@@ -49,7 +49,7 @@ def updates(client_id: int, feed_name: str):
     brought them may never have been shown (another tab opened meanwhile), and who has read a
     message is not emailed or texted about it."""
     checked_at = utcnow()  # before the query: a deletion racing it is seen next time
-    since = moment_from_token(request.args.get("since", type=int))
+    since = moment_from_token(number_arg("since"))
     after = id_arg("after", 0)
     oldest = id_arg("oldest", after)
     shown = id_arg("shown")
