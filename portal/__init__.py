@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config, storage, throttle
-from portal.extensions import csrf, db, htmx, limiter, login_manager, mail, migrate
+from portal.extensions import csrf, db, htmx, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,6 @@ def _init_extensions(app: Flask) -> None:
     mail.init_app(app)
     htmx.init_app(app)
     storage.init_app(app)
-    limiter.init_app(app)
     throttle.init_app(app)
     login_manager.init_app(app)
     # A new session key at every login is our protection; Flask-Login's own would log users

@@ -1,7 +1,5 @@
 """Extension objects, unbound; create_app binds them."""
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -32,5 +30,3 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 mail = Mail()
 htmx = Htmx()
-# No limits of its own: portal/throttle.py holds the rules and counts in its storage.
-limiter = Limiter(key_func=get_remote_address)

@@ -1,4 +1,6 @@
-"""The htmx glue in one place: when to answer with a fragment, and how to retarget it."""
+"""Page or fragment: the one decision every URL that serves both makes here (the htmx glue to
+swap in one place). Response headers for htmx (HX-Retarget, HX-Trigger, HX-Redirect, ...) are
+set by the routes that need them, with htmx-flask's make_response."""
 
 from flask import render_template, request
 
@@ -11,13 +13,6 @@ def wants_fragment() -> bool:
 
 def render(page: str, fragment: str, **context) -> str:
     return render_template(fragment if wants_fragment() else page, **context)
-
-
-def retarget(response, target: str, swap: str = "outerHTML"):
-    """Sends a 200 form-error fragment somewhere other than the requesting element's target."""
-    response.headers["HX-Retarget"] = target
-    response.headers["HX-Reswap"] = swap
-    return response
 
 
 def add_vary_header(response):

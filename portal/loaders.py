@@ -1,12 +1,14 @@
-"""Loading rows for a route: always within the viewer's business, 404 when absent."""
+"""Loading rows for a route: always within the viewer's business, 404 when absent (or, for a
+feed, not the viewer's to see)."""
 
 from functools import lru_cache
 
 from flask import abort
 from sqlalchemy import bindparam, select
 
+from portal import policy
 from portal.extensions import db
-from portal.models import Client, Message, Role, ScheduledService, User
+from portal.models import Client, Feed, Message, Role, ScheduledService, User
 
 
 def client_of_business(user: User, client_id: int, *options) -> Client:
@@ -25,6 +27,14 @@ def _client_statement(options: tuple):
         .where(Client.id == bindparam("client_id"), Client.business_id == bindparam("business_id"))
         .options(*options)
     )
+
+
+def visible_feed(user: User, client_id: int, feed_name: str, *options) -> tuple[Client, Feed]:
+    """The client and feed of a feed route, or a 404 unless the user may see that feed."""
+    client = client_of_business(user, client_id, *options)
+    feed = Feed(feed_name)
+    policy.require(policy.can_view_feed(user, client, feed))
+    return client, feed
 
 
 def message_of_business(user: User, message_id: int) -> Message:

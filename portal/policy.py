@@ -1,7 +1,9 @@
-"""Every access rule of the portal, and nothing else reads roles.
+"""Every access rule of the portal: nothing else reads roles to decide who may see or do what.
 
-Routes, partials, downloads, counts, searches and notifications all ask here. A rule answers
-True/False; `require` turns a refusal into a 404 so that a hidden thing gives no hint it exists.
+Routes, templates, partials, downloads, counts, searches and notifications all ask here. A rule
+answers True/False; `require` turns a refusal into a 404 so that a hidden thing gives no hint it
+exists. Roles read elsewhere decide no access: a role's label, the role a new login gets, whether
+the client wrote last, who is listed as staff.
 """
 
 from dataclasses import dataclass
@@ -68,6 +70,11 @@ def can_manage_clients(user: User) -> bool:
     return is_admin_team(user)
 
 
+def can_view_my_clients(user: User) -> bool:
+    """My Clients: a staff member's own list of the clients they work with."""
+    return is_staff(user)
+
+
 def can_manage_account(user: User, account: User) -> bool:
     """Resending someone's invitation, deactivating or reactivating their login: the admin team
     for client and staff logins, admins alone for the admin team's, nobody for their own."""
@@ -101,6 +108,21 @@ def can_access_private_messages(user: User) -> bool:
     return user.role == Role.ADMIN or (
         user.role == Role.OFFICE_MANAGER and user.private_messages_access
     )
+
+
+def can_be_granted_private_access(account: User, business_id: int) -> bool:
+    """Who the Permissions page grants private messages to: the business's office managers
+    (admins have them always, staff and clients never)."""
+    return account.role == Role.OFFICE_MANAGER and account.business_id == business_id
+
+
+def private_access_grantees(business_id: int) -> list[User]:
+    """The people can_be_granted_private_access allows, by name: the Permissions page's list."""
+    return list(db.session.scalars(
+        select(User)
+        .where(User.business_id == business_id, User.role == Role.OFFICE_MANAGER)
+        .order_by(User.name)
+    ))
 
 
 # --- staff access to a client -------------------------------------------------------------
@@ -256,6 +278,23 @@ def can_view_feed(user: User, client: Client, feed: Feed) -> bool:
     if not user.business.private_messaging_enabled:
         return False
     return is_client(user) or can_access_private_messages(user)
+
+
+def sees_client_profile(user: User) -> bool:
+    """A client's page as the business's people see it, beside the feed: scheduled services,
+    preferred sitters and, for the admin team, staff and logins. The client's own logins get
+    their portal page instead."""
+    return is_admin_team(user) or is_staff(user)
+
+
+def sees_client_notes(user: User) -> bool:
+    """The business's notes on a household are its own: never shown to the household."""
+    return is_admin_team(user) or is_staff(user)
+
+
+def sees_only_own_services(user: User) -> bool:
+    """On a client's page, staff see the services they do themselves, not their colleagues'."""
+    return is_staff(user)
 
 
 def visible_feeds(user: User, client: Client) -> list[Feed]:

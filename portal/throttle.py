@@ -1,8 +1,8 @@
 """Throttles: how often one person or one address may try something. Every rule is here.
 
-The limits are in the configuration (THROTTLE_*); the counters live in the limiter's storage
-(portal/extensions.py): Redis when REDIS_URL is set, so that every worker shares them, else the
-process's memory. Each rule is asked before the work; a refusal says how long to wait:
+The limits are in the configuration (THROTTLE_*); the counters live in the `limits` package's
+storage (RATELIMIT_STORAGE_URI): Redis when REDIS_URL is set, so that every worker shares them,
+else the process's memory. Each rule is asked before the work; a refusal says how long to wait:
 
     refusal = throttle.reset_request(form.email.data)    # a "Forgot password?" request
     if refusal:
@@ -11,6 +11,11 @@ process's memory. Each rule is asked before the work; a refusal says how long to
 
 A storage outage lets everything through (and is logged): nobody should be locked out of the
 portal because Redis is down.
+
+The rules use `limits` directly rather than Flask-Limiter's decorators: only failed logins
+count, a success forgives the account's failures, the lock-out is audited, files count by their
+number, and every refusal is said inside the form that was sent (keeping what was typed), none
+of which a decorator that refuses before the view runs can do.
 """
 
 import hashlib
@@ -23,9 +28,9 @@ from functools import lru_cache
 from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
-from limits.strategies import RateLimiter
+from limits.storage import storage_from_string
+from limits.strategies import STRATEGIES, RateLimiter
 
-from portal.extensions import limiter
 from portal.models import User
 from portal.services import audit
 from portal.services.accounts import normalize_email
@@ -53,8 +58,13 @@ class Refusal:
 
 
 def init_app(app: Flask) -> None:
-    """Keeps this app's strategy: the limiter object is shared, each app has its own storage."""
-    app.extensions["throttle"] = limiter.limiter
+    """This app's counters: a storage and strategy of its own (fresh counters in memory, or the
+    shared ones in Redis)."""
+    config = app.config
+    storage = storage_from_string(
+        config["RATELIMIT_STORAGE_URI"], **config["RATELIMIT_STORAGE_OPTIONS"]
+    )
+    app.extensions["throttle"] = STRATEGIES[config["RATELIMIT_STRATEGY"]](storage)
 
 
 # --- the rules --------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Ids in URLs: read by one converter everywhere, and written by the hundred (url_for once per
-page, then a string substitution per link)."""
+page, then a string substitution per link). Every number a request sends is read here: ids by
+as_id (the `int` converter, id_arg, form_ids, form choices), other numbers by number_arg."""
 
 import re
 from collections.abc import Callable
 
 from flask import abort, request, url_for
 from werkzeug.routing import BaseConverter
+
+from portal.models import Feed
 
 _ID_MARK = 987654321
 _TOKEN_MARK = "TOKEN-MARK"
@@ -57,6 +60,10 @@ def as_id(text: str | int) -> int:
     return int(text)
 
 
+# A feed's name in a route: `<{FEED_NAMES}:feed_name>` matches "conversation" or "private".
+FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
+
+
 class IdConverter(BaseConverter):
     """Every route's `<int:...>`: what as_id refuses matches no route, so it answers 404."""
 
@@ -88,6 +95,17 @@ def id_arg(name: str, default: int | None = None, args=None) -> int | None:
     when absent or empty, 404 when it is not an id."""
     value = (request.args if args is None else args).get(name, "")
     return default if value == "" else _id_or_404(value)
+
+
+_NUMBER_TEXT = re.compile("[0-9]{1,20}")
+
+
+def number_arg(name: str) -> int | None:
+    """A whole number from the query string that is not an id (a moment token, larger than any
+    id column holds): ASCII digits only. None when absent or not one: the caller falls back
+    (an open feed's poll then asks from now)."""
+    value = request.args.get(name, "")
+    return int(value) if _NUMBER_TEXT.fullmatch(value) else None
 
 
 def _id_or_404(text: str | int) -> int:

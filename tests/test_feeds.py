@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.feeds import query
+from portal.feed_component import query
 from portal.models import AuditEvent, Feed, Message, utcnow
 
 from .conftest import count_rows, png_bytes, record_sql

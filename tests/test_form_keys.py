@@ -99,14 +99,13 @@ def test_two_posts_racing_with_one_key_create_once(app, admin, household, monkey
     def post() -> None:
         with app.test_request_context(method="POST", data={"once": "k" * 22}):
             user = db.session.get(User, admin.id)
-            monkeypatch.setattr(form_keys, "current_user", user)
             client = db.session.get(Client, household.id)
 
             def make() -> str:
                 clients.add_pet(user, client, name="Pickle", species="Cat", notes=None)
                 return "/made"
 
-            went.append(form_keys.once(make, "/made"))
+            went.append(form_keys.once(user, "k" * 22, make, "/made"))
             db.session.remove()
 
     first = threading.Thread(target=post)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from portal.urls import LARGEST_ID, IdConverter, as_id
+from portal.urls import LARGEST_ID, IdConverter, as_id, number_arg
 
 from .conftest import count_rows, every_row
 
@@ -81,6 +81,19 @@ def test_an_id_is_a_number_no_column_overflows():
             as_id(str(number))
         with pytest.raises(ValueError):
             as_id(number)
+
+
+def test_a_number_that_is_no_id_is_ascii_digits_or_nothing(app):
+    """number_arg (the feed poll's moment token): larger than ids, never in another spelling."""
+    read = {"1733000000000000": 1733000000000000, "0": 0, "": None, "+5": None, " 5": None}
+    for name in ("arabic_indic_digits", "fullwidth_digits", "exponent", "hex", "negative",
+                 "underscore", "thousands_of_digits"):
+        read[SPELLINGS[name]] = None
+    for written, number in read.items():
+        with app.test_request_context("/", query_string={"since": written}):
+            assert number_arg("since") == number, written
+    with app.test_request_context("/"):
+        assert number_arg("since") is None
 
 
 def test_the_largest_id_still_routes(admin_browser, admin, household):

@@ -491,6 +491,12 @@ ROLE_RULES = {
     "can_manage_settings": {"admin", "other_business_admin"},
     "can_access_private_messages": {"admin", "office_manager_private", "other_business_admin"},
     "sees_deletion_details": ADMIN_TEAM | {"other_business_admin"},
+    "can_view_my_clients": {"staff_scheduled", "staff_preferred", "staff_unrelated"},
+    "sees_client_profile": ADMIN_TEAM | {"staff_scheduled", "staff_preferred", "staff_unrelated",
+                                         "other_business_admin"},
+    "sees_client_notes": ADMIN_TEAM | {"staff_scheduled", "staff_preferred", "staff_unrelated",
+                                       "other_business_admin"},
+    "sees_only_own_services": {"staff_scheduled", "staff_preferred", "staff_unrelated"},
 }
 
 
@@ -521,6 +527,21 @@ def test_private_access_refused_to_deactivated_admin(app, business, admin):
     set_private_messaging(app, business, True)
     update_row(app, User, admin.id, active=False)
     assert ask(app, policy.can_access_private_messages, admin) is False
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_office_managers_of_the_business_can_be_granted_private_access(app, person,
+                                                                            business, role):
+    user = person(role)
+    granted = ask(app, policy.can_be_granted_private_access, user, business.id)
+    assert granted is (role in {"office_manager", "office_manager_private"})
+
+
+def test_private_access_grantees_are_the_office_managers_by_name(app, business, office_manager,
+                                                                 office_manager_private, admin):
+    with app.test_request_context():
+        names = [user.name for user in policy.private_access_grantees(business.id)]
+    assert names == sorted([office_manager.name, office_manager_private.name])
 
 
 def test_require_refusal_answers_404(app):

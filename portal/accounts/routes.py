@@ -12,7 +12,7 @@ from portal import policy
 from portal.accounts import bp
 from portal.extensions import db
 from portal.fragments import wants_fragment
-from portal.models import Role, User
+from portal.models import User
 from portal.notifications import account_mail
 from portal.services import accounts
 
@@ -29,7 +29,7 @@ def _answer(account: User, notice: str, category: str = "success"):
     if wants_fragment():
         return render_template("accounts/_status.html", account=account, notice=notice)
     flash(notice, category)
-    if account.role == Role.CLIENT:
+    if account.client_id is not None:  # a household's login, listed on its client's page
         return redirect(url_for("clients.profile", client_id=account.client_id) + "#logins")
     return redirect(url_for("staff.index"))
 

@@ -1,16 +1,8 @@
 from urllib.parse import urlsplit
 
-from flask import (
-    current_app,
-    flash,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from htmx_flask import make_response as htmx_response
 
 from portal import policy, throttle
 from portal.auth import bp
@@ -38,9 +30,9 @@ def safe_next(target: str | None) -> str | None:
 
 
 def home_url(user) -> str:
-    if policy.is_admin_team(user):
+    if policy.can_manage_clients(user):
         return url_for("clients.index")
-    if policy.is_staff(user):
+    if policy.can_view_my_clients(user):
         return url_for("staff.my_clients")
     return url_for("clients.profile", client_id=user.client_id)
 
@@ -54,9 +46,7 @@ def unauthorized():
         back_to = current.path + (f"?{current.query}" if current.query else "")
     target = url_for("auth.login", next=safe_next(back_to))
     if request.htmx:
-        response = make_response("", 401)
-        response.headers["HX-Redirect"] = target
-        return response
+        return htmx_response("", 401, redirect=target)
     flash("Please log in to continue.", "info")
     return redirect(target)
 

@@ -8,18 +8,10 @@ from wtforms import SelectChoice
 
 from portal import policy
 from portal.clients import bp
-from portal.clients.forms import (
-    ClientForm,
-    LoginAccountForm,
-    PetForm,
-    PreferredSitterForm,
-    ServiceForm,
-    create_login,
-    invited_notice,
-)
+from portal.clients.forms import ClientForm, PetForm, PreferredSitterForm, ServiceForm
 from portal.extensions import db
-from portal.feeds.routes import page_options
-from portal.feeds.views import render_client_page
+from portal.feed_component.views import page_options, render_client_page
+from portal.forms import LoginAccountForm
 from portal.fragments import render
 from portal.loaders import (
     active_staff,
@@ -28,7 +20,7 @@ from portal.loaders import (
     staff_of_business,
 )
 from portal.models import Client, Feed, Role
-from portal.services import clients, form_keys
+from portal.services import accounts, clients, form_keys
 from portal.text import zone
 from portal.urls import id_arg
 
@@ -42,10 +34,10 @@ def index():
     search = request.args.get("q", "").strip()[:100]
     query = policy.clients_visible_to(current_user).order_by(Client.name, Client.id)
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-        query = query.where(
-            or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\"))
-        )
+        query = query.where(or_(
+            Client.name.icontains(search, autoescape=True),
+            Client.email.icontains(search, autoescape=True),
+        ))
     after_name, after_id = request.args.get("after_name"), id_arg("after_id")
     if after_name is not None and after_id is not None:
         query = query.where(tuple_(Client.name, Client.id) > tuple_(after_name, after_id))
@@ -68,7 +60,7 @@ def new():
     policy.require(policy.can_manage_clients(current_user))
     form = ClientForm()
     if form.validate_on_submit():
-        profile_url = form_keys.once(lambda: _create_client(form), url_for("clients.index"))
+        profile_url = _once(lambda: _create_client(form), url_for("clients.index"))
         flash(f"{form.name.data.strip()} was added.", "success")
         return redirect(profile_url)
     return render_template("clients/new.html", form=form), 422 if form.errors else 200
@@ -111,7 +103,12 @@ def _made_once(client: Client, make: Callable[[], object], section: str) -> None
         make()
         return back
 
-    form_keys.once(made, back)
+    _once(made, back)
+
+
+def _once(make: Callable[[], str], repeated_url: str) -> str:
+    """make() unless this form's one-time key (the once() macro) was used already."""
+    return form_keys.once(current_user, request.form.get(form_keys.FIELD), make, repeated_url)
 
 
 def _form_errors(form) -> str:
@@ -138,8 +135,17 @@ def add_pet(client_id: int):
 def new_login(client_id: int):
     client = _managed_client(client_id)
     form = LoginAccountForm()
-    if form.validate_on_submit() and create_login(form, Role.CLIENT, client.id):
-        return _back_to_profile(client, invited_notice(form))
+    if form.validate_on_submit():
+        try:
+            accounts.invite_user(
+                current_user.business, current_user, role=Role.CLIENT, client_id=client.id,
+                name=form.name.data, email=form.email.data, phone=form.phone.data,
+            )
+        except accounts.AccountError as error:
+            form.email.errors.append(str(error))  # a taken email
+        else:
+            return _back_to_profile(client, accounts.invited_notice(form.name.data,
+                                                                    form.email.data))
     status = 422 if form.errors else 200
     return render_template("clients/new_login.html", form=form, client=client), status
 

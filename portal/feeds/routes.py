@@ -1,43 +1,22 @@
 from flask import abort, current_app, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy.orm import joinedload
 
-from portal import policy
 from portal.extensions import csrf
+from portal.feed_component.query import load_page, load_updates
+from portal.feed_component.views import page_options, render_client_page
 from portal.feeds import bp, pulse
-from portal.feeds.query import load_page, load_updates
-from portal.feeds.views import render_client_page
 from portal.fragments import wants_fragment
-from portal.loaders import client_of_business
-from portal.models import Client, Feed, utcnow
+from portal.loaders import visible_feed
+from portal.models import Feed, utcnow
 from portal.services import composers, feed_activity
 from portal.text import moment_from_token, moment_token
-from portal.urls import id_arg
-
-# Pages show the household's pets: load them with the client, in the same query; the whole
-# client page also its logins.
-WITH_PETS = joinedload(Client.pets)
-WITH_PETS_AND_LOGINS = (joinedload(Client.pets), joinedload(Client.logins))
-FEED_NAMES = "any(" + ", ".join(feed.value for feed in Feed) + ")"
-
-
-def page_options() -> tuple:
-    """What to load with the client for render_client_page: a fragment needs no logins."""
-    return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
-
-
-def visible_feed(client_id: int, feed_name: str, *options) -> tuple[Client, Feed]:
-    """The client and feed for the current user, or a 404: the one check of every feed route."""
-    client = client_of_business(current_user, client_id, *options)
-    feed = Feed(feed_name)
-    policy.require(policy.can_view_feed(current_user, client, feed))
-    return client, feed
+from portal.urls import FEED_NAMES, id_arg, number_arg
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>")
 @login_required
 def show(client_id: int, feed_name: str):
-    client, feed = visible_feed(client_id, feed_name, *page_options())
+    client, feed = visible_feed(current_user, client_id, feed_name, *page_options())
     return render_client_page(client, feed)
 
 
@@ -53,7 +32,7 @@ def leave(client_id: int, feed_name: str, token: str):
     Pings cannot carry a CSRF token. Nothing is exposed by going without: the write only
     records that the logged-in person left a page whose unguessable token they were shown.
     """
-    visible_feed(client_id, feed_name)
+    visible_feed(current_user, client_id, feed_name)
     cross_site = request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin"
     if cross_site or not composers.is_token(token):
         abort(404)
@@ -70,7 +49,7 @@ def updates(client_id: int, feed_name: str):
     brought them may never have been shown (another tab opened meanwhile), and who has read a
     message is not emailed or texted about it."""
     checked_at = utcnow()  # before the query: a deletion racing it is seen next time
-    since = moment_from_token(request.args.get("since", type=int))
+    since = moment_from_token(number_arg("since"))
     after = id_arg("after", 0)
     oldest = id_arg("oldest", after)
     shown = id_arg("shown")
@@ -84,7 +63,7 @@ def updates(client_id: int, feed_name: str):
 
 @login_required
 def _changes(client_id, feed_name, checked_at, since, after, oldest, shown):
-    client, feed = visible_feed(client_id, feed_name)
+    client, feed = visible_feed(current_user, client_id, feed_name)
     changes = load_updates(client, feed, current_user, after=after, oldest=oldest, since=since)
     if not changes and shown is None:
         return "", 204
@@ -103,7 +82,7 @@ def _changes(client_id, feed_name, checked_at, since, after, oldest, shown):
 @login_required
 def earlier(client_id: int, feed_name: str):
     """The page of messages before `before`: alone for "Load earlier messages", or in the page."""
-    client, feed = visible_feed(client_id, feed_name, *page_options())
+    client, feed = visible_feed(current_user, client_id, feed_name, *page_options())
     before = id_arg("before")
     if not wants_fragment():
         return render_client_page(client, feed, before=before)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal import policy
 from portal.extensions import db
-from portal.feeds.query import IMAGE_SUFFIX, load_item
+from portal.feed_component.query import IMAGE_SUFFIX, load_item
 from portal.files import bp
 from portal.models import Attachment, AttachmentKind, Client, Message
 from portal.services.uploads import IMAGE_SUFFIXES, clean_filename

@@ -1,19 +1,19 @@
-from flask import current_app, flash, make_response, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from htmx_flask import make_response as htmx_response
 
 from portal import policy, throttle
-from portal.feeds.forms import MessageForm
-from portal.feeds.query import load_item, posted_item
-from portal.feeds.routes import FEED_NAMES, visible_feed
-from portal.feeds.views import composer_context, render_client_page
-from portal.fragments import retarget, wants_fragment
-from portal.loaders import client_of_business, message_of_business
+from portal.feed_component.query import load_item, posted_item
+from portal.feed_component.views import composer_context, render_client_page
+from portal.forms import MessageForm
+from portal.fragments import wants_fragment
+from portal.loaders import client_of_business, message_of_business, visible_feed
 from portal.messages import bp
 from portal.notifications import outbox
 from portal.services import composers, messages
 from portal.services.uploads import UploadError
 from portal.text import and_list
+from portal.urls import FEED_NAMES
 
 LEFT_PAGE = (
     "Not sent: you opened another feed before this message went. If it belongs in this "
@@ -41,7 +41,7 @@ def feed_url(client_id: int, feed, message_id: int | None = None) -> str:
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/messages", methods=["POST"])
 @login_required
 def create(client_id: int, feed_name: str):
-    client, feed = visible_feed(client_id, feed_name)
+    client, feed = visible_feed(current_user, client_id, feed_name)
     policy.require(policy.can_post(current_user, client, feed))
     form = MessageForm()
     if not form.validate_on_submit():
@@ -101,8 +101,9 @@ def _refused(client, feed, form, throttled: throttle.Refusal | None = None, stat
     (htmx swaps no error answers); a plain form post gets the page with 422, or 429."""
     if wants_fragment():
         context = composer_context(client, feed, form, token=form.composer.data)
-        response = make_response(render_template("feeds/_composer.html", **context))
-        return retarget(response, f"#composer-{feed.value}")
+        # The composer replaces itself, whatever element sent the form.
+        return htmx_response(render_template("feeds/_composer.html", **context),
+                             retarget=f"#composer-{feed.value}", reswap="outerHTML")
     if throttled:
         headers = {"Retry-After": str(throttled.retry_after)}
         return render_client_page(client, feed, form=form), 429, headers

@@ -9,18 +9,15 @@ import hashlib
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, jsonify, request, send_from_directory
 from flask_login import current_user, login_required
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
-from portal.extensions import db
-from portal.models import Channel, PushSubscription, utcnow
+from portal.models import Channel
 from portal.notifications import push
 from portal.notifications.outbox import wants
 from portal.push import bp
+from portal.services import push_devices
 
 MAX_BODY_BYTES = 4096
 MAX_ENDPOINT_LENGTH = 1000  # the column's size
-MAX_DEVICES = 10  # per person; the oldest beyond this are forgotten
 
 
 class Invalid(ValueError):
@@ -48,7 +45,7 @@ def subscribe():
         endpoint, p256dh, auth = _subscription(_submitted())
     except Invalid as error:
         return jsonify(error=str(error)), error.status
-    created = _save(endpoint, p256dh, auth)
+    created = push_devices.save(current_user, endpoint, p256dh, auth)
     return jsonify(subscribed=True), 201 if created else 200
 
 
@@ -61,14 +58,7 @@ def unsubscribe():
             raise Invalid("endpoint is missing or too long")
     except Invalid as error:
         return jsonify(error=str(error)), error.status
-    result = db.session.execute(
-        delete(PushSubscription)
-        .where(PushSubscription.endpoint == endpoint,
-               PushSubscription.user_id == current_user.id),
-        execution_options={"synchronize_session": False},
-    )
-    db.session.commit()
-    return jsonify(deleted=result.rowcount > 0)
+    return jsonify(deleted=push_devices.forget(current_user, endpoint))
 
 
 @bp.app_context_processor
@@ -76,9 +66,7 @@ def push_device_context():
     """For templates/preferences/_push_device.html, computed only when it is rendered."""
 
     def push_device() -> dict:
-        endpoints = db.session.scalars(
-            select(PushSubscription.endpoint).where(PushSubscription.user_id == current_user.id)
-        )
+        endpoints = push_devices.endpoints(current_user)
         return {
             "application_server_key": push.application_server_key(),
             # Hashes, not the endpoints: enough for push.js to tell whether this browser's
@@ -146,44 +134,3 @@ def _key(value, name: str, size: int) -> bytes:
         raise Invalid(f"{name} must be {size} bytes")
     return raw
 
-
-def _save(endpoint: str, p256dh: str, auth: str) -> bool:
-    """Upsert by endpoint: a browser has one subscription, so a device another login enabled
-    before now notifies this person instead. Returns whether a row was created."""
-    fields = {"user_id": current_user.id, "business_id": current_user.business_id,
-              "p256dh": p256dh, "auth": auth}
-    for _ in range(2):
-        existing = db.session.scalar(
-            select(PushSubscription).where(PushSubscription.endpoint == endpoint)
-        )
-        if existing is not None:
-            if existing.user_id != current_user.id:
-                existing.created_at = utcnow()  # a new device for its new owner
-            for name, value in fields.items():
-                setattr(existing, name, value)
-        else:
-            db.session.add(PushSubscription(endpoint=endpoint, **fields))
-        try:
-            db.session.flush()
-        except IntegrityError:
-            db.session.rollback()  # the same endpoint saved meanwhile: update that one
-            continue
-        _forget_oldest_devices()
-        db.session.commit()
-        return existing is None
-    raise RuntimeError("could not save the push subscription")
-
-
-def _forget_oldest_devices() -> None:
-    keep = (
-        select(PushSubscription.id)
-        .where(PushSubscription.user_id == current_user.id)
-        .order_by(PushSubscription.created_at.desc(), PushSubscription.id.desc())
-        .limit(MAX_DEVICES)
-    )
-    db.session.execute(
-        delete(PushSubscription)
-        .where(PushSubscription.user_id == current_user.id,
-               PushSubscription.id.not_in(keep)),
-        execution_options={"synchronize_session": False},
-    )

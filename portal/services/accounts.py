@@ -84,6 +84,11 @@ def invite_user(
     return user
 
 
+def invited_notice(name: str, email: str) -> str:
+    """What the inviter is told, with the name and address as they typed them."""
+    return f"{name} was invited: an email to {email} has a link to choose a password."
+
+
 def _new_user(business, role, email, name, client_id, phone, time_zone) -> User:
     email = normalize_email(email)
     if db.session.scalar(select(User.id).where(User.email == email)):

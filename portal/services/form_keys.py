@@ -10,13 +10,11 @@ it always was. Messages keep their key on themselves instead (Message.send_key).
 from collections.abc import Callable
 from datetime import timedelta
 
-from flask import request
-from flask_login import current_user
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import UsedFormKey, utcnow
+from portal.models import UsedFormKey, User, utcnow
 from portal.services import composers
 
 FIELD = "once"
@@ -28,40 +26,40 @@ def new_key() -> str:
     return composers.new_token()
 
 
-def once(make: Callable[[], str], repeated_url: str) -> str:
+def once(user: User, key: str | None, make: Callable[[], str], repeated_url: str) -> str:
     """Runs make() (which commits what it creates and returns the URL to go to next) unless
-    this form's key was used already; returns where to go. A repeat goes to `repeated_url`
-    until make()'s own URL, when it differs (a new record's page), is recorded just after."""
-    key = request.form.get(FIELD)
+    the user's form sent a key (its FIELD) used already; returns where to go. A repeat goes
+    to `repeated_url` until make()'s own URL, when it differs (a new record's page), is
+    recorded just after."""
     if not composers.is_token(key):
         return make()
-    if (used := _used(key)) is not None:
+    if (used := _used(user, key)) is not None:
         return used.result_url
     db.session.execute(delete(UsedFormKey).where(UsedFormKey.used_at < utcnow() - KEPT))
-    db.session.add(UsedFormKey(user_id=current_user.id, key=key, result_url=repeated_url,
-                               business_id=current_user.business_id))
+    db.session.add(UsedFormKey(user_id=user.id, key=key, result_url=repeated_url,
+                               business_id=user.business_id))
     try:
         url = make()  # its commit takes the key with it
     except IntegrityError:
         db.session.rollback()
-        if (used := _used(key)) is None:
+        if (used := _used(user, key)) is None:
             raise
         return used.result_url  # the same post, committed first meanwhile
     if url != repeated_url:
-        _record(key, url)
+        _record(user, key, url)
     return url
 
 
-def _used(key: str) -> UsedFormKey | None:
+def _used(user: User, key: str) -> UsedFormKey | None:
     return db.session.scalar(
-        select(UsedFormKey).where(UsedFormKey.user_id == current_user.id, UsedFormKey.key == key)
+        select(UsedFormKey).where(UsedFormKey.user_id == user.id, UsedFormKey.key == key)
     )
 
 
-def _record(key: str, url: str) -> None:
+def _record(user: User, key: str, url: str) -> None:
     db.session.execute(
         update(UsedFormKey)
-        .where(UsedFormKey.user_id == current_user.id, UsedFormKey.key == key)
+        .where(UsedFormKey.user_id == user.id, UsedFormKey.key == key)
         .values(result_url=url[:300])
     )
     db.session.commit()

@@ -1,5 +1,6 @@
+from portal import policy
 from portal.extensions import db
-from portal.models import Business, Role, User
+from portal.models import Business, User
 from portal.services import audit
 
 
@@ -19,7 +20,7 @@ def update_business_settings(actor: User, business: Business, **values) -> None:
 def set_private_messages_access(actor: User, office_managers: list[User], granted: set[int]):
     """Saves the Permissions page: who of the office managers may reach private messages."""
     for manager in office_managers:
-        if manager.role != Role.OFFICE_MANAGER or manager.business_id != actor.business_id:
+        if not policy.can_be_granted_private_access(manager, actor.business_id):
             raise ValueError("Only office managers of the same business get this permission.")
         new = manager.id in granted
         if manager.private_messages_access != new:

@@ -2,12 +2,9 @@ from functools import partial
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from portal import policy
-from portal.extensions import db
 from portal.fragments import render
-from portal.models import Role, User
 from portal.services import settings
 from portal.settings import audit_events, bp
 from portal.settings.forms import PortalSettingsForm
@@ -55,22 +52,9 @@ def portal_settings():
     return render_template("settings/portal.html", form=form), status
 
 
-def _office_managers() -> list[User]:
-    return list(
-        db.session.scalars(
-            select(User)
-            .where(
-                User.business_id == current_user.business_id,
-                User.role == Role.OFFICE_MANAGER,
-            )
-            .order_by(User.name)
-        )
-    )
-
-
 @bp.route("/permissions", methods=["GET", "POST"])
 def permissions():
-    managers = _office_managers()
+    managers = policy.private_access_grantees(current_user.business_id)
     if request.method == "POST":
         granted = set(form_ids("private_messages"))
         settings.set_private_messages_access(current_user, managers, granted)

@@ -3,10 +3,11 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from portal import policy
-from portal.clients.forms import LoginAccountForm, create_login, invited_notice
 from portal.extensions import db
+from portal.forms import LoginAccountForm
 from portal.fragments import render
 from portal.models import Role, User
+from portal.services import accounts
 from portal.staff import bp
 from portal.staff import query as clients_query
 from portal.urls import id_arg
@@ -34,9 +35,17 @@ def index():
 def new():
     policy.require(policy.can_manage_clients(current_user))
     form = LoginAccountForm()
-    if form.validate_on_submit() and create_login(form, Role.STAFF):
-        flash(invited_notice(form), "success")
-        return redirect(url_for("staff.index"))
+    if form.validate_on_submit():
+        try:
+            accounts.invite_user(
+                current_user.business, current_user, role=Role.STAFF,
+                name=form.name.data, email=form.email.data, phone=form.phone.data,
+            )
+        except accounts.AccountError as error:
+            form.email.errors.append(str(error))  # a taken email
+        else:
+            flash(accounts.invited_notice(form.name.data, form.email.data), "success")
+            return redirect(url_for("staff.index"))
     return render_template("staff/new.html", form=form), 422 if form.errors else 200
 
 
@@ -45,7 +54,7 @@ def new():
 def my_clients():
     """The clients a staff member works with, by name, a page at a time: the page, or the next
     cards alone for "More clients"."""
-    policy.require(policy.is_staff(current_user))
+    policy.require(policy.can_view_my_clients(current_user))
     name, client_id = request.args.get("after_name"), id_arg("after_id")
     after = (name, client_id) if name is not None and client_id is not None else None
     listing = clients_query.load(current_user, after=after, limit=CLIENTS_PER_PAGE)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Locator, Page, expect
 
-from portal.feeds.query import size_label
+from portal.feed_component.query import size_label
 
 from .conftest import WAIT
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from portal import policy
 from portal.extensions import db
-from portal.feeds.delivery import Delivery, DeliveryLines
+from portal.feed_component.delivery import Delivery, DeliveryLines
 from portal.models import (
     Attachment,
     AttachmentKind,

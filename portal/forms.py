@@ -1,7 +1,9 @@
+"""Forms that more than one blueprint shows; a blueprint's own forms are in its forms.py."""
+
 from flask import current_app, request
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, MultipleFileField, TextAreaField
-from wtforms.validators import ValidationError
+from wtforms import EmailField, HiddenField, MultipleFileField, StringField, TelField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from portal.services.uploads import Upload
 
@@ -10,7 +12,22 @@ def _normalize(text: str | None) -> str:
     return (text or "").replace("\r\n", "\n").replace("\r", "\n")
 
 
+class LoginAccountForm(FlaskForm):
+    """A login for a person: a client's household member (on the client's page) or a staff
+    member (on the Staff page). They choose their own password from the invitation email."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField(
+        "Email", validators=[DataRequired(), Email(), Length(max=254)],
+        description="The invitation goes here, with a link to choose a password. "
+                    "It is also what they log in with.",
+    )
+    phone = TelField("Mobile phone", validators=[Optional(), Length(max=40)])
+
+
 class MessageForm(FlaskForm):
+    """The composer of every feed (portal/feed_component)."""
+
     text = TextAreaField("Message", filters=[_normalize])
     files = MultipleFileField("Attach photos or files")
     # Which page the composer was on (portal/services/composers.py).

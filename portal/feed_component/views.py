@@ -3,17 +3,27 @@
 from flask import current_app, g, render_template
 from flask_login import current_user
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from portal import policy, unread
 from portal.extensions import db
-from portal.feeds import query
-from portal.feeds.forms import MessageForm
+from portal.feed_component import query
+from portal.forms import MessageForm
 from portal.fragments import wants_fragment
 from portal.models import Client, Feed, ScheduledService, ServiceStatus, User, utcnow
 from portal.services import composers, feed_activity
 from portal.text import moment_token
 
 SERVICES_SHOWN = 20
+# Pages show the household's pets: load them with the client, in the same query; the whole
+# client page also its logins.
+WITH_PETS = joinedload(Client.pets)
+WITH_PETS_AND_LOGINS = (joinedload(Client.pets), joinedload(Client.logins))
+
+
+def page_options() -> tuple:
+    """What to load with the client for render_client_page: a fragment needs no logins."""
+    return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
 
 
 def composer_context(client: Client, feed: Feed, form=None, token: str | None = None) -> dict:
@@ -64,15 +74,15 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
         html = render_template("feeds/_feed.html", **context) + render_template(
             "_nav_unread.html", oob=True
         )
-    elif policy.is_client(current_user):
-        context = feed_context(client, feed, before=before, form=form)
-        html = render_template("clients/portal.html", **context)
-    else:
+    elif policy.sees_client_profile(current_user):
         roster = policy.staff_roster(client, current_user.business)
         context = feed_context(client, feed, before=before, form=form, roster=roster)
         html = render_template(
             "clients/profile.html", **context, **_profile_context(client, roster)
         )
+    else:
+        context = feed_context(client, feed, before=before, form=form)
+        html = render_template("clients/portal.html", **context)
     # After rendering: a page that fails to render marks nothing read.
     if context["read_up_to"] is not None:
         feed_activity.mark_read(current_user, client, feed, context["read_up_to"])
@@ -98,7 +108,7 @@ _STAFF_SERVICES = _SERVICES.where(ScheduledService.staff_id == bindparam("staff_
 
 def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
     """The sidebar: services, preferred sitters, and for the admin team staff and logins."""
-    services = _STAFF_SERVICES if policy.is_staff(current_user) else _SERVICES
+    services = _STAFF_SERVICES if policy.sees_only_own_services(current_user) else _SERVICES
     context = {
         "services": db.session.execute(services, {
             "client_id": client.id, "staff_id": current_user.id,
