@@ -137,7 +137,7 @@ def _register_error_pages(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from portal import policy, text, unread
+    from portal import bidi, clock, policy, unread
     from portal.models import Feed, Role
     from portal.services import form_keys
 
@@ -146,9 +146,9 @@ def _register_template_helpers(app: Flask) -> None:
         nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
     )
     app.jinja_env.filters.update(
-        local_datetime=text.viewer_datetime, local_time=text.viewer_time
+        local_datetime=clock.viewer_datetime, local_time=clock.viewer_time
     )
-    app.jinja_env.finalize = text.finalize
+    app.jinja_env.finalize = bidi.finalize
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

@@ -1,9 +1,11 @@
-"""Ids in URLs: read by one converter everywhere, and written by the hundred (url_for once per
-page, then a string substitution per link). Every number a request sends is read here: ids by
-as_id (the `int` converter, id_arg, form_ids, form choices), other numbers by number_arg."""
+"""Numbers in URLs: ids read by one converter everywhere, and written by the hundred (url_for
+once per page, then a string substitution per link). Every number a request sends is read here:
+ids by as_id (the `int` converter, id_arg, form_ids, form choices), other numbers by number_arg,
+points in time as moment tokens."""
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import abort, request, url_for
 from werkzeug.routing import BaseConverter
@@ -113,3 +115,17 @@ def _id_or_404(text: str | int) -> int:
         return as_id(text)
     except ValueError:
         abort(404)
+
+
+def moment_token(moment: datetime) -> int:
+    """A point in time as an integer for URLs: microseconds since the epoch."""
+    return int(moment.timestamp() * 1_000_000)
+
+
+def moment_from_token(token: int | None) -> datetime:
+    if not token or token < 0:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(token / 1_000_000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime.now(UTC)

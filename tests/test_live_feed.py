@@ -5,7 +5,7 @@ import re
 from datetime import timedelta
 
 from portal.models import Feed, utcnow
-from portal.text import moment_token
+from portal.urls import moment_token
 
 from .conftest import record_sql
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.text import ViewerClock, exact_time
+from portal.clock import ViewerClock, exact_time
 
 # Thursday 26 November 2026, 3:30 PM in Chicago (CST, UTC-6).
 NOW = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)

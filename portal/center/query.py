@@ -12,9 +12,9 @@ from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.orm import aliased
 
 from portal import policy, unread
+from portal.clock import ViewerClock, elapsed
 from portal.extensions import db
 from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, User, utcnow
-from portal.text import ViewerClock, elapsed
 from portal.urls import url_pattern
 
 EXCERPT_LENGTH = 140

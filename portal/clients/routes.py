@@ -9,6 +9,7 @@ from wtforms import SelectChoice
 from portal import policy
 from portal.clients import bp
 from portal.clients.forms import ClientForm, PetForm, PreferredSitterForm, ServiceForm
+from portal.clock import zone
 from portal.extensions import db
 from portal.feed_component.views import page_options, render_client_page
 from portal.forms import LoginAccountForm
@@ -21,7 +22,6 @@ from portal.loaders import (
 )
 from portal.models import Client, Feed, Role
 from portal.services import accounts, clients, form_keys
-from portal.text import zone
 from portal.urls import id_arg
 
 CLIENTS_PER_PAGE = 50

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, union_all
 
 from portal import policy
+from portal.clock import ViewerClock
 from portal.extensions import db
 from portal.models import (
     Channel,
@@ -24,7 +25,7 @@ from portal.models import (
     User,
 )
 from portal.notifications.outbox import READ_IN_PORTAL
-from portal.text import ViewerClock, and_list
+from portal.text import and_list
 
 # Readers named in "Seen by …" before the rest are counted ("and 3 others").
 SEEN_NAMED = 3

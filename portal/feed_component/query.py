@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select, union_all
 from sqlalchemy.orm import aliased
 
 from portal import policy
+from portal.clock import ViewerClock
 from portal.extensions import db
 from portal.feed_component.delivery import Delivery, DeliveryLines
 from portal.models import (
@@ -24,7 +25,7 @@ from portal.models import (
 )
 from portal.notifications import outbox
 from portal.services.uploads import ATTACHMENT_TYPE
-from portal.text import ViewerClock, message_html
+from portal.text import message_html
 from portal.urls import url_pattern
 
 IMAGE_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",

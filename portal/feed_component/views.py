@@ -12,7 +12,7 @@ from portal.forms import MessageForm
 from portal.fragments import wants_fragment
 from portal.models import Client, Feed, ScheduledService, ServiceStatus, User, utcnow
 from portal.services import composers, feed_activity
-from portal.text import moment_token
+from portal.urls import moment_token
 
 SERVICES_SHOWN = 20
 # Pages show the household's pets: load them with the client, in the same query; the whole

@@ -9,8 +9,7 @@ from portal.fragments import wants_fragment
 from portal.loaders import visible_feed
 from portal.models import Feed, utcnow
 from portal.services import composers, feed_activity
-from portal.text import moment_from_token, moment_token
-from portal.urls import FEED_NAMES, id_arg, number_arg
+from portal.urls import FEED_NAMES, id_arg, moment_from_token, moment_token, number_arg
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>")

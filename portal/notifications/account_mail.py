@@ -12,6 +12,7 @@ from flask import current_app, render_template
 from flask_mail import Message as MailMessage
 from sqlalchemy import exists, func, select
 
+from portal.clock import zone
 from portal.extensions import db
 from portal.models import (
     AccountEmail,
@@ -31,7 +32,6 @@ from portal.notifications.outbox import (
     retry_later,
 )
 from portal.services.account_links import Purpose, make
-from portal.text import zone
 
 LINKS = {
     AccountEmailKind.INVITATION: ("auth.accept_invitation", Purpose.INVITATION),

@@ -6,11 +6,11 @@ import smtplib
 from flask import current_app, render_template
 from flask_mail import Message as MailMessage
 
+from portal.bidi import without_bidi_controls
 from portal.extensions import mail
 from portal.models import Business, User
 from portal.notifications.errors import PermanentError, TransientError
 from portal.notifications.notices import Notice
-from portal.text import without_bidi_controls
 
 
 def header_safe(text: str) -> str:

@@ -6,9 +6,10 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from portal.bidi import without_bidi_controls
+from portal.clock import zone
 from portal.extensions import db
 from portal.models import Attachment, Client, Feed, Message
-from portal.text import without_bidi_controls, zone
 
 EXCERPT_LENGTH = 280
 

@@ -13,12 +13,12 @@ from collections import defaultdict
 from flask import Flask
 
 from portal import policy
+from portal.bidi import without_bidi_controls
 from portal.extensions import db
 from portal.models import Channel, Client, DeliveryStatus, Notification, User
 from portal.notifications import account_mail, email, notices, outbox, push, sms
 from portal.notifications.errors import PermanentError, TransientError
 from portal.notifications.notices import Notice
-from portal.text import without_bidi_controls
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from flask import url_for
 from sqlalchemy import and_, or_, select
 
 from portal import policy
+from portal.clock import exact_time, zone
 from portal.extensions import db
 from portal.models import AuditEvent, Client, Feed, Pet, Role, User
-from portal.text import exact_time, zone
 from portal.urls import id_arg
 
 # The kinds of event the filter offers: value -> (label, actions).
