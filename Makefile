@@ -48,6 +48,7 @@ bench: setup wrk
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor

@@ -1,11 +1,18 @@
-"""The portal's modules depend on one another in one direction only: no import cycles.
+"""The portal's modules depend on one another in one direction only: no import cycles, and
+the contracts of ARCHITECTURE.md (pyproject.toml's import-linter section) hold.
 
 The graph is read from the source with `ast`, so it holds every import, at module level and
 inside functions alike: an import moved into a function to get round a cycle is still a cycle.
 """
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import portal
 
@@ -106,3 +113,45 @@ def test_a_blueprint_importing_its_routes_is_not_a_cycle(tmp_path):
     (package / "__init__.py").write_text("bp = object()\nfrom shop.orders import routes\n")
     (package / "routes.py").write_text("from shop.orders import bp\n")
     assert cycles(import_graph(package.parent, "shop")) == []
+
+
+# --- the contracts of ARCHITECTURE.md, as `make lint` checks them (pyproject.toml) ---
+
+PROJECT = Path(portal.__file__).parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def lint_imports(project: Path) -> subprocess.CompletedProcess:
+    """import-linter on the `portal` package found in `project`, with its pyproject's
+    contracts."""
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(project / "pyproject.toml"), "--no-cache"],
+        cwd=project, env={**os.environ, "PYTHONPATH": str(project)},
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_the_layout_keeps_its_contracts():
+    result = lint_imports(PROJECT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BROKEN" not in result.stdout and result.stdout.count("KEPT") >= 5
+
+
+@pytest.mark.parametrize(("module", "violation", "contract"), [
+    ("messages/routes.py", "from portal.feeds import routes as feed_routes",
+     "Blueprints never import one another BROKEN"),
+    ("services/messages.py", "from portal.feed_component import query",
+     "Services and the policy never import blueprints or the feed component BROKEN"),
+    ("models/messages.py", "from portal import policy",
+     "Models import nothing above them BROKEN"),
+    ("notifications/email.py", "from portal.notifications import outbox",
+     "Notification channels import no worker and no outbox BROKEN"),
+])
+def test_a_deliberate_violation_breaks_its_contract(tmp_path, module, violation, contract):
+    shutil.copytree(PROJECT / "portal", tmp_path / "portal",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT / "pyproject.toml", tmp_path)
+    with (tmp_path / "portal" / module).open("a") as source:
+        source.write(f"\n{violation}  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0 and contract in result.stdout, result.stdout
