@@ -1,34 +1,34 @@
 """Fixtures: a migrated database per test (SQLite file, or PostgreSQL when
-PORTAL_TEST_DATABASE_URL is set), the app, a test client that knows CSRF, factories and roles."""
+PORTAL_TEST_DATABASE_URL is set), the app, a test client that knows CSRF, factories and roles,
+and the mail, SMS and push services on loopback."""
 
-import os
-import re
 import shutil
-from contextlib import contextmanager
+import socket
+import threading
 from datetime import timedelta
-from io import BytesIO
+from http.server import ThreadingHTTPServer
 
 import pytest
-from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from PIL import Image
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, text
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Business, Client, Feed, Message, Role, ScheduledService, User, utcnow
+from portal.models import Business, Client, Feed, Message, Role, ScheduledService, utcnow
 from portal.services import accounts, clients, messages
 from portal.services.uploads import Upload
 
-PASSWORD = "correct horse battery"
-
-
-def png_bytes(size=(8, 8), colour="green") -> bytes:
-    """A real, tiny photo for messages that need one."""
-    output = BytesIO()
-    Image.new("RGB", size, colour).save(output, "PNG")
-    return output.getvalue()
-POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
+from .helpers import (
+    BASE_URL,
+    PASSWORD,
+    POSTGRES_URL,
+    VAPID_SUBJECT,
+    FakeDns,
+    PortalClient,
+    TwilioStandIn,
+    new_key_pair,
+    smtp_mailbox,
+)
 
 
 def _config(database_url: str, upload_folder=None) -> dict:
@@ -81,45 +81,6 @@ def database_url(database_template, tmp_path):
         path = tmp_path / "portal.sqlite3"
         shutil.copy(database_template, path)
         yield f"sqlite:///{path}"
-
-
-class PortalClient(FlaskClient):
-    """A browser stand-in: finds the CSRF token in pages and can speak htmx."""
-
-    _csrf_token: str | None = None
-
-    def open(self, *args, buffered=True, **kwargs):
-        # Read whole responses, so a served file is closed before the test goes on.
-        return super().open(*args, buffered=buffered, **kwargs)
-
-    def csrf_token(self) -> str:
-        if self._csrf_token is None:
-            page = self.get("/", follow_redirects=True).get_data(as_text=True)
-            self._csrf_token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-        return self._csrf_token
-
-    def forget_csrf_token(self) -> None:
-        self._csrf_token = None
-
-    def htmx(self, method: str, url: str, **kwargs):
-        headers = {"HX-Request": "true", **kwargs.pop("headers", {})}
-        if method.upper() != "GET":
-            headers.setdefault("X-CSRFToken", self.csrf_token())
-        return self.open(url, method=method.upper(), headers=headers, **kwargs)
-
-    def submit(self, url: str, data: dict | None = None, **kwargs):
-        """A plain form post, as a browser without JavaScript sends it."""
-        return self.post(url, data={"csrf_token": self.csrf_token(), **(data or {})}, **kwargs)
-
-    def login(self, user, password: str = PASSWORD, remember: bool = False):
-        self.forget_csrf_token()
-        response = self.submit(
-            "/login",
-            {"email": user.email, "password": password, "remember": "y" if remember else ""},
-        )
-        assert response.status_code == 302, response.get_data(as_text=True)
-        self.forget_csrf_token()
-        return response
 
 
 @pytest.fixture
@@ -375,51 +336,59 @@ def admin_browser(logged_in, admin):
     return logged_in(admin)
 
 
-# --- changing and reading rows behind the app's back, each in an app context of its own ---
+# --- the mail, SMS and push services on loopback ---------------------------------------------
 
-def update_row(app, model, row_id, **columns) -> None:
-    """Sets columns of one row and commits, as another request would."""
-    with app.app_context():
-        row = db.session.get(model, row_id)
-        for name, value in columns.items():
-            setattr(row, name, value)
-        db.session.commit()
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on loopback that the worker delivers to."""
+    with smtp_mailbox(app) as server:
+        yield server
 
 
-def set_private_messaging(app, business: Business, enabled: bool) -> None:
-    update_row(app, Business, business.id, private_messaging_enabled=enabled)
+@pytest.fixture
+def twilio(app):
+    """The loopback stand-in for the SMS provider; the requests it received."""
+    TwilioStandIn.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.config.update(
+        SMS_PROVIDER="twilio", TWILIO_ACCOUNT_SID="AC123", TWILIO_AUTH_TOKEN="secret",
+        TWILIO_FROM_NUMBER="+15550001111",
+        TWILIO_API_BASE=f"http://127.0.0.1:{server.server_address[1]}",
+    )
+    yield TwilioStandIn.requests
+    server.shutdown()
+    server.server_close()
 
 
-def grant_private_access(app, user, granted: bool = True) -> None:
-    update_row(app, User, user.id, private_messages_access=granted)
+@pytest.fixture
+def vapid(app):
+    private, public = new_key_pair()
+    app.config.update(
+        VAPID_PRIVATE_KEY=private, VAPID_PUBLIC_KEY=public, VAPID_SUBJECT=VAPID_SUBJECT,
+        NOTIFICATION_DELAY_SECONDS=0, PORTAL_BASE_URL=BASE_URL,
+    )
+    return public
 
 
-def every_row(app) -> dict[str, list[dict]]:
-    """Every row of every table, by table name."""
-    with app.app_context():
-        return {
-            table.name: [dict(row._mapping)
-                         for row in db.session.execute(select(table).order_by(*table.primary_key))]
-            for table in db.metadata.sorted_tables
-        }
+@pytest.fixture
+def dns(monkeypatch):
+    """Names resolve only as the test says: never through real DNS."""
+    fake = FakeDns(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
+    return fake
 
 
-def count_rows(app, model, *where) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+@pytest.fixture
+def connections(monkeypatch):
+    """Every address a socket tried to connect to; none is reached (the connection is
+    refused), so nothing leaves this machine."""
+    tried = []
 
+    def connect(sock, address):
+        tried.append(address[:2])
+        raise ConnectionRefusedError("refused in the tests")
 
-@contextmanager
-def record_sql(app):
-    """Collects (statement, parameters) of every statement the database runs inside the block."""
-    statements = []
-
-    def listener(connection, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
-
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            yield statements
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return tried

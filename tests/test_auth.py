@@ -12,7 +12,7 @@ from portal import config, create_app
 from portal.extensions import db
 from portal.models import LoginSession, User, utcnow
 
-from .conftest import PASSWORD, update_row
+from .helpers import PASSWORD, update_row
 
 
 def test_login_page_renders(client):

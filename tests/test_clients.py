@@ -18,7 +18,7 @@ from portal.models import (
 )
 from portal.services.accounts import authenticate
 
-from .conftest import count_rows, record_sql
+from .helpers import count_rows, record_sql
 
 
 def schedule_service(browser, household, staff, day: str, starts: str, ends: str,

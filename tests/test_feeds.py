@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.feeds import query
 from portal.models import AuditEvent, Feed, Message, utcnow
 
-from .conftest import count_rows, png_bytes, record_sql
+from .helpers import count_queries, count_rows, png_bytes, record_sql
 
 
 def feed_url(record, feed="conversation"):
@@ -144,12 +144,6 @@ def test_feed_pages_by_keyset_not_offset(app, admin_browser, household, long_fee
     # SQLite's dialect always appends "OFFSET ?" bound to 0; nothing is ever skipped by offset.
     if "OFFSET" in sql:
         assert list(params)[-1] == 0
-
-
-def count_queries(app, browser, url):
-    with record_sql(app) as statements:
-        assert browser.get(url).status_code == 200
-    return len(statements)
 
 
 @pytest.mark.parametrize("viewer", ["admin", "assigned_staff", "household_login"])

@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.models import Client, Pet, ScheduledService, UsedFormKey, User
 from portal.services import clients, form_keys
 
-from .conftest import count_rows, every_row
+from .helpers import count_rows, every_row
 
 
 def form_fields(page: str, action: str) -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 from portal.urls import LARGEST_ID, IdConverter, as_id
 
-from .conftest import count_rows, every_row
+from .helpers import count_rows, every_row
 
 SPELLINGS = {
     "beyond_64_bits": "9999999999999999999999999",

@@ -25,7 +25,7 @@ from portal.models import (
 from portal.models.types import UTCDateTime
 
 from .cast import ROLES
-from .conftest import POSTGRES_URL, record_sql, set_private_messaging, update_row
+from .helpers import POSTGRES_URL, record_sql, set_private_messaging, update_row
 
 CENTER = "/messages"
 

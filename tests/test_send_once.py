@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.models import Attachment, Client, Feed, Message, Notification, User
 from portal.services import feed_activity, messages
 
-from .conftest import count_rows, every_row, png_bytes
+from .helpers import count_rows, every_row, png_bytes
 
 
 def feed_url(household) -> str:

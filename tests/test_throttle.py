@@ -12,7 +12,7 @@ from portal import throttle
 from portal.extensions import db
 from portal.models import AuditEvent, Message, Role
 
-from .conftest import PASSWORD, count_rows, png_bytes
+from .helpers import PASSWORD, count_rows, png_bytes
 
 OFFICE = "192.0.2.10"  # documentation addresses: only ever REMOTE_ADDR values here
 ELSEWHERE = "198.51.100.7"

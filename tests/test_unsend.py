@@ -14,7 +14,7 @@ from portal.models import AuditEvent, Channel, DeliveryStatus, Message, Notifica
 from portal.notifications import worker
 from portal.services import messages
 
-from .conftest import POSTGRES_URL, count_rows
+from .helpers import POSTGRES_URL, count_rows
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from flask import got_request_exception
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from ..conftest import PASSWORD
+from ..helpers import PASSWORD
+from .helpers import WAIT
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers run as root), and nothing that phones home or updates mid-run.
@@ -22,8 +23,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output"
-# Every wait is explicit and short: a local server answers in milliseconds.
-WAIT = 5_000
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from portal.extensions import db
 from portal.models import DeliveryStatus, Notification, User
 from portal.notifications import worker
 
-from ..conftest import update_row
-from .conftest import WAIT
+from ..helpers import update_row
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 

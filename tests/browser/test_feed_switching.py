@@ -22,8 +22,8 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Feed, Message, Notification, Role, User
 
-from ..conftest import set_private_messaging
-from .conftest import WAIT
+from ..helpers import set_private_messaging
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 

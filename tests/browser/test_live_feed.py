@@ -7,8 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import WAIT
-from .test_conversation import assert_not_reloaded, mark_page, send, wait_for_htmx
+from .helpers import WAIT, assert_not_reloaded, mark_page, send, wait_for_htmx
 
 pytestmark = pytest.mark.browser
 LIVE = 3_500  # the promise is three seconds; polls run every two

@@ -16,9 +16,8 @@ from playwright.sync_api import expect
 
 from portal.models import PushSubscription
 
-from ..conftest import count_rows
-from ..test_push import b64url, new_key_pair
-from .conftest import WAIT
+from ..helpers import b64url, count_rows, new_key_pair
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 
