@@ -3,6 +3,7 @@ changing rows behind the app's back, and the mail, SMS and push services played 
 
 import base64
 import email
+import hashlib
 import ipaddress
 import json
 import os
@@ -24,6 +25,7 @@ from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
 from PIL import Image
 from sqlalchemy import event, func, select, update
 
@@ -48,22 +50,26 @@ def png_bytes(size=(8, 8), colour="green") -> bytes:
 # --- the test client ------------------------------------------------------------------------
 
 class PortalClient(FlaskClient):
-    """A browser stand-in: finds the CSRF token in pages and can speak htmx."""
-
-    _csrf_token: str | None = None
+    """A browser stand-in: knows its CSRF token and can speak htmx."""
 
     def open(self, *args, buffered=True, **kwargs):
         # Read whole responses, so a served file is closed before the test goes on.
         return super().open(*args, buffered=buffered, **kwargs)
 
     def csrf_token(self) -> str:
-        if self._csrf_token is None:
-            page = self.get("/", follow_redirects=True).get_data(as_text=True)
-            self._csrf_token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-        return self._csrf_token
+        """The token this browser's pages carry, made as Flask-WTF's generate_csrf makes it (a
+        random token kept in the session, sent signed) without asking for a page."""
+        app = self.application
+        field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        with self.session_transaction() as session:
+            raw = session.setdefault(field, hashlib.sha1(os.urandom(64)).hexdigest())
+        secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+        return URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
 
-    def forget_csrf_token(self) -> None:
-        self._csrf_token = None
+    def page_csrf_token(self, url: str = "/") -> str:
+        """The token as a page hands it to htmx, for tests of CSRF itself."""
+        page = self.get(url, follow_redirects=True).get_data(as_text=True)
+        return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
 
     def htmx(self, method: str, url: str, **kwargs):
         headers = {"HX-Request": "true", **kwargs.pop("headers", {})}
@@ -76,13 +82,11 @@ class PortalClient(FlaskClient):
         return self.post(url, data={"csrf_token": self.csrf_token(), **(data or {})}, **kwargs)
 
     def login(self, user, password: str = PASSWORD, remember: bool = False):
-        self.forget_csrf_token()
         response = self.submit(
             "/login",
             {"email": user.email, "password": password, "remember": "y" if remember else ""},
         )
         assert response.status_code == 302, response.get_data(as_text=True)
-        self.forget_csrf_token()
         return response
 
 

@@ -137,7 +137,6 @@ def test_remember_me_cookie_stops_working_after_logout(app, client, new_client, 
 
 
 def _remember_cookie_expiry(client, admin):
-    client.forget_csrf_token()
     response = client.login(admin, remember=True)
     header = next(value for value in response.headers.getlist("Set-Cookie")
                   if value.startswith("remember_token="))
@@ -197,7 +196,6 @@ def test_session_cookie_flags(client, admin):
 
 def _set_cookie_headers(client, admin):
     client.submit("/logout")
-    client.forget_csrf_token()
     response = client.submit("/login", {"email": admin.email, "password": PASSWORD})
     return response.headers.getlist("Set-Cookie")
 

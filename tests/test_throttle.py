@@ -20,7 +20,6 @@ ELSEWHERE = "198.51.100.7"
 
 def attempt(browser, user_or_email, password="wrong password", address=OFFICE):
     email = getattr(user_or_email, "email", user_or_email)
-    browser.forget_csrf_token()
     return browser.post(
         "/login",
         data={"csrf_token": browser.csrf_token(), "email": email, "password": password},
