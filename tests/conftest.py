@@ -1,18 +1,27 @@
-"""Fixtures: a migrated database per test (SQLite file, or PostgreSQL when
-PORTAL_TEST_DATABASE_URL is set), the app, a test client that knows CSRF, factories and roles,
-and the mail, SMS and push services on loopback."""
+"""Fixtures: the app and its database, a test client that knows CSRF, factories and roles, and
+the mail, SMS and push services on loopback.
 
+One app serves every test of the session (of each pytest-xdist worker), on a database migrated
+once: SQLite, or PostgreSQL when PORTAL_TEST_DATABASE_URL is set. Each test runs in a transaction
+rolled back at its end; its settings, upload folder and throttle counters are its own.
+
+Tests whose data other connections must see (threads, a live server, a second app, row locks)
+are marked `committed`: they get an app of their own on a clean database, which they commit to.
+"""
+
+import copy
 import shutil
 import socket
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 from http.server import ThreadingHTTPServer
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
-from portal import create_app
+from portal import create_app, storage
 from portal.extensions import db
 from portal.models import Business, Client, Feed, Message, Role, ScheduledService, utcnow
 from portal.services import accounts, clients, messages
@@ -29,6 +38,14 @@ from .helpers import (
     new_key_pair,
     smtp_mailbox,
 )
+
+
+def pytest_collection_modifyitems(items):
+    """A live server and a second app read through connections of their own: the tests that
+    use them work on committed data."""
+    for item in items:
+        if not {"live_server", "make_app"}.isdisjoint(item.fixturenames):
+            item.add_marker(pytest.mark.committed)
 
 
 def _config(database_url: str, upload_folder=None) -> dict:
@@ -66,6 +83,98 @@ def database_template(tmp_path_factory):
     return path
 
 
+# --- one app for the session, each test rolled back ------------------------------------------
+
+def _begin_sqlite_transactions_explicitly(engine) -> None:
+    """pysqlite (before Python 3.12) opens transactions late and on its own terms, so the app's
+    SAVEPOINTs would not nest inside the test's transaction. SQLAlchemy's documented remedy: no
+    implicit transactions, and a BEGIN of our own whenever SQLAlchemy begins one."""
+
+    @event.listens_for(engine, "connect")
+    def no_implicit_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+def _sessions_use_a_given_bind() -> None:
+    """Flask-SQLAlchemy's sessions choose the app's engine even when given a bind; these take
+    the connection a test gives them, and choose as before otherwise."""
+    sessions = db.session.session_factory
+    choose_engine = sessions.class_.get_bind
+
+    def get_bind(session, *args, **kwargs):
+        if session.bind is not None:
+            return session.bind
+        return choose_engine(session, *args, **kwargs)
+
+    sessions.class_.get_bind = get_bind
+
+
+@pytest.fixture(scope="session")
+def shared_app(database_template, tmp_path_factory):
+    """The app of every test not marked committed, on a database nothing is committed to."""
+    if POSTGRES_URL:
+        database_url = POSTGRES_URL
+    else:
+        path = tmp_path_factory.mktemp("shared") / "portal.sqlite3"
+        shutil.copy(database_template, path)
+        database_url = f"sqlite:///{path}"
+    app = create_app(_config(database_url))
+    app.test_client_class = PortalClient
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _begin_sqlite_transactions_explicitly(db.engine)
+    _sessions_use_a_given_bind()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@contextmanager
+def _isolated(app, upload_folder):
+    """What a test changes in the shared app is put back: its settings and extensions (the mail
+    settings among them), and the throttle's counters. Its uploads go to a folder of its own."""
+    settings = copy.deepcopy(dict(app.config))
+    extensions = dict(app.extensions)
+    mail = dict(vars(app.extensions["mail"]))
+    app.config["UPLOAD_FOLDER"] = upload_folder
+    storage.init_app(app)
+    try:
+        yield
+    finally:
+        app.config.clear()
+        app.config.update(settings)
+        app.extensions.clear()
+        app.extensions.update(extensions)
+        vars(app.extensions["mail"]).update(mail)
+        app.extensions["throttle"].storage.reset()
+
+
+@contextmanager
+def _rolled_back(app):
+    """Every session of the test joins one transaction of one connection, rolled back at the
+    end; the app's commits and rollbacks become savepoints (SQLAlchemy: "Joining a Session into
+    an External Transaction")."""
+    with app.app_context():
+        connection = db.engine.connect()
+    transaction = connection.begin()
+    sessions = db.session.session_factory
+    options = dict(sessions.kw)
+    sessions.configure(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield
+    finally:
+        sessions.kw.clear()
+        sessions.kw.update(options)
+        transaction.rollback()
+        connection.close()
+
+
+# --- committed tests: an app of their own on a clean database --------------------------------
+
 @pytest.fixture
 def database_url(database_template, tmp_path):
     if POSTGRES_URL:
@@ -83,14 +192,28 @@ def database_url(database_template, tmp_path):
         yield f"sqlite:///{path}"
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
-    app = create_app(_config(database_url, tmp_path / "uploads"))
+def _new_app(database_url: str, upload_folder, **settings):
+    app = create_app({**_config(database_url, upload_folder), **settings})
     app.test_client_class = PortalClient
-    yield app
+    return app
+
+
+def _close(app) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(request, tmp_path):
+    if request.node.get_closest_marker("committed"):
+        app = _new_app(request.getfixturevalue("database_url"), tmp_path / "uploads")
+        yield app
+        _close(app)
+        return
+    app = request.getfixturevalue("shared_app")
+    with _isolated(app, tmp_path / "uploads"), _rolled_back(app):
+        yield app
 
 
 @pytest.fixture
@@ -100,16 +223,13 @@ def make_app(database_url, tmp_path):
     made = []
 
     def make(**settings):
-        app = create_app({**_config(database_url, tmp_path / "uploads"), **settings})
-        app.test_client_class = PortalClient
+        app = _new_app(database_url, tmp_path / "uploads", **settings)
         made.append(app)
         return app
 
     yield make
     for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        _close(app)
 
 
 @pytest.fixture

@@ -124,13 +124,19 @@ def count_rows(app, model, *where) -> int:
         return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
+# The savepoints that stand for the app's transactions inside a test's own (conftest.py): the
+# app does not send them outside tests.
+_TEST_SAVEPOINTS = re.compile(r"(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) \w+$")
+
+
 @contextmanager
 def record_sql(app):
     """Collects (statement, parameters) of every statement the database runs inside the block."""
     statements = []
 
     def listener(connection, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
+        if not _TEST_SAVEPOINTS.match(statement):
+            statements.append((statement, parameters))
 
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", listener)

@@ -363,6 +363,7 @@ def test_delete_rights(app, request, logged_in, household, make_message, deleter
         assert (db.session.get(Message, message.id).text is None) is allowed
 
 
+@pytest.mark.committed  # two threads, each with its own connection
 def test_posts_to_one_client_commit_in_the_order_of_their_ids(
     app, admin, assigned_staff, household, monkeypatch
 ):

@@ -610,6 +610,7 @@ MESSAGES_AT_90D70486D2BD = Table(
 )
 
 
+@pytest.mark.committed  # Alembic migrates through a connection of its own
 def test_migration_backfills_summaries_and_read_markers(app, business, admin, household,
                                                         household_login, other_household):
     with app.app_context():

@@ -298,6 +298,7 @@ def test_names_cannot_inject_headers(app, smtp, make_user, household, make_messa
     assert all("Bcc" not in message for _, message in smtp.inbox.received)
 
 
+@pytest.mark.committed  # two worker threads, each with its own connection
 def test_workers_deliver_each_notification_exactly_once(app, smtp, make_user, household,
                                                         make_message):
     people = [make_user(Role.CLIENT, client=household) for _ in range(6)]
