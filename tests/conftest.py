@@ -19,7 +19,7 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 
 from portal import create_app, storage
 from portal.extensions import db
@@ -67,10 +67,23 @@ def _migrate(database_url: str) -> None:
         db.engine.dispose()
 
 
+def _create_database_if_missing(url: str) -> None:
+    """A worker's own database is made on first use, through the server's maintenance one."""
+    name = make_url(url).database
+    engine = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                   {"name": name})
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory):
     """Migrations run once per test session; each test then starts from that empty schema."""
     if POSTGRES_URL:
+        _create_database_if_missing(POSTGRES_URL)
         engine = create_engine(POSTGRES_URL)
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE"))

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from PIL import Image
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, make_url, select, update
 
 from portal.extensions import db
 from portal.models import Business, Channel, Notification, PushSubscription, User, utcnow
@@ -36,7 +36,6 @@ from portal.notifications import worker
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "Biscuit loves long walks"
 BASE_URL = "https://portal.example"
-POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
 VAPID_SUBJECT = "mailto:ops@happytails.example"
 
 
@@ -45,6 +44,21 @@ def png_bytes(size=(8, 8), colour="green") -> bytes:
     output = BytesIO()
     Image.new("RGB", size, colour).save(output, "PNG")
     return output.getvalue()
+
+
+# --- the database under test ----------------------------------------------------------------
+
+def worker_database_url(url: str | None) -> str | None:
+    """PORTAL_TEST_DATABASE_URL as this process uses it: each pytest-xdist worker has a database
+    of its own beside it (<name>_gw0, <name>_gw1, ...), so workers never meet in one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    own = make_url(url)
+    return own.set(database=f"{own.database}_{worker}").render_as_string(hide_password=False)
+
+
+POSTGRES_URL = worker_database_url(os.environ.get("PORTAL_TEST_DATABASE_URL"))
 
 
 # --- the test client ------------------------------------------------------------------------
