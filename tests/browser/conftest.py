@@ -110,6 +110,13 @@ def screenshot_dir() -> Path:
 
 
 @pytest.fixture
+def quick_polls(app):
+    """Pages ask again every fifth of a second: a test waits for what it expects to arrive, not
+    for a poll interval to pass."""
+    app.config.update(FEED_POLL_SECONDS=0.2, DELIVERY_POLL_SECONDS=0.2, UNREAD_POLL_SECONDS=0.2)
+
+
+@pytest.fixture
 def undo_window_over(app):
     """Messages written in the test are past their undo window at once: Delete, not Unsend."""
     app.config["NOTIFICATION_DELAY_SECONDS"] = 0

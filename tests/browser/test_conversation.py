@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.models import DeliveryStatus, Message, Notification, User
 from portal.services import messages
 
-from .helpers import WAIT, assert_not_reloaded, mark_page, send, wait_for_htmx
+from .helpers import WAIT, assert_not_reloaded, mark_page, send, wait_for_htmx, wait_for_polls
 
 pytestmark = pytest.mark.browser
 
@@ -132,7 +132,7 @@ def test_send_pressed_again_after_a_lost_answer_makes_one_message(
     expect(page.locator("#message-text")).to_have_value("", timeout=WAIT)
     shown = page.locator("#feed .messages article.message .message-text", has_text=text)
     expect(shown).to_have_count(1, timeout=WAIT)  # brought by the feed's catch-up poll
-    page.wait_for_timeout(2500)  # and not again by the next one
+    wait_for_polls(page, 2)  # and not again by the next one
     expect(shown).to_have_count(1)
     with app.app_context():
         sent = db.session.scalars(select(Message).where(Message.text == text)).all()
