@@ -34,6 +34,9 @@ def live_server(app):
         errors.append(exception)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # server_close() then waits for the requests still being answered (a poll, say), so that
+    # none is left holding a database connection when the app closes its engine.
+    server.daemon_threads = False
     # A short poll interval keeps shutdown() from idling half a second per test.
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server"
