@@ -190,6 +190,8 @@ def _rolled_back(app):
 
 @pytest.fixture
 def database_url(database_template, tmp_path):
+    """A committed test's database: a copy of the SQLite template, or PostgreSQL's, emptied
+    after the test."""
     if POSTGRES_URL:
         yield POSTGRES_URL
         tables = ", ".join(
@@ -219,6 +221,7 @@ def _close(app) -> None:
 
 @pytest.fixture
 def app(request, tmp_path):
+    """The session's app, rolled back after the test; a new app for a committed test."""
     if request.node.get_closest_marker("committed"):
         app = _new_app(request.getfixturevalue("database_url"), tmp_path / "uploads")
         yield app
