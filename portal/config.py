@@ -195,6 +195,12 @@ DEFAULTS = {
     "UPLOAD_MAX_PIXELS": 50_000_000,
     # The whole request; Flask answers 413 beyond it before reading the body.
     "MAX_CONTENT_LENGTH": 100 * 1024 * 1024,
+    # How often an open page asks the portal again, in seconds: the live feed (a message shows
+    # within three seconds), the delivery line of a message still settling, and the navigation's
+    # unread total. The browser tests set them short.
+    "FEED_POLL_SECONDS": 2,
+    "DELIVERY_POLL_SECONDS": 5,
+    "UNREAD_POLL_SECONDS": 10,
     # The undo window: a message deleted within it is never delivered anywhere.
     "NOTIFICATION_DELAY_SECONDS": 20,
     "NOTIFICATION_MAX_ATTEMPTS": 8,

@@ -470,6 +470,18 @@ document.addEventListener("keydown", function (event) {
     });
   });
 
+  // And a poll may bring one's own message before the send's answer does: the older copy goes.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var list = event.detail.target;
+    if (!list || !list.classList.contains("messages")) return;
+    var shown = {};
+    var articles = list.querySelectorAll(":scope > article.message");
+    for (var i = articles.length - 1; i >= 0; i--) {
+      if (shown[articles[i].id]) articles[i].remove();
+      shown[articles[i].id] = true;
+    }
+  });
+
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && document.getElementById("feed-poller")) {
       htmx.trigger(document.body, "poll-now");

@@ -1,34 +1,51 @@
-"""Fixtures: a migrated database per test (SQLite file, or PostgreSQL when
-PORTAL_TEST_DATABASE_URL is set), the app, a test client that knows CSRF, factories and roles."""
+"""Fixtures: the app and its database, a test client that knows CSRF, factories and roles, and
+the mail, SMS and push services on loopback.
 
-import os
-import re
+One app serves every test of the session (of each pytest-xdist worker), on a database migrated
+once: SQLite, or PostgreSQL when PORTAL_TEST_DATABASE_URL is set. Each test runs in a transaction
+rolled back at its end; its settings, upload folder and throttle counters are its own.
+
+Tests whose data other connections must see (threads, a live server, a second app, row locks)
+are marked `committed`: they get an app of their own on a clean database, which they commit to.
+"""
+
+import copy
 import shutil
+import socket
+import threading
 from contextlib import contextmanager
 from datetime import timedelta
-from io import BytesIO
+from http.server import ThreadingHTTPServer
 
 import pytest
-from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from PIL import Image
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, event, make_url, text
 
-from portal import create_app
+from portal import create_app, storage
 from portal.extensions import db
-from portal.models import Business, Client, Feed, Message, Role, ScheduledService, User, utcnow
+from portal.models import Business, Client, Feed, Message, Role, ScheduledService, utcnow
 from portal.services import accounts, clients, messages
 from portal.services.uploads import Upload
 
-PASSWORD = "correct horse battery"
+from .helpers import (
+    BASE_URL,
+    PASSWORD,
+    POSTGRES_URL,
+    VAPID_SUBJECT,
+    FakeDns,
+    PortalClient,
+    TwilioStandIn,
+    new_key_pair,
+    smtp_mailbox,
+)
 
 
-def png_bytes(size=(8, 8), colour="green") -> bytes:
-    """A real, tiny photo for messages that need one."""
-    output = BytesIO()
-    Image.new("RGB", size, colour).save(output, "PNG")
-    return output.getvalue()
-POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
+def pytest_collection_modifyitems(items):
+    """A live server and a second app read through connections of their own: the tests that
+    use them work on committed data."""
+    for item in items:
+        if not {"live_server", "make_app"}.isdisjoint(item.fixturenames):
+            item.add_marker(pytest.mark.committed)
 
 
 def _config(database_url: str, upload_folder=None) -> dict:
@@ -50,10 +67,23 @@ def _migrate(database_url: str) -> None:
         db.engine.dispose()
 
 
+def _create_database_if_missing(url: str) -> None:
+    """A worker's own database is made on first use, through the server's maintenance one."""
+    name = make_url(url).database
+    engine = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                   {"name": name})
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory):
     """Migrations run once per test session; each test then starts from that empty schema."""
     if POSTGRES_URL:
+        _create_database_if_missing(POSTGRES_URL)
         engine = create_engine(POSTGRES_URL)
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -66,8 +96,102 @@ def database_template(tmp_path_factory):
     return path
 
 
+# --- one app for the session, each test rolled back ------------------------------------------
+
+def _begin_sqlite_transactions_explicitly(engine) -> None:
+    """pysqlite (before Python 3.12) opens transactions late and on its own terms, so the app's
+    SAVEPOINTs would not nest inside the test's transaction. SQLAlchemy's documented remedy: no
+    implicit transactions, and a BEGIN of our own whenever SQLAlchemy begins one."""
+
+    @event.listens_for(engine, "connect")
+    def no_implicit_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+def _sessions_use_a_given_bind() -> None:
+    """Flask-SQLAlchemy's sessions choose the app's engine even when given a bind; these take
+    the connection a test gives them, and choose as before otherwise."""
+    sessions = db.session.session_factory
+    choose_engine = sessions.class_.get_bind
+
+    def get_bind(session, *args, **kwargs):
+        if session.bind is not None:
+            return session.bind
+        return choose_engine(session, *args, **kwargs)
+
+    sessions.class_.get_bind = get_bind
+
+
+@pytest.fixture(scope="session")
+def shared_app(database_template, tmp_path_factory):
+    """The app of every test not marked committed, on a database nothing is committed to."""
+    if POSTGRES_URL:
+        database_url = POSTGRES_URL
+    else:
+        path = tmp_path_factory.mktemp("shared") / "portal.sqlite3"
+        shutil.copy(database_template, path)
+        database_url = f"sqlite:///{path}"
+    app = create_app(_config(database_url))
+    app.test_client_class = PortalClient
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _begin_sqlite_transactions_explicitly(db.engine)
+    _sessions_use_a_given_bind()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@contextmanager
+def _isolated(app, upload_folder):
+    """What a test changes in the shared app is put back: its settings and extensions (the mail
+    settings among them), and the throttle's counters. Its uploads go to a folder of its own."""
+    settings = copy.deepcopy(dict(app.config))
+    extensions = dict(app.extensions)
+    mail = dict(vars(app.extensions["mail"]))
+    app.config["UPLOAD_FOLDER"] = upload_folder
+    storage.init_app(app)
+    try:
+        yield
+    finally:
+        app.config.clear()
+        app.config.update(settings)
+        app.extensions.clear()
+        app.extensions.update(extensions)
+        vars(app.extensions["mail"]).update(mail)
+        app.extensions["throttle"].storage.reset()
+
+
+@contextmanager
+def _rolled_back(app):
+    """Every session of the test joins one transaction of one connection, rolled back at the
+    end; the app's commits and rollbacks become savepoints (SQLAlchemy: "Joining a Session into
+    an External Transaction")."""
+    with app.app_context():
+        connection = db.engine.connect()
+    transaction = connection.begin()
+    sessions = db.session.session_factory
+    options = dict(sessions.kw)
+    sessions.configure(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield
+    finally:
+        sessions.kw.clear()
+        sessions.kw.update(options)
+        transaction.rollback()
+        connection.close()
+
+
+# --- committed tests: an app of their own on a clean database --------------------------------
+
 @pytest.fixture
 def database_url(database_template, tmp_path):
+    """A committed test's database: a copy of the SQLite template, or PostgreSQL's, emptied
+    after the test."""
     if POSTGRES_URL:
         yield POSTGRES_URL
         tables = ", ".join(
@@ -83,53 +207,29 @@ def database_url(database_template, tmp_path):
         yield f"sqlite:///{path}"
 
 
-class PortalClient(FlaskClient):
-    """A browser stand-in: finds the CSRF token in pages and can speak htmx."""
-
-    _csrf_token: str | None = None
-
-    def open(self, *args, buffered=True, **kwargs):
-        # Read whole responses, so a served file is closed before the test goes on.
-        return super().open(*args, buffered=buffered, **kwargs)
-
-    def csrf_token(self) -> str:
-        if self._csrf_token is None:
-            page = self.get("/", follow_redirects=True).get_data(as_text=True)
-            self._csrf_token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-        return self._csrf_token
-
-    def forget_csrf_token(self) -> None:
-        self._csrf_token = None
-
-    def htmx(self, method: str, url: str, **kwargs):
-        headers = {"HX-Request": "true", **kwargs.pop("headers", {})}
-        if method.upper() != "GET":
-            headers.setdefault("X-CSRFToken", self.csrf_token())
-        return self.open(url, method=method.upper(), headers=headers, **kwargs)
-
-    def submit(self, url: str, data: dict | None = None, **kwargs):
-        """A plain form post, as a browser without JavaScript sends it."""
-        return self.post(url, data={"csrf_token": self.csrf_token(), **(data or {})}, **kwargs)
-
-    def login(self, user, password: str = PASSWORD, remember: bool = False):
-        self.forget_csrf_token()
-        response = self.submit(
-            "/login",
-            {"email": user.email, "password": password, "remember": "y" if remember else ""},
-        )
-        assert response.status_code == 302, response.get_data(as_text=True)
-        self.forget_csrf_token()
-        return response
-
-
-@pytest.fixture
-def app(database_url, tmp_path):
-    app = create_app(_config(database_url, tmp_path / "uploads"))
+def _new_app(database_url: str, upload_folder, **settings):
+    app = create_app({**_config(database_url, upload_folder), **settings})
     app.test_client_class = PortalClient
-    yield app
+    return app
+
+
+def _close(app) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(request, tmp_path):
+    """The session's app, rolled back after the test; a new app for a committed test."""
+    if request.node.get_closest_marker("committed"):
+        app = _new_app(request.getfixturevalue("database_url"), tmp_path / "uploads")
+        yield app
+        _close(app)
+        return
+    app = request.getfixturevalue("shared_app")
+    with _isolated(app, tmp_path / "uploads"), _rolled_back(app):
+        yield app
 
 
 @pytest.fixture
@@ -139,16 +239,13 @@ def make_app(database_url, tmp_path):
     made = []
 
     def make(**settings):
-        app = create_app({**_config(database_url, tmp_path / "uploads"), **settings})
-        app.test_client_class = PortalClient
+        app = _new_app(database_url, tmp_path / "uploads", **settings)
         made.append(app)
         return app
 
     yield make
     for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        _close(app)
 
 
 @pytest.fixture
@@ -375,51 +472,61 @@ def admin_browser(logged_in, admin):
     return logged_in(admin)
 
 
-# --- changing and reading rows behind the app's back, each in an app context of its own ---
+# --- the mail, SMS and push services on loopback ---------------------------------------------
 
-def update_row(app, model, row_id, **columns) -> None:
-    """Sets columns of one row and commits, as another request would."""
-    with app.app_context():
-        row = db.session.get(model, row_id)
-        for name, value in columns.items():
-            setattr(row, name, value)
-        db.session.commit()
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on loopback that the worker delivers to."""
+    with smtp_mailbox(app) as server:
+        yield server
 
 
-def set_private_messaging(app, business: Business, enabled: bool) -> None:
-    update_row(app, Business, business.id, private_messaging_enabled=enabled)
+@pytest.fixture
+def twilio(app):
+    """The loopback stand-in for the SMS provider; the requests it received."""
+    TwilioStandIn.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioStandIn)
+    # A short poll interval keeps shutdown() from idling half a second per test.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    app.config.update(
+        SMS_PROVIDER="twilio", TWILIO_ACCOUNT_SID="AC123", TWILIO_AUTH_TOKEN="secret",
+        TWILIO_FROM_NUMBER="+15550001111",
+        TWILIO_API_BASE=f"http://127.0.0.1:{server.server_address[1]}",
+    )
+    yield TwilioStandIn.requests
+    server.shutdown()
+    server.server_close()
 
 
-def grant_private_access(app, user, granted: bool = True) -> None:
-    update_row(app, User, user.id, private_messages_access=granted)
+@pytest.fixture
+def vapid(app):
+    private, public = new_key_pair()
+    app.config.update(
+        VAPID_PRIVATE_KEY=private, VAPID_PUBLIC_KEY=public, VAPID_SUBJECT=VAPID_SUBJECT,
+        NOTIFICATION_DELAY_SECONDS=0, PORTAL_BASE_URL=BASE_URL,
+    )
+    return public
 
 
-def every_row(app) -> dict[str, list[dict]]:
-    """Every row of every table, by table name."""
-    with app.app_context():
-        return {
-            table.name: [dict(row._mapping)
-                         for row in db.session.execute(select(table).order_by(*table.primary_key))]
-            for table in db.metadata.sorted_tables
-        }
+@pytest.fixture
+def dns(monkeypatch):
+    """Names resolve only as the test says: never through real DNS."""
+    fake = FakeDns(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
+    return fake
 
 
-def count_rows(app, model, *where) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+@pytest.fixture
+def connections(monkeypatch):
+    """Every address a socket tried to connect to; none is reached (the connection is
+    refused), so nothing leaves this machine."""
+    tried = []
 
+    def connect(sock, address):
+        tried.append(address[:2])
+        raise ConnectionRefusedError("refused in the tests")
 
-@contextmanager
-def record_sql(app):
-    """Collects (statement, parameters) of every statement the database runs inside the block."""
-    statements = []
-
-    def listener(connection, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
-
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            yield statements
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return tried

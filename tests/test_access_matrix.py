@@ -37,7 +37,7 @@ from portal.models import (
 )
 
 from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
-from .conftest import (
+from .helpers import (
     every_row,
     grant_private_access,
     png_bytes,
@@ -902,3 +902,98 @@ def test_view_foreign_client_id_answers_like_missing_id(world, browser_as, make_
             response = browser.get(world.url(endpoint, **values))
             assert response.status_code == 404
             assert "Rival Household" not in response.get_data(as_text=True)
+
+
+# --- security headers on every page and fragment the URL map has ----------------------------------
+
+def _values_for(world, endpoint: str) -> dict | None:
+    """url_for values of a GET that reaches the endpoint, from the access matrix's cases."""
+    if endpoint in PUBLIC:
+        return PUBLIC[endpoint]
+    if endpoint in LOGGED_IN:
+        return {}
+    for case in FEED_CASES:
+        if case.endpoint == endpoint and case.method == "GET":
+            target = world.message(Feed.CONVERSATION, photo=endpoint.startswith("files."))
+            url, _ = feed_request(world, case, Feed.CONVERSATION, target)
+            return {"_url": url}
+    for case in MANAGEMENT_CASES:
+        if case.endpoint == endpoint and case.method == "GET":
+            return case.prepare(world, world.business)[0]
+    return None
+
+
+def _get_endpoints(app) -> list[str]:
+    return sorted({rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods})
+
+
+def _crawl(world, browser) -> list[tuple[str, object]]:
+    """(label, response) for every GET endpoint, as a page and as htmx asks for it."""
+    found = []
+    for endpoint in _get_endpoints(world.app):
+        values = _values_for(world, endpoint)
+        assert values is not None, f"{endpoint}: give it a case above"
+        url = values.get("_url") or world.url(endpoint, **values)
+        for hx in (False, True):
+            response = browser.get(url, headers={"HX-Request": "true"} if hx else {})
+            response.close()  # files and static assets are streamed
+            found.append((f"{endpoint} {url} ({'htmx' if hx else 'page'})", response))
+    return found
+
+
+def _directives(header: str) -> dict[str, str]:
+    """A Content-Security-Policy as directive -> sources, e.g. {"script-src": "'self'"}."""
+    directives = {}
+    for part in header.split(";"):
+        name, _, sources = part.strip().partition(" ")
+        if name:
+            directives[name] = sources.strip()
+    return directives
+
+
+def _header_problems(response, production: bool) -> list[str]:
+    headers = response.headers
+    problems = []
+    if headers.get("X-Content-Type-Options") != "nosniff":
+        problems.append("no X-Content-Type-Options: nosniff")
+    for name in ("Referrer-Policy", "Permissions-Policy"):
+        if not headers.get(name):
+            problems.append(f"no {name}")
+    if production != ("Strict-Transport-Security" in headers):
+        problems.append(f"Strict-Transport-Security {'missing' if production else 'sent'}")
+    if response.mimetype != "text/html":
+        return problems
+    csp = _directives(headers.get("Content-Security-Policy", ""))
+    script_src = csp.get("script-src", csp.get("default-src", ""))
+    if not script_src or "'unsafe-inline'" in script_src or "'unsafe-eval'" in script_src:
+        problems.append(f"script-src {script_src!r}")
+    for directive in ("object-src", "base-uri", "frame-ancestors"):
+        if csp.get(directive) != "'none'":
+            problems.append(f"{directive} {csp.get(directive)!r}")
+    if headers.get("Cache-Control") != "no-store":
+        problems.append(f"Cache-Control {headers.get('Cache-Control')!r}")
+    if "HX-Request" not in response.vary:
+        problems.append(f"Vary {headers.get('Vary')!r}")
+    return problems
+
+
+@pytest.mark.parametrize("production", [False, True], ids=["development", "production"])
+@pytest.mark.parametrize("role", ["admin", "assigned_staff", "household_login"])
+def test_every_get_endpoint_carries_security_headers(app, world, logged_in, request, role,
+                                                     production):
+    app.config["PRODUCTION"] = production
+    browser = logged_in(request.getfixturevalue(role))
+    responses = _crawl(world, browser)
+    problems = [f"{label} [{response.status_code}]: {problem}"
+                for label, response in responses
+                for problem in _header_problems(response, production)]
+    assert not problems, "\n".join(problems)
+    # The crawl reached pages and fragments, not just refusals.
+    assert sum(response.status_code == 200 for _, response in responses) > len(responses) / 3
+
+
+def test_anonymous_pages_carry_security_headers(app, world, client):
+    for endpoint, values in PUBLIC.items():
+        response = client.get(world.url(endpoint, **values))
+        response.close()
+        assert not _header_problems(response, production=False), endpoint

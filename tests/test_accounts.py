@@ -8,7 +8,6 @@ import json
 import re
 import time
 import unicodedata
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -29,29 +28,17 @@ from portal.models import (
 )
 from portal.services import account_links, accounts, passwords
 
-from .conftest import PASSWORD, count_rows, record_sql
-from .test_notifications import SmtpServer, free_port
-
-NEW_PASSWORD = "Biscuit loves long walks"
-BASE_URL = "https://portal.example"
-
-
-@contextmanager
-def smtp_mailbox(app, base_url: str = BASE_URL):
-    """A real SMTP server on loopback that the worker delivers to."""
-    server = SmtpServer(free_port())
-    server.start()
-    app.config.update(
-        MAIL_TRANSPORT="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port,
-        MAIL_SUPPRESS_SEND=False, MAIL_DEFAULT_SENDER="portal@happytails.example",
-        NOTIFICATION_DELAY_SECONDS=0, PORTAL_BASE_URL=base_url,
-    )
-    mail = app.extensions["mail"]
-    mail.server, mail.port, mail.suppress = "127.0.0.1", server.port, False
-    try:
-        yield server
-    finally:
-        server.stop()
+from .helpers import (
+    BASE_URL,
+    NEW_PASSWORD,
+    PASSWORD,
+    count_rows,
+    deliver,
+    link_in,
+    record_sql,
+    smtp_mailbox,
+    text_of,
+)
 
 
 @pytest.fixture
@@ -60,28 +47,8 @@ def mailbox(app):
         yield server
 
 
-def deliver(app) -> int:
-    from portal.notifications import worker
-
-    total = 0
-    while done := worker.run_once(app, "test-worker"):
-        total += done
-    return total
-
-
 def emails_to(mailbox, address: str) -> list:
     return mailbox.inbox.to(address)
-
-
-def text_of(message) -> str:
-    return message.get_body(("plain",)).get_content()
-
-
-def link_in(message, path: str) -> str:
-    """The link of the email, as a path the test client can open."""
-    for part in (text_of(message), message.get_body(("html",)).get_content()):
-        assert f"{BASE_URL}{path}" in part
-    return re.search(rf"{re.escape(BASE_URL)}({re.escape(path)}[\w.-]+)", text_of(message))[1]
 
 
 def load_user(app, email: str) -> User:
@@ -105,7 +72,6 @@ def invite_staff(admin_browser, name="Wendy Walker", email="wendy@example.com"):
 
 
 def set_password(browser, link: str, password: str = NEW_PASSWORD, confirm: str | None = None):
-    browser.forget_csrf_token()
     page = browser.get(link)
     assert page.status_code == 200
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
@@ -166,7 +132,6 @@ def test_invitation_link_works_once(app, mailbox, admin_browser, new_client):
     with app.app_context():
         first_hash = db.session.scalar(select(User.password_hash)
                                        .where(User.email == "wendy@example.com"))
-    stranger.forget_csrf_token()
     response = stranger.submit(link, {"password": "someone else's words", "confirm":
                                       "someone else's words"})
     assert "This link was already used" in response.get_data(as_text=True)

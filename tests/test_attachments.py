@@ -16,7 +16,7 @@ from portal.models import Attachment, Feed, Message, ScheduledService, ServiceSt
 from portal.services import messages as message_service
 from portal.services.uploads import shrink
 
-from .conftest import set_private_messaging, update_row
+from .helpers import count_queries, set_private_messaging, update_row
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -583,8 +583,6 @@ def test_file_access_ends_when_feed_access_ends(
 
 
 def test_feed_page_queries_stay_constant_with_attachments(app, admin_browser, household, admin):
-    from .test_feeds import count_queries
-
     send(admin_browser, household, [("a.png", encoded(two_tone(), "PNG"))])
     few = count_queries(app, admin_browser, feed_url(household))
     for _ in range(5):

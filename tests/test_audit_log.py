@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Feed, Role, User
 from portal.settings import routes as settings_routes
 
-from .conftest import png_bytes, record_sql, set_private_messaging, update_row
+from .helpers import png_bytes, record_sql, set_private_messaging, update_row
 
 URL = "/settings/audit-log"
 

@@ -12,7 +12,7 @@ from portal import config, create_app
 from portal.extensions import db
 from portal.models import LoginSession, User, utcnow
 
-from .conftest import PASSWORD, update_row
+from .helpers import PASSWORD, update_row
 
 
 def test_login_page_renders(client):
@@ -137,7 +137,6 @@ def test_remember_me_cookie_stops_working_after_logout(app, client, new_client, 
 
 
 def _remember_cookie_expiry(client, admin):
-    client.forget_csrf_token()
     response = client.login(admin, remember=True)
     header = next(value for value in response.headers.getlist("Set-Cookie")
                   if value.startswith("remember_token="))
@@ -209,7 +208,6 @@ def test_session_cookie_flags(client, admin):
 
 def _set_cookie_headers(client, admin):
     client.submit("/logout")
-    client.forget_csrf_token()
     response = client.submit("/login", {"email": admin.email, "password": PASSWORD})
     return response.headers.getlist("Set-Cookie")
 

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from bench import load, photo_feed, profile, thumbnails
 
-from .conftest import POSTGRES_URL
+from .helpers import POSTGRES_URL
 
 
 def test_thumbnail_benchmark_reports_a_table(tmp_path, capsys):

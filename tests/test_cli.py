@@ -7,7 +7,7 @@ from portal.models import Business, Message, Role, User
 from portal.services.accounts import authenticate
 from portal.services.demo import PASSWORD
 
-from .conftest import count_rows
+from .helpers import count_rows
 
 
 def test_seed_demo_creates_one_login_per_role_and_prints_them(app, runner):

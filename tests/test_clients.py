@@ -18,7 +18,7 @@ from portal.models import (
 )
 from portal.services.accounts import authenticate
 
-from .conftest import count_rows, record_sql
+from .helpers import count_rows, record_sql
 
 
 def schedule_service(browser, household, staff, day: str, starts: str, ends: str,
@@ -53,12 +53,12 @@ def test_clients_list_pages_by_keyset(app, admin_browser, business):
         from portal.models import Business
 
         owner = db.session.get(Business, business.id)
-        for n in range(55):
-            create_client(owner, None, name=f"Client {n:02}")
+        made = [create_client(owner, None, name=f"Client {n:02}") for n in range(55)]
     page = admin_browser.get("/clients").get_data(as_text=True)
     assert "Client 49" in page and "Client 50" not in page
     assert "after_name=Client+49" in page
-    second = admin_browser.get("/clients?after_name=Client+49&after_id=50").get_data(as_text=True)
+    second = admin_browser.get(f"/clients?after_name=Client+49&after_id={made[49].id}"
+                               ).get_data(as_text=True)
     assert "Client 50" in second and "Client 54" in second and "Client 49" not in second
 
 

@@ -8,7 +8,7 @@ from flask import url_for
 
 from portal.models import Feed, Message, RetiredComposer
 
-from .conftest import count_rows, set_private_messaging
+from .helpers import count_rows, set_private_messaging
 
 
 @pytest.fixture

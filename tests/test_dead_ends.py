@@ -8,7 +8,7 @@ import pytest
 
 from portal.models import Feed
 
-from .conftest import grant_private_access, png_bytes, set_private_messaging
+from .helpers import grant_private_access, png_bytes, set_private_messaging
 
 LINK = re.compile(r'\s(?:href|hx-get|src)="(/[^"]*)"')
 NOT_AVAILABLE = "It is not available to you, or it no longer exists."

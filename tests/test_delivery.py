@@ -21,12 +21,7 @@ from portal.models import (
 )
 from portal.notifications import sms
 
-from . import test_notifications
-from .conftest import record_sql, update_row
-from .test_notifications import deliver, make_due
-
-smtp = test_notifications.smtp  # a real SMTP server on loopback
-twilio = test_notifications.twilio  # the loopback stand-in for the SMS provider
+from .helpers import deliver, make_due, record_sql, update_row
 
 STATUS_URL = "https://portal.example/sms/status"
 

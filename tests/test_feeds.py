@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.feed_component import query
 from portal.models import AuditEvent, Feed, Message, utcnow
 
-from .conftest import count_rows, png_bytes, record_sql
+from .helpers import count_queries, count_rows, png_bytes, record_sql
 
 
 def feed_url(record, feed="conversation"):
@@ -146,12 +146,6 @@ def test_feed_pages_by_keyset_not_offset(app, admin_browser, household, long_fee
         assert list(params)[-1] == 0
 
 
-def count_queries(app, browser, url):
-    with record_sql(app) as statements:
-        assert browser.get(url).status_code == 200
-    return len(statements)
-
-
 @pytest.mark.parametrize("viewer", ["admin", "assigned_staff", "household_login"])
 def test_feed_page_query_count_is_constant(app, request, logged_in, make_client, admin, viewer):
     user = request.getfixturevalue(viewer)
@@ -281,7 +275,7 @@ def test_post_without_csrf_token_is_refused(app, admin_browser, household):
 def test_post_with_csrf_header_passes(app, admin_browser, household):
     response = admin_browser.post(
         f"{feed_url(household)}/messages", data={"text": "with header"},
-        headers={"X-CSRFToken": admin_browser.csrf_token()},
+        headers={"X-CSRFToken": admin_browser.page_csrf_token()},
     )
     assert response.status_code == 302
     assert count_rows(app, Message) == 1
@@ -369,6 +363,7 @@ def test_delete_rights(app, request, logged_in, household, make_message, deleter
         assert (db.session.get(Message, message.id).text is None) is allowed
 
 
+@pytest.mark.committed  # two threads, each with its own connection
 def test_posts_to_one_client_commit_in_the_order_of_their_ids(
     app, admin, assigned_staff, household, monkeypatch
 ):

@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.models import Client, Pet, ScheduledService, UsedFormKey, User
 from portal.services import clients, form_keys
 
-from .conftest import count_rows, every_row
+from .helpers import count_rows, every_row
 
 
 def form_fields(page: str, action: str) -> dict:
@@ -81,6 +81,7 @@ def test_a_key_is_one_persons_own(app, logged_in, admin, office_manager, cases):
     assert count_rows(app, Pet, Pet.name == "Pickle") == 2
 
 
+@pytest.mark.committed  # two threads, each with its own connection
 def test_two_posts_racing_with_one_key_create_once(app, admin, household, monkeypatch):
     """The second arrives while the first is still writing: the key's row, written in the
     first's transaction, makes the second wait, then fail, then go where the first went."""

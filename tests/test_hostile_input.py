@@ -27,8 +27,17 @@ from portal.models import (
 from portal.notifications import notices, push
 from portal.services import clients
 
-from . import test_notifications, test_push
-from .conftest import png_bytes, update_row
+from .helpers import (
+    Device,
+    deliver,
+    enable,
+    png_bytes,
+    post,
+    push_rows,
+    store,
+    subscriptions,
+    update_row,
+)
 
 MARK = "zq9"  # every payload carries it, to find where a payload ended up
 # What the template payloads ("{{ 7*7919 }}zq9", "${7*7919}zq9") become if evaluated: with the
@@ -244,15 +253,12 @@ def test_client_and_staff_pages_show_payload_as_text(hostile, logged_in, payload
 
 # --- emails -------------------------------------------------------------------------------------
 
-smtp = test_notifications.smtp  # the loopback SMTP server of the notification tests
-
-
 def test_emails_show_payload_as_text(app, smtp, payload, admin, make_client, make_user,
                                      make_message, make_preferred_sitter):
     household = make_client(name=payload)
     author = make_user(Role.CLIENT, client=household, name=payload)
     make_message(household, author, payload, files=[(payload + ".txt", b"plain bytes")])
-    test_notifications.deliver(app)
+    deliver(app)
     [email] = smtp.inbox.to(admin.email)
     subject = email["Subject"]
     assert MARK in subject and not BIDI_CONTROLS.search(subject) and "\n" not in subject
@@ -265,9 +271,6 @@ def test_emails_show_payload_as_text(app, smtp, payload, admin, make_client, mak
     assert not BIDI_CONTROLS.search(text) and not EVALUATED.search(text)
 
 
-twilio = test_notifications.twilio  # the loopback stand-in for the SMS provider
-
-
 def test_text_messages_and_push_show_payload_without_direction_controls(
         app, smtp, twilio, payload, admin, make_client, make_user, make_message):
     # Phones and push services show these strings as they are: no template cleans them there.
@@ -275,7 +278,7 @@ def test_text_messages_and_push_show_payload_without_direction_controls(
     author = make_user(Role.CLIENT, client=household, name=payload)
     update_row(app, User, admin.id, phone="+15551234567", notify_sms=True)
     message = make_message(household, author, payload)
-    test_notifications.deliver(app)
+    deliver(app)
     [(_, form)] = twilio
     with app.app_context():
         [(item, _)] = notices.build({message.id}).values()
@@ -341,30 +344,25 @@ PUSH_ENDPOINTS = {
     "other_scheme": "ftp://fcm.googleapis.com/fcm/send/abc",
 }
 
-vapid = test_push.vapid
-dns = test_push.dns  # names resolve only as a test says: never through real DNS
-connections = test_push.connections
-
-
 @pytest.mark.parametrize("endpoint", PUSH_ENDPOINTS.values(), ids=list(PUSH_ENDPOINTS))
 def test_push_endpoints_off_the_push_services_are_refused(app, logged_in, household_login,
                                                           endpoint):
     browser = logged_in(household_login)
-    device = test_push.Device(None, "hostile", endpoint)
+    device = Device(None, "hostile", endpoint)
     for stand_in_allowed in (False, True):
         app.config.update(TESTING=stand_in_allowed, PUSH_ALLOW_INSECURE_ENDPOINTS=stand_in_allowed)
-        response = test_push.enable(browser, device)
+        response = enable(browser, device)
         assert response.status_code == 400 and "endpoint" in response.json["error"]
-    assert test_push.subscriptions(app) == []
+    assert subscriptions(app) == []
 
 
 def test_stored_hostile_push_endpoints_are_never_contacted(app, vapid, dns, connections,
                                                            logged_in, admin, household,
                                                            household_login):
-    test_push.store(app, household_login, *PUSH_ENDPOINTS.values())
-    test_push.post(logged_in(admin), household, "Hello")
-    test_push.deliver(app)
-    [row] = test_push.push_rows(app)
+    store(app, household_login, *PUSH_ENDPOINTS.values())
+    post(logged_in(admin), household, "Hello")
+    deliver(app)
+    [row] = push_rows(app)
     assert (row.status, row.attempts) == (DeliveryStatus.FAILED, 0)
     assert "127.1: endpoint is not a known push service" in row.last_error
     assert connections == [] and dns.lookups == []

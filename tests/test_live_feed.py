@@ -7,7 +7,7 @@ from datetime import timedelta
 from portal.models import Feed, utcnow
 from portal.urls import moment_token
 
-from .conftest import record_sql
+from .helpers import record_sql
 
 
 def poll_url(record, after, oldest=None, since=None, feed="conversation"):
@@ -71,7 +71,7 @@ def test_old_deletions_are_not_sent_again(app, admin_browser, admin, household, 
 
 def test_poll_follows_the_feed_policy(app, logged_in, unassigned_staff, assigned_staff,
                                       business, household, admin, make_message):
-    from .conftest import set_private_messaging
+    from .helpers import set_private_messaging
 
     make_message(household, admin, "hello")
     assert logged_in(unassigned_staff).htmx("GET", poll_url(household, 0)).status_code == 404
@@ -134,7 +134,7 @@ def test_a_poll_claiming_more_than_the_page_shows_marks_nothing(
     assert "never reached the screen" in response.get_data(as_text=True)
     from portal.models import ReadMarker
 
-    from .conftest import count_rows
+    from .helpers import count_rows
     assert count_rows(app, ReadMarker, ReadMarker.user_id == admin.id) == 0
 
 
@@ -154,7 +154,7 @@ def test_badge_poll_on_a_client_page_brings_the_other_tabs_counts(
     app, logged_in, admin, household_login, household, make_message, business, assigned_staff,
     unassigned_staff,
 ):
-    from .conftest import set_private_messaging
+    from .helpers import set_private_messaging
 
     set_private_messaging(app, business, True)
     browser = logged_in(admin)

@@ -25,7 +25,7 @@ from portal.models import (
 from portal.models.types import UTCDateTime
 
 from .cast import ROLES
-from .conftest import POSTGRES_URL, record_sql, set_private_messaging, update_row
+from .helpers import POSTGRES_URL, record_sql, set_private_messaging, update_row
 
 CENTER = "/messages"
 
@@ -610,6 +610,7 @@ MESSAGES_AT_90D70486D2BD = Table(
 )
 
 
+@pytest.mark.committed  # Alembic migrates through a connection of its own
 def test_migration_backfills_summaries_and_read_markers(app, business, admin, household,
                                                         household_login, other_household):
     with app.app_context():

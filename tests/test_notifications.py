@@ -1,16 +1,10 @@
 """Notifications: who is told, by which channel, through a real SMTP server on loopback;
 undo window, batching, outages, retries, and nothing private to staff or by text message."""
 
-import email
-import socket
 import threading
 from datetime import timedelta
-from email.policy import default as email_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from portal.extensions import db
@@ -29,82 +23,7 @@ from portal.notifications import outbox, sms, worker
 from portal.notifications.notices import Notice
 from portal.services import messages
 
-from .conftest import grant_private_access, set_private_messaging, update_row
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives; can refuse recipients."""
-
-    def __init__(self):
-        self.received: list[tuple[list[str], email.message.EmailMessage]] = []
-        self.refuse_with: str | None = None
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.refuse_with:
-            return self.refuse_with
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email_policy)
-        self.received.append((list(envelope.rcpt_tos), message))
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list:
-        return [message for rcpt, message in self.received if address in rcpt]
-
-    def recipients(self) -> list[str]:
-        return sorted(address for rcpt, _ in self.received for address in rcpt)
-
-
-class SmtpServer:
-    def __init__(self, port: int):
-        self.inbox = Inbox()
-        self.port = port
-        self.controller = None
-
-    def start(self):
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        if self.controller:
-            self.controller.stop()
-            self.controller = None
-
-
-@pytest.fixture
-def smtp(app):
-    server = SmtpServer(free_port())
-    server.start()
-    app.config.update(
-        MAIL_TRANSPORT="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port,
-        MAIL_SUPPRESS_SEND=False, MAIL_DEFAULT_SENDER="portal@happytails.example",
-        NOTIFICATION_DELAY_SECONDS=0, PORTAL_BASE_URL="https://portal.example",
-    )
-    app.extensions["mail"].server, app.extensions["mail"].port = "127.0.0.1", server.port
-    app.extensions["mail"].suppress = False
-    yield server
-    server.stop()
-
-
-def deliver(app) -> int:
-    total = 0
-    while done := worker.run_once(app, "test-worker"):
-        total += done
-    return total
-
-
-def make_due(app):
-    with app.app_context():
-        db.session.execute(update(Notification).values(due_at=utcnow() - timedelta(seconds=1)))
-        db.session.commit()
+from .helpers import deliver, grant_private_access, make_due, set_private_messaging, update_row
 
 
 def rows(app, **where) -> list[Notification]:
@@ -380,6 +299,7 @@ def test_names_cannot_inject_headers(app, smtp, make_user, household, make_messa
     assert all("Bcc" not in message for _, message in smtp.inbox.received)
 
 
+@pytest.mark.committed  # two worker threads, each with its own connection
 def test_workers_deliver_each_notification_exactly_once(app, smtp, make_user, household,
                                                         make_message):
     people = [make_user(Role.CLIENT, client=household) for _ in range(6)]
@@ -401,39 +321,6 @@ def test_workers_deliver_each_notification_exactly_once(app, smtp, make_user, ho
 
 
 # --- text messages -------------------------------------------------------------------------------
-
-class TwilioStandIn(BaseHTTPRequestHandler):
-    requests: list = []
-
-    def do_POST(self):
-        length = int(self.headers["Content-Length"])
-        TwilioStandIn.requests.append((self.path, parse_qs(self.rfile.read(length).decode())))
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        # Twilio's answer: the message's id (SM1, SM2, … here) and its first status.
-        sid = f"SM{len(TwilioStandIn.requests)}"
-        self.wfile.write(f'{{"sid": "{sid}", "status": "queued"}}'.encode())
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def twilio(app):
-    TwilioStandIn.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.config.update(
-        SMS_PROVIDER="twilio", TWILIO_ACCOUNT_SID="AC123", TWILIO_AUTH_TOKEN="secret",
-        TWILIO_FROM_NUMBER="+15550001111",
-        TWILIO_API_BASE=f"http://127.0.0.1:{server.server_address[1]}",
-    )
-    yield TwilioStandIn.requests
-    server.shutdown()
-    server.server_close()
-
 
 def test_text_messages_only_for_conversation_to_opted_in_phones(
     app, smtp, twilio, cast, business, household, make_message

@@ -30,7 +30,7 @@ from portal.models import (
 )
 
 from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
-from .conftest import set_private_messaging, update_row
+from .helpers import set_private_messaging, update_row
 
 # --- the cast (ROLES in tests/cast.py; None below is the anonymous user) --------------------------
 

@@ -6,7 +6,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Business, Channel, User
 from portal.notifications.outbox import wants
 
-from .conftest import update_row
+from .helpers import update_row
 
 
 def test_person_chooses_channels_and_default_follows_business(app, logged_in, household_login,

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Attachment, AuditEvent, Business, Feed, Message, Role, User
 
-from .conftest import grant_private_access, png_bytes, set_private_messaging
+from .helpers import grant_private_access, png_bytes, set_private_messaging
 
 SECRET = "invoice question zq-7781 about the walker performance"
 PHOTO = png_bytes()

@@ -2,21 +2,14 @@
 push service is an HTTP server on loopback, and what it receives is decrypted (aes128gcm) and
 its VAPID signature verified. Messages are posted through the app and delivered by the worker."""
 
-import base64
 import hashlib
-import ipaddress
 import json
 import os
-import secrets
-import socket
 import ssl
 import stat
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import http_ece
 import pytest
 import requests
 from cryptography import x509
@@ -27,128 +20,35 @@ from sqlalchemy import select
 
 from portal import config
 from portal.extensions import db
-from portal.models import Business, Channel, DeliveryStatus, Notification, PushSubscription, User
-from portal.notifications import push, worker
+from portal.models import Business, DeliveryStatus, PushSubscription, User
+from portal.notifications import push
 
-from .conftest import count_rows, set_private_messaging, update_row
-
-SUBJECT = "mailto:ops@happytails.example"
-BASE_URL = "https://portal.example"
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def new_key_pair() -> tuple[str, str]:
-    """A VAPID key pair as the portal keeps it: PEM private key, base64url public point."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    public = b64url(key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
-    return pem, public
-
+from .helpers import (
+    BASE_URL,
+    VAPID_SUBJECT,
+    Device,
+    PushService,
+    b64url,
+    b64url_decode,
+    count_rows,
+    deliver,
+    enable,
+    new_key_pair,
+    post,
+    push_rows,
+    set_private_messaging,
+    store,
+    subscriptions,
+    update_row,
+)
 
 # --- the push service and the devices ---------------------------------------------------------
-
-class PushService:
-    """Plays a push service on 127.0.0.1: records every request; answers 201, or what
-    `answers` says for a path (a status, "hang" to outlast the sender's timeout, or
-    "redirect" to send the request on to /elsewhere). Over TLS when given an SSL context."""
-
-    def __init__(self, tls: ssl.SSLContext | None = None):
-        self.requests: list[dict] = []
-        self.answers: dict[str, int | str] = {}
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                service.requests.append({"path": self.path, "body": body, "headers": headers})
-                answer = service.answers.get(self.path, 201)
-                if answer == "hang":
-                    time.sleep(1.5)
-                    answer = 201
-                if answer == "redirect":
-                    self.send_response(307)
-                    self.send_header("Location", "/elsewhere")
-                else:
-                    self.send_response(answer)
-                self.send_header("Content-Length", "0")
-                if answer == 201:
-                    self.send_header("Location", f"{self.path}/messages/1")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if tls:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def to(self, device: "Device") -> list[dict]:
-        return [request for request in self.requests if request["path"] == device.path]
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Device:
-    """A browser's push subscription: its own ECDH key pair and 16-byte auth secret."""
-
-    def __init__(self, service: PushService | None, name: str, endpoint: str | None = None):
-        self.path = f"/push/v1/{name}-{secrets.token_hex(4)}"
-        self.endpoint = endpoint or service.origin + self.path
-        self.private_key = ec.generate_private_key(ec.SECP256R1())
-        self.auth_secret = os.urandom(16)
-
-    def subscription(self) -> dict:
-        """What PushSubscription.toJSON() gives in a browser."""
-        public = self.private_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-        return {"endpoint": self.endpoint, "expirationTime": None,
-                "keys": {"p256dh": b64url(public), "auth": b64url(self.auth_secret)}}
-
-    def decrypt(self, request: dict) -> dict:
-        assert request["headers"]["content-encoding"] == "aes128gcm"
-        plain = http_ece.decrypt(request["body"], private_key=self.private_key,
-                                 auth_secret=self.auth_secret, version="aes128gcm")
-        return json.loads(plain)
-
-
-@pytest.fixture
-def vapid(app):
-    private, public = new_key_pair()
-    app.config.update(
-        VAPID_PRIVATE_KEY=private, VAPID_PUBLIC_KEY=public, VAPID_SUBJECT=SUBJECT,
-        NOTIFICATION_DELAY_SECONDS=0, PORTAL_BASE_URL=BASE_URL,
-    )
-    return public
-
 
 @pytest.fixture
 def push_service(vapid):
     service = PushService()
     yield service
     service.stop()
-
-
-def enable(browser, device: Device, **kwargs):
-    """What push.js does: POST the subscription as JSON with the CSRF header."""
-    return browser.post("/push/subscriptions", json=device.subscription(),
-                        headers={"X-CSRFToken": browser.csrf_token()}, **kwargs)
 
 
 @pytest.fixture
@@ -162,95 +62,6 @@ def device_of(logged_in, push_service):
         return device
 
     return make
-
-
-def store(app, user, *endpoints: str) -> None:
-    """Subscriptions written straight into the database, as rows saved before the portal's
-    present rules may hold them."""
-    with app.app_context():
-        for endpoint in endpoints:
-            keys = Device(None, "stored", endpoint).subscription()["keys"]
-            db.session.add(PushSubscription(user_id=user.id, business_id=user.business_id,
-                                            endpoint=endpoint, **keys))
-        db.session.commit()
-
-
-class FakeDns:
-    """Answers for names (DNS cannot be asked for real here): `answers[name]` is a list of
-    addresses, or several lists given one lookup after another (the last one repeats).
-    Addresses written as such are resolved as usual; `lookups` lists the names asked."""
-
-    def __init__(self, real):
-        self.real = real
-        self.answers: dict[str, list] = {}
-        self.lookups: list[str] = []
-
-    def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
-        try:
-            ipaddress.ip_address(host)
-            return self.real(host, port, family, type, proto, flags)
-        except ValueError:
-            pass
-        self.lookups.append(host)
-        answers = self.answers.get(host)
-        if not answers:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        if isinstance(answers[0], list):
-            answers = answers.pop(0) if len(answers) > 1 else answers[0]
-        return [(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6,
-                 "", (address, port, 0, 0) if ":" in address else (address, port))
-                for address in answers]
-
-
-@pytest.fixture
-def dns(monkeypatch):
-    fake = FakeDns(socket.getaddrinfo)
-    monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
-    return fake
-
-
-@pytest.fixture
-def connections(monkeypatch):
-    """Every address a socket tried to connect to; none is reached (the connection is
-    refused), so nothing leaves this machine."""
-    tried = []
-
-    def connect(sock, address):
-        tried.append(address[:2])
-        raise ConnectionRefusedError("refused in the tests")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return tried
-
-
-def post(browser, household, text: str, feed: str = "conversation"):
-    response = browser.submit(f"/clients/{household.id}/feeds/{feed}/messages", {"text": text})
-    assert response.status_code == 302, response.get_data(as_text=True)
-
-
-def deliver(app) -> int:
-    total = 0
-    while done := worker.run_once(app, "test-worker"):
-        total += done
-    return total
-
-
-def push_rows(app, **where) -> list[Notification]:
-    with app.app_context():
-        query = select(Notification).where(Notification.channel == Channel.PUSH)
-        for name, value in where.items():
-            query = query.where(getattr(Notification, name) == value)
-        found = list(db.session.scalars(query.order_by(Notification.id)))
-        for row in found:
-            db.session.expunge(row)
-        return found
-
-
-def subscriptions(app) -> list[tuple[int, str]]:
-    with app.app_context():
-        return [tuple(row) for row in db.session.execute(
-            select(PushSubscription.user_id, PushSubscription.endpoint)
-            .order_by(PushSubscription.id))]
 
 
 def jwt_claims(authorization: str) -> dict:
@@ -278,7 +89,7 @@ def test_message_is_pushed_encrypted_and_signed(app, push_service, vapid, device
     assert f",k={vapid}" in headers["authorization"]
     assert Vapid.verify(headers["authorization"])  # signed by the portal's private key
     claims = jwt_claims(headers["authorization"])
-    assert claims["aud"] == push_service.origin and claims["sub"] == SUBJECT
+    assert claims["aud"] == push_service.origin and claims["sub"] == VAPID_SUBJECT
     assert claims["exp"] > time.time()
     assert headers["ttl"] == str(app.config["PUSH_TTL_SECONDS"])
     # Only people with a device get push rows: the sitter (no device) gets email alone.
@@ -300,7 +111,7 @@ def test_every_device_of_the_person_is_told(app, push_service, device_of, logged
 
 def test_photo_only_message_says_what_was_sent(app, push_service, device_of, make_message, admin,
                                                household, household_login):
-    from .conftest import png_bytes
+    from .helpers import png_bytes
 
     phone = device_of(household_login)
     make_message(household, admin, "", files=[("walk.png", png_bytes())])
@@ -820,10 +631,10 @@ def test_environment_keys_take_precedence(tmp_path, monkeypatch):
     private, public = new_key_pair()
     monkeypatch.setenv("VAPID_PRIVATE_KEY", private)
     monkeypatch.setenv("VAPID_PUBLIC_KEY", public)
-    monkeypatch.setenv("VAPID_SUBJECT", SUBJECT)
+    monkeypatch.setenv("VAPID_SUBJECT", VAPID_SUBJECT)
     settings = config.from_environment(tmp_path)
     assert (settings["VAPID_PRIVATE_KEY"], settings["VAPID_PUBLIC_KEY"]) == (private, public)
-    assert settings["VAPID_SUBJECT"] == SUBJECT
+    assert settings["VAPID_SUBJECT"] == VAPID_SUBJECT
     monkeypatch.delenv("VAPID_PRIVATE_KEY")
     monkeypatch.delenv("VAPID_PUBLIC_KEY")
     (tmp_path / config.VAPID_PRIVATE_KEY_FILE).unlink()

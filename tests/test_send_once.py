@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.models import Attachment, Client, Feed, Message, Notification, User
 from portal.services import feed_activity, messages
 
-from .conftest import count_rows, every_row, png_bytes
+from .helpers import count_rows, every_row, png_bytes
 
 
 def feed_url(household) -> str:
@@ -144,6 +144,7 @@ def test_a_send_without_a_usable_key_is_still_sent(app, admin_browser, household
     assert count_rows(app, Message) == 1
 
 
+@pytest.mark.committed  # two threads, each with its own connection
 def test_two_sends_racing_with_one_key_make_one_message(app, admin, household, monkeypatch):
     """The second arrives while the first is still writing: it waits for the first's commit
     (PostgreSQL: the client's row lock; SQLite: the one writer) and finds its message."""

@@ -12,7 +12,7 @@ from portal import throttle
 from portal.extensions import db
 from portal.models import AuditEvent, Message, Role
 
-from .conftest import PASSWORD, count_rows, png_bytes
+from .helpers import PASSWORD, count_rows, png_bytes
 
 OFFICE = "192.0.2.10"  # documentation addresses: only ever REMOTE_ADDR values here
 ELSEWHERE = "198.51.100.7"
@@ -20,7 +20,6 @@ ELSEWHERE = "198.51.100.7"
 
 def attempt(browser, user_or_email, password="wrong password", address=OFFICE):
     email = getattr(user_or_email, "email", user_or_email)
-    browser.forget_csrf_token()
     return browser.post(
         "/login",
         data={"csrf_token": browser.csrf_token(), "email": email, "password": password},

@@ -14,7 +14,7 @@ from portal.models import AuditEvent, Channel, DeliveryStatus, Message, Notifica
 from portal.notifications import worker
 from portal.services import messages
 
-from .conftest import POSTGRES_URL, count_rows
+from .helpers import POSTGRES_URL, count_rows
 
 
 @pytest.fixture
@@ -145,6 +145,7 @@ def test_a_worker_claim_committed_first_makes_the_unsend_too_late(app, household
     assert statuses(app, sent) == {DeliveryStatus.SENDING}
 
 
+@pytest.mark.committed  # two threads, each with its own connection
 @pytest.mark.skipif(not POSTGRES_URL, reason="row locks: several workers run on PostgreSQL")
 def test_an_unsend_racing_a_workers_claim_waits_for_it_and_refuses(
     app, household_login, sent

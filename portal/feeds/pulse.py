@@ -89,15 +89,15 @@ def nothing_new(client_id: int, feed: Feed, *, after: int, oldest: int, since: d
 def _run(values: dict) -> tuple | None:
     """The statement as the driver's SQL, prepared once: compiling, caching and result
     processing cost more than the query itself here, on the request made most often. (Still
-    through a Connection, so that statement events, and the tests counting them, see it.)"""
+    through the session's Connection: statement events, and the tests counting them, see it,
+    and it reads what the request's transaction reads.)"""
     dialect = db.engine.dialect
     sql, names = _driver_sql(dialect)
     if dialect.name == "sqlite":  # times as SQLAlchemy stores them there: naive UTC text
         values = {name: _sqlite_time(value) if isinstance(value, datetime) else value
                   for name, value in values.items()}
     parameters = values if names is None else tuple(values[name] for name in names)
-    with db.engine.connect() as connection:
-        return connection.exec_driver_sql(sql, parameters).fetchone()
+    return db.session.connection().exec_driver_sql(sql, parameters).fetchone()
 
 
 def _sqlite_time(moment: datetime) -> str:

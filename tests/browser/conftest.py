@@ -9,7 +9,8 @@ from flask import got_request_exception
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from ..conftest import PASSWORD
+from ..helpers import PASSWORD
+from .helpers import WAIT
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers run as root), and nothing that phones home or updates mid-run.
@@ -22,8 +23,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output"
-# Every wait is explicit and short: a local server answers in milliseconds.
-WAIT = 5_000
 
 
 @pytest.fixture
@@ -35,6 +34,9 @@ def live_server(app):
         errors.append(exception)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # server_close() then waits for the requests still being answered (a poll, say), so that
+    # none is left holding a database connection when the app closes its engine.
+    server.daemon_threads = False
     # A short poll interval keeps shutdown() from idling half a second per test.
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server"
@@ -108,6 +110,13 @@ def log_in(new_page):
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def quick_polls(app):
+    """Pages ask again every fifth of a second: a test waits for what it expects to arrive, not
+    for a poll interval to pass."""
+    app.config.update(FEED_POLL_SECONDS=0.2, DELIVERY_POLL_SECONDS=0.2, UNREAD_POLL_SECONDS=0.2)
 
 
 @pytest.fixture

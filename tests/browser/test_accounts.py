@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from portal.models import Role, utcnow
 
-from ..test_accounts import NEW_PASSWORD, deliver, link_in, smtp_mailbox
-from .conftest import WAIT
+from ..helpers import NEW_PASSWORD, deliver, link_in, smtp_mailbox
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from portal.feed_component.query import size_label
 
-from .conftest import WAIT
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ from portal.models import AuditEvent, Client, Feed, User
 from portal.services import messages, settings
 from portal.settings import routes as settings_routes
 
-from ..conftest import set_private_messaging
-from .conftest import WAIT
+from ..helpers import set_private_messaging
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 

@@ -3,39 +3,20 @@
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import DeliveryStatus, Message, Notification, User
 from portal.services import messages
 
-from .conftest import WAIT
+from .helpers import WAIT, assert_not_reloaded, mark_page, send, wait_for_htmx, wait_for_polls
 
 pytestmark = pytest.mark.browser
 
 
 def conversation_url(household) -> str:
     return f"/clients/{household.id}/feeds/conversation"
-
-
-def mark_page(page: Page) -> None:
-    """A full page load would wipe this marker; htmx swaps keep it."""
-    page.evaluate("window.__noReload = 1")
-
-
-def assert_not_reloaded(page: Page) -> None:
-    assert page.evaluate("window.__noReload") == 1, "the page was reloaded"
-
-
-def wait_for_htmx(page: Page) -> None:
-    # htmx loads deferred; a click before it is ready would post the form the plain way.
-    page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
-
-
-def send(page: Page, text: str) -> None:
-    page.locator("#message-text").fill(text)
-    page.locator("#feed form.composer").get_by_role("button", name="Send").click()
 
 
 def test_send_and_unsend_message_without_reload(
@@ -151,7 +132,7 @@ def test_send_pressed_again_after_a_lost_answer_makes_one_message(
     expect(page.locator("#message-text")).to_have_value("", timeout=WAIT)
     shown = page.locator("#feed .messages article.message .message-text", has_text=text)
     expect(shown).to_have_count(1, timeout=WAIT)  # brought by the feed's catch-up poll
-    page.wait_for_timeout(2500)  # and not again by the next one
+    wait_for_polls(page, 2)  # and not again by the next one
     expect(shown).to_have_count(1)
     with app.app_context():
         sent = db.session.scalars(select(Message).where(Message.text == text)).all()

@@ -11,10 +11,10 @@ from portal.extensions import db
 from portal.models import DeliveryStatus, Notification, User
 from portal.notifications import worker
 
-from ..conftest import update_row
-from .conftest import WAIT
+from ..helpers import update_row
+from .helpers import WAIT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_polls")]
 
 SIZES = {
     "desktop": {"viewport": {"width": 1280, "height": 900}},
@@ -57,10 +57,10 @@ def test_unsend_countdown_then_the_line_settles_by_itself(
     sent.scroll_into_view_if_needed()
     page.screenshot(path=screenshot_dir / f"delivery-unsend-{size}.png", full_page=True)
 
-    # The worker sends; the line settles in place, with no reload (it asks every 5 s).
+    # The worker sends; the line settles in place, with no reload (it asks again by itself).
     deliver_now(app)
     expect(sent.locator(".delivery")).to_have_text(
-        "Emailed Carla Client ✓ · Emailed Sam Sitter ✓ · Texted Sam Sitter ✓", timeout=10_000)
+        "Emailed Carla Client ✓ · Emailed Sam Sitter ✓ · Texted Sam Sitter ✓", timeout=WAIT)
     expect(sent.locator(".delivery")).not_to_have_attribute("hx-get", re.compile("."))
 
 
@@ -96,4 +96,4 @@ def test_delivery_line_with_seen_and_a_failure_to_retry(
     line.get_by_role("button", name=re.compile("^Retry")).click()
     expect(line).to_contain_text("Waiting to notify Sam Sitter (text message)", timeout=WAIT)
     deliver_now(app)
-    expect(line).to_contain_text("Texted Sam Sitter ✓", timeout=10_000)
+    expect(line).to_contain_text("Texted Sam Sitter ✓", timeout=WAIT)

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Feed, Message, Notification, Role, User
 
-from ..conftest import set_private_messaging
-from .conftest import WAIT
+from ..helpers import set_private_messaging
+from .helpers import WAIT, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -53,12 +53,7 @@ class HeldTab:
             self.held.append((route, None))
 
     def wait_until_held(self) -> None:
-        self.page.wait_for_timeout(0)  # lets the route handler run
-        for _ in range(250):  # up to 5 s
-            if self.held:
-                return
-            self.page.wait_for_timeout(20)
-        raise AssertionError(f"the request for {self.path} never came")
+        wait_until(self.page, lambda: self.held, f"the request for {self.path}")
 
     def release(self) -> None:
         for route, response in self.held:
@@ -68,9 +63,21 @@ class HeldTab:
         self.page.unroute_all(behavior="ignoreErrors")
 
 
+# The page notes each answer htmx has dealt with: its handlers run on "load", before "loadend".
+NOTE_HANDLED_ANSWERS = """() => {
+    window.__handled = [];
+    const send = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function (...body) {
+        this.addEventListener("loadend", () => window.__handled.push(this.responseURL));
+        return send.apply(this, body);
+    };
+}"""
+
+
 def hold_answers(page: Page, matches) -> list:
     """The answers to requests whose URL `matches`: fetched from the portal, kept from the
     browser until open_private_before_the_answer lets them through."""
+    page.evaluate(NOTE_HANDLED_ANSWERS)
     held: list = []
     page.route(matches, lambda route: held.append((route, route.fetch())))
     return held
@@ -78,15 +85,14 @@ def hold_answers(page: Page, matches) -> list:
 
 def open_private_before_the_answer(page: Page, held: list) -> None:
     """Once the held request has reached the portal, opens Private; then lets the answer in."""
-    for _ in range(250):  # up to 5 s
-        if held:
-            break
-        page.wait_for_timeout(20)
+    wait_until(page, lambda: held, "the held request")
     page.get_by_role("tab", name="Private").click()
     expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "private", timeout=WAIT)
     route, response = held[0]
     route.fulfill(response=response)
-    page.wait_for_timeout(300)  # the answer lands (or finds nothing to land in)
+    # The answer lands (or finds nothing to land in).
+    page.wait_for_function("url => window.__handled.includes(url)", arg=route.request.url,
+                           timeout=WAIT)
 
 
 def click_centre(page: Page, box: dict) -> None:
@@ -161,6 +167,9 @@ def test_send_during_switch_with_javascript_ends_in_private_or_nowhere(
     private_path = f"/clients/{household.id}/feeds/private"
     held = HeldTab(page, private_path, stage)
     early = f"typed while switching {uuid.uuid4().hex[:8]}"
+    sends = []
+    page.on("request", lambda request: request.method == "POST"
+            and urlsplit(request.url).path.endswith("/messages") and sends.append(request.url))
 
     page.get_by_role("tab", name="Private").click()
     held.wait_until_held()
@@ -175,7 +184,6 @@ def test_send_during_switch_with_javascript_ends_in_private_or_nowhere(
         page.screenshot(path=screenshot_dir / f"switching-{who.replace(' ', '-')}.png")
     type_and_send_as_a_person(page, early, boxes)
     page.keyboard.press("Enter")
-    page.wait_for_timeout(300)  # time enough for a post to leave, were one possible
     assert stored(app, early) == []
 
     held.release()
@@ -190,6 +198,8 @@ def test_send_during_switch_with_javascript_ends_in_private_or_nowhere(
 
     send_privately(app, page)
     assert stored(app, early) == []
+    # Nothing left the page before Send privately: not even a post the portal refused.
+    assert [urlsplit(url).path for url in sends] == [f"{private_path}/messages"]
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -11,8 +11,8 @@ from portal.extensions import db
 from portal.models import Client, Feed, FeedSummary, Role, User, utcnow
 from portal.services import messages
 
-from ..conftest import set_private_messaging
-from .conftest import WAIT
+from ..helpers import set_private_messaging
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from portal.extensions import db
 from portal.models import Business, Feed, User
 
-from .conftest import WAIT
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 

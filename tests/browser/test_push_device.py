@@ -16,9 +16,8 @@ from playwright.sync_api import expect
 
 from portal.models import PushSubscription
 
-from ..conftest import count_rows
-from ..test_push import b64url, new_key_pair
-from .conftest import WAIT
+from ..helpers import b64url, count_rows, new_key_pair
+from .helpers import WAIT, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -124,8 +123,12 @@ def test_service_worker_shows_a_pushed_message(vapid, log_in, household_login, l
     cdp.on("ServiceWorker.workerRegistrationUpdated",
            lambda event: registrations.extend(event["registrations"]))
     cdp.send("ServiceWorker.enable")
-    page.wait_for_timeout(200)
-    [registration] = [r for r in registrations if r["scopeURL"] == live_server + "/"][:1]
+
+    def ours() -> list:
+        return [r for r in registrations if r["scopeURL"] == live_server + "/"][:1]
+
+    wait_until(page, ours, "the service worker's registration event")
+    [registration] = ours()
     payload = {"title": "New message from Alice Admin", "body": "Biscuit loved the park",
                "url": "https://elsewhere.example/clients/1/feeds/conversation"}
     cdp.send("ServiceWorker.deliverPushMessage", {

@@ -1,0 +1,47 @@
+"""What the browser tests share: how long to wait, and the moves on a feed page."""
+
+import time
+from collections.abc import Callable
+
+from playwright.sync_api import Page
+
+# Every wait is explicit and short: a local server answers in milliseconds.
+WAIT = 5_000
+
+
+def mark_page(page: Page) -> None:
+    """A full page load would wipe this marker; htmx swaps keep it."""
+    page.evaluate("window.__noReload = 1")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__noReload") == 1, "the page was reloaded"
+
+
+def wait_for_htmx(page: Page) -> None:
+    # htmx loads deferred; a click before it is ready would post the form the plain way.
+    page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
+
+
+def wait_until(page: Page, condition: Callable[[], object], what: str) -> None:
+    """Waits for something only Python sees (a route handler, a DevTools event): those run
+    while Playwright waits, so this waits in short steps until it holds, or fails after WAIT."""
+    deadline = time.monotonic() + WAIT / 1000
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {WAIT} ms")
+        page.wait_for_timeout(10)
+
+
+def wait_for_polls(page: Page, count: int) -> None:
+    """Returns once the open feed has asked for updates `count` more times. An answer that
+    brings anything replaces the poller, and only the new one asks again: every answer before
+    the last of these asks has landed."""
+    for _ in range(count):
+        with page.expect_request(lambda request: "/updates?" in request.url, timeout=WAIT):
+            pass
+
+
+def send(page: Page, text: str) -> None:
+    page.locator("#message-text").fill(text)
+    page.locator("#feed form.composer").get_by_role("button", name="Send").click()
