@@ -19,7 +19,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.notifications import outbox, sms, worker
+from portal.notifications import outbox, sms
 from portal.notifications.notices import Notice
 from portal.services import messages
 
