@@ -114,6 +114,8 @@ def from_environment(instance_path: Path) -> dict:
         # Throttle counters: in Redis every worker shares them; memory is per process.
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
         "TRUSTED_PROXIES": _whole_number("TRUSTED_PROXIES", 0, minimum=0),
+        **{name: _whole_number(name, DEFAULTS[name], minimum=1)
+           for name in ("FEED_POLL_SECONDS", "DELIVERY_POLL_SECONDS", "UNREAD_POLL_SECONDS")},
         # Any limit may be set in the environment, e.g. THROTTLE_MESSAGES_PER_USER="30 per minute".
         **{name: os.environ[name] for name in DEFAULTS
            if name.startswith("THROTTLE_") and name in os.environ},

@@ -161,9 +161,17 @@ def test_remember_me_duration_is_configurable(monkeypatch, tmp_path, make_app, a
     assert "for 7 days" in browser.get("/login").get_data(as_text=True)
 
 
+def test_poll_intervals_are_read_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("FEED_POLL_SECONDS", "4")
+    settings = config.from_environment(tmp_path)
+    assert (settings["FEED_POLL_SECONDS"], settings["DELIVERY_POLL_SECONDS"],
+            settings["UNREAD_POLL_SECONDS"]) == (4, 5, 10)
+
+
 @pytest.mark.parametrize(("variable", "value"), [
     ("REMEMBER_ME_DAYS", "0"), ("REMEMBER_ME_DAYS", "-3"), ("REMEMBER_ME_DAYS", "thirty"),
     ("MAIL_PORT", "25x"), ("TRUSTED_PROXIES", "-1"), ("UPLOAD_MAX_FILE_MB", "0"),
+    ("FEED_POLL_SECONDS", "0"), ("UNREAD_POLL_SECONDS", "0.5"),
     ("REMEMBER_ME_DAYS", "٣٠"),  # digits, but not ones a person types into a setting
 ])
 def test_a_number_setting_that_is_not_a_whole_number_stops_the_start(
