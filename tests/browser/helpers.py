@@ -18,9 +18,14 @@ def assert_not_reloaded(page: Page) -> None:
     assert page.evaluate("window.__noReload") == 1, "the page was reloaded"
 
 
+# htmx is defined as soon as its deferred script runs, but it attaches itself to the page's links
+# and forms on DOMContentLoaded: a click in between is followed the plain way (a full load).
+HTMX_READY = "() => window.htmx !== undefined && document.readyState === 'complete'"
+
+
 def wait_for_htmx(page: Page) -> None:
     # htmx loads deferred; a click before it is ready would post the form the plain way.
-    page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
+    page.wait_for_function(HTMX_READY, timeout=WAIT)
 
 
 def wait_until(page: Page, condition: Callable[[], object], what: str) -> None:

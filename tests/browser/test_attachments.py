@@ -81,7 +81,8 @@ def profile_url(household) -> str:
 def wait_for_htmx(page: Page) -> None:
     # htmx and portal.js load deferred; before them the composer posts the plain way.
     page.wait_for_function(
-        "() => window.htmx !== undefined && document.documentElement.classList.contains('js')",
+        "() => window.htmx !== undefined && document.readyState === 'complete'"
+        " && document.documentElement.classList.contains('js')",
         timeout=WAIT,
     )
 

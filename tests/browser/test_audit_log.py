@@ -12,7 +12,7 @@ from portal.services import messages, settings
 from portal.settings import routes as settings_routes
 
 from ..helpers import set_private_messaging
-from .helpers import WAIT
+from .helpers import HTMX_READY, WAIT
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,7 @@ DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 
 def wait_for_htmx(page: Page) -> None:
-    page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
+    page.wait_for_function(HTMX_READY, timeout=WAIT)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from portal.models import DeliveryStatus, Notification, User
 from portal.notifications import worker
 
 from ..helpers import update_row
-from .helpers import WAIT
+from .helpers import HTMX_READY, WAIT
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_polls")]
 
@@ -33,7 +33,7 @@ def deliver_now(app) -> None:
 def open_feed(log_in, user, household, size: str) -> Page:
     page = log_in(user, **SIZES[size])
     page.goto(f"/clients/{household.id}")
-    page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
+    page.wait_for_function(HTMX_READY, timeout=WAIT)
     return page
 
 

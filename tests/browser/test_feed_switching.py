@@ -23,7 +23,7 @@ from portal.extensions import db
 from portal.models import Feed, Message, Notification, Role, User
 
 from ..helpers import set_private_messaging
-from .helpers import WAIT, wait_until
+from .helpers import HTMX_READY, WAIT, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -153,7 +153,7 @@ def open_conversation(log_in, user, household, js: bool) -> Page:
     page.goto(f"/clients/{household.id}")
     expect(page.locator("#feed-panel")).to_have_attribute("data-feed", "conversation")
     if js:
-        page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
+        page.wait_for_function(HTMX_READY, timeout=WAIT)
     return page
 
 

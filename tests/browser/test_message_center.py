@@ -12,7 +12,7 @@ from portal.models import Client, Feed, FeedSummary, Role, User, utcnow
 from portal.services import messages
 
 from ..helpers import set_private_messaging
-from .helpers import WAIT
+from .helpers import HTMX_READY, WAIT
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 
 
 def wait_for_htmx(page: Page) -> None:
-    page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
+    page.wait_for_function(HTMX_READY, timeout=WAIT)
 
 
 def post(app, client, author, text, feed=Feed.CONVERSATION, hours_ago=0.0):

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from portal.extensions import db
 from portal.models import Business, Feed, User
 
-from .helpers import WAIT
+from .helpers import HTMX_READY, WAIT
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ def private_url(household) -> str:
 
 def wait_for_htmx(page: Page) -> None:
     # htmx loads deferred; a click before it is ready would follow the link the plain way.
-    page.wait_for_function("() => window.htmx !== undefined", timeout=WAIT)
+    page.wait_for_function(HTMX_READY, timeout=WAIT)
 
 
 def mark_page(page: Page) -> None:
