@@ -76,6 +76,9 @@ def refuse_unsafe_production(settings: dict) -> None:
     if settings.get("MAIL_TRANSPORT") != "smtp":
         raise ConfigError("MAIL_SERVER must be set when PORTAL_ENV=production: without it "
                           "emails (invitations, password resets, notifications) are only printed")
+    if not settings.get("PORTAL_BASE_URL_GIVEN"):
+        raise ConfigError("PORTAL_BASE_URL must be set when PORTAL_ENV=production: links in "
+                          "emails and texts would lead to http://127.0.0.1:5000")
 
 
 def from_environment(instance_path: Path) -> dict:

@@ -261,6 +261,7 @@ def production(monkeypatch, tmp_path):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", RANDOM_KEY)
     monkeypatch.setenv("MAIL_SERVER", "smtp.example")
+    monkeypatch.setenv("PORTAL_BASE_URL", "https://portal.example")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'portal.sqlite3'}")
     for variable in ("FLASK_DEBUG", "PUSH_ALLOW_INSECURE_ENDPOINTS"):
         monkeypatch.delenv(variable, raising=False)
@@ -273,6 +274,7 @@ def test_production_starts_with_a_random_key_and_debug_off(production):
 @pytest.mark.parametrize(("variable", "value", "reason"), [
     ("PUSH_ALLOW_INSECURE_ENDPOINTS", "1", "PUSH_ALLOW_INSECURE_ENDPOINTS is for development"),
     ("MAIL_SERVER", None, "MAIL_SERVER must be set"),
+    ("PORTAL_BASE_URL", None, "PORTAL_BASE_URL must be set"),
 ])
 def test_production_refuses_development_shortcuts(production, monkeypatch, variable, value,
                                                   reason):
