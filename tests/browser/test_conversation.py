@@ -49,7 +49,9 @@ def test_send_and_unsend_message_without_reload(
     expect(staff_message.locator(".author")).to_have_text("Carla Client", timeout=WAIT)
     expect(staff_message.get_by_role("button", name="Unsend")).to_have_count(0)
 
-    # Unsend: the tombstone in place, and the text back in the box to send again.
+    # Unsend: the tombstone in place, and the text back in the box to send again. The person is
+    # back at their own window: focus lands only in the page in front.
+    client_page.bring_to_front()
     sent.get_by_role("button", name="Unsend").click()
     expect(sent.locator(".tombstone")).to_have_text("Message unsent", timeout=WAIT)
     expect(sent).to_have_class(re.compile(r"\bdeleted\b"), timeout=WAIT)
