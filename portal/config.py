@@ -113,6 +113,7 @@ def from_environment(instance_path: Path) -> dict:
         "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER"),
         "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
         **_upload_limits(),
+        **_inbound(production),
         **_web_push(instance_path),
         # Throttle counters: in Redis every worker shares them; memory is per process.
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
@@ -143,6 +144,28 @@ def _base_url() -> dict:
     if url := os.environ.get("PORTAL_BASE_URL"):
         return {"PORTAL_BASE_URL": url, "PORTAL_BASE_URL_GIVEN": True}
     return {}
+
+
+def _inbound(production: bool) -> dict:
+    """Replies: the reply domain of notification emails, the receiver's address, an IMAP
+    mailbox to fetch from instead, and whose Authentication-Results headers are believed."""
+    settings = {
+        # Development gives every email a reply address, taken by `make run`'s receiver.
+        "REPLY_DOMAIN": os.environ.get("REPLY_DOMAIN") or (None if production
+                                                           else "replies.localhost"),
+        "MAIL_RECEIVE_HOST": os.environ.get("MAIL_RECEIVE_HOST", "127.0.0.1"),
+        "MAIL_RECEIVE_PORT": _whole_number("MAIL_RECEIVE_PORT", 2525, minimum=1),
+        "INBOUND_AUTHSERV_ID": os.environ.get("INBOUND_AUTHSERV_ID") or None,
+        "IMAP_HOST": os.environ.get("IMAP_HOST") or None,
+        "IMAP_PORT": _whole_number("IMAP_PORT", 993, minimum=1),
+        "IMAP_SSL": os.environ.get("IMAP_SSL", "1") != "0",
+        "IMAP_USER": os.environ.get("IMAP_USER") or None,
+        "IMAP_PASSWORD": os.environ.get("IMAP_PASSWORD") or None,
+        "IMAP_FOLDER": os.environ.get("IMAP_FOLDER") or "INBOX",
+    }
+    if "INBOUND_MAX_MB" in os.environ:
+        settings["INBOUND_MAX_BYTES"] = _whole_number("INBOUND_MAX_MB", 0, minimum=1) * 1024 * 1024
+    return settings
 
 
 def _web_push(instance_path: Path) -> dict:
@@ -215,6 +238,21 @@ DEFAULTS = {
     "PORTAL_BASE_URL": "http://127.0.0.1:5000",
     "PORTAL_BASE_URL_GIVEN": False,
     "MAIL_DEFAULT_SENDER": "portal@localhost",
+    # Replies (portal/inbound): without a reply domain, emails carry no reply address.
+    "REPLY_DOMAIN": None,
+    "MAIL_RECEIVE_HOST": "127.0.0.1",
+    "MAIL_RECEIVE_PORT": 2525,
+    # The largest email taken in, whole (the receiver refuses more at DATA).
+    "INBOUND_MAX_BYTES": 30 * 1024 * 1024,
+    # The authserv-id of the business's own mail server: only its Authentication-Results
+    # header is read (anyone can write one into a message they send).
+    "INBOUND_AUTHSERV_ID": None,
+    "IMAP_HOST": None,
+    "IMAP_PORT": 993,
+    "IMAP_SSL": True,
+    "IMAP_USER": None,
+    "IMAP_PASSWORD": None,
+    "IMAP_FOLDER": "INBOX",
     # Web push: unavailable until VAPID keys are configured.
     "VAPID_PRIVATE_KEY": None,
     "VAPID_PUBLIC_KEY": None,

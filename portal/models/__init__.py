@@ -11,6 +11,7 @@ from portal.models.feeds import (
     RetiredComposer,
     UsedFormKey,
 )
+from portal.models.inbound import InboundChannel, InboundMessage, InboundOutcome
 from portal.models.messages import Feed, Message
 from portal.models.notifications import (
     AccountEmail,
@@ -35,6 +36,9 @@ __all__ = [
     "DeliveryStatus",
     "Feed",
     "FeedSummary",
+    "InboundChannel",
+    "InboundMessage",
+    "InboundOutcome",
     "LoginSession",
     "Message",
     "Notification",

@@ -48,6 +48,8 @@ class Message(db.Model):
     # What made it, once: a composer render's one-time key (or, for a message that arrives by
     # email, a digest of its Message-ID). NULL for messages from before keys existed.
     send_key: Mapped[str | None] = mapped_column(String(64))
+    # How it came in when not from the portal's composer: "email" or "sms" (a reply).
+    via: Mapped[str | None] = mapped_column(String(10))
 
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     deleted_by: Mapped[User | None] = relationship(foreign_keys=[deleted_by_id])

@@ -58,6 +58,12 @@ class User(UserMixin, db.Model):
     notify_email: Mapped[bool | None]
     notify_sms: Mapped[bool | None]
     notify_push: Mapped[bool | None]
+    # A mail server answered that the address does not exist (a hard bounce): no more emails
+    # go to it until it is changed. The reason is the server's own words.
+    email_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_bounce_reason: Mapped[str | None] = mapped_column(String(300))
+    # The person texted STOP (or a variant): no texts until they text START.
+    sms_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     # Loaded with the session's user (see load_session_user); other users share that one
