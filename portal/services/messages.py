@@ -5,7 +5,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import Attachment, Client, Feed, Message, User, utcnow
+from portal.models import Attachment, Client, Feed, InboundMessage, Message, User, utcnow
 from portal.notifications import outbox
 from portal.services import audit, feed_activity
 from portal.services.uploads import PreparedFile, Upload, UploadError, prepare
@@ -54,11 +54,12 @@ def sent_with(author: User, send_key: str | None) -> Message | None:
 
 def post_message(
     author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
-    send_key: str | None = None,
+    send_key: str | None = None, via: str | None = None, inbound: InboundMessage | None = None,
 ) -> Message:
     """The message, its attachment rows and their bytes: all of them, or none. A send key
     already used by this author raises AlreadySent instead, whichever of two sends racing
-    each other commits first."""
+    each other commits first. A reply that came in by email or text says so (`via`), and its
+    record (`inbound`) commits with the message it became."""
     written: list[str] = []
     told = outbox.recipients(author, client, feed)
     try:
@@ -70,10 +71,13 @@ def post_message(
             raise AlreadySent(earlier)
         message = Message(
             business_id=client.business_id, client_id=client.id, feed=feed,
-            author_id=author.id, text=text, send_key=send_key,
+            author_id=author.id, text=text, send_key=send_key, via=via,
         )
         db.session.add(message)
         db.session.flush()
+        if inbound is not None:
+            inbound.message_id = message.id
+            db.session.add(inbound)
         db.session.add_all(
             _attachment(message, position, prepared, *keys)
             for position, (prepared, keys) in enumerate(zip(files, stored, strict=True))

@@ -1,0 +1,40 @@
+"""Whether a person can be reached: an email address that bounced, a phone that said STOP.
+
+The outbox sends no email to a bounced address and no text to a number that opted out; the
+person's row and their Notifications page say which, and why.
+"""
+
+from sqlalchemy import update
+
+from portal.extensions import db
+from portal.models import Channel, DeliveryStatus, Notification, User, utcnow
+
+
+def mark_email_bounced(user: User, reason: str, provider_id: str | None = None) -> None:
+    """A hard bounce: no more emails to this address until it changes. The email that bounced
+    (its Message-ID's id part, kept as the rows' provider id) shows as failed under its
+    messages. In the caller's transaction."""
+    user.email_bounced_at = utcnow()
+    user.email_bounce_reason = (reason or "the address does not accept mail")[:300]
+    if provider_id:
+        db.session.execute(
+            update(Notification)
+            .where(Notification.recipient_id == user.id, Notification.channel == Channel.EMAIL,
+                   Notification.provider_id == provider_id[:64],
+                   Notification.status == DeliveryStatus.SENT)
+            .values(status=DeliveryStatus.FAILED,
+                    last_error=f"the email bounced: {user.email_bounce_reason}"[:500]),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def clear_email_bounce(user: User) -> None:
+    """A new address (or an admin's word that the old one works again): emails resume."""
+    user.email_bounced_at = None
+    user.email_bounce_reason = None
+
+
+def set_texts_stopped(user: User, stopped: bool) -> None:
+    """STOP turns texts off for the person; START turns them back on. In the caller's
+    transaction."""
+    user.sms_opted_out_at = utcnow() if stopped else None
