@@ -1,4 +1,4 @@
-"""Admin commands: flask --app wsgi create-user | seed-demo."""
+"""Admin commands: flask --app wsgi create-user | seed-demo | notifications | mail | serve."""
 
 import os
 import signal
@@ -14,15 +14,25 @@ from werkzeug.serving import run_simple
 
 from portal import config
 from portal.extensions import db
-from portal.models import Business, Role
+from portal.inbound import imap, receiver
+from portal.inbound.ingest import Outcome, ingest_email
+from portal.models import Business, Feed, InboundOutcome, Role, User
 from portal.notifications import worker
+from portal.reply_addresses import ReplyToken, address_for
 from portal.services import accounts, demo
+
+# Exit statuses an MTA's pipe understands (sysexits.h): Postfix bounces the message on 65 and
+# keeps it to try again on 75.
+EX_DATAERR = 65
+EX_TEMPFAIL = 75
+EX_CONFIG = 78
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
     app.cli.add_command(notifications)
+    app.cli.add_command(mail)
     app.cli.add_command(serve)
 
 
@@ -143,6 +153,115 @@ def vapid_keys_command():
     click.echo("Restart the portal to turn web push on.")
 
 
+class SettingMissing(click.ClickException):
+    exit_code = EX_CONFIG
+
+
+@click.group()
+def mail():
+    """Take in replies: the receiver, an IMAP mailbox, or one message on standard input."""
+
+
+@mail.command("receive")
+@click.option("--host", help="Address to listen on.  [default: MAIL_RECEIVE_HOST]")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port to listen on.  [default: MAIL_RECEIVE_PORT]")
+@click.option("--lmtp", is_flag=True, help="Speak LMTP (for an MTA's lmtp transport).")
+@with_appcontext
+def receive_command(host: str | None, port: int | None, lmtp: bool):
+    """Receive replies over SMTP or LMTP, as the reply domain's MX or an MTA's transport."""
+    app = current_app._get_current_object()
+    if not app.config.get("REPLY_DOMAIN"):
+        raise SettingMissing("REPLY_DOMAIN is not set: the receiver takes mail for the reply "
+                             "domain only")
+    host = host or app.config["MAIL_RECEIVE_HOST"]
+    port = port or app.config["MAIL_RECEIVE_PORT"]
+    server = receiver.Receiver(app, host, port, lmtp=lmtp)
+    try:
+        server.start()
+    except OSError as error:
+        raise click.ClickException(f"Cannot listen on {host}:{port}: {error}") from error
+    click.echo(f"Receiving replies to *@{app.config['REPLY_DOMAIN']} over {server.protocol} "
+               f"on {host}:{port}; Ctrl+C to stop.")
+    try:
+        _wait_for_sigterm()
+    finally:
+        server.stop()
+
+
+@mail.command("fetch")
+@click.option("--once", is_flag=True, help="Take what is in the mailbox now, then stop.")
+@with_appcontext
+def fetch_command(once: bool):
+    """Take replies from the IMAP mailbox (IMAP_HOST, IMAP_USER, IMAP_PASSWORD, IMAP_FOLDER)."""
+    app = current_app._get_current_object()
+    try:
+        settings = imap.MailboxSettings.from_config(app.config)
+    except imap.MailboxNotConfigured as error:
+        raise SettingMissing(str(error)) from error
+    if once:
+        try:
+            taken = imap.fetch_once(app, settings)
+        except imap.CONNECTION_ERRORS as error:
+            click.echo(f"The mailbox {settings}: {error}", err=True)
+            click.get_current_context().exit(EX_TEMPFAIL)
+        click.echo(taken.summary())
+        return
+    click.echo(f"Fetching replies from {settings}; Ctrl+C to stop.")
+    stop = threading.Event()
+    fetcher = threading.Thread(target=imap.fetch_forever, args=(app, settings, stop),
+                               name="mail-fetch")
+    fetcher.start()
+    try:
+        _wait_for_sigterm()
+    finally:
+        stop.set()
+        fetcher.join()
+
+
+@mail.command("ingest")
+@click.option("--recipient", help="The address it was delivered to (Postfix pipe: ${recipient}).")
+@with_appcontext
+def ingest_command(recipient: str | None):
+    """Take one message from standard input (an MTA's pipe, or support).
+
+    Exits 0 when it was taken, 65 when it cannot be read, 75 when it should come again.
+    """
+    raw = click.get_binary_stream("stdin").read()
+    try:
+        outcome = ingest_email(raw, recipient)
+    except Exception as error:
+        current_app.logger.exception("mail ingest: the message was not taken")
+        click.echo(f"Not taken, try again later: {type(error).__name__}: {error}", err=True)
+        click.get_current_context().exit(EX_TEMPFAIL)
+    click.echo(describe(outcome))
+    if outcome.kind == InboundOutcome.REFUSED:
+        click.get_current_context().exit(EX_DATAERR)
+
+
+def describe(outcome: Outcome) -> str:
+    """One line: what became of a message."""
+    said = str(outcome.kind)
+    if outcome.duplicate:
+        said = f"duplicate ({said} before)"
+    if outcome.reason:
+        said += f": {outcome.reason}"
+    ids = [f"message {outcome.message_id}"] if outcome.message_id else []
+    ids += [f"inbound {outcome.inbound_id}"] if outcome.inbound_id else []
+    return said + (f" ({', '.join(ids)})" if ids else "")
+
+
+def _wait_for_sigterm() -> None:
+    """Returns on SIGTERM or Ctrl+C."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -160,5 +279,39 @@ def serve(host: str, port: int):
     worker.start_in_process(app)
     click.echo(f"Serving on http://{host}:{port} with the notification worker running; links "
                f"in emails and texts point at {app.config['PORTAL_BASE_URL']}.")
+    _receive_replies_in_process(app)
     # app.run() refuses to run under the flask command; Werkzeug's server is what it would use.
     run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
+
+
+def _receive_replies_in_process(app: Flask) -> None:
+    """`make run` takes replies too: the receiver in a thread, and how to send it one."""
+    if not app.config.get("REPLY_DOMAIN"):
+        return
+    host, port = app.config["MAIL_RECEIVE_HOST"], app.config["MAIL_RECEIVE_PORT"]
+    try:
+        receiver.start_in_process(app)
+    except OSError as error:
+        click.echo(f"Replies are not received: {host}:{port} is taken ({error}); set "
+                   "MAIL_RECEIVE_PORT to another port.")
+        return
+    click.echo(f"Replies to *@{app.config['REPLY_DOMAIN']} are received over SMTP on "
+               f"{host}:{port}; each email printed here carries its recipient's in Reply-To.")
+    if example := _reply_example(host, port):
+        click.echo(f"To answer as a client: {example}")
+
+
+def _reply_example(host: str, port: int) -> str | None:
+    """A command that sends a reply from the first client login into their Conversation."""
+    client_login = db.session.scalar(
+        select(User).where(User.role == Role.CLIENT, User.active, User.client_id.is_not(None))
+        .order_by(User.id).limit(1)
+    )
+    if client_login is None:
+        return None
+    to = address_for(ReplyToken(client_login.business_id, client_login.client_id,
+                                Feed.CONVERSATION, client_login.id))
+    message = (f"From: {client_login.email}\\r\\nTo: {to}\\r\\nSubject: Re: your visit\\r\\n"
+               "\\r\\nReplying by email: the gate code is 4321.\\r\\n")
+    return (f"python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail("
+            f"'{client_login.email}', '{to}', '{message}')\"")

@@ -22,6 +22,7 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, make_url, text
 
 from portal import create_app, storage
+from portal.inbound.receiver import Receiver
 from portal.extensions import db
 from portal.models import Business, Client, Feed, Message, Role, ScheduledService, utcnow
 from portal.services import accounts, clients, messages
@@ -35,9 +36,11 @@ from .helpers import (
     FakeDns,
     PortalClient,
     TwilioStandIn,
+    free_port,
     new_key_pair,
     smtp_mailbox,
 )
+from .mail_servers import Dovecot, dovecot_missing
 
 
 def pytest_collection_modifyitems(items):
@@ -530,3 +533,33 @@ def connections(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     return tried
+
+
+# --- replies coming in: the receiver, and a mailbox to fetch from ----------------------------
+
+REPLY_DOMAIN = "replies.happytails.example"
+
+
+@pytest.fixture
+def reply_receiver(app):
+    """The portal's SMTP receiver on a free loopback port, for the test's app; its ingest
+    runs in other threads, so the test's data must be committed."""
+    app.config["REPLY_DOMAIN"] = REPLY_DOMAIN
+    receiver = Receiver(app, "127.0.0.1", free_port())
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def dovecot(app):
+    """A private Dovecot on loopback with one empty mailbox, which the app fetches from."""
+    if reason := dovecot_missing():
+        pytest.skip(reason)
+    server = Dovecot()
+    try:
+        server.start()
+        app.config.update(server.settings, REPLY_DOMAIN=REPLY_DOMAIN)
+        yield server
+    finally:
+        server.remove()
