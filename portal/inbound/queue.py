@@ -29,14 +29,24 @@ def record_unmatched(
     """Queues a reply for the admin team, its raw bytes in storage, and commits. A second
     delivery of the same thing (its dedupe key taken, even by a delivery racing this one)
     returns the first record and stores nothing."""
+    row, _ = queue_reply(
+        channel=channel, dedupe_key=dedupe_key, reason=reason, raw=raw, sender=sender,
+        sender_name=sender_name, subject=subject, text=text, attachment_count=attachment_count,
+        business_id=business_id, token=token, sender_user=sender_user,
+    )
+    return row
+
+
+def queue_reply(*, dedupe_key: str, raw: bytes | None, token: ReplyToken | None,
+                sender_user: User | None, reason: str, **fields) -> tuple[InboundMessage, bool]:
+    """record_unmatched, also saying whether the row is new (False: an earlier delivery's)."""
     if earlier := find(dedupe_key):
-        return earlier
+        return earlier, False
     raw_key = storage().save(raw) if raw is not None else None
     row = InboundMessage(
-        channel=channel, dedupe_key=dedupe_key, outcome=InboundOutcome.UNMATCHED,
-        reason=reason[:300], sender=sender[:320], sender_name=sender_name[:200],
-        subject=subject[:300], text=text, attachment_count=attachment_count, raw_key=raw_key,
-        business_id=business_id, sender_user_id=sender_user.id if sender_user else None,
+        dedupe_key=dedupe_key, outcome=InboundOutcome.UNMATCHED, reason=reason[:300],
+        raw_key=raw_key, sender_user_id=sender_user.id if sender_user else None,
+        **_fitted(fields),
     )
     if token is not None:
         _name_what_still_exists(row, token)
@@ -50,8 +60,15 @@ def record_unmatched(
         earlier = find(dedupe_key)
         if earlier is None:
             raise
-        return earlier
-    return row
+        return earlier, False
+    return row, True
+
+
+def _fitted(fields: dict) -> dict:
+    """What a sender wrote in the header fields, cut to the columns' lengths."""
+    limits = {"sender": 320, "sender_name": 200, "subject": 300}
+    return {name: value[:limits[name]] if name in limits and value else value
+            for name, value in fields.items()}
 
 
 def _name_what_still_exists(row: InboundMessage, token: ReplyToken) -> None:
