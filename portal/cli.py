@@ -177,6 +177,7 @@ def receive_command(host: str | None, port: int | None, lmtp: bool):
     host = host or app.config["MAIL_RECEIVE_HOST"]
     port = port or app.config["MAIL_RECEIVE_PORT"]
     server = receiver.Receiver(app, host, port, lmtp=lmtp)
+    stop = _stop_on_sigterm()
     try:
         server.start()
     except OSError as error:
@@ -184,7 +185,7 @@ def receive_command(host: str | None, port: int | None, lmtp: bool):
     click.echo(f"Receiving replies to *@{app.config['REPLY_DOMAIN']} over {server.protocol} "
                f"on {host}:{port}; Ctrl+C to stop.")
     try:
-        _wait_for_sigterm()
+        _wait(stop)
     finally:
         server.stop()
 
@@ -207,13 +208,13 @@ def fetch_command(once: bool):
             click.get_current_context().exit(EX_TEMPFAIL)
         click.echo(taken.summary())
         return
+    stop = _stop_on_sigterm()
     click.echo(f"Fetching replies from {settings}; Ctrl+C to stop.")
-    stop = threading.Event()
     fetcher = threading.Thread(target=imap.fetch_forever, args=(app, settings, stop),
                                name="mail-fetch")
     fetcher.start()
     try:
-        _wait_for_sigterm()
+        _wait(stop)
     finally:
         stop.set()
         fetcher.join()
@@ -227,7 +228,7 @@ def ingest_command(recipient: str | None):
 
     Exits 0 when it was taken, 65 when it cannot be read, 75 when it should come again.
     """
-    raw = click.get_binary_stream("stdin").read()
+    raw = sys.stdin.buffer.read()
     try:
         outcome = ingest_email(raw, recipient)
     except Exception as error:
@@ -251,15 +252,19 @@ def describe(outcome: Outcome) -> str:
     return said + (f" ({', '.join(ids)})" if ids else "")
 
 
-def _wait_for_sigterm() -> None:
-    """Returns on SIGTERM or Ctrl+C."""
+def _stop_on_sigterm() -> threading.Event:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _wait(stop: threading.Event) -> None:
+    """Returns once `stop` is set (SIGTERM), or on Ctrl+C."""
     try:
         while not stop.wait(1):
             pass
     except KeyboardInterrupt:
-        pass
+        stop.set()
 
 
 @click.command("serve")

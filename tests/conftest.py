@@ -22,8 +22,8 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, make_url, text
 
 from portal import create_app, storage
-from portal.inbound.receiver import Receiver
 from portal.extensions import db
+from portal.inbound.receiver import Receiver
 from portal.models import Business, Client, Feed, Message, Role, ScheduledService, utcnow
 from portal.services import accounts, clients, messages
 from portal.services.uploads import Upload
@@ -32,6 +32,7 @@ from .helpers import (
     BASE_URL,
     PASSWORD,
     POSTGRES_URL,
+    REPLY_DOMAIN,
     VAPID_SUBJECT,
     FakeDns,
     PortalClient,
@@ -536,9 +537,6 @@ def connections(monkeypatch):
 
 
 # --- replies coming in: the receiver, and a mailbox to fetch from ----------------------------
-
-REPLY_DOMAIN = "replies.happytails.example"
-
 
 @pytest.fixture
 def reply_receiver(app):

@@ -15,7 +15,10 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
 from email.policy import default as email_policy
+from email.utils import make_msgid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from urllib.parse import parse_qs
@@ -30,8 +33,9 @@ from PIL import Image
 from sqlalchemy import event, func, make_url, select, update
 
 from portal.extensions import db
-from portal.models import Business, Channel, Notification, PushSubscription, User, utcnow
+from portal.models import Business, Channel, Feed, Notification, PushSubscription, User, utcnow
 from portal.notifications import worker
+from portal.reply_addresses import ReplyToken, address_for
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "Biscuit loves long walks"
@@ -255,6 +259,28 @@ def link_in(message, path: str) -> str:
     for part in (text_of(message), message.get_body(("html",)).get_content()):
         assert f"{BASE_URL}{path}" in part
     return re.search(rf"{re.escape(BASE_URL)}({re.escape(path)}[\w.-]+)", text_of(message))[1]
+
+
+# --- replies coming in ---------------------------------------------------------------------
+
+REPLY_DOMAIN = "replies.happytails.example"
+
+
+def reply_address(app, login, feed: Feed = Feed.CONVERSATION) -> str:
+    """The reply address a notification email to `login` about their client's feed carries."""
+    with app.app_context():
+        return address_for(ReplyToken(login.business_id, login.client_id, feed, login.id))
+
+
+def reply_email(sender: str, to: str, text: str, message_id: str | None = None) -> bytes:
+    """A plain reply, as a mail program sends it (lines end in CRLF, as over SMTP)."""
+    reply = EmailMessage()
+    reply["From"] = sender
+    reply["To"] = to
+    reply["Subject"] = "Re: New message from Happy Tails"
+    reply["Message-ID"] = message_id or make_msgid(domain="mail.example")
+    reply.set_content(text)
+    return reply.as_bytes(policy=SMTP)
 
 
 class TwilioStandIn(BaseHTTPRequestHandler):

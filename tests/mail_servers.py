@@ -107,7 +107,8 @@ class Dovecot:
     def flags(self) -> dict[bytes, set[bytes]]:
         """Each message's flags, by its Message-ID."""
         with self.client() as client:
-            found = client.fetch(client.search("ALL"), ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+            found = client.fetch(client.search("ALL"),
+                                 ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
         return {
             data[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].split(b":", 1)[1].strip():
                 set(data[b"FLAGS"])

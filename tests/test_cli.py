@@ -95,6 +95,8 @@ def test_serve_runs_the_worker_in_process(app, runner, monkeypatch):
 
     started, served = [], []
     monkeypatch.setattr(cli.worker, "start_in_process", lambda app: started.append(app))
+    # The receiver's own test (test_mail_receiver.py) listens on a free port instead.
+    monkeypatch.setattr(cli.receiver, "start_in_process", lambda app: None)
     monkeypatch.setattr(cli, "run_simple", lambda host, port, app, **options: served.append(
         (host, port, options["use_debugger"])))
     result = runner.invoke(args=["serve", "--port", "5999"])
