@@ -10,6 +10,7 @@ are marked `committed`: they get an app of their own on a clean database, which 
 """
 
 import copy
+import os
 import shutil
 import socket
 import threading
@@ -551,8 +552,11 @@ def reply_receiver(app):
 
 @pytest.fixture
 def dovecot(app):
-    """A private Dovecot on loopback with one empty mailbox, which the app fetches from."""
+    """A private Dovecot on loopback with one empty mailbox, which the app fetches from.
+    Skipped where Dovecot is missing, unless PORTAL_TEST_REQUIRE_DOVECOT is set (.ci/run)."""
     if reason := dovecot_missing():
+        if os.environ.get("PORTAL_TEST_REQUIRE_DOVECOT"):
+            pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     server = Dovecot()
     try:

@@ -147,6 +147,8 @@ log_path = {self.log}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
+# A wrong password is answered at once (tests try one on purpose).
+auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 # New mail shows in IDLE at once (inotify); this is the fallback.
 mailbox_idle_check_interval = 1 secs

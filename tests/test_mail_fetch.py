@@ -1,0 +1,159 @@
+"""Replies taken from an IMAP mailbox: a real Dovecot on loopback (tests/mail_servers.py), into
+which the tests APPEND what a client sent, and `flask mail fetch`."""
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import select, text
+
+from portal.extensions import db
+from portal.inbound import imap
+from portal.models import Feed, InboundMessage, InboundOutcome, Message
+
+from .helpers import reply_address, reply_email
+
+# The fetcher that waits in IDLE runs in a thread of its own: the data is committed.
+pytestmark = pytest.mark.committed
+
+TAKEN = {b"$PortalTaken", b"\\Seen"}
+
+
+@pytest.fixture
+def reply_to(app, dovecot, household_login):
+    return reply_address(app, household_login)
+
+
+def feed_texts(app, household) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(
+            select(Message.text).where(Message.client_id == household.id,
+                                       Message.feed == Feed.CONVERSATION).order_by(Message.id)))
+
+
+def wait_for(condition, what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {seconds} s")
+        time.sleep(0.05)
+
+
+def test_fetch_once_takes_each_new_reply_and_marks_it(app, runner, dovecot, household,
+                                                     household_login, reply_to):
+    dovecot.append(
+        reply_email(household_login.email, reply_to, "Rex is limping a little.",
+                    message_id="<one@mail.example>"),
+        reply_email("stranger@elsewhere.example", reply_to, "Who is this?",
+                    message_id="<two@mail.example>"),
+    )
+    result = runner.invoke(args=["mail", "fetch", "--once"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Took 2 messages (1 posted, 1 unmatched).\n"
+    assert feed_texts(app, household) == ["Rex is limping a little."]
+    assert dovecot.flags() == {b"<one@mail.example>": TAKEN, b"<two@mail.example>": TAKEN}
+    # What is marked is not taken again; nothing is deleted.
+    again = runner.invoke(args=["mail", "fetch", "--once"])
+    assert again.output == "Took 0 messages.\n"
+    assert len(dovecot.flags()) == 2
+
+
+def test_a_reply_read_in_a_mail_client_is_still_taken(app, dovecot, household,
+                                                     household_login, reply_to):
+    with dovecot.client() as client:
+        client.append("INBOX", reply_email(household_login.email, reply_to, "Read already.",
+                                           message_id="<seen@mail.example>"), flags=[b"\\Seen"])
+    taken = imap.fetch_once(app, imap.MailboxSettings.from_config(app.config))
+    assert [outcome.kind for outcome in taken.outcomes] == [InboundOutcome.POSTED]
+    assert feed_texts(app, household) == ["Read already."]
+    assert dovecot.flags() == {b"<seen@mail.example>": TAKEN}
+
+
+def test_a_reply_not_taken_stays_unmarked_for_the_next_round(app, dovecot, household,
+                                                            household_login, reply_to):
+    dovecot.append(reply_email(household_login.email, reply_to, "Back at 6.",
+                               message_id="<later@mail.example>"))
+    settings = imap.MailboxSettings.from_config(app.config)
+    with app.app_context():
+        db.session.execute(text("ALTER TABLE inbound_messages RENAME TO inbound_messages_away"))
+        db.session.commit()
+    try:
+        failed = imap.fetch_once(app, settings)
+    finally:
+        with app.app_context():
+            db.session.execute(
+                text("ALTER TABLE inbound_messages_away RENAME TO inbound_messages"))
+            db.session.commit()
+    assert failed.outcomes == [] and len(failed.not_taken) == 1
+    assert failed.summary() == "Took 0 messages; 1 not taken, left for the next round."
+    # Not even \Seen: reading it did not mark it.
+    assert dovecot.flags() == {b"<later@mail.example>": set()}
+    assert imap.fetch_once(app, settings).summary() == "Took 1 message (1 posted)."
+    assert feed_texts(app, household) == ["Back at 6."]
+
+
+def test_a_reply_arriving_during_idle_is_taken_within_seconds(app, dovecot, household,
+                                                             household_login, reply_to):
+    settings = imap.MailboxSettings.from_config(app.config)
+    stop = threading.Event()
+    fetcher = threading.Thread(target=imap.fetch_forever, args=(app, settings, stop))
+    fetcher.start()
+    try:
+        dovecot.append(reply_email(household_login.email, reply_to, "First."))
+        wait_for(lambda: feed_texts(app, household) == ["First."], "the first reply")
+        # Idling now; the next one is announced by the server and taken at once.
+        time.sleep(0.3)
+        dovecot.append(reply_email(household_login.email, reply_to, "Second, while idle."))
+        wait_for(lambda: len(feed_texts(app, household)) == 2, "the reply during IDLE",
+                 seconds=5)
+        # The server drops the connection: the fetcher connects again and goes on.
+        dovecot.kick()
+        dovecot.append(reply_email(household_login.email, reply_to, "After the drop."))
+        wait_for(lambda: len(feed_texts(app, household)) == 3, "the reply after reconnecting")
+    finally:
+        stop.set()
+        fetcher.join(timeout=10)
+    assert not fetcher.is_alive(), "the fetcher did not stop"
+    assert feed_texts(app, household) == ["First.", "Second, while idle.", "After the drop."]
+    assert all(flags == TAKEN for flags in dovecot.flags().values())
+
+
+def test_idle_is_renewed_before_the_server_gives_up_on_it(app, dovecot, household,
+                                                         household_login, reply_to):
+    settings = imap.MailboxSettings.from_config(app.config)
+    stop = threading.Event()
+    with imap.Mailbox(settings) as mailbox:
+        started = time.monotonic()
+        mailbox.wait_for_mail(stop, renew_seconds=1.5)
+        assert 1.4 < time.monotonic() - started < 4
+        # Still logged in and usable after leaving IDLE.
+        assert mailbox.untaken() == []
+
+
+def test_mail_fetch_says_which_setting_is_missing(app, runner):
+    app.config.update(IMAP_HOST=None, IMAP_USER=None, IMAP_PASSWORD=None)
+    result = runner.invoke(args=["mail", "fetch", "--once"])
+    assert result.exit_code == 78
+    assert "IMAP_HOST and IMAP_USER and IMAP_PASSWORD are not set" in result.output
+    app.config.update(IMAP_HOST="imap.example", IMAP_USER="replies@example.com")
+    result = runner.invoke(args=["mail", "fetch"])
+    assert result.exit_code == 78 and "Error: IMAP_PASSWORD is not set" in result.output
+
+
+def test_mail_fetch_once_with_a_wrong_password_fails_to_be_run_again(app, runner, dovecot):
+    app.config["IMAP_PASSWORD"] = "not the password"
+    result = runner.invoke(args=["mail", "fetch", "--once"])
+    assert result.exit_code == 75
+    assert f"The mailbox replies at 127.0.0.1:{dovecot.port}, folder INBOX:" in result.output
+    assert count_inbound(app) == 0
+
+
+def count_inbound(app) -> int:
+    with app.app_context():
+        return len(db.session.scalars(select(InboundMessage)).all())
+
+
+def test_a_server_without_keywords_is_marked_with_seen():
+    assert imap.marking_for((b"\\Seen", b"\\Deleted", b"\\*")) is imap.BY_KEYWORD
+    assert imap.marking_for((b"\\Seen", b"$PortalTaken")) is imap.BY_KEYWORD
+    assert imap.marking_for((b"\\Seen", b"\\Deleted", b"$MDNSent")) is imap.BY_SEEN
