@@ -164,15 +164,16 @@ def file_reply(actor: User, reply: InboundMessage, client: Client, feed: Feed) -
     when that login may post there; otherwise the person filing it, the text opening with a
     line naming the sender. Files the upload path refuses are left out, and the text says so.
     Raises AlreadyResolved when someone else filed or discarded it first."""
-    parsed = _read_raw(reply)
+    raw_key = _resolve(reply, actor, InboundOutcome.FILED)
+    parsed = _read_raw(reply, raw_key)
     files, refused = _prepared_files(parsed)
-    sender = reply.sender_user
-    author = sender if sender is not None and policy.can_post(sender, client, feed) else actor
     written = parsed.text if parsed is not None else (reply.text or "")
     if not written and not files and not refused:
+        db.session.rollback()
         raise NothingToFile()
+    sender = reply.sender_user
+    author = sender if sender is not None and policy.can_post(sender, client, feed) else actor
     text = _filed_text(reply, written, author is actor, refused)
-    raw_key = _resolve(reply, actor, InboundOutcome.FILED)
     reply.client_id, reply.feed = client.id, feed
     audit.record(client.business_id, actor, "reply.filed", "inbound_message", reply.id,
                  client_id=client.id, feed=feed.value, sender=reply.sender,
@@ -215,13 +216,13 @@ def _resolve(reply: InboundMessage, actor: User, outcome: InboundOutcome) -> str
     return raw_key
 
 
-def _read_raw(reply: InboundMessage) -> ParsedEmail | None:
+def _read_raw(reply: InboundMessage, raw_key: str | None) -> ParsedEmail | None:
     """The raw email (or text) as the ingest read it; None when it is gone or unreadable,
     then the text kept on the row is filed alone."""
-    if not reply.raw_key:
+    if not raw_key:
         return None
     try:
-        return parse(storage().read(reply.raw_key), current_app.config["INBOUND_AUTHSERV_ID"])
+        return parse(storage().read(raw_key), current_app.config["INBOUND_AUTHSERV_ID"])
     except (OSError, ValueError, LookupError):  # MalformedEmail is a ValueError
         current_app.logger.exception("Could not read the raw reply %s", reply.id)
         return None
