@@ -1,8 +1,13 @@
 """Replies taken from an IMAP mailbox: a real Dovecot on loopback (tests/mail_servers.py), into
 which the tests APPEND what a client sent, and `flask mail fetch`."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -11,12 +16,14 @@ from portal.extensions import db
 from portal.inbound import imap
 from portal.models import Feed, InboundMessage, InboundOutcome, Message
 
-from .helpers import reply_address, reply_email
+from .helpers import REPLY_DOMAIN, reply_address, reply_email
+from .mail_servers import PASSWORD, USER
 
 # The fetcher that waits in IDLE runs in a thread of its own: the data is committed.
 pytestmark = pytest.mark.committed
 
 TAKEN = {b"$PortalTaken", b"\\Seen"}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -74,16 +81,11 @@ def test_a_reply_not_taken_stays_unmarked_for_the_next_round(app, dovecot, house
     dovecot.append(reply_email(household_login.email, reply_to, "Back at 6.",
                                message_id="<later@mail.example>"))
     settings = imap.MailboxSettings.from_config(app.config)
-    with app.app_context():
-        db.session.execute(text("ALTER TABLE inbound_messages RENAME TO inbound_messages_away"))
-        db.session.commit()
+    rename_inbound_table(app, "inbound_messages", "inbound_messages_away")
     try:
         failed = imap.fetch_once(app, settings)
     finally:
-        with app.app_context():
-            db.session.execute(
-                text("ALTER TABLE inbound_messages_away RENAME TO inbound_messages"))
-            db.session.commit()
+        rename_inbound_table(app, "inbound_messages_away", "inbound_messages")
     assert failed.outcomes == [] and len(failed.not_taken) == 1
     assert failed.summary() == "Took 0 messages; 1 not taken, left for the next round."
     # Not even \Seen: reading it did not mark it.
@@ -116,6 +118,59 @@ def test_a_reply_arriving_during_idle_is_taken_within_seconds(app, dovecot, hous
     assert not fetcher.is_alive(), "the fetcher did not stop"
     assert feed_texts(app, household) == ["First.", "Second, while idle.", "After the drop."]
     assert all(flags == TAKEN for flags in dovecot.flags().values())
+
+
+def test_a_reply_not_taken_is_tried_again_without_waiting_for_new_mail(
+        app, dovecot, household, household_login, reply_to, caplog, monkeypatch):
+    # The migrations' logging set-up (alembic's fileConfig) turned off the loggers there were.
+    monkeypatch.setattr(imap.log, "disabled", False)
+    settings = imap.MailboxSettings.from_config(app.config)
+    rename_inbound_table(app, "inbound_messages", "inbound_messages_away")
+    stop = threading.Event()
+    fetcher = threading.Thread(target=imap.fetch_forever, args=(app, settings, stop),
+                               kwargs={"poll_seconds": 0.5})
+    try:
+        dovecot.append(reply_email(household_login.email, reply_to, "Retried."))
+        fetcher.start()
+        wait_for(lambda: "was not taken; it comes again next round" in caplog.text,
+                 "a failed round")
+    finally:
+        rename_inbound_table(app, "inbound_messages_away", "inbound_messages")
+    try:
+        # No new mail comes; the fetcher, idling, tries the one it left again.
+        wait_for(lambda: feed_texts(app, household) == ["Retried."], "the retry", seconds=5)
+    finally:
+        stop.set()
+        fetcher.join(timeout=10)
+
+
+def rename_inbound_table(app, name: str, new_name: str) -> None:
+    with app.app_context():
+        db.session.execute(text(f"ALTER TABLE {name} RENAME TO {new_name}"))
+        db.session.commit()
+
+
+def test_mail_fetch_command_takes_replies_until_sigterm(app, dovecot, database_url, household,
+                                                       household_login, reply_to):
+    environment = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test-only-secret",
+                   "REPLY_DOMAIN": REPLY_DOMAIN, "MAIL_SERVER": "", "PORTAL_ENV": "development",
+                   "PYTHONUNBUFFERED": "1", "IMAP_HOST": "127.0.0.1",
+                   "IMAP_PORT": str(dovecot.port), "IMAP_SSL": "0", "IMAP_USER": USER,
+                   "IMAP_PASSWORD": PASSWORD}
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "mail", "fetch"],
+                               cwd=ROOT, env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout.readline() == (
+            f"Fetching replies from {USER} at 127.0.0.1:{dovecot.port}, folder INBOX; "
+            "Ctrl+C to stop.\n")
+        dovecot.append(reply_email(household_login.email, reply_to, "Fetched by the command."))
+        wait_for(lambda: feed_texts(app, household) == ["Fetched by the command."],
+                 "the reply")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
 
 
 def test_idle_is_renewed_before_the_server_gives_up_on_it(app, dovecot, household,

@@ -229,8 +229,11 @@ def fetch_forever(app: Flask, settings: MailboxSettings, stop: threading.Event, 
                     taken = take_new(app, mailbox)
                     if taken.outcomes or taken.not_taken:
                         log.info("%s: %s", settings, taken.summary())
-                    mailbox.wait_for_mail(stop, poll_seconds=poll_seconds,
-                                          renew_seconds=renew_seconds)
+                    # What was left is tried again within a poll's time, new mail or not.
+                    mailbox.wait_for_mail(
+                        stop, poll_seconds=poll_seconds,
+                        renew_seconds=min(renew_seconds, poll_seconds) if taken.not_taken
+                        else renew_seconds)
         except CONNECTION_ERRORS as error:
             log.warning("the mailbox %s: %s; connecting again in %s s", settings, error,
                         retry_in)
