@@ -4,6 +4,7 @@ loopback), and `flask mail receive | ingest`."""
 import os
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,45 @@ def test_mail_ingest_exit_statuses_tell_the_mta_to_bounce_or_retry(app, runner, 
     result = down.test_cli_runner().invoke(args=["mail", "ingest"], input=raw)
     assert result.exit_code == 75
     assert "Not taken, try again later: OperationalError" in result.output
+
+
+# --- make run ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def serve_without_serving(monkeypatch):
+    """`flask serve` as far as its announcements: no web server, no worker; the receivers it
+    starts are stopped after the test."""
+    from portal import cli
+
+    started = []
+    start = cli.receiver.start_in_process
+    monkeypatch.setattr(cli.worker, "start_in_process", lambda app: None)
+    monkeypatch.setattr(cli, "run_simple", lambda *args, **options: None)
+    monkeypatch.setattr(cli.receiver, "start_in_process",
+                        lambda app: started.append(start(app)) or started[-1])
+    yield
+    for receiver in started:
+        receiver.stop()
+
+
+def test_make_run_receives_replies_and_prints_how_to_send_one(app, runner, household,
+                                                             household_login,
+                                                             serve_without_serving):
+    port = free_port()
+    app.config.update(REPLY_DOMAIN=REPLY_DOMAIN, MAIL_RECEIVE_PORT=port)
+    result = runner.invoke(args=["serve", "--port", "5998"])
+    assert result.exit_code == 0, result.output
+    assert (f"Replies to *@{REPLY_DOMAIN} are received over SMTP on 127.0.0.1:{port}"
+            in result.output)
+    example = result.output.split("To answer as a client: ", 1)[1].strip()
+    subprocess.run(example, shell=True, check=True, timeout=30)
+    assert feed_texts(app, household) == [("Replying by email: the gate code is 4321.", "email")]
+
+
+def test_make_run_says_when_the_reply_port_is_taken(app, runner, serve_without_serving):
+    port = free_port()
+    app.config.update(REPLY_DOMAIN=REPLY_DOMAIN, MAIL_RECEIVE_PORT=port)
+    with socket.create_server(("127.0.0.1", port)):
+        result = runner.invoke(args=["serve", "--port", "5998"])
+    assert result.exit_code == 0, result.output
+    assert f"Replies are not received: 127.0.0.1:{port} is taken" in result.output

@@ -127,6 +127,19 @@ class Receiver(Controller):
             data_size_limit=app.config["INBOUND_MAX_BYTES"], timeout=SESSION_TIMEOUT,
         )
 
+    def start(self) -> None:
+        """Listens, then serves. Raises OSError at once when the port is taken."""
+        family = socket.AF_INET6 if ":" in self.hostname else socket.AF_INET
+        try:
+            self._listening = socket.create_server((self.hostname, self.port), family=family)
+        except OSError:
+            self.loop.close()
+            raise
+        super().start()
+
+    def _create_server(self):
+        return self.loop.create_server(self._factory_invoker, sock=self._listening)
+
     def factory(self):
         session = LmtpSession if self.lmtp else SmtpSession
         return session(self.handler, **self.SMTP_kwargs)
