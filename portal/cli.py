@@ -207,6 +207,9 @@ def fetch_command(once: bool):
             click.echo(f"The mailbox {settings}: {error}", err=True)
             click.get_current_context().exit(EX_TEMPFAIL)
         click.echo(taken.summary())
+        if taken.not_taken:
+            # A cron job that runs it hears that something is wrong (the database, say).
+            click.get_current_context().exit(EX_TEMPFAIL)
         return
     stop = _stop_on_sigterm()
     click.echo(f"Fetching replies from {settings}; Ctrl+C to stop.")

@@ -76,7 +76,7 @@ def test_a_reply_read_in_a_mail_client_is_still_taken(app, dovecot, household,
     assert dovecot.flags() == {b"<seen@mail.example>": TAKEN}
 
 
-def test_a_reply_not_taken_stays_unmarked_for_the_next_round(app, dovecot, household,
+def test_a_reply_not_taken_stays_unmarked_for_the_next_round(app, runner, dovecot, household,
                                                             household_login, reply_to):
     dovecot.append(reply_email(household_login.email, reply_to, "Back at 6.",
                                message_id="<later@mail.example>"))
@@ -84,10 +84,12 @@ def test_a_reply_not_taken_stays_unmarked_for_the_next_round(app, dovecot, house
     rename_inbound_table(app, "inbound_messages", "inbound_messages_away")
     try:
         failed = imap.fetch_once(app, settings)
+        from_cron = runner.invoke(args=["mail", "fetch", "--once"])
     finally:
         rename_inbound_table(app, "inbound_messages_away", "inbound_messages")
     assert failed.outcomes == [] and len(failed.not_taken) == 1
     assert failed.summary() == "Took 0 messages; 1 not taken, left for the next round."
+    assert from_cron.exit_code == 75 and from_cron.output == failed.summary() + "\n"
     # Not even \Seen: reading it did not mark it.
     assert dovecot.flags() == {b"<later@mail.example>": set()}
     assert imap.fetch_once(app, settings).summary() == "Took 1 message (1 posted)."
