@@ -204,8 +204,11 @@ def test_the_persons_own_notifications_page_says_so(
 ):
     bounce(app, household_login)
     stop_texts(app, household_login)
+    update_row(app, User, household_login.id, phone="+15550102030", notify_sms=True)
     page = words(logged_in(household_login).get("/notifications").get_data(as_text=True))
     assert f"Emails to this address bounce: {REASON}" in page and STOPPED in page
+    # Whatever was chosen, neither goes now.
+    assert re.search(r"Email .*? Off Text message \(SMS\) .*? Off App", page)
     bounce(app, assigned_staff)
     # Nobody else's trouble shows on another person's page.
     page = words(logged_in(unassigned_staff).get("/notifications").get_data(as_text=True))
