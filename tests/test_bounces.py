@@ -161,6 +161,17 @@ def test_a_bounce_report_fails_the_email_and_the_admin_team_reads_why(
     # The client hears, as for any failed notification, no more than that; never the reason.
     after = delivery_line(client.get(page_url).get_data(as_text=True), message.id)
     assert before == "Happy Tails was notified ✓" and after == ""
+    # Retry sends nothing to an address that still bounces, and says so.
+    assert logged_in(office_manager).submit(
+        f"/messages/{message.id}/delivery/retry").status_code in (200, 302)
+    deliver(app)
+    assert len(smtp.inbox.to(admin.email)) == 1
+    shown = delivery_line(logged_in(office_manager).get(page_url).get_data(as_text=True),
+                          message.id)
+    assert "Email to Alice Admin not sent: the email address bounces" in shown
+    assert "[Retry]" not in shown
+    assert delivery_line(client.get(page_url).get_data(as_text=True), message.id) == (
+        "Happy Tails was notified ✓")
 
 
 def test_a_bounce_report_for_another_email_fails_nothing_else(

@@ -24,7 +24,7 @@ from portal.models import (
     ReadReceipt,
     User,
 )
-from portal.notifications.outbox import READ_IN_PORTAL
+from portal.notifications.outbox import READ_IN_PORTAL, UNREACHABLE
 from portal.services.reachability import BOUNCED
 from portal.text import and_list
 
@@ -145,7 +145,12 @@ class DeliveryLines:
         for row in rows:
             status = row.status
             if status == DeliveryStatus.CANCELLED:
-                continue  # not sent: deleted, read in the portal first, or access gone since
+                # Not sent: deleted, read in the portal first, or access gone since; or the
+                # person could no longer be reached there, which the admin team is told.
+                if self.details and row.last_error in UNREACHABLE.values():
+                    parts.append(Part(f"{row.channel.noun.capitalize()} to {row.name} not sent: "
+                                      f"{row.last_error}", "failed"))
+                continue
             if status == DeliveryStatus.FAILED:
                 failed = True
             if not self.details:
