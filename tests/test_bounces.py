@@ -285,7 +285,7 @@ def test_trying_emails_again_to_an_address_that_did_not_bounce_changes_nothing(
     app, logged_in, admin, household_login
 ):
     response = logged_in(admin).htmx("POST", f"/accounts/{household_login.id}/emails")
-    assert "are not stopped" in response.get_data(as_text=True)
+    assert "have not bounced: they go out as usual" in response.get_data(as_text=True)
     assert count_rows(app, AuditEvent, AuditEvent.action == "user.emails_resumed") == 0
 
 

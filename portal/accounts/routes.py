@@ -70,7 +70,8 @@ def reactivate(user_id: int):
 def try_emails_again(user_id: int):
     account = _managed_account(user_id)
     if account.email_bounced_at is None:
-        return _answer(account, f"Emails to {account.email} are not stopped.", "error")
+        return _answer(account, f"Emails to {account.email} have not bounced: they go out as "
+                                "usual.", "error")
     accounts.try_emails_again(current_user, account)
     return _answer(account, f"Notification emails go to {account.email} again.")
 
