@@ -454,3 +454,19 @@ def test_the_feed_shows_via_email_beside_the_replys_time(app, household, househo
     texted_item = body[body.index(f'id="message-{texted.id}"'):]
     assert '<span class="message-via">via text</span>' in texted_item.split("</header>")[0]
     assert body.count('class="message-via"') == 2
+
+
+def test_a_fault_while_reading_keeps_the_email_for_the_admin_team(app, monkeypatch, household,
+                                                                  household_login):
+    """Not a sender's doing: the email waits in the queue, raw and all, rather than being lost."""
+    def broken_parse(raw, authserv_id=None):
+        raise RuntimeError("a fault of ours")
+
+    monkeypatch.setattr("portal.inbound.ingest.parse", broken_parse)
+    address = reply_address(app, household_login, household)
+    raw = email(address, household_login.email)
+    row = queued(app, ingest(app, raw, recipient=address), "could not read")
+    assert (row.business_id, row.client_id) == (household.business_id, household.id)
+    with app.app_context():
+        assert storage().read(row.raw_key) == raw
+    assert ingest(app, raw, recipient=address).duplicate
