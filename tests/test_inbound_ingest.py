@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.inbound.ingest import ingest_email
+from portal.inbound.ingest import NOT_OUR_ADDRESS, ingest_email
 from portal.models import (
     Attachment,
     Channel,
@@ -495,3 +495,43 @@ def test_corpus_automatic_mail_and_bounces_are_never_messages(app, household, ho
     with app.app_context():
         # The failed addresses are not Carla's: nobody is marked.
         assert db.session.get(User, household_login.id).email_bounced_at is None
+
+
+# --- hostile input: a clear outcome each, no message, nothing half-written -----------------------
+
+def test_500_attachments_are_refused_as_unreadable(app, household, household_login):
+    photo = png_bytes()
+    raw = email(reply_address(app, household_login, household), household_login.email,
+                files=[(f"{n}.png", photo, "png") for n in range(500)])
+    outcome = ingest(app, raw)
+    assert (outcome.kind, outcome.reason) == (
+        InboundOutcome.REFUSED, "Not an email the portal can read: too many parts")
+    assert messages_in(app, household) == []
+    with app.app_context():
+        assert storage().keys() == []
+
+
+def test_a_decompression_bomb_is_queued_and_nothing_of_it_stored(app, household,
+                                                                 household_login):
+    from io import BytesIO
+
+    from PIL import Image
+
+    bomb = BytesIO()
+    Image.new("1", (10_000, 10_000)).save(bomb, "PNG")
+    raw = email(reply_address(app, household_login, household), household_login.email,
+                files=[("bomb.png", bomb.getvalue(), "png")])
+    row = queued(app, ingest(app, raw), "has too many pixels")
+    assert messages_in(app, household) == []
+    with app.app_context():
+        assert storage().keys() == [row.raw_key]  # the email itself, for the admin team
+
+
+def test_a_header_injection_in_the_reply_address_is_not_one_of_ours(app, household,
+                                                                    household_login):
+    address = reply_address(app, household_login, household)
+    raw = (f"From: {household_login.email}\r\nTo: x@example.org\r\nSubject: hi\r\n"
+           f"Message-ID: <injection@example.org>\r\n\r\nHello\r\n").encode()
+    outcome = ingest(app, raw, recipient=f"{address}\r\nBcc: victim@example.org")
+    assert (outcome.kind, outcome.reason) == (InboundOutcome.UNMATCHED, NOT_OUR_ADDRESS)
+    assert messages_in(app, household) == []
