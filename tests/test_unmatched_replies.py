@@ -370,3 +370,42 @@ def test_the_queue_pages_newest_first_at_a_constant_query_count(app, admin_brows
     more = re.search(r'href="([^"]+before=\d+)"', body).group(1).replace("&amp;", "&")
     older = admin_browser.htmx("GET", more).get_data(as_text=True)
     assert "person16@" in older and "person0@" in older and "person17@" not in older
+
+
+def test_a_queued_text_is_filed_as_a_text_with_its_picture(app, admin_browser, admin, household):
+    """A text's raw is a small email (From: the number, the text as body, MMS pictures as
+    attachments): filing reads it the same way."""
+    text = EmailMessage()
+    text["From"] = "+15550102030"
+    text.set_content("Running late, back at 6")
+    text.add_attachment(png_bytes((16, 12)), maintype="image", subtype="png",
+                        filename="mms.png")
+    with app.app_context():
+        reply = queue.record_unmatched(
+            channel=InboundChannel.SMS, dedupe_key="e" * 64, raw=bytes(text),
+            reason="No login has this phone number.", sender="+15550102030",
+            text="Running late, back at 6", attachment_count=1, business_id=household.business_id,
+        )
+    answer = admin_browser.submit(f"{PAGE}/{reply.id}/file",
+                                  data={"client_id": household.id, "feed": "conversation"})
+    assert answer.status_code == 302
+    message = row(app, Message, row(app, InboundMessage, reply.id).message_id)
+    assert (message.author_id, message.via, message.text) == (
+        admin.id, "sms", "Reply by text from +15550102030:\n\nRunning late, back at 6")
+    assert count_rows(app, Attachment, Attachment.message_id == message.id) == 1
+
+
+def test_filing_leaves_out_a_file_the_upload_path_refuses_and_says_so(
+        app, admin_browser, household, household_login):
+    with app.app_context():
+        outcome = ingest_email(reply_email(
+            address_for(token_for(household_login, household)), household_login.email,
+            files=[("broken.png", b"not a picture"), ("rex.png", png_bytes())]))
+    assert outcome.kind == InboundOutcome.UNMATCHED and "attachment" in outcome.reason
+    admin_browser.submit(f"{PAGE}/{outcome.inbound_id}/file",
+                         data={"client_id": household.id, "feed": "conversation"})
+    message = row(app, Message, row(app, InboundMessage, outcome.inbound_id).message_id)
+    assert message.author_id == household_login.id
+    assert message.text.startswith("Not attached: broken.png: ")
+    assert message.text.endswith("\n\nThe gate code is 4321 now.")
+    assert count_rows(app, Attachment, Attachment.message_id == message.id) == 1
