@@ -409,3 +409,32 @@ def test_filing_leaves_out_a_file_the_upload_path_refuses_and_says_so(
     assert message.text.startswith("Not attached: broken.png: ")
     assert message.text.endswith("\n\nThe gate code is 4321 now.")
     assert count_rows(app, Attachment, Attachment.message_id == message.id) == 1
+
+
+def test_the_queue_rule_and_its_sql_twin_agree(app, business, stranger_business, admin,
+                                              office_manager, office_manager_private,
+                                              assigned_staff, household_login, stranger_admin):
+    from portal import policy
+
+    people = [admin, office_manager, office_manager_private, assigned_staff, household_login,
+              stranger_admin]
+    with app.app_context():
+        rows = [record(dedupe_key=f"{n:064d}", business_id=owner.id, sender=f"p{n}@example.org")
+                for n, owner in enumerate([business, business, business, stranger_business])]
+        for reply, feed in zip(rows, [None, Feed.CONVERSATION, Feed.PRIVATE, None], strict=True):
+            reply.feed = feed
+        db.session.commit()
+        for person in people:
+            viewer = db.session.get(User, person.id)
+            listed = {reply.id for reply in queue.pending(viewer).replies}
+            allowed = {reply.id for reply in rows
+                       if policy.can_see_unmatched_reply(viewer, reply.business_id, reply.feed)}
+            assert listed == allowed, viewer
+            assert queue.pending_count(viewer) == len(allowed)
+        visible = {person.name: {reply.id for reply in queue.pending(
+            db.session.get(User, person.id)).replies} for person in people}
+    assert visible[admin.name] == visible[office_manager_private.name] == {
+        rows[0].id, rows[1].id, rows[2].id}
+    assert visible[office_manager.name] == {rows[0].id, rows[1].id}
+    assert visible[assigned_staff.name] == visible[household_login.name] == set()
+    assert visible[stranger_admin.name] == {rows[3].id}
