@@ -40,9 +40,11 @@ def wants(user: User, channel: Channel) -> bool:
 
 def channels_for(user: User, feed: Feed, has_device: bool) -> list[Channel]:
     """Email to everyone who wants it; text messages only for Conversation messages, to people
-    with a phone number who opted in; push only to devices the person enabled."""
+    with a phone number who opted in and have not replied STOP since; push only to devices the
+    person enabled."""
     channels = [Channel.EMAIL] if user.email and wants(user, Channel.EMAIL) else []
-    if feed == Feed.CONVERSATION and user.phone and wants(user, Channel.SMS):
+    if (feed == Feed.CONVERSATION and user.phone and wants(user, Channel.SMS)
+            and not user.sms_opted_out_at):
         channels.append(Channel.SMS)
     if has_device and wants(user, Channel.PUSH):
         channels.append(Channel.PUSH)
