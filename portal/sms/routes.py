@@ -1,6 +1,8 @@
 from flask import abort, current_app, request
+from twilio.twiml.messaging_response import MessagingResponse
 
 from portal.extensions import csrf
+from portal.inbound import texts
 from portal.notifications import outbox, sms
 from portal.sms import bp
 
@@ -18,6 +20,19 @@ def status():
     if message_sid and reported:
         outbox.record_provider_status(message_sid, reported, request.form.get("ErrorCode"))
     return "", 204
+
+
+@bp.route(sms.INBOUND_PATH, methods=["POST"])
+@csrf.exempt
+def receive():
+    """A text someone sent to the portal's number (Twilio's incoming message webhook), signed
+    as the status callback is. Answers TwiML: empty, or a reply to HELP."""
+    _require_twilio_signature()
+    outcome = texts.ingest_text(request.form)
+    answer = MessagingResponse()
+    if outcome.reply:
+        answer.message(outcome.reply)
+    return str(answer), 200, {"Content-Type": "text/xml; charset=utf-8"}
 
 
 def _require_twilio_signature() -> None:
