@@ -16,7 +16,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from portal.extensions import db
-from portal.inbound.texts import dedupe_key, normalise_number
+from portal.inbound.texts import dedupe_key
 from portal.models import (
     Attachment,
     AttachmentKind,
@@ -31,6 +31,7 @@ from portal.models import (
     Role,
     User,
 )
+from portal.phones import e164
 from portal.storage import storage
 
 from .helpers import (
@@ -190,7 +191,7 @@ def test_a_clients_text_lands_in_their_conversation_via_text_and_tells_the_admin
     make_due(app)
     deliver(app)
     texted_to = [form["To"][0] for _, form in texting]
-    assert texted_to == ["+1 555 777 0001"]  # the admin; never Carla her own text
+    assert texted_to == ["+15557770001"]  # the admin; never Carla her own text
     assert "Rex is limping a little" in texting[0][1]["Body"][0]
     with app.app_context():
         told = {row.recipient_id for row in db.session.scalars(select(Notification))}
@@ -299,7 +300,7 @@ def test_the_same_message_sid_twice_makes_one_message(app, texting, carla, house
     ("010-2030", None), ("call me", None), ("", None),
 ])
 def test_numbers_are_compared_as_e164(written, expected):
-    assert normalise_number(written) == expected
+    assert e164(written) == expected
 
 
 # --- MMS ----------------------------------------------------------------------------------------
@@ -435,7 +436,7 @@ def test_start_turns_them_back_on(app, texting, carla, household, admin, make_me
     make_message(household, admin, "Walk moved to 3pm")
     make_due(app)
     deliver(app)
-    assert [form["To"] for _, form in texting] == [["(555) 010-2030"]]
+    assert [form["To"] for _, form in texting] == [["+15550102030"]]  # as Twilio wants it
 
 
 def test_stop_is_for_everyone_with_that_number(app, texting, carla, household, make_user):
@@ -488,3 +489,20 @@ def test_twilio_unreachable_is_tried_again_later(app, texting, carla, household,
     with app.app_context():
         row = db.session.scalar(select(Notification).where(Notification.channel == Channel.SMS))
     assert row.status == DeliveryStatus.PENDING and row.last_error.startswith("Twilio unreachable")
+
+
+def test_texts_go_to_the_number_as_twilio_wants_it_or_fail_clearly(
+    app, texting, carla, household, admin, make_message
+):
+    make_message(household, admin, "Walk moved to 3pm")
+    make_due(app)
+    deliver(app)
+    update_row(app, User, carla.id, phone="call the office")
+    make_message(household, admin, "Walk moved to 4pm")
+    make_due(app)
+    deliver(app)
+    assert [form["To"] for _, form in texting] == [["+15550102030"]]
+    with app.app_context():
+        failed = db.session.scalar(select(Notification).where(
+            Notification.channel == Channel.SMS, Notification.status == DeliveryStatus.FAILED))
+    assert failed.last_error == "'call the office' is not a phone number a text can go to"

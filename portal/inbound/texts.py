@@ -15,7 +15,6 @@ webhook (already checked for Twilio's signature) and does everything with them.
 
 import hashlib
 import mimetypes
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
@@ -43,6 +42,7 @@ from portal.models import (
     Notification,
     User,
 )
+from portal.phones import e164
 from portal.services import reachability
 from portal.services.messages import AlreadySent, UploadLimits, post_message, prepare_uploads
 from portal.services.uploads import PreparedFile, Upload, UploadError
@@ -71,25 +71,6 @@ class MediaError(Exception):
 
 def dedupe_key(message_sid: str) -> str:
     return hashlib.sha256(f"sms:{message_sid}".encode()).hexdigest()
-
-
-def normalise_number(text: str | None) -> str | None:
-    """A phone number as E.164 ("+15551234567"), from the ways people write one: digits
-    only, a leading + or 00 kept as the country code, and +1 for a 10-digit (US) number.
-    None when it cannot be a number. Both sides of a comparison go through here."""
-    if not text:
-        return None
-    text = re.sub(r"(?i)\s*(?:ext\.?|x)\s*\d+\s*$", "", text.strip())
-    digits = re.sub(r"\D", "", text)
-    if text.startswith("+"):
-        pass
-    elif digits.startswith("00"):
-        digits = digits[2:]
-    elif len(digits) == 10:
-        digits = "1" + digits
-    elif not (len(digits) == 11 and digits.startswith("1")):
-        return None
-    return f"+{digits}" if 8 <= len(digits) <= 15 else None
 
 
 def ingest_text(form: Mapping[str, str]) -> TextOutcome:
@@ -124,14 +105,14 @@ def keyword_of(form: Mapping[str, str], body: str) -> str | None:
 
 def people_with_number(number: str, active_only: bool = True) -> list[User]:
     """Everyone whose phone, however it was written, is this number."""
-    wanted = normalise_number(number)
+    wanted = e164(number)
     if not wanted:
         return []
     query = select(User.id, User.phone).where(User.phone.is_not(None), User.phone != "")
     if active_only:
         query = query.where(User.active.is_(True))
     ids = [user_id for user_id, phone in db.session.execute(query)
-           if normalise_number(phone) == wanted]
+           if e164(phone) == wanted]
     if not ids:
         return []
     return list(db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.id)))

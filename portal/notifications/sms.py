@@ -16,6 +16,7 @@ from twilio.rest import Client
 from portal.models import Feed
 from portal.notifications.errors import PermanentError, TransientError
 from portal.notifications.notices import Notice
+from portal.phones import e164
 
 SMS_LENGTH = 300
 
@@ -69,10 +70,13 @@ class TwilioSms:
     def send(self, text: SmsText) -> Accepted:
         if not isinstance(text, SmsText):
             raise TypeError("send() takes an SmsText")
+        to = e164(text.to)
+        if to is None:
+            raise PermanentError(f"{text.to[:40]!r} is not a phone number a text can go to")
         try:
             # Twilio reports to the status callback whether the text reached the phone.
             sent = self.client.messages.create(
-                to=text.to, from_=self.sender, body=text.body,
+                to=to, from_=self.sender, body=text.body,
                 status_callback=self.status_callback,
             )
         except TwilioRestException as error:
