@@ -88,13 +88,14 @@ def _register_blueprints(app: Flask) -> None:
     from portal.messages import bp as messages_bp
     from portal.preferences import bp as preferences_bp
     from portal.push import bp as push_bp
+    from portal.replies import bp as replies_bp
     from portal.settings import bp as settings_bp
     from portal.sms import bp as sms_bp
     from portal.staff import bp as staff_bp
 
     blueprints = (
         auth_bp, clients_bp, feeds_bp, files_bp, messages_bp, preferences_bp, settings_bp,
-        staff_bp, push_bp, center_bp, accounts_bp, sms_bp,
+        staff_bp, push_bp, center_bp, accounts_bp, sms_bp, replies_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

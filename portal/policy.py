@@ -125,6 +125,32 @@ def private_access_grantees(business_id: int) -> list[User]:
     ))
 
 
+# --- unmatched replies ---------------------------------------------------------------------
+
+def can_review_unmatched_replies(user: User) -> bool:
+    """Settings > Unmatched replies: emails and texts that came back and could not be posted
+    where they were meant to go, for the admin team to file or discard."""
+    return is_admin_team(user)
+
+
+def can_see_unmatched_reply(user: User, business_id: int | None, feed: Feed | None) -> bool:
+    """One queued reply: the business's admin team's; a reply to a private message only for
+    those who may read private messages (to the others it does not exist)."""
+    if not can_review_unmatched_replies(user) or business_id != user.business_id:
+        return False
+    return feed != Feed.PRIVATE or can_access_private_messages(user)
+
+
+def unmatched_replies_clause(user: User, business_id, feed) -> ColumnElement[bool]:
+    """SQL twin of can_see_unmatched_reply, for the list and its count."""
+    if not can_review_unmatched_replies(user):
+        return false()
+    clause = business_id == user.business_id
+    if can_access_private_messages(user):
+        return clause
+    return and_(clause, or_(feed.is_(None), feed != Feed.PRIVATE))
+
+
 # --- staff access to a client -------------------------------------------------------------
 
 def staff_access_window_start(business: Business, now: datetime | None = None) -> datetime:

@@ -23,11 +23,13 @@ from sqlalchemy import select
 
 from portal import policy
 from portal.extensions import db
+from portal.inbound import queue
 from portal.models import (
     Attachment,
     Business,
     DeliveryStatus,
     Feed,
+    InboundChannel,
     Message,
     Notification,
     Role,
@@ -35,6 +37,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.reply_addresses import ReplyToken
 
 from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
 from .helpers import (
@@ -113,6 +116,10 @@ GUARDED = {
     "settings.portal_settings": "can_manage_settings",
     "settings.permissions": "can_manage_settings",
     "settings.audit_log": "can_view_audit_log",
+    "replies.index": "can_review_unmatched_replies",
+    "replies.show": "can_see_unmatched_reply",
+    "replies.file": "can_see_unmatched_reply",
+    "replies.discard": "can_see_unmatched_reply",
 }
 
 # --- the cast (ROLES and ADMIN_TEAM in tests/cast.py) ---------------------------------------------
@@ -593,6 +600,29 @@ def _retry(world, business):
         return {}, {"notification": str(row.id)}
 
 
+def _queued_reply(world, business):
+    # A reply to the Rivera household's Conversation feed waiting in its business's queue.
+    with world.app.app_context():
+        token = ReplyToken(world.business.id, world.household.id, Feed.CONVERSATION,
+                           world.client_login.id)
+        row = queue.record_unmatched(
+            channel=InboundChannel.EMAIL, dedupe_key=f"{world.number():064d}",
+            reason="The reply address is not one the portal gave out.", raw=b"From: x\n\nHi",
+            sender="someone@example.org", text="Hi", token=token,
+        )
+        return {"reply_id": row.id}, None
+
+
+def _file_reply(world, business):
+    values, _ = _queued_reply(world, business)
+    return values, {"client_id": str(world.household.id), "feed": "conversation"}
+
+
+def _discard_reply(world, business):
+    values, _ = _queued_reply(world, business)
+    return values, {}
+
+
 @dataclass(frozen=True)
 class ManagementCase:
     endpoint: str
@@ -664,6 +694,15 @@ MANAGEMENT_CASES = [
     ManagementCase("settings.permissions", "POST", ANY_ADMIN, _permissions, (302, 302),
                    _writes("users")),
     ManagementCase("settings.audit_log", "GET", ANY_ADMIN, _nothing),
+    # Unmatched replies: each admin team its own business's queue (private ones are tested
+    # in tests/test_unmatched_replies.py).
+    ManagementCase("replies.index", "GET", ANY_ADMIN_TEAM, _nothing),
+    ManagementCase("replies.show", "GET", CLIENT_PAGES, _queued_reply, (302, 200)),
+    ManagementCase("replies.discard", "GET", CLIENT_PAGES, _queued_reply),
+    ManagementCase("replies.discard", "POST", CLIENT_PAGES, _discard_reply, (302, 200),
+                   _writes("inbound_messages")),
+    ManagementCase("replies.file", "POST", CLIENT_PAGES, _file_reply, (302, 200),
+                   _writes("inbound_messages", "messages", "feed_summaries")),
 ]
 
 

@@ -110,6 +110,7 @@ QUERY_IDS = [
     "/messages/badge?client_id={}",
     "/settings/audit-log?before={}",
     "/settings/audit-log?person={}",
+    "/settings/unmatched-replies?before={}",
     "/clients?after_name=A&after_id={}",
     "/clients/{client}/feeds/conversation/updates?after={}",
     "/clients/{client}/feeds/conversation/updates?oldest={}",
@@ -131,8 +132,10 @@ def test_every_query_string_id_that_is_no_id_finds_no_page(logged_in, admin, pre
 
 @pytest.mark.parametrize("spelling", SPELLING_IDS)
 def test_form_ids_that_are_no_ids_change_nothing(app, admin_browser, office_manager, make_client,
-                                                spelling):
-    from portal.models import User
+                                                admin, spelling):
+    from portal.extensions import db
+    from portal.inbound import queue
+    from portal.models import InboundChannel, User
 
     def access() -> bool:
         return bool(count_rows(app, User, User.id == office_manager.id,
@@ -146,7 +149,16 @@ def test_form_ids_that_are_no_ids_change_nothing(app, admin_browser, office_mana
     assert retry.status_code == 404
     # The staff pickers: a choice that is no id is not a choice the page offered.
     client = make_client()
+    with app.app_context():
+        reply = queue.record_unmatched(
+            channel=InboundChannel.EMAIL, dedupe_key="d" * 64, reason="Unknown sender",
+            raw=b"From: a@example.org\n\nHello", sender="a@example.org",
+            business_id=db.session.get(User, admin.id).business_id,
+        )
     before = every_row(app)
+    filed = admin_browser.submit(f"/settings/unmatched-replies/{reply.id}/file",
+                                 data={"client_id": SPELLINGS[spelling], "feed": "conversation"})
+    assert filed.status_code == 404
     for action, data in (
         (f"/clients/{client.id}/services",
          {"title": "Walk", "date": "2030-01-02", "starts": "09:00", "ends": "09:30"}),

@@ -438,3 +438,35 @@ def test_two_deliveries_at_once_make_one_message(app, business, make_client, mak
     assert {outcome.message_id for outcome in outcomes} == {messages_in(app, household)[0].id}
     assert count_rows(app, Message, Message.client_id == household.id) == 1
     assert count_rows(app, InboundMessage) == 1
+
+
+def test_the_feed_shows_via_email_beside_the_replys_time(app, household, household_login,
+                                                         admin, make_message, logged_in):
+    make_message(household, admin, "Written in the portal")
+    texted = make_message(household, household_login, "Sent by text")
+    update_row(app, Message, texted.id, via="sms")
+    raw = email(reply_address(app, household_login, household), household_login.email)
+    outcome = ingest(app, raw)
+    page = logged_in(admin).get(f"/clients/{household.id}/feeds/conversation")
+    body = page.get_data(as_text=True)
+    reply = body[body.index(f'id="message-{outcome.message_id}"'):]
+    assert '<span class="message-via">via email</span>' in reply.split("</header>")[0]
+    texted_item = body[body.index(f'id="message-{texted.id}"'):]
+    assert '<span class="message-via">via text</span>' in texted_item.split("</header>")[0]
+    assert body.count('class="message-via"') == 2
+
+
+def test_a_fault_while_reading_keeps_the_email_for_the_admin_team(app, monkeypatch, household,
+                                                                  household_login):
+    """Not a sender's doing: the email waits in the queue, raw and all, rather than being lost."""
+    def broken_parse(raw, authserv_id=None):
+        raise RuntimeError("a fault of ours")
+
+    monkeypatch.setattr("portal.inbound.ingest.parse", broken_parse)
+    address = reply_address(app, household_login, household)
+    raw = email(address, household_login.email)
+    row = queued(app, ingest(app, raw, recipient=address), "could not read")
+    assert (row.business_id, row.client_id) == (household.business_id, household.id)
+    with app.app_context():
+        assert storage().read(row.raw_key) == raw
+    assert ingest(app, raw, recipient=address).duplicate

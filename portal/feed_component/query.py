@@ -28,6 +28,8 @@ from portal.services.uploads import ATTACHMENT_TYPE
 from portal.text import message_html
 from portal.urls import url_pattern
 
+# How a reply came in, beside its time (Message.via): None for what was written in the portal.
+VIA_LABELS = {"email": "via email", "sms": "via text"}
 IMAGE_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                 "image/gif": ".gif"}
 
@@ -44,6 +46,7 @@ _FEED_PAGE = (
         Message.deleted_at,
         _deleter.name.label("deleted_by_name"),
         Message.unsent,
+        Message.via,
     )
     .join(_author, Message.author_id == _author.id)
     .outerjoin(_deleter, Message.deleted_by_id == _deleter.id)
@@ -141,6 +144,8 @@ class FeedItem:
     notice: str | None = None
     # Where it went ("Emailed Dana ✓ · Seen by Dana 9:14"), for those the policy shows it.
     delivery: Delivery | None = None
+    # "via email" or "via text" for a reply that came in that way.
+    via_label: str | None = None
 
     @property
     def css_class(self) -> str:
@@ -243,6 +248,7 @@ class _Written(NamedTuple):
     deleted_at: None = None
     deleted_by_name: None = None
     unsent: bool = False
+    via: str | None = None
 
 
 def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
@@ -250,7 +256,7 @@ def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
     """The message its author just posted, as they see it: from what was written, not read
     back (only its files are, when it has some)."""
     row = _Written(message.id, author.id, author.name, author.role, message.text,
-                   message.created_at)
+                   message.created_at, via=message.via)
     return Presenter(author, client, feed).items([row], files_after=0 if with_files else row.id)[0]
 
 
@@ -298,7 +304,7 @@ class Presenter:
     def item(self, row, attachments=()) -> FeedItem:
         # Unpacked, not read by name: a Row's named access costs half a microsecond a field.
         (message_id, author_id, author_name, author_role, text, created_at, deleted_at,
-         deleted_by_name, unsent) = row
+         deleted_by_name, unsent, via) = row
         deleted = deleted_at is not None
         unsend_seconds = 0
         if self.unsends and author_id == self.viewer.id and not deleted:
@@ -326,6 +332,7 @@ class Presenter:
             unsent=unsent,
             unsend_url=self.unsend_url(message_id) if unsend_seconds > 0 else None,
             unsend_seconds=max(unsend_seconds, 0),
+            via_label=VIA_LABELS.get(via) if via else None,
         )
 
     def _attachments(self, first_id: int, last_id: int) -> dict[int, list[AttachmentView]]:

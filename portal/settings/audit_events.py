@@ -29,6 +29,7 @@ KINDS = {
         "user.deactivated", "user.reactivated", "user.password_reset", "user.password_changed",
         "login.locked_out",
     )),
+    "replies": ("Unmatched replies filed or discarded", ("reply.filed", "reply.discarded")),
     "clients": ("Clients and services", (
         "client.created", "pet.created", "service.scheduled", "service.cancelled",
         "preferred_sitter.added", "preferred_sitter.removed",
@@ -284,8 +285,8 @@ class EventFacts:
 
     @property
     def feed(self) -> Named | None:
-        """The removed message's feed, linked to where its tombstone stands; None when the
-        event names no feed."""
+        """The event's feed: a removed message's is linked to where its tombstone stands, a
+        filed reply's to the feed. None when the event names no feed."""
         try:
             feed = Feed(self.details.get("feed"))
         except ValueError:
@@ -294,6 +295,8 @@ class EventFacts:
         if client is None or not policy.can_view_feed(self.viewer, client, feed):
             return Named(feed.label)
         url = url_for("feeds.show", client_id=client.id, feed_name=feed.value)
+        if self.event.object_type != "message":
+            return Named(feed.label, url)
         return Named(feed.label, f"{url}#message-{self.event.object_id}")
 
     @property
@@ -331,6 +334,15 @@ class EventFacts:
         """How long a login stays locked."""
         minutes = self.details.get("minutes")
         return minutes if isinstance(minutes, int) else None
+
+    @property
+    def sender(self) -> str:
+        """Who sent a filed or discarded reply: their address or number, as they wrote it."""
+        return str(self.details.get("sender") or "an unknown sender")
+
+    @property
+    def reply_channel(self) -> str:
+        return "by text" if self.details.get("channel") == "sms" else "by email"
 
     def _user(self, user_id) -> Named | None:
         user = self.names.users.get(user_id)
