@@ -16,11 +16,13 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from portal.extensions import db
+from portal.inbound import queue
 from portal.inbound.texts import dedupe_key
 from portal.models import (
     Attachment,
     AttachmentKind,
     Channel,
+    Client,
     DeliveryStatus,
     Feed,
     InboundChannel,
@@ -197,7 +199,7 @@ def test_a_clients_text_lands_in_their_conversation_via_text_and_tells_the_admin
         told = {row.recipient_id for row in db.session.scalars(select(Notification))}
     assert admin.id in told and carla.id not in told
     page = logged_in(admin).get(f"/clients/{household.id}").get_data(as_text=True)
-    assert "Rex is limping a little" in page
+    assert "Rex is limping a little" in page and "via text" in page
 
 
 def test_a_staff_text_answers_the_client_they_were_last_texted_about(
@@ -259,14 +261,24 @@ def test_a_staff_member_never_texted_is_queued(app, texting, unassigned_staff):
 def test_an_unknown_number_is_queued_with_the_text_kept(app, texting, carla, household):
     text_in(app, "Hi, do you walk cats?", sender="+15559990000")
     [row] = inbound_rows(app)
+    # The portal serves one business: the text is for its admin team.
     assert (row.outcome, row.business_id, row.sender, row.text) == (
-        InboundOutcome.UNMATCHED, None, "+15559990000", "Hi, do you walk cats?")
+        InboundOutcome.UNMATCHED, household.business_id, "+15559990000",
+        "Hi, do you walk cats?")
     assert row.reason == "No one in the portal has the number +15559990000."
     with app.app_context():
         raw = email.message_from_bytes(storage().read(row.raw_key), policy=email_policy)
     assert raw["From"] == "+15559990000"
     assert raw.get_body(("plain",)).get_content().strip() == "Hi, do you walk cats?"
     assert feed_messages(app, household) == []
+
+
+def test_an_unknown_number_names_no_business_when_the_portal_serves_several(
+    app, texting, household, stranger_business
+):
+    text_in(app, "Hi, do you walk cats?", sender="+15559990000")
+    [row] = inbound_rows(app)
+    assert (row.outcome, row.business_id) == (InboundOutcome.UNMATCHED, None)
 
 
 def test_a_number_two_people_share_is_queued(app, texting, carla, household, make_user):
@@ -407,6 +419,20 @@ def test_a_queued_texts_raw_keeps_its_pictures(app, texting, household):
         raw = email.message_from_bytes(storage().read(row.raw_key), policy=email_policy)
     [picture] = list(raw.iter_attachments())
     assert (picture.get_filename(), picture.get_content()) == ("photo-1.jpg", phone_jpeg())
+
+
+def test_a_queued_text_is_filed_with_its_text_and_picture(app, texting, household, admin):
+    media = (("image/jpeg", served(app, MEDIA.format(1), "image/jpeg", phone_jpeg())),)
+    text_in(app, "This is Carla's sister, Rex's paw?", sender="+15559990000", media=media)
+    [row] = inbound_rows(app)
+    with app.app_context():
+        filed = queue.file_reply(db.session.get(User, admin.id),
+                                 db.session.get(InboundMessage, row.id),
+                                 db.session.get(Client, household.id), Feed.CONVERSATION)
+        kinds = [a.kind for a in db.session.scalars(
+            select(Attachment).where(Attachment.message_id == filed.id))]
+        assert "This is Carla's sister, Rex's paw?" in filed.text and filed.via == "sms"
+    assert kinds == [AttachmentKind.IMAGE]
 
 
 # --- STOP, START, HELP --------------------------------------------------------------------------

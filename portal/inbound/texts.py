@@ -31,6 +31,7 @@ from portal.extensions import db
 from portal.inbound import queue
 from portal.inbound.ingest import Outcome
 from portal.models import (
+    Business,
     Channel,
     Client,
     DeliveryStatus,
@@ -161,8 +162,14 @@ def _help_reply(people: list[User]) -> str:
 
 
 def _one_business(people: list[User]) -> int | None:
+    """The business a text from these people is for: theirs, or for a number no one (or
+    people of several businesses) has, the business the portal serves when it serves one
+    (the Twilio number is the portal's), so that its admin team sees it."""
     businesses = {person.business_id for person in people}
-    return businesses.pop() if len(businesses) == 1 else None
+    if len(businesses) == 1:
+        return businesses.pop()
+    only = db.session.scalars(select(Business.id).limit(2)).all()
+    return only[0] if len(only) == 1 else None
 
 
 # --- a message --------------------------------------------------------------------------------
