@@ -532,3 +532,30 @@ def test_texts_go_to_the_number_as_twilio_wants_it_or_fail_clearly(
         failed = db.session.scalar(select(Notification).where(
             Notification.channel == Channel.SMS, Notification.status == DeliveryStatus.FAILED))
     assert failed.last_error == "'call the office' is not a phone number a text can go to"
+
+
+@pytest.mark.parametrize("fields", [
+    {"NumMedia": "many"},
+    {"NumMedia": "-3"},
+    {"NumMedia": "999999"},
+    {"NumMedia": "1", "MediaUrl0": "javascript:alert(1)"},
+    {"NumMedia": "1", "MediaUrl0": "file:///etc/passwd"},
+    {"From": "<script>alert(1)</script>" * 10},
+    {"MessageSid": ""},
+    {"MessageSid": "SM" + "9" * 5000},
+    {"Body": "\x00\u202e" * 700},
+], ids=["count-words", "count-negative", "count-huge", "javascript-url", "file-url",
+        "from-markup", "no-sid", "long-sid", "control-characters"])
+def test_signed_texts_with_hostile_values_get_a_clear_outcome(
+    app, texting, carla, household, fields
+):
+    response = text_in(app, "Hello", **fields)
+    assert response.status_code == 200 and replied(response) is not None
+    rows = inbound_rows(app)
+    if fields.get("MessageSid") == "":
+        assert rows == []
+    else:
+        [row] = rows
+        assert row.outcome in (InboundOutcome.POSTED, InboundOutcome.UNMATCHED)
+        assert len(row.sender) <= 40 and "\x00" not in (row.text or "")
+    assert TwilioStandIn.fetched == []

@@ -15,6 +15,7 @@ webhook (already checked for Twilio's signature) and does everything with them.
 
 import hashlib
 import mimetypes
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
@@ -55,8 +56,9 @@ HELP_WORDS = {"HELP", "INFO"}
 # Authentication on media, mms.twiliocdn.com; without it, S3).
 TWILIO_MEDIA_HOSTS = {"mms.twiliocdn.com", "s3-external-1.amazonaws.com"}
 MEDIA_REDIRECTS = 3
-MEDIA_TIMEOUT = (5, 30)  # seconds to connect, and between two reads
+MEDIA_TIMEOUT = (5, 10)  # seconds to connect, and between two reads (Twilio waits 15)
 MAX_MEDIA = 10  # Twilio's own limit on one MMS
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,16 @@ def ingest_text(form: Mapping[str, str]) -> TextOutcome:
     if earlier := queue.find(key):
         return TextOutcome(earlier.outcome, earlier.reason or "", earlier.message_id, earlier.id,
                            duplicate=True)
-    sender = (form.get("From") or "").strip()[:40]
-    body = (form.get("Body") or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    sender = _printable(form.get("From") or "").strip()[:40]
+    body = _printable((form.get("Body") or "").replace("\r\n", "\n").replace("\r", "\n")).strip()
     if keyword := keyword_of(form, body):
         return _keyword(keyword, key, sender, body, twilio_answered="OptOutType" in form)
     return _message(form, key, sender, body)
+
+
+def _printable(text: str) -> str:
+    """Without control characters but line breaks and tabs (a NUL no database column takes)."""
+    return _CONTROL.sub("", text)
 
 
 def keyword_of(form: Mapping[str, str], body: str) -> str | None:
