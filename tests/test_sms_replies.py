@@ -305,6 +305,15 @@ def test_the_same_message_sid_twice_makes_one_message(app, texting, carla, house
     assert feed_messages(app, household)[0].send_key == dedupe_key("SMsame")
 
 
+def test_a_flood_of_texts_is_queued_beyond_the_posting_limit(app, texting, carla, household):
+    app.config["THROTTLE_MESSAGES_PER_USER"] = "2 per minute"
+    for number in range(3):
+        text_in(app, f"Text {number}")
+    assert [m.text for m in feed_messages(app, household)] == ["Text 0", "Text 1"]
+    assert inbound_rows(app)[-1].outcome == InboundOutcome.UNMATCHED
+    assert inbound_rows(app)[-1].reason.startswith("Too many texts from this number")
+
+
 @pytest.mark.parametrize("written, expected", [
     ("(555) 010-2030", "+15550102030"), ("555.010.2030", "+15550102030"),
     ("1-555-010-2030", "+15550102030"), ("+1 555 010 2030 ext. 7", "+15550102030"),
@@ -400,7 +409,7 @@ def test_media_from_anywhere_but_the_accounts_twilio_is_not_fetched(
     assert row.text == "Paw" and feed_messages(app, household) == []
 
 
-def test_media_redirected_within_twilio_is_followed_without_the_credentials(
+def test_media_redirected_within_twilio_is_followed(
     app, texting, carla, household
 ):
     url = served(app, "/cdn/ME1", "image/jpeg", phone_jpeg())
@@ -484,6 +493,9 @@ def test_help_answers_with_the_business_and_the_portals_link(app, texting, carla
     [answer] = replied(text_in(app, "help"))
     assert answer.startswith("Happy Tails: ") and BASE_URL in answer and "STOP" in answer
     assert replied(text_in(app, "INFO")) and feed_messages(app, household) == []
+    # From a number no one has: the business the portal serves.
+    [answer] = replied(text_in(app, "HELP", sender="+15559990000"))
+    assert answer.startswith("Happy Tails: ")
     # Twilio answers HELP itself when its own opt-out handling is on.
     assert replied(text_in(app, "HELP", OptOutType="HELP")) == []
 

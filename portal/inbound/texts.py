@@ -27,7 +27,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal import policy
+from portal import policy, throttle
 from portal.extensions import db
 from portal.inbound import queue
 from portal.inbound.ingest import Outcome
@@ -160,8 +160,9 @@ def _keyword(keyword: str, key: str, sender: str, body: str,
 
 
 def _help_reply(people: list[User]) -> str:
-    businesses = {person.business.name for person in people}
-    name = businesses.pop() if len(businesses) == 1 else "Your pet-care portal"
+    business = db.session.get(Business, business_id) \
+        if (business_id := _one_business(people)) else None
+    name = business.name if business else "Your pet-care portal"
     link = current_app.config["PORTAL_BASE_URL"]
     return (f"{name}: texts from this number tell you of new messages in your portal. "
             f"Read and answer them at {link}. Reply STOP to stop texts, START to turn them "
@@ -184,8 +185,27 @@ def _one_business(people: list[User]) -> int | None:
 def _message(form: Mapping[str, str], key: str, sender: str, body: str) -> TextOutcome:
     people = people_with_number(sender)
     person = people[0] if len(people) == 1 else None
-    client, unmatched = _destination(people, sender)
-    uploads, problems = _media(form)
+    client, held = _destination(people, sender)
+    prepared, kept, refused = _pictures(form)
+    if not body and not kept and not refused:
+        held.append("The text was empty.")
+    if not held and not refused and (
+            refusal := throttle.message_refusal(person, len(prepared))):
+        held.append(f"Too many texts from this number in a short time ({refusal.reason})")
+    if not held and not refused:
+        return _post(person, client, key, sender, body, prepared)
+    outcome = _queue(key, sender, body, kept, person, " ".join([*held, *refused]),
+                     _one_business(people))
+    if refused and not held:
+        # The sender learns that a picture did not go through, and why.
+        return replace(outcome, reply=_refused_reply(person, refused))
+    return outcome
+
+
+def _pictures(form: Mapping[str, str]) -> tuple[list[PreparedFile], list[Upload], list[str]]:
+    """The text's pictures through the composer's upload path: prepared, as fetched (for the
+    queue), and why any could not be used."""
+    uploads, refused = _media(form)
     prepared, kept = [], []
     limits = UploadLimits.from_config(current_app.config)
     for upload in uploads:
@@ -193,24 +213,16 @@ def _message(form: Mapping[str, str], key: str, sender: str, body: str) -> TextO
             prepared += prepare_uploads([upload], limits)
             kept.append(upload)
         except UploadError as error:
-            problems.append(str(error))
+            refused.append(str(error))
     if len(prepared) > limits.max_files:
-        problems.append(f"The text has {len(prepared)} pictures; a message takes at most "
-                        f"{limits.max_files}.")
-    if not body and not uploads and not problems:
-        problems.append("The text was empty.")
-    if unmatched or problems:
-        outcome = _queue(key, sender, body, kept, person, " ".join([*unmatched, *problems]),
-                         _one_business(people))
-        if person and problems and not unmatched:
-            return replace(outcome, reply=_refused_reply(person, problems))
-        return outcome
-    return _post(person, client, key, sender, body, prepared)
+        refused.append(f"The text has {len(prepared)} pictures; a message takes at most "
+                       f"{limits.max_files}.")
+    return prepared, kept, refused
 
 
-def _refused_reply(person: User, problems: list[str]) -> str:
+def _refused_reply(person: User, refused: list[str]) -> str:
     return (f"{person.business.name}: your text was passed to the team, but without what "
-            f"could not be used: {' '.join(problems)}")[:600]
+            f"could not be used: {' '.join(refused)}")[:600]
 
 
 def _destination(people: list[User], sender: str) -> tuple[Client | None, list[str]]:
