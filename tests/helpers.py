@@ -202,6 +202,8 @@ class Inbox:
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email_policy)
+        # What the mailbox's server writes on delivery: the envelope sender (MAIL FROM).
+        message["Return-Path"] = f"<{envelope.mail_from}>"
         self.received.append((list(envelope.rcpt_tos), message))
         return "250 Message accepted"
 
