@@ -474,6 +474,16 @@ def test_start_turns_them_back_on(app, texting, carla, household, admin, make_me
     assert [form["To"] for _, form in texting] == [["+15550102030"]]  # as Twilio wants it
 
 
+def test_a_stop_by_text_shows_on_the_persons_page_until_start(
+    app, texting, carla, household, logged_in
+):
+    stopped = "Texts are off: this number replied STOP."
+    text_in(app, "STOP")
+    assert stopped in logged_in(carla).get("/notifications").get_data(as_text=True)
+    text_in(app, "START")
+    assert stopped not in logged_in(carla).get("/notifications").get_data(as_text=True)
+
+
 def test_stop_is_for_everyone_with_that_number(app, texting, carla, household, make_user):
     other = make_user(Role.STAFF, name="Shared Phone", phone="5550102030")
     text_in(app, "STOP")
