@@ -74,7 +74,10 @@ LOGGED_IN = {
     "push.unsubscribe": {"POST"},
 }
 # Called by another service, which signs each request: endpoint -> who signs.
-SIGNED = {"sms.status": "Twilio (X-Twilio-Signature, tests/test_delivery.py)"}
+SIGNED = {
+    "sms.status": "Twilio (X-Twilio-Signature, tests/test_delivery.py)",
+    "sms.receive": "Twilio (X-Twilio-Signature, tests/test_sms_replies.py)",
+}
 # Guarded by a rule of portal/policy.py (the name is checked to exist), with cases below.
 GUARDED = {
     "feeds.show": "can_view_feed",
