@@ -1,8 +1,8 @@
 """Reading an email that came in (portal.inbound.mail.parse): the corpus of real reply shapes
 under tests/data/mail, and hostile or broken messages."""
 
-import contextlib
 import random
+import time
 import tomllib
 from email.message import EmailMessage
 from pathlib import Path
@@ -433,27 +433,48 @@ def test_a_nul_in_a_header_does_not_reach_the_fields():
     assert parsed.text == "hi"
 
 
-@pytest.mark.parametrize("body", [
+@pytest.mark.parametrize(("body", "text", "uploads"), [
     # The closing boundary never comes.
-    '--B\nContent-Type: text/plain\n\nStill here.\n--B\nContent-Type: image/png\n'
-    'Content-Transfer-Encoding: base64\n\niVBORw0KGgo',
+    ('--B\nContent-Type: text/plain\n\nStill here.\n--B\nContent-Type: image/png\n'
+     'Content-Transfer-Encoding: base64\n\niVBORw0KGgo', "Still here.", 1),
     # A multipart whose boundary is never used.
-    "Still here.\n",
+    ("Still here.\n", "Still here.", 0),
     # Broken base64 and quoted-printable.
-    '--B\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nU3RpbGwgaGVyZS4=!!*\n'
-    '--B\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n=ZZ=\n--B--\n',
+    ('--B\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nU3RpbGwgaGVyZS4=!!*\n'
+     '--B\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n=ZZ=\n--B--\n',
+     "Still here.\n\n=ZZ", 0),
 ])
-def test_broken_mime_is_read_as_far_as_it_goes(body):
+def test_broken_mime_is_read_as_far_as_it_goes(body, text, uploads):
     head = (f"From: jane@example.com\nTo: {REPLY}\nSubject: broken\nMIME-Version: 1.0\n"
             'Content-Type: multipart/mixed; boundary="B"')
     parsed = parse(raw_message(head, body))
-    assert isinstance(parsed, ParsedEmail)
+    assert (parsed.text, len(parsed.uploads)) == (text, uploads)
 
 
-def test_a_multipart_without_a_boundary_does_not_raise_anything_else():
+def test_a_multipart_without_a_boundary_keeps_its_body_as_text():
     head = f"From: jane@example.com\nTo: {REPLY}\nMIME-Version: 1.0\nContent-Type: multipart/mixed"
-    with contextlib.suppress(MalformedEmail):
-        parse(raw_message(head, "--x\n\nhello\n--x--\n"))
+    assert "hello" in parse(raw_message(head, "--x\n\nhello\n--x--\n")).text
+
+
+def test_long_lines_are_kept_and_a_reply_header_after_them_still_ends_the_reply():
+    paragraph = "Bella " * 400
+    parsed = parse(bytes(message(
+        f"{paragraph}\n\nOn Tue, 1 Dec 2026, Happy Paws <r@example.com> wrote:\n> {paragraph}\n"
+    )))
+    assert parsed.text == paragraph.strip()
+
+
+def test_a_very_long_reply_without_history_is_kept_whole():
+    text = "\n".join(f"Line {number} of the care notes." for number in range(5000))
+    assert parse(bytes(message(text))).text == text
+
+
+def test_lines_made_to_slow_the_reply_parser_down_are_read_quickly():
+    hostile = ("On " + "a " * 20_000 + "\n") * 20 + ("On " + "a " * 140 + "\n") * 200
+    started = time.monotonic()
+    parse(bytes(message(hostile)))
+    # Without the limits of _reply_text this takes minutes.
+    assert time.monotonic() - started < 10
 
 
 def nested(levels: int) -> bytes:

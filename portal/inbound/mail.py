@@ -22,6 +22,7 @@ import codecs
 import contextlib
 import mimetypes
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from email import message_from_bytes, message_from_string, policy
@@ -46,6 +47,10 @@ DIAGNOSTIC_LIMIT = 500
 # sign-offs are recognised. Danish, Swedish and Polish are left out on purpose: their
 # patterns ("Tak", "/name", a single "Data:" line) cut English replies short.
 REPLY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "ja")
+# Limits on what the reply parser reads: see _reply_text.
+REPLY_SCAN_CHARS = 32_000
+REPLY_SCAN_LINE = 300
+SIGNATURE_CANDIDATES = 20
 FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv)\s*:", re.IGNORECASE)
 
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
@@ -437,8 +442,8 @@ def _body(part: Message) -> str | None:
             children = children[:1]   # the human-readable part
         texts = [text for child in children if (text := _body(child))]
         return "\n\n".join(texts) if texts else None
-    if kind == "text/plain":
-        return _decoded_text(part)
+    if kind == "text/plain" or part.get_content_maintype() == "multipart":
+        return _decoded_text(part)    # a multipart whose boundary never comes: all of it
     if kind == "text/html":
         return html_to_text(_decoded_text(part))
     return None
@@ -560,9 +565,16 @@ def html_to_text(html: str) -> str:
 def _reply_text(text: str) -> str:
     """The person's own words: the first reply mail-parser-reply finds, without its reply
     header, signature and disclaimers, and without the quoted lines an inline reply answers
-    between."""
+    between.
+
+    The library's patterns take time that grows fast with the length of a line, so it reads
+    at most REPLY_SCAN_CHARS, with every line longer than REPLY_SCAN_LINE hidden behind a
+    placeholder (reply headers and sign-offs are short lines) and put back afterwards. When
+    nothing in that part ends the reply, the rest of a longer text is kept."""
     text = text.replace("\r\n", "\n").replace("\u00a0", " ").replace("\u202f", " ")
-    thread = ReplyThread(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
+    head, tail = _split_at_line(text, REPLY_SCAN_CHARS)
+    shown, long_lines = _hide_long_lines(head)
+    thread = ReplyThread(text=shown, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
     thread.read()
     reply = thread.replies[0]
     content = reply.content.replace(reply.headers, "", 1) if reply.headers else reply.content
@@ -572,19 +584,46 @@ def _reply_text(text: str) -> str:
         content = content[:signature]
     for disclaimer in reply.disclaimers:
         content = content.replace(disclaimer, "")
-    lines = [line for line in content.split("\n")
+    if tail and signature is None and len(thread.replies) == 1 and not reply.headers:
+        content += tail
+    lines = [line for line in (long_lines.get(line, line) for line in content.split("\n"))
              if not re.match(QUOTED_REGEX, line) and not IMAGE_PLACEHOLDER.match(line)]
     while lines and len(lines[-1].strip()) >= 3 and set(lines[-1].strip()) <= set("_-="):
         lines.pop()     # Outlook's rule above the quoted email
     return "\n".join(lines)
 
 
+def _split_at_line(text: str, limit: int) -> tuple[str, str]:
+    if len(text) <= limit:
+        return text, ""
+    cut = text.rfind("\n", 0, limit) + 1 or limit
+    return text[:cut], text[cut:]
+
+
+def _hide_long_lines(text: str) -> tuple[str, dict[str, str]]:
+    """The text with each overlong line replaced by a placeholder no pattern matches, and
+    the lines behind the placeholders."""
+    nonce = secrets.token_hex(8)
+    hidden = {}
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        if len(line) > REPLY_SCAN_LINE:
+            placeholder = f"\ue000{nonce}{number}\ue000"
+            hidden[placeholder] = line.strip()
+            lines[number] = placeholder
+    return "\n".join(lines), hidden
+
+
 def _signature_start(thread: ReplyThread, content: str) -> int | None:
     """Where the signature begins, as mail-parser-reply finds it, but only at a line that
     reads like a sign-off ("Thanks,", "Best regards", "--", "Sent from my iPhone"): its
-    patterns also match "Thanks, the gate code is 4821.", which is what the person wrote."""
+    patterns also match "Thanks, the gate code is 4821.", which is what the person wrote.
+    After SIGNATURE_CANDIDATES such lines the text is taken to have no signature."""
     position = 0
-    while match := thread.SIGNATURE_REGEX.search(content, position):
+    for _ in range(SIGNATURE_CANDIDATES):
+        match = thread.SIGNATURE_REGEX.search(content, position)
+        if match is None:
+            return None
         start = match.start() + len(match.group()) - len(match.group().lstrip())
         line = content[start:].split("\n", 1)[0]
         if _is_sign_off(line):
