@@ -83,6 +83,21 @@ def test_html_becomes_text_a_person_would_write():
     assert "How is Bella today?" not in parsed.text   # Gmail's quote block
 
 
+def test_html_layout_becomes_lines_without_markdown():
+    email = message("")
+    email.set_content(
+        "<table><tr><td>Mon</td><td><b>9am</b></td></tr><tr><td>Tue</td><td>10am</td></tr>"
+        "</table><p>Line one<br>Line two</p><ol><li>first</li><li>second</li></ol>"
+        '<p><a href="https://social.example/p"><img src="cid:icon"></a>a * b _c_ [x] #tag'
+        " &lt;3 &#8217;</p><h2>Heading</h2><hr><p>End</p>",
+        subtype="html",
+    )
+    assert parse(bytes(email)).text == (
+        "Mon 9am\nTue 10am\n\nLine one\nLine two\n\n1. first\n2. second\n\n"
+        "a * b _c_ [x] #tag <3 \u2019\n\nHeading\n\nEnd"
+    )
+
+
 def test_outlook_html_drops_everything_from_its_reply_header_on():
     parsed = read("outlook_com_html_only")
     assert parsed.text.startswith("Milo had his dinner at 6")

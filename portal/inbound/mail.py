@@ -496,7 +496,6 @@ class _MailHTML(html2text.HTML2Text):
         self.unicode_snob = True
         self.ignore_emphasis = True
         self.ignore_images = True
-        self.ignore_tables = True
         self.ul_item_mark = "-"
         self.tag_callback = _MailHTML._tag
         self._dropping: list = []      # [tag, depth] while inside a quote block
@@ -529,8 +528,17 @@ class _MailHTML(html2text.HTML2Text):
         if tag == "a":
             self._link(attrs, start)
             return True
-        if tag in ("hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"):
+        if tag in ("hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table"):
             self.p()
+            return True
+        # Layout tables: a row is a line, its cells apart (no markdown table).
+        if tag in ("td", "th"):
+            if start:
+                self.handle_data(" ")
+            return True
+        if tag == "tr":
+            if not start:
+                self.pbr()
             return True
         return tag in ("code", "tt", "kbd", "del", "strike", "s", "u", "ins")
 
@@ -551,7 +559,8 @@ class _MailHTML(html2text.HTML2Text):
             return
         href, text = self._links.pop()
         shown = text.strip().rstrip("/")
-        if href.lower().startswith(("http://", "https://")) and shown not in (
+        # A link around nothing readable (an icon) is left out with its image.
+        if shown and href.lower().startswith(("http://", "https://")) and shown not in (
             href.rstrip("/"), href.split("://", 1)[1].rstrip("/"),
         ):
             self.o(f" ({href})")
