@@ -98,6 +98,24 @@ def test_html_layout_becomes_lines_without_markdown():
     )
 
 
+@pytest.mark.parametrize("quoted", [
+    '<div class="gmail_quote"><div class="gmail_attr">On Tue, Anna wrote:</div>'
+    '<blockquote class="gmail_quote"><div>QUOTED</div></blockquote></div>',
+    '<div><br><blockquote type="cite"><div>QUOTED</div></blockquote></div>',
+    '<div id="appendonsend"></div><hr><div id="divRplyFwdMsg"><b>From:</b> Anna</div>'
+    "<div>QUOTED</div>",
+    '<div class="yahoo_quoted"><div>On Tuesday, Anna wrote:</div><div>QUOTED</div></div>',
+    '<div class="moz-cite-prefix">On 01/12/2026 10:00, Anna wrote:<br></div>'
+    '<blockquote type="cite" cite="mid:x@example.com">QUOTED</blockquote>',
+    '<div class="protonmail_quote">On Tuesday, Anna wrote:<br>'
+    "<blockquote>QUOTED</blockquote></div>",
+])
+def test_html_quote_blocks_of_each_mail_client_are_left_out(quoted):
+    email = message("")
+    email.set_content(f"<html><body><div>Yes, 9 works.</div>{quoted}</body></html>", subtype="html")
+    assert parse(bytes(email)).text == "Yes, 9 works."
+
+
 def test_outlook_html_drops_everything_from_its_reply_header_on():
     parsed = read("outlook_com_html_only")
     assert parsed.text.startswith("Milo had his dinner at 6")

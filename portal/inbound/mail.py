@@ -1,21 +1,29 @@
 """Reading an email that came in: who sent it, to which reply address, what they wrote, what
 they attached, and whether a machine sent it (an auto-reply, a delivery failure report).
 
-`parse` is pure: bytes in, a `ParsedEmail` out, or `MalformedEmail`. What it decides:
+`parse` is pure: bytes in, a `ParsedEmail` out, or `MalformedEmail` and nothing else
+(empty input, no headers, more than MAX_PARTS parts or deeper than MAX_DEPTH: "too many
+parts", or whatever else the email package cannot read). What it decides:
 
-- The text is the person's own words. Quoted history and signatures are found by
-  mail-parser-reply (`REPLY_LANGUAGES`); HTML quote blocks (Gmail, Apple Mail, Outlook,
-  Yahoo, Thunderbird) are dropped before html2text turns HTML-only mail into plain text.
-  In an inline reply the person's lines are kept and the quoted lines (">") dropped.
-  A forward (subject "Fwd:", "Fw:", "WG:", "TR:", "RV:") is content, not history: its text
-  is kept whole.
+- The text is the person's own words. Plain text is preferred to HTML in an alternative;
+  the text parts of a mixed message are joined (Apple Mail splits the text around inline
+  photos). Quoted history, reply headers ("On ... wrote:", "Am ... schrieb", Outlook's
+  From/Sent block), sign-offs and signatures are found by mail-parser-reply
+  (REPLY_LANGUAGES); in an inline reply the person's lines are kept and the quoted (">")
+  lines dropped. HTML-only mail becomes text with html2text, after the quote and signature
+  blocks mail clients mark (Gmail, Apple Mail, Outlook, Yahoo, Thunderbird, Proton) are
+  left out. A forward (subject "Fwd:", "Fw:", "WG:", "TR:", "RV:") is content, not
+  history: its text is kept whole. Leading indentation is not kept; trailing spaces,
+  control and direction characters and runs of blank lines are removed.
 - Uploads are the attached files and inline images (cid: images, Apple Mail's inline
-  attachments), never the text or HTML bodies. The files of a forwarded message (a
-  message/rfc822 part) are the forwarder's files too. A delivery failure report has none: its
-  files are the portal's own email coming back.
-- `automatic` is True for everything a machine sent, bounces included: check `bounce` first.
-- At most `MAX_PARTS` MIME parts, nested at most `MAX_DEPTH` deep: beyond that the message
-  is refused ("too many parts"), as is anything else that cannot be read.
+  attachments, signature logos too), never the text or HTML bodies, nor PGP/S-MIME
+  signatures or empty parts. The files of a forwarded message (a message/rfc822 part) are
+  the forwarder's files too. A report (multipart/report) has none: its files are the
+  portal's own email coming back.
+- `automatic` is True for everything a machine sent, bounces included: check `bounce`
+  first. `bounce` is set only for a failed delivery (a delayed one is just automatic).
+- Names and subjects are one line, without control or direction characters, capped at
+  NAME_LIMIT and SUBJECT_LIMIT; addresses are lower case, "" when not an address.
 """
 
 import codecs
