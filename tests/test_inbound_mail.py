@@ -4,6 +4,7 @@ under tests/data/mail, and hostile or broken messages."""
 import random
 import time
 import tomllib
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -69,6 +70,26 @@ def test_reply_text_leaves_out_quotes_signatures_and_reply_headers():
         assert "Sent from my" not in parsed.text, name
         assert not any(line.startswith(">") for line in parsed.text.splitlines()), name
         assert "reply+" not in parsed.text.lower(), name
+
+
+def without_plain_alternatives(raw: bytes) -> bytes:
+    email = message_from_bytes(raw, policy=policy.default)
+    for part in email.walk():
+        if part.get_content_type() == "multipart/alternative":
+            part.set_payload([child for child in part.get_payload()
+                              if child.get_content_type() != "text/plain"])
+    return bytes(email)
+
+
+@pytest.mark.parametrize("name", [
+    "gmail_top_posted", "outlook_desktop", "apple_mail_inline_image", "android_samsung",
+    "gmail_cid_image",
+])
+def test_the_html_alternative_alone_reads_as_the_plain_one(name):
+    raw = (CORPUS / f"{name}.eml").read_bytes()
+    html_only = parse(without_plain_alternatives(raw))
+    assert html_only.text.split() == read(name).text.split()
+    assert html_only.uploads == read(name).uploads
 
 
 def test_html_becomes_text_a_person_would_write():
