@@ -289,6 +289,19 @@ def test_a_forward_keeps_the_forwarded_text():
     assert "Booster due on the 15th." in parsed.text
 
 
+def test_flowed_text_is_joined_where_the_sender_wrapped_it():
+    raw = raw_message(
+        f"From: jane@example.com\nTo: {REPLY}\nSubject: hi\nMIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes",
+        # delsp=yes: the space before a soft break is the sender's, not the text's.
+        "Bella was a bit qui \r\net today but ate  \r\nall her food.\r\n From now on: walks.\r\n"
+        "-- \r\nJane\r\n",
+    )
+    assert parse(raw).text == (
+        "Bella was a bit quiet today but ate all her food.\nFrom now on: walks."
+    )
+
+
 # Character sets ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("charset", "body", "expected"), [

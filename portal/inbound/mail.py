@@ -7,9 +7,10 @@ parts", or whatever else the email package cannot read). What it decides:
 
 - The text is the person's own words. Plain text is preferred to HTML in an alternative;
   the text parts of a mixed message are joined (Apple Mail splits the text around inline
-  photos). Quoted history, reply headers ("On ... wrote:", "Am ... schrieb", Outlook's
-  From/Sent block), sign-offs and signatures are found by mail-parser-reply
-  (REPLY_LANGUAGES); in an inline reply the person's lines are kept and the quoted (">")
+  photos); format=flowed text is joined where the sender's client wrapped it. Quoted
+  history, reply headers ("On ... wrote:", "Am ... schrieb", Outlook's From/Sent block),
+  sign-offs and signatures are found by mail-parser-reply (REPLY_LANGUAGES); in an inline
+  reply the person's lines are kept and the quoted (">")
   lines dropped. HTML-only mail becomes text with html2text, after the quote and signature
   blocks mail clients mark (Gmail, Apple Mail, Outlook, Yahoo, Thunderbird, Proton) are
   left out. A forward (subject "Fwd:", "Fw:", "WG:", "TR:", "RV:") is content, not
@@ -450,11 +451,40 @@ def _body(part: Message) -> str | None:
             children = children[:1]   # the human-readable part
         texts = [text for child in children if (text := _body(child))]
         return "\n\n".join(texts) if texts else None
+    if kind == "text/plain" and (part.get_param("format") or "").lower() == "flowed":
+        return unflowed(_decoded_text(part), (part.get_param("delsp") or "").lower() == "yes")
     if kind == "text/plain" or part.get_content_maintype() == "multipart":
         return _decoded_text(part)    # a multipart whose boundary never comes: all of it
     if kind == "text/html":
         return html_to_text(_decoded_text(part))
     return None
+
+
+def unflowed(text: str, delete_space: bool) -> str:
+    """format=flowed text (RFC 3676) with its soft line breaks joined: a line ending in a
+    space goes on with the next line of the same quote depth."""
+    lines, paragraph = [], None     # paragraph: (quote depth, text so far) of a flowed line
+    for line in text.replace("\r\n", "\n").split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        content = content[1:] if content.startswith(" ") else content   # space-stuffing
+        if paragraph is not None:
+            if paragraph[0] == depth:
+                content = paragraph[1] + content
+            else:
+                lines.append(_quoted(*paragraph))
+        paragraph = None
+        if content.endswith(" ") and line[depth:].lstrip(" ") != "-- ":
+            paragraph = (depth, content[:-1] if delete_space else content)
+        else:
+            lines.append(_quoted(depth, content))
+    if paragraph is not None:
+        lines.append(_quoted(*paragraph))
+    return "\n".join(lines)
+
+
+def _quoted(depth: int, content: str) -> str:
+    return f"{'>' * depth} {content}" if depth else content
 
 
 def _preference(part: Message) -> int:
