@@ -10,12 +10,12 @@ parts", or whatever else the email package cannot read). What it decides:
   photos); format=flowed text is joined where the sender's client wrapped it. Quoted
   history, reply headers ("On ... wrote:", "Am ... schrieb", Outlook's From/Sent block),
   sign-offs and signatures are found by mail-parser-reply (REPLY_LANGUAGES); in an inline
-  reply the person's lines are kept and the quoted (">")
-  lines dropped. HTML-only mail becomes text with html2text, after the quote and signature
-  blocks mail clients mark (Gmail, Apple Mail, Outlook, Yahoo, Thunderbird, Proton) are
-  left out. A forward (subject "Fwd:", "Fw:", "WG:", "TR:", "RV:") is content, not
-  history: its text is kept whole. Leading indentation is not kept; trailing spaces,
-  control and direction characters and runs of blank lines are removed.
+  reply the person's lines are kept and the quoted (">") lines dropped. HTML-only mail
+  becomes text with html2text, after the quote and signature blocks mail clients mark
+  (Gmail, Apple Mail, Outlook, Yahoo, Thunderbird, Proton) are left out. A forward
+  (subject "Fwd:", "Fw:", "WG:", "TR:", "RV:") is content, not history: its text is kept
+  whole. Leading indentation is not kept; trailing spaces, control and direction
+  characters and runs of blank lines are removed.
 - Uploads are the attached files and inline images (cid: images, Apple Mail's inline
   attachments, signature logos too), never the text or HTML bodies, nor PGP/S-MIME
   signatures or empty parts. The files of a forwarded message (a message/rfc822 part) are
