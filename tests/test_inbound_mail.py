@@ -1,9 +1,10 @@
 """Reading an email that came in (portal.inbound.mail.parse): the corpus of real reply shapes
 under tests/data/mail, and hostile or broken messages."""
 
-import contextlib
 import random
+import time
 import tomllib
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -71,6 +72,26 @@ def test_reply_text_leaves_out_quotes_signatures_and_reply_headers():
         assert "reply+" not in parsed.text.lower(), name
 
 
+def without_plain_alternatives(raw: bytes) -> bytes:
+    email = message_from_bytes(raw, policy=policy.default)
+    for part in email.walk():
+        if part.get_content_type() == "multipart/alternative":
+            part.set_payload([child for child in part.get_payload()
+                              if child.get_content_type() != "text/plain"])
+    return bytes(email)
+
+
+@pytest.mark.parametrize("name", [
+    "gmail_top_posted", "outlook_desktop", "apple_mail_inline_image", "android_samsung",
+    "gmail_cid_image",
+])
+def test_the_html_alternative_alone_reads_as_the_plain_one(name):
+    raw = (CORPUS / f"{name}.eml").read_bytes()
+    html_only = parse(without_plain_alternatives(raw))
+    assert html_only.text.split() == read(name).text.split()
+    assert html_only.uploads == read(name).uploads
+
+
 def test_html_becomes_text_a_person_would_write():
     parsed = read("gmail_html_only")
     assert "short walks this week & no running" in parsed.text
@@ -81,6 +102,39 @@ def test_html_becomes_text_a_person_would_write():
         assert noise not in parsed.text
     assert "Sarah Lindqvist" not in parsed.text      # Gmail's signature block
     assert "How is Bella today?" not in parsed.text   # Gmail's quote block
+
+
+def test_html_layout_becomes_lines_without_markdown():
+    email = message("")
+    email.set_content(
+        "<table><tr><td>Mon</td><td><b>9am</b></td></tr><tr><td>Tue</td><td>10am</td></tr>"
+        "</table><p>Line one<br>Line two</p><ol><li>first</li><li>second</li></ol>"
+        '<p><a href="https://social.example/p"><img src="cid:icon"></a>a * b _c_ [x] #tag'
+        " &lt;3 &#8217;</p><h2>Heading</h2><hr><p>End</p>",
+        subtype="html",
+    )
+    assert parse(bytes(email)).text == (
+        "Mon 9am\nTue 10am\n\nLine one\nLine two\n\n1. first\n2. second\n\n"
+        "a * b _c_ [x] #tag <3 \u2019\n\nHeading\n\nEnd"
+    )
+
+
+@pytest.mark.parametrize("quoted", [
+    '<div class="gmail_quote"><div class="gmail_attr">On Tue, Anna wrote:</div>'
+    '<blockquote class="gmail_quote"><div>QUOTED</div></blockquote></div>',
+    '<div><br><blockquote type="cite"><div>QUOTED</div></blockquote></div>',
+    '<div id="appendonsend"></div><hr><div id="divRplyFwdMsg"><b>From:</b> Anna</div>'
+    "<div>QUOTED</div>",
+    '<div class="yahoo_quoted"><div>On Tuesday, Anna wrote:</div><div>QUOTED</div></div>',
+    '<div class="moz-cite-prefix">On 01/12/2026 10:00, Anna wrote:<br></div>'
+    '<blockquote type="cite" cite="mid:x@example.com">QUOTED</blockquote>',
+    '<div class="protonmail_quote">On Tuesday, Anna wrote:<br>'
+    "<blockquote>QUOTED</blockquote></div>",
+])
+def test_html_quote_blocks_of_each_mail_client_are_left_out(quoted):
+    email = message("")
+    email.set_content(f"<html><body><div>Yes, 9 works.</div>{quoted}</body></html>", subtype="html")
+    assert parse(bytes(email)).text == "Yes, 9 works."
 
 
 def test_outlook_html_drops_everything_from_its_reply_header_on():
@@ -233,6 +287,19 @@ def test_a_forward_keeps_the_forwarded_text():
             "> Booster due on the 15th.\n")
     parsed = parse(bytes(message(body, Subject="Fwd: booster")))
     assert "Booster due on the 15th." in parsed.text
+
+
+def test_flowed_text_is_joined_where_the_sender_wrapped_it():
+    raw = raw_message(
+        f"From: jane@example.com\nTo: {REPLY}\nSubject: hi\nMIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes",
+        # delsp=yes: the space before a soft break is the sender's, not the text's.
+        "Bella was a bit qui \r\net today but ate  \r\nall her food.\r\n From now on: walks.\r\n"
+        "-- \r\nJane\r\n",
+    )
+    assert parse(raw).text == (
+        "Bella was a bit quiet today but ate all her food.\nFrom now on: walks."
+    )
 
 
 # Character sets ----------------------------------------------------------------------------
@@ -433,27 +500,48 @@ def test_a_nul_in_a_header_does_not_reach_the_fields():
     assert parsed.text == "hi"
 
 
-@pytest.mark.parametrize("body", [
+@pytest.mark.parametrize(("body", "text", "uploads"), [
     # The closing boundary never comes.
-    '--B\nContent-Type: text/plain\n\nStill here.\n--B\nContent-Type: image/png\n'
-    'Content-Transfer-Encoding: base64\n\niVBORw0KGgo',
+    ('--B\nContent-Type: text/plain\n\nStill here.\n--B\nContent-Type: image/png\n'
+     'Content-Transfer-Encoding: base64\n\niVBORw0KGgo', "Still here.", 1),
     # A multipart whose boundary is never used.
-    "Still here.\n",
+    ("Still here.\n", "Still here.", 0),
     # Broken base64 and quoted-printable.
-    '--B\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nU3RpbGwgaGVyZS4=!!*\n'
-    '--B\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n=ZZ=\n--B--\n',
+    ('--B\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nU3RpbGwgaGVyZS4=!!*\n'
+     '--B\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n=ZZ=\n--B--\n',
+     "Still here.\n\n=ZZ", 0),
 ])
-def test_broken_mime_is_read_as_far_as_it_goes(body):
+def test_broken_mime_is_read_as_far_as_it_goes(body, text, uploads):
     head = (f"From: jane@example.com\nTo: {REPLY}\nSubject: broken\nMIME-Version: 1.0\n"
             'Content-Type: multipart/mixed; boundary="B"')
     parsed = parse(raw_message(head, body))
-    assert isinstance(parsed, ParsedEmail)
+    assert (parsed.text, len(parsed.uploads)) == (text, uploads)
 
 
-def test_a_multipart_without_a_boundary_does_not_raise_anything_else():
+def test_a_multipart_without_a_boundary_keeps_its_body_as_text():
     head = f"From: jane@example.com\nTo: {REPLY}\nMIME-Version: 1.0\nContent-Type: multipart/mixed"
-    with contextlib.suppress(MalformedEmail):
-        parse(raw_message(head, "--x\n\nhello\n--x--\n"))
+    assert "hello" in parse(raw_message(head, "--x\n\nhello\n--x--\n")).text
+
+
+def test_long_lines_are_kept_and_a_reply_header_after_them_still_ends_the_reply():
+    paragraph = "Bella " * 400
+    parsed = parse(bytes(message(
+        f"{paragraph}\n\nOn Tue, 1 Dec 2026, Happy Paws <r@example.com> wrote:\n> {paragraph}\n"
+    )))
+    assert parsed.text == paragraph.strip()
+
+
+def test_a_very_long_reply_without_history_is_kept_whole():
+    text = "\n".join(f"Line {number} of the care notes." for number in range(5000))
+    assert parse(bytes(message(text))).text == text
+
+
+def test_lines_made_to_slow_the_reply_parser_down_are_read_quickly():
+    hostile = ("On " + "a " * 20_000 + "\n") * 20 + ("On " + "a " * 140 + "\n") * 200
+    started = time.monotonic()
+    parse(bytes(message(hostile)))
+    # Without the limits of _reply_text this takes minutes.
+    assert time.monotonic() - started < 10
 
 
 def nested(levels: int) -> bytes:

@@ -1,27 +1,37 @@
 """Reading an email that came in: who sent it, to which reply address, what they wrote, what
 they attached, and whether a machine sent it (an auto-reply, a delivery failure report).
 
-`parse` is pure: bytes in, a `ParsedEmail` out, or `MalformedEmail`. What it decides:
+`parse` is pure: bytes in, a `ParsedEmail` out, or `MalformedEmail` and nothing else
+(empty input, no headers, more than MAX_PARTS parts or deeper than MAX_DEPTH: "too many
+parts", or whatever else the email package cannot read). What it decides:
 
-- The text is the person's own words. Quoted history and signatures are found by
-  mail-parser-reply (`REPLY_LANGUAGES`); HTML quote blocks (Gmail, Apple Mail, Outlook,
-  Yahoo, Thunderbird) are dropped before html2text turns HTML-only mail into plain text.
-  In an inline reply the person's lines are kept and the quoted lines (">") dropped.
-  A forward (subject "Fwd:", "Fw:", "WG:", "TR:", "RV:") is content, not history: its text
-  is kept whole.
+- The text is the person's own words. Plain text is preferred to HTML in an alternative;
+  the text parts of a mixed message are joined (Apple Mail splits the text around inline
+  photos); format=flowed text is joined where the sender's client wrapped it. Quoted
+  history, reply headers ("On ... wrote:", "Am ... schrieb", Outlook's From/Sent block),
+  sign-offs and signatures are found by mail-parser-reply (REPLY_LANGUAGES); in an inline
+  reply the person's lines are kept and the quoted (">") lines dropped. HTML-only mail
+  becomes text with html2text, after the quote and signature blocks mail clients mark
+  (Gmail, Apple Mail, Outlook, Yahoo, Thunderbird, Proton) are left out. A forward
+  (subject "Fwd:", "Fw:", "WG:", "TR:", "RV:") is content, not history: its text is kept
+  whole. Leading indentation is not kept; trailing spaces, control and direction
+  characters and runs of blank lines are removed.
 - Uploads are the attached files and inline images (cid: images, Apple Mail's inline
-  attachments), never the text or HTML bodies. The files of a forwarded message (a
-  message/rfc822 part) are the forwarder's files too. A delivery failure report has none: its
-  files are the portal's own email coming back.
-- `automatic` is True for everything a machine sent, bounces included: check `bounce` first.
-- At most `MAX_PARTS` MIME parts, nested at most `MAX_DEPTH` deep: beyond that the message
-  is refused ("too many parts"), as is anything else that cannot be read.
+  attachments, signature logos too), never the text or HTML bodies, nor PGP/S-MIME
+  signatures or empty parts. The files of a forwarded message (a message/rfc822 part) are
+  the forwarder's files too. A report (multipart/report) has none: its files are the
+  portal's own email coming back.
+- `automatic` is True for everything a machine sent, bounces included: check `bounce`
+  first. `bounce` is set only for a failed delivery (a delayed one is just automatic).
+- Names and subjects are one line, without control or direction characters, capped at
+  NAME_LIMIT and SUBJECT_LIMIT; addresses are lower case, "" when not an address.
 """
 
 import codecs
 import contextlib
 import mimetypes
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from email import message_from_bytes, message_from_string, policy
@@ -46,6 +56,10 @@ DIAGNOSTIC_LIMIT = 500
 # sign-offs are recognised. Danish, Swedish and Polish are left out on purpose: their
 # patterns ("Tak", "/name", a single "Data:" line) cut English replies short.
 REPLY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "ja")
+# Limits on what the reply parser reads: see _reply_text.
+REPLY_SCAN_CHARS = 32_000
+REPLY_SCAN_LINE = 300
+SIGNATURE_CANDIDATES = 20
 FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv)\s*:", re.IGNORECASE)
 
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
@@ -437,11 +451,40 @@ def _body(part: Message) -> str | None:
             children = children[:1]   # the human-readable part
         texts = [text for child in children if (text := _body(child))]
         return "\n\n".join(texts) if texts else None
-    if kind == "text/plain":
-        return _decoded_text(part)
+    if kind == "text/plain" and (part.get_param("format") or "").lower() == "flowed":
+        return unflowed(_decoded_text(part), (part.get_param("delsp") or "").lower() == "yes")
+    if kind == "text/plain" or part.get_content_maintype() == "multipart":
+        return _decoded_text(part)    # a multipart whose boundary never comes: all of it
     if kind == "text/html":
         return html_to_text(_decoded_text(part))
     return None
+
+
+def unflowed(text: str, delete_space: bool) -> str:
+    """format=flowed text (RFC 3676) with its soft line breaks joined: a line ending in a
+    space goes on with the next line of the same quote depth."""
+    lines, paragraph = [], None     # paragraph: (quote depth, text so far) of a flowed line
+    for line in text.replace("\r\n", "\n").split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        content = content[1:] if content.startswith(" ") else content   # space-stuffing
+        if paragraph is not None:
+            if paragraph[0] == depth:
+                content = paragraph[1] + content
+            else:
+                lines.append(_quoted(*paragraph))
+        paragraph = None
+        if content.endswith(" ") and line[depth:].lstrip(" ") != "-- ":
+            paragraph = (depth, content[:-1] if delete_space else content)
+        else:
+            lines.append(_quoted(depth, content))
+    if paragraph is not None:
+        lines.append(_quoted(*paragraph))
+    return "\n".join(lines)
+
+
+def _quoted(depth: int, content: str) -> str:
+    return f"{'>' * depth} {content}" if depth else content
 
 
 def _preference(part: Message) -> int:
@@ -491,7 +534,6 @@ class _MailHTML(html2text.HTML2Text):
         self.unicode_snob = True
         self.ignore_emphasis = True
         self.ignore_images = True
-        self.ignore_tables = True
         self.ul_item_mark = "-"
         self.tag_callback = _MailHTML._tag
         self._dropping: list = []      # [tag, depth] while inside a quote block
@@ -524,8 +566,17 @@ class _MailHTML(html2text.HTML2Text):
         if tag == "a":
             self._link(attrs, start)
             return True
-        if tag in ("hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"):
+        if tag in ("hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table"):
             self.p()
+            return True
+        # Layout tables: a row is a line, its cells apart (no markdown table).
+        if tag in ("td", "th"):
+            if start:
+                self.handle_data(" ")
+            return True
+        if tag == "tr":
+            if not start:
+                self.pbr()
             return True
         return tag in ("code", "tt", "kbd", "del", "strike", "s", "u", "ins")
 
@@ -546,7 +597,8 @@ class _MailHTML(html2text.HTML2Text):
             return
         href, text = self._links.pop()
         shown = text.strip().rstrip("/")
-        if href.lower().startswith(("http://", "https://")) and shown not in (
+        # A link around nothing readable (an icon) is left out with its image.
+        if shown and href.lower().startswith(("http://", "https://")) and shown not in (
             href.rstrip("/"), href.split("://", 1)[1].rstrip("/"),
         ):
             self.o(f" ({href})")
@@ -560,9 +612,16 @@ def html_to_text(html: str) -> str:
 def _reply_text(text: str) -> str:
     """The person's own words: the first reply mail-parser-reply finds, without its reply
     header, signature and disclaimers, and without the quoted lines an inline reply answers
-    between."""
+    between.
+
+    The library's patterns take time that grows fast with the length of a line, so it reads
+    at most REPLY_SCAN_CHARS, with every line longer than REPLY_SCAN_LINE hidden behind a
+    placeholder (reply headers and sign-offs are short lines) and put back afterwards. When
+    nothing in that part ends the reply, the rest of a longer text is kept."""
     text = text.replace("\r\n", "\n").replace("\u00a0", " ").replace("\u202f", " ")
-    thread = ReplyThread(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
+    head, tail = _split_at_line(text, REPLY_SCAN_CHARS)
+    shown, long_lines = _hide_long_lines(head)
+    thread = ReplyThread(text=shown, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
     thread.read()
     reply = thread.replies[0]
     content = reply.content.replace(reply.headers, "", 1) if reply.headers else reply.content
@@ -572,19 +631,46 @@ def _reply_text(text: str) -> str:
         content = content[:signature]
     for disclaimer in reply.disclaimers:
         content = content.replace(disclaimer, "")
-    lines = [line for line in content.split("\n")
+    if tail and signature is None and len(thread.replies) == 1 and not reply.headers:
+        content += tail
+    lines = [line for line in (long_lines.get(line, line) for line in content.split("\n"))
              if not re.match(QUOTED_REGEX, line) and not IMAGE_PLACEHOLDER.match(line)]
     while lines and len(lines[-1].strip()) >= 3 and set(lines[-1].strip()) <= set("_-="):
         lines.pop()     # Outlook's rule above the quoted email
     return "\n".join(lines)
 
 
+def _split_at_line(text: str, limit: int) -> tuple[str, str]:
+    if len(text) <= limit:
+        return text, ""
+    cut = text.rfind("\n", 0, limit) + 1 or limit
+    return text[:cut], text[cut:]
+
+
+def _hide_long_lines(text: str) -> tuple[str, dict[str, str]]:
+    """The text with each overlong line replaced by a placeholder no pattern matches, and
+    the lines behind the placeholders."""
+    nonce = secrets.token_hex(8)
+    hidden = {}
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        if len(line) > REPLY_SCAN_LINE:
+            placeholder = f"\ue000{nonce}{number}\ue000"
+            hidden[placeholder] = line.strip()
+            lines[number] = placeholder
+    return "\n".join(lines), hidden
+
+
 def _signature_start(thread: ReplyThread, content: str) -> int | None:
     """Where the signature begins, as mail-parser-reply finds it, but only at a line that
     reads like a sign-off ("Thanks,", "Best regards", "--", "Sent from my iPhone"): its
-    patterns also match "Thanks, the gate code is 4821.", which is what the person wrote."""
+    patterns also match "Thanks, the gate code is 4821.", which is what the person wrote.
+    After SIGNATURE_CANDIDATES such lines the text is taken to have no signature."""
     position = 0
-    while match := thread.SIGNATURE_REGEX.search(content, position):
+    for _ in range(SIGNATURE_CANDIDATES):
+        match = thread.SIGNATURE_REGEX.search(content, position)
+        if match is None:
+            return None
         start = match.start() + len(match.group()) - len(match.group().lstrip())
         line = content[start:].split("\n", 1)[0]
         if _is_sign_off(line):
