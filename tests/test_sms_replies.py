@@ -444,6 +444,19 @@ def test_a_queued_text_is_filed_with_its_text_and_picture(app, texting, househol
     assert kinds == [AttachmentKind.IMAGE]
 
 
+def test_a_queued_text_is_filed_word_for_word_never_cut_as_an_email_quote(
+    app, texting, household, admin
+):
+    written = "On Monday he wrote:\n> the gate code is 4821\nIt is 9034 now. Thanks, Sam"
+    text_in(app, written, sender="+15559990000")
+    [row] = inbound_rows(app)
+    with app.app_context():
+        filed = queue.file_reply(db.session.get(User, admin.id),
+                                 db.session.get(InboundMessage, row.id),
+                                 db.session.get(Client, household.id), Feed.CONVERSATION)
+        assert filed.text.endswith(written)
+
+
 # --- STOP, START, HELP --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("word", ["STOP", " stop ", "Unsubscribe", "quit\n", "STOPALL"])
