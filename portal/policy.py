@@ -87,6 +87,14 @@ def can_manage_account(user: User, account: User) -> bool:
     return True
 
 
+def sees_reachability(user: User, person: User) -> bool:
+    """That a person's emails bounce, or their phone replied STOP: the person themselves, and
+    the admin team, who see their login on the Staff list or the client's page."""
+    if not user.is_authenticated or person.business_id != user.business_id:
+        return False
+    return person.id == user.id or can_manage_clients(user)
+
+
 def can_manage_settings(user: User) -> bool:
     return is_admin(user)
 

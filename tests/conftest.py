@@ -489,7 +489,7 @@ def smtp(app):
 @pytest.fixture
 def twilio(app):
     """The loopback stand-in for the SMS provider; the requests it received."""
-    TwilioStandIn.requests = []
+    TwilioStandIn.reset()
     server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioStandIn)
     # A short poll interval keeps shutdown() from idling half a second per test.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -206,6 +206,8 @@ class Inbox:
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email_policy)
+        # What the mailbox's server writes on delivery: the envelope sender (MAIL FROM).
+        message["Return-Path"] = f"<{envelope.mail_from}>"
         self.received.append((list(envelope.rcpt_tos), message))
         return "250 Message accepted"
 
@@ -284,17 +286,55 @@ def reply_email(sender: str, to: str, text: str, message_id: str | None = None) 
 
 
 class TwilioStandIn(BaseHTTPRequestHandler):
+    """Twilio's API on loopback. Takes texts (recorded in `requests`; answered with the message's
+    id, SM1, SM2, …, or with the status in `answer`), and serves MMS media: `media` maps a path
+    to (content type, bytes), to a status, or to ("redirect", location), given only to the
+    account's credentials (`ACCOUNT`); `fetched` lists the paths asked for."""
+
+    ACCOUNT = ("AC123", "secret")
     requests: list = []
+    media: dict = {}
+    fetched: list = []
+    answer: int = 201
+
+    @classmethod
+    def reset(cls):
+        cls.requests, cls.media, cls.fetched, cls.answer = [], {}, [], 201
 
     def do_POST(self):
         length = int(self.headers["Content-Length"])
         TwilioStandIn.requests.append((self.path, parse_qs(self.rfile.read(length).decode())))
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        # Twilio's answer: the message's id (SM1, SM2, … here) and its first status.
+        if TwilioStandIn.answer != 201:
+            self._answer(TwilioStandIn.answer, "application/json",
+                         b'{"code": 20500, "message": "refused", "status": %d}'
+                         % TwilioStandIn.answer)
+            return
+        # Twilio's answer: the message's id and its first status.
         sid = f"SM{len(TwilioStandIn.requests)}"
-        self.wfile.write(f'{{"sid": "{sid}", "status": "queued"}}'.encode())
+        self._answer(201, "application/json", f'{{"sid": "{sid}", "status": "queued"}}'.encode())
+
+    def do_GET(self):
+        TwilioStandIn.fetched.append(self.path)
+        expected = "Basic " + base64.b64encode(":".join(self.ACCOUNT).encode()).decode()
+        served = TwilioStandIn.media.get(self.path, 404)
+        if self.path.startswith("/2010-04-01/") and self.headers.get("Authorization") != expected:
+            self._answer(401, "text/plain", b"authenticate")
+        elif isinstance(served, int):
+            self._answer(served, "text/plain", b"")
+        elif served[0] == "redirect":
+            self.send_response(307)
+            self.send_header("Location", served[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._answer(200, *served)
+
+    def _answer(self, status: int, content_type: str, body: bytes):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass

@@ -74,7 +74,10 @@ LOGGED_IN = {
     "push.unsubscribe": {"POST"},
 }
 # Called by another service, which signs each request: endpoint -> who signs.
-SIGNED = {"sms.status": "Twilio (X-Twilio-Signature, tests/test_delivery.py)"}
+SIGNED = {
+    "sms.status": "Twilio (X-Twilio-Signature, tests/test_delivery.py)",
+    "sms.receive": "Twilio (X-Twilio-Signature, tests/test_sms_replies.py)",
+}
 # Guarded by a rule of portal/policy.py (the name is checked to exist), with cases below.
 GUARDED = {
     "feeds.show": "can_view_feed",
@@ -105,6 +108,7 @@ GUARDED = {
     "accounts.resend_invitation": "can_manage_account",
     "accounts.deactivate": "can_manage_account",
     "accounts.reactivate": "can_manage_account",
+    "accounts.try_emails_again": "can_manage_account",
     "staff.my_clients": "is_staff",
     "center.index": "can_use_message_center",
     "preferences.business_defaults": "can_manage_notifications",
@@ -565,6 +569,10 @@ def _deactivated_staff(world, business):
     return _staff_login(world, active=False)
 
 
+def _bounced_staff(world, business):
+    return _staff_login(world, email_bounced_at=utcnow(), email_bounce_reason="550 no such user")
+
+
 def _client_wrote(world, business):
     # The Message Center lists feeds with messages: the household's Conversation has one.
     world.message(Feed.CONVERSATION)
@@ -673,6 +681,8 @@ MANAGEMENT_CASES = [
                    _writes("users")),
     ManagementCase("accounts.reactivate", "POST", CLIENT_PAGES, _deactivated_staff, (302, 200),
                    _writes("users")),
+    ManagementCase("accounts.try_emails_again", "POST", CLIENT_PAGES, _bounced_staff,
+                   (302, 200), _writes("users")),
     ManagementCase("staff.my_clients", "GET", STAFF, _nothing,
                    names_household=frozenset({"staff_scheduled", "staff_preferred"})),
     # The admin team sees every client's feeds, staff their clients' Conversation feeds.

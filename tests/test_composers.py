@@ -139,11 +139,11 @@ def test_ping_for_a_feed_the_person_may_not_see_is_404(
 
 def test_every_post_endpoint_but_the_ping_needs_a_csrf_token(app, logged_in, admin, household):
     """The tab's ping is the one POST a browser cannot add a token to; the SMS provider's
-    callback proves itself by its signature instead (tests/test_delivery.py). Nothing else
-    goes without."""
+    callbacks (a text's status, a text coming in) prove themselves by their signature instead
+    (tests/test_delivery.py, tests/test_sms_replies.py). Nothing else goes without."""
     browser = logged_in(admin)
     values = {"client_id": household.id, "feed_name": "conversation", "token": "a" * 22,
-              "message_id": 1, "service_id": 1, "staff_id": 1, "user_id": 1}
+              "message_id": 1, "service_id": 1, "staff_id": 1, "user_id": 1, "reply_id": 1}
     exempt = []
     with app.test_request_context():
         rules = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods]
@@ -152,4 +152,4 @@ def test_every_post_endpoint_but_the_ping_needs_a_csrf_token(app, logged_in, adm
     for endpoint, url in sorted(urls.items()):
         if browser.post(url, data={}).status_code != 400:
             exempt.append(endpoint)
-    assert exempt == ["feeds.leave", "sms.status"]
+    assert exempt == ["feeds.leave", "sms.receive", "sms.status"]

@@ -3,14 +3,16 @@ the admin team when anything does not, recorded (never a message) when a machine
 taken once however often it is delivered."""
 
 import threading
+import tomllib
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.inbound.ingest import ingest_email
+from portal.inbound.ingest import NOT_OUR_ADDRESS, ingest_email
 from portal.models import (
     Attachment,
     Channel,
@@ -222,10 +224,6 @@ def test_failed_authentication_from_our_mail_server_is_queued(app, household, ho
     raw = email(reply_address(app, household_login, household), household_login.email,
                 headers={"Authentication-Results":
                          "mx.happytails.example; dkim=fail; spf=fail smtp.mailfrom=x.example"})
-    with app.app_context():
-        from portal.inbound.mail import parse
-        if parse(raw, "mx.happytails.example").authentication != "fail":
-            pytest.skip("this reading of an email does not read Authentication-Results yet")
     queued(app, ingest(app, raw), "forged")
 
 
@@ -293,10 +291,6 @@ def test_an_out_of_office_reply_is_recorded_and_never_a_message(app, household,
                                                                 household_login):
     raw = email(reply_address(app, household_login, household), household_login.email,
                 headers={"Auto-Submitted": "auto-replied"})
-    with app.app_context():
-        from portal.inbound.mail import parse
-        if not parse(raw).automatic:
-            pytest.skip("this reading of an email does not recognise auto-replies yet")
     outcome = ingest(app, raw)
     assert outcome.kind == InboundOutcome.AUTOMATIC
     assert messages_in(app, household) == []
@@ -361,15 +355,6 @@ Subject: New message
 """.replace("\n", "\r\n").encode()
 
 
-def parsed_bounce(app, raw):
-    with app.app_context():
-        from portal.inbound.mail import parse
-        bounce = parse(raw).bounce
-    if bounce is None:
-        pytest.skip("this reading of an email does not read delivery failure reports yet")
-    return bounce
-
-
 def test_a_hard_bounce_marks_the_address_of_the_tokens_person(app, household, household_login,
                                                              make_message, admin):
     message = make_message(household, admin, "Walk at 3")
@@ -381,7 +366,6 @@ def test_a_hard_bounce_marks_the_address_of_the_tokens_person(app, household, ho
                                    provider_id="0123456789abcdef01234567"))
         db.session.commit()
     raw = bounce_report(reply_address(app, household_login, household), household_login.email)
-    parsed_bounce(app, raw)
     outcome = ingest(app, raw)
     assert outcome.kind == InboundOutcome.BOUNCE
     with app.app_context():
@@ -397,7 +381,6 @@ def test_a_hard_bounce_marks_the_address_of_the_tokens_person(app, household, ho
 
 def test_a_bounce_for_another_address_marks_nobody(app, household, household_login):
     raw = bounce_report(reply_address(app, household_login, household), "someone@else.example")
-    parsed_bounce(app, raw)
     outcome = ingest(app, raw)
     assert outcome.kind == InboundOutcome.BOUNCE
     with app.app_context():
@@ -407,8 +390,6 @@ def test_a_bounce_for_another_address_marks_nobody(app, household, household_log
 def test_a_delay_report_marks_nobody(app, household, household_login):
     raw = bounce_report(reply_address(app, household_login, household), household_login.email,
                         status="4.4.7")
-    if parsed_bounce(app, raw).permanent:
-        pytest.skip("this reading takes a delay report for a failure")
     assert ingest(app, raw).kind == InboundOutcome.AUTOMATIC
     with app.app_context():
         assert db.session.get(User, household_login.id).email_bounced_at is None
@@ -454,3 +435,103 @@ def test_the_feed_shows_via_email_beside_the_replys_time(app, household, househo
     texted_item = body[body.index(f'id="message-{texted.id}"'):]
     assert '<span class="message-via">via text</span>' in texted_item.split("</header>")[0]
     assert body.count('class="message-via"') == 2
+
+
+def test_a_fault_while_reading_keeps_the_email_for_the_admin_team(app, monkeypatch, household,
+                                                                  household_login):
+    """Not a sender's doing: the email waits in the queue, raw and all, rather than being lost."""
+    def broken_parse(raw, authserv_id=None):
+        raise RuntimeError("a fault of ours")
+
+    monkeypatch.setattr("portal.inbound.ingest.parse", broken_parse)
+    address = reply_address(app, household_login, household)
+    raw = email(address, household_login.email)
+    row = queued(app, ingest(app, raw, recipient=address), "could not read")
+    assert (row.business_id, row.client_id) == (household.business_id, household.id)
+    with app.app_context():
+        assert storage().read(row.raw_key) == raw
+    assert ingest(app, raw, recipient=address).duplicate
+
+
+# --- the corpus of real reply shapes (tests/data/mail), end to end ------------------------------
+
+CORPUS = Path(__file__).parent / "data" / "mail"
+MANIFEST = tomllib.loads((CORPUS / "manifest.toml").read_text(encoding="utf-8"))
+REPLIES = sorted(name for name, expected in MANIFEST.items() if isinstance(expected, dict)
+                 and not expected.get("automatic") and not expected.get("bounce"))
+
+
+@pytest.mark.parametrize("name", REPLIES)
+def test_a_corpus_reply_lands_with_what_the_person_wrote(app, household, household_login,
+                                                        name):
+    """Delivered to the person's own reply address (the envelope's), from their login's address:
+    the feed gets their words and their files, or the queue says why not."""
+    expected = MANIFEST[name]
+    app.config["INBOUND_AUTHSERV_ID"] = "mx.happypaws.example"
+    update_row(app, User, household_login.id, email=expected["sender"])
+    raw = (CORPUS / f"{name}.eml").read_bytes()
+    text = (CORPUS / f"{name}.expected.txt").read_text(encoding="utf-8").rstrip("\n")
+    outcome = ingest(app, raw, recipient=reply_address(app, household_login, household))
+    if not text and not expected.get("uploads"):
+        assert (outcome.kind, outcome.reason) == (InboundOutcome.UNMATCHED,
+                                                  "Nothing was written and nothing attached.")
+        return
+    assert outcome.kind == InboundOutcome.POSTED, outcome
+    [message] = messages_in(app, household)
+    assert (message.text, message.author_id, message.via) == (text, household_login.id, "email")
+    assert count_rows(app, Attachment, Attachment.message_id == message.id) == len(
+        expected.get("uploads", []))
+
+
+@pytest.mark.parametrize("name", sorted(name for name, expected in MANIFEST.items()
+                                        if isinstance(expected, dict)
+                                        and (expected.get("automatic") or expected.get("bounce"))))
+def test_corpus_automatic_mail_and_bounces_are_never_messages(app, household, household_login,
+                                                              name):
+    raw = (CORPUS / f"{name}.eml").read_bytes()
+    outcome = ingest(app, raw, recipient=reply_address(app, household_login, household))
+    assert outcome.kind in (InboundOutcome.AUTOMATIC, InboundOutcome.BOUNCE), outcome
+    assert messages_in(app, household) == []
+    with app.app_context():
+        # The failed addresses are not Carla's: nobody is marked.
+        assert db.session.get(User, household_login.id).email_bounced_at is None
+
+
+# --- hostile input: a clear outcome each, no message, nothing half-written -----------------------
+
+def test_500_attachments_are_refused_as_unreadable(app, household, household_login):
+    photo = png_bytes()
+    raw = email(reply_address(app, household_login, household), household_login.email,
+                files=[(f"{n}.png", photo, "png") for n in range(500)])
+    outcome = ingest(app, raw)
+    assert (outcome.kind, outcome.reason) == (
+        InboundOutcome.REFUSED, "Not an email the portal can read: too many parts")
+    assert messages_in(app, household) == []
+    with app.app_context():
+        assert storage().keys() == []
+
+
+def test_a_decompression_bomb_is_queued_and_nothing_of_it_stored(app, household,
+                                                                 household_login):
+    from io import BytesIO
+
+    from PIL import Image
+
+    bomb = BytesIO()
+    Image.new("1", (10_000, 10_000)).save(bomb, "PNG")
+    raw = email(reply_address(app, household_login, household), household_login.email,
+                files=[("bomb.png", bomb.getvalue(), "png")])
+    row = queued(app, ingest(app, raw), "has too many pixels")
+    assert messages_in(app, household) == []
+    with app.app_context():
+        assert storage().keys() == [row.raw_key]  # the email itself, for the admin team
+
+
+def test_a_header_injection_in_the_reply_address_is_not_one_of_ours(app, household,
+                                                                    household_login):
+    address = reply_address(app, household_login, household)
+    raw = (f"From: {household_login.email}\r\nTo: x@example.org\r\nSubject: hi\r\n"
+           f"Message-ID: <injection@example.org>\r\n\r\nHello\r\n").encode()
+    outcome = ingest(app, raw, recipient=f"{address}\r\nBcc: victim@example.org")
+    assert (outcome.kind, outcome.reason) == (InboundOutcome.UNMATCHED, NOT_OUR_ADDRESS)
+    assert messages_in(app, household) == []

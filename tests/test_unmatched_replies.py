@@ -334,7 +334,10 @@ def test_discarding_asks_first_then_removes_the_reply_and_its_raw_email(
     kept = admin_browser.htmx("GET", f"{PAGE}/{reply.id}").get_data(as_text=True)
     assert "Discard this reply?" not in kept and "File into" in kept
     answer = admin_browser.htmx("POST", url)
-    assert answer.status_code == 200 and "discarded" in answer.get_data(as_text=True)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "discarded" in body
+    # The menu's count goes with it, out of band: nothing waits any more.
+    assert '<span id="unmatched-replies-count" hx-swap-oob="true"></span>' in body
     discarded = row(app, InboundMessage, reply.id)
     assert (discarded.outcome, discarded.resolved_by_id, discarded.raw_key) == (
         InboundOutcome.DISCARDED, admin.id, None)
@@ -367,3 +370,71 @@ def test_the_queue_pages_newest_first_at_a_constant_query_count(app, admin_brows
     more = re.search(r'href="([^"]+before=\d+)"', body).group(1).replace("&amp;", "&")
     older = admin_browser.htmx("GET", more).get_data(as_text=True)
     assert "person16@" in older and "person0@" in older and "person17@" not in older
+
+
+def test_a_queued_text_is_filed_as_a_text_with_its_picture(app, admin_browser, admin, household):
+    """A text's raw is a small email (From: the number, the text as body, MMS pictures as
+    attachments): filing reads it the same way."""
+    text = EmailMessage()
+    text["From"] = "+15550102030"
+    text.set_content("Running late, back at 6")
+    text.add_attachment(png_bytes((16, 12)), maintype="image", subtype="png",
+                        filename="mms.png")
+    with app.app_context():
+        reply = queue.record_unmatched(
+            channel=InboundChannel.SMS, dedupe_key="e" * 64, raw=bytes(text),
+            reason="No login has this phone number.", sender="+15550102030",
+            text="Running late, back at 6", attachment_count=1, business_id=household.business_id,
+        )
+    answer = admin_browser.submit(f"{PAGE}/{reply.id}/file",
+                                  data={"client_id": household.id, "feed": "conversation"})
+    assert answer.status_code == 302
+    message = row(app, Message, row(app, InboundMessage, reply.id).message_id)
+    assert (message.author_id, message.via, message.text) == (
+        admin.id, "sms", "Reply by text from +15550102030:\n\nRunning late, back at 6")
+    assert count_rows(app, Attachment, Attachment.message_id == message.id) == 1
+
+
+def test_filing_leaves_out_a_file_the_upload_path_refuses_and_says_so(
+        app, admin_browser, household, household_login):
+    with app.app_context():
+        outcome = ingest_email(reply_email(
+            address_for(token_for(household_login, household)), household_login.email,
+            files=[("broken.png", b"not a picture"), ("rex.png", png_bytes())]))
+    assert outcome.kind == InboundOutcome.UNMATCHED and "attachment" in outcome.reason
+    admin_browser.submit(f"{PAGE}/{outcome.inbound_id}/file",
+                         data={"client_id": household.id, "feed": "conversation"})
+    message = row(app, Message, row(app, InboundMessage, outcome.inbound_id).message_id)
+    assert message.author_id == household_login.id
+    assert message.text.startswith("Not attached: broken.png: ")
+    assert message.text.endswith("\n\nThe gate code is 4321 now.")
+    assert count_rows(app, Attachment, Attachment.message_id == message.id) == 1
+
+
+def test_the_queue_rule_and_its_sql_twin_agree(app, business, stranger_business, admin,
+                                              office_manager, office_manager_private,
+                                              assigned_staff, household_login, stranger_admin):
+    from portal import policy
+
+    people = [admin, office_manager, office_manager_private, assigned_staff, household_login,
+              stranger_admin]
+    with app.app_context():
+        rows = [record(dedupe_key=f"{n:064d}", business_id=owner.id, sender=f"p{n}@example.org")
+                for n, owner in enumerate([business, business, business, stranger_business])]
+        for reply, feed in zip(rows, [None, Feed.CONVERSATION, Feed.PRIVATE, None], strict=True):
+            reply.feed = feed
+        db.session.commit()
+        for person in people:
+            viewer = db.session.get(User, person.id)
+            listed = {reply.id for reply in queue.pending(viewer).replies}
+            allowed = {reply.id for reply in rows
+                       if policy.can_see_unmatched_reply(viewer, reply.business_id, reply.feed)}
+            assert listed == allowed, viewer
+            assert queue.pending_count(viewer) == len(allowed)
+        visible = {person.name: {reply.id for reply in queue.pending(
+            db.session.get(User, person.id)).replies} for person in people}
+    assert visible[admin.name] == visible[office_manager_private.name] == {
+        rows[0].id, rows[1].id, rows[2].id}
+    assert visible[office_manager.name] == {rows[0].id, rows[1].id}
+    assert visible[assigned_staff.name] == visible[household_login.name] == set()
+    assert visible[stranger_admin.name] == {rows[3].id}

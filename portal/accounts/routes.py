@@ -1,4 +1,5 @@
-"""The admin team's buttons beside a login: resend the invitation, deactivate, reactivate.
+"""The admin team's buttons beside a login: resend the invitation, deactivate, reactivate,
+try emails again to an address that bounced.
 
 Each answers htmx with the login's status fragment (the same one the client and staff pages
 include), and a plain form post with a redirect back to the page the login is listed on.
@@ -62,6 +63,17 @@ def reactivate(user_id: int):
         return _answer(account, f"{account.name} is active again: resend the invitation so "
                                 "they can set a password.")
     return _answer(account, f"{account.name} can log in again.")
+
+
+@bp.route("/accounts/<int:user_id>/emails", methods=["POST"])
+@login_required
+def try_emails_again(user_id: int):
+    account = _managed_account(user_id)
+    if account.email_bounced_at is None:
+        return _answer(account, f"Emails to {account.email} have not bounced: they go out as "
+                                "usual.", "error")
+    accounts.try_emails_again(current_user, account)
+    return _answer(account, f"Notification emails go to {account.email} again.")
 
 
 @bp.app_template_global()

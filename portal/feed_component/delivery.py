@@ -24,7 +24,8 @@ from portal.models import (
     ReadReceipt,
     User,
 )
-from portal.notifications.outbox import READ_IN_PORTAL
+from portal.notifications.outbox import READ_IN_PORTAL, UNREACHABLE
+from portal.services.reachability import BOUNCED
 from portal.text import and_list
 
 # Readers named in "Seen by …" before the rest are counted ("and 3 others").
@@ -144,7 +145,12 @@ class DeliveryLines:
         for row in rows:
             status = row.status
             if status == DeliveryStatus.CANCELLED:
-                continue  # not sent: deleted, read in the portal first, or access gone since
+                # Not sent: deleted, read in the portal first, or access gone since; or the
+                # person could no longer be reached there, which the admin team is told.
+                if self.details and row.last_error in UNREACHABLE.values():
+                    parts.append(Part(f"{row.channel.noun.capitalize()} to {row.name} not sent: "
+                                      f"{row.last_error}", "failed"))
+                continue
             if status == DeliveryStatus.FAILED:
                 failed = True
             if not self.details:
@@ -152,8 +158,7 @@ class DeliveryLines:
             if status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
                 waiting[row.name].append(row.channel.noun)
             elif status == DeliveryStatus.FAILED:
-                parts.append(Part(f"{row.channel.noun.capitalize()} to {row.name} failed",
-                                  "failed"))
+                parts.append(Part(_failed_text(row), "failed"))
             else:
                 report = f": {row.provider_status}" if row.provider_status else " ✓"
                 parts.append(Part(f"{_DONE[row.channel]} {row.name}{report}", "done"))
@@ -188,3 +193,11 @@ class DeliveryLines:
             others = len(seen) - SEEN_NAMED
             named.append(f"{others} other{'s' if others != 1 else ''}")
         return "Seen by " + and_list(named)
+
+
+def _failed_text(row) -> str:
+    """"Email to Dana failed", or, when a report came back, "Email to Dana bounced: …"."""
+    what = f"{row.channel.noun.capitalize()} to {row.name}"
+    if row.last_error and row.last_error.startswith(BOUNCED):
+        return f"{what} bounced: {row.last_error.removeprefix(BOUNCED)}"
+    return f"{what} failed"

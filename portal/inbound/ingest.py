@@ -85,11 +85,12 @@ def ingest_email(raw: bytes, recipient: str | None = None) -> Outcome:
         # A fault of ours must not lose what the person sent: it waits for the admin team.
         log.exception("Could not take an email in; queued for review")
         db.session.rollback()
-        row = queue.record_unmatched(
+        row, new = queue.queue_reply(
             channel=InboundChannel.EMAIL, dedupe_key=_dedupe_key(raw, None, recipient or ""),
             reason="The portal could not read this email.", raw=raw, sender="",
+            token=token_from_address(recipient) if recipient else None, sender_user=None,
         )
-        return _outcome(row)
+        return _outcome(row, duplicate=not new)
 
 
 def _ingest(raw: bytes, recipient: str | None) -> Outcome:

@@ -167,7 +167,9 @@ def file_reply(actor: User, reply: InboundMessage, client: Client, feed: Feed) -
     raw_key = _resolve(reply, actor, InboundOutcome.FILED)
     parsed = _read_raw(reply, raw_key)
     files, refused = _prepared_files(parsed)
-    written = parsed.text if parsed is not None else (reply.text or "")
+    # The words as the ingest read them (a text is never quote-stripped as an email would
+    # be); an email queued because of a fault of ours has none yet, so its raw is read.
+    written = reply.text if reply.text is not None else (parsed.text if parsed else "")
     if not written and not files and not refused:
         db.session.rollback()
         raise NothingToFile()

@@ -58,7 +58,8 @@ class Notification(db.Model):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The text message's id at the SMS provider, and the latest status it reported for it
-    # ("delivered", "undelivered", …) through its status callback.
+    # ("delivered", "undelivered", …) through its status callback. For an email, the id part
+    # of its Message-ID (every row the email carried has it), which a bounce report names.
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
     provider_status: Mapped[str | None] = mapped_column(String(20))
 

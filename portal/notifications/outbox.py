@@ -39,14 +39,32 @@ def wants(user: User, channel: Channel) -> bool:
 
 
 def channels_for(user: User, feed: Feed, has_device: bool) -> list[Channel]:
-    """Email to everyone who wants it; text messages only for Conversation messages, to people
-    with a phone number who opted in; push only to devices the person enabled."""
-    channels = [Channel.EMAIL] if user.email and wants(user, Channel.EMAIL) else []
-    if feed == Feed.CONVERSATION and user.phone and wants(user, Channel.SMS):
+    """Email to everyone who wants it, unless their address bounced; text messages only for
+    Conversation messages, to people with a phone number who opted in and have not replied
+    STOP since; push only to devices the person enabled."""
+    channels = []
+    if user.email and wants(user, Channel.EMAIL) and not unreachable(user, Channel.EMAIL):
+        channels.append(Channel.EMAIL)
+    if (feed == Feed.CONVERSATION and user.phone and wants(user, Channel.SMS)
+            and not unreachable(user, Channel.SMS)):
         channels.append(Channel.SMS)
     if has_device and wants(user, Channel.PUSH):
         channels.append(Channel.PUSH)
     return channels
+
+
+# Why nothing goes by a channel to a person who cannot take it there.
+UNREACHABLE = {Channel.EMAIL: "the email address bounces", Channel.SMS: "the phone replied STOP"}
+
+
+def unreachable(user: User, channel: Channel) -> str | None:
+    """Why nothing goes to the person by this channel now: their email address bounced, or
+    their phone replied STOP. Asked when a message is written and again when it is sent."""
+    if channel == Channel.EMAIL and user.email_bounced_at is not None:
+        return UNREACHABLE[channel]
+    if channel == Channel.SMS and user.sms_opted_out_at is not None:
+        return UNREACHABLE[channel]
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,21 +157,27 @@ def delivered(message: Message) -> dict[Channel, int]:
 STALE_CLAIM = timedelta(minutes=10)
 # The advisory lock claims take turns on (any number no other lock of the portal's uses).
 CLAIM_TURN = 0x6F7574626F78  # "outbox"
-# Emails to one person wait while more messages keep coming, but never longer than this.
+# Emails to one person about one feed wait while more messages keep coming there, but never
+# longer than this.
 MAX_BATCH_WAIT = timedelta(minutes=5)
 
 
 def claim(worker_id: str, limit: int = 100) -> list[int]:
     now = utcnow()
-    newer = aliased(Notification)
+    newer, newer_message, this_message = aliased(Notification), aliased(Message), aliased(Message)
     still_coming = exists().where(
         newer.recipient_id == Notification.recipient_id,
         newer.channel == Channel.EMAIL,
         newer.status == DeliveryStatus.PENDING,
         newer.due_at > now,
+        newer_message.id == newer.message_id,
+        this_message.id == Notification.message_id,
+        newer_message.client_id == this_message.client_id,
+        newer_message.feed == this_message.feed,
     )
-    # Emails wait for the person's other messages still in their undo window (one email for
-    # them all), but never longer than MAX_BATCH_WAIT: a busy feed must not hold one back.
+    # Emails wait for the person's other messages in the same feed still in their undo window
+    # (one email for them all, with that feed's reply address), but never longer than
+    # MAX_BATCH_WAIT: a busy feed must not hold one back.
     ready = or_(
         Notification.channel != Channel.EMAIL, ~still_coming,
         Notification.created_at < now - MAX_BATCH_WAIT,

@@ -24,13 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def deliver_notifications(ids: list[int]) -> None:
-    """Delivers claimed notifications: a person's emails as one, every other row alone."""
+    """Delivers claimed notifications: a person's emails about one feed of one client as one
+    (its reply address names that feed), every other row alone."""
     rows = outbox.claimed(ids)
     found = notices.build({row.message_id for row in rows})
     groups: dict[tuple, list[Notification]] = defaultdict(list)
     for row in outbox.cancel_read_in_portal(rows):
-        key = (row.recipient_id, row.channel) if row.channel == Channel.EMAIL else (row.id,)
-        groups[key].append(row)
+        groups[_batch(row)].append(row)
     db.session.commit()
     sender = email.EmailSender()
     try:
@@ -38,6 +38,12 @@ def deliver_notifications(ids: list[int]) -> None:
             _deliver_group(group, found, sender)
     finally:
         sender.close()
+
+
+def _batch(row: Notification) -> tuple:
+    if row.channel == Channel.EMAIL:
+        return (row.recipient_id, row.message.client_id, row.message.feed)
+    return (row.id,)
 
 
 def _deliver_group(group: list[Notification], found: dict[int, tuple[Notice, Client]],
@@ -51,6 +57,9 @@ def _deliver_group(group: list[Notification], found: dict[int, tuple[Notice, Cli
         ):
             # Deleted, or the person lost access since the message was written: not told.
             outbox.finish(row, DeliveryStatus.CANCELLED, "no longer to be told")
+        elif unreachable := outbox.unreachable(recipient, row.channel):
+            # The address bounced, or the phone said STOP, since the message was written.
+            outbox.finish(row, DeliveryStatus.CANCELLED, unreachable)
         else:
             live.append((row, notice))
     if live:
@@ -65,24 +74,26 @@ def _deliver_group(group: list[Notification], found: dict[int, tuple[Notice, Cli
         else:
             for row, _ in live:
                 outbox.finish(row, DeliveryStatus.SENT)
-                if accepted:
-                    row.provider_id, row.provider_status = accepted.provider_id, accepted.status
+                row.provider_id, row.provider_status = accepted
     db.session.commit()
 
 
 def _send(channel: Channel, recipient: User, batch: list[Notice],
-          sender: email.EmailSender) -> sms.Accepted | None:
+          sender: email.EmailSender) -> tuple[str | None, str | None]:
     """Hands the notices to the channel: one email for the batch; a text message or a push
-    notification carries one notice. A text answers with what the SMS provider said."""
+    notification carries one notice. Answers with the id the rows keep (an email's
+    Message-ID, a text's id at the SMS provider) and the status the provider gave."""
     if channel == Channel.EMAIL:
-        sender.send(email.compose(recipient, batch, recipient.business))
-    elif channel == Channel.SMS:
-        return sms.provider().send(sms.SmsText.for_conversation(
+        composed = email.compose(recipient, batch, recipient.business)
+        sender.send(composed.message, envelope_from=composed.reply_address)
+        return composed.provider_id, None
+    if channel == Channel.SMS:
+        accepted = sms.provider().send(sms.SmsText.for_conversation(
             recipient.phone, batch[0], without_bidi_controls(recipient.name)
         ))
-    else:
-        push.send(recipient, batch[0])
-    return None
+        return accepted.provider_id, accepted.status
+    push.send(recipient, batch[0])
+    return None, None
 
 
 # What each round drains: every outbox's claim, and what delivers the rows claimed. Account

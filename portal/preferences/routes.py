@@ -38,8 +38,10 @@ def mine():
     return render_template(
         "preferences/mine.html",
         channels=[
+            # "Now" is off, whatever the choice, for an address that bounced or a phone that
+            # replied STOP (the page says which, below the table).
             (channel, _choice(getattr(current_user, f"notify_{channel.value}")),
-             wants(current_user, channel))
+             wants(current_user, channel) and not outbox.unreachable(current_user, channel))
             for channel in Channel
         ],
     )

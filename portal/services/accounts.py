@@ -7,7 +7,7 @@ from portal.extensions import db
 from portal.models import AccountEmailKind, Business, LoginSession, Role, User, utcnow
 from portal.models.users import new_session_key
 from portal.notifications import account_mail
-from portal.services import audit, passwords
+from portal.services import audit, passwords, reachability
 from portal.services.account_links import Purpose
 
 # Checked against when the email is unknown, so a wrong email costs as long as a wrong password:
@@ -134,6 +134,14 @@ def deactivate(actor: User, user: User) -> None:
 def reactivate(actor: User, user: User) -> None:
     user.active = True
     audit.record(user.business_id, actor, "user.reactivated", "user", user.id)
+    db.session.commit()
+
+
+def try_emails_again(actor: User, user: User) -> None:
+    """The admin team's word that a bounced address works again (the mailbox was full, or is
+    fixed): notification emails go to it again."""
+    reachability.clear_email_bounce(user)
+    audit.record(user.business_id, actor, "user.emails_resumed", "user", user.id)
     db.session.commit()
 
 

@@ -4,10 +4,13 @@ The outbox sends no email to a bounced address and no text to a number that opte
 person's row and their Notifications page say which, and why.
 """
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from portal.extensions import db
 from portal.models import Channel, DeliveryStatus, Notification, User, utcnow
+
+# How a bounced email's notification rows say why they failed (their delivery line quotes it).
+BOUNCED = "the email bounced: "
 
 
 def mark_email_bounced(user: User, reason: str, provider_id: str | None = None) -> None:
@@ -23,7 +26,7 @@ def mark_email_bounced(user: User, reason: str, provider_id: str | None = None) 
                    Notification.provider_id == provider_id[:64],
                    Notification.status == DeliveryStatus.SENT)
             .values(status=DeliveryStatus.FAILED,
-                    last_error=f"the email bounced: {user.email_bounce_reason}"[:500]),
+                    last_error=f"{BOUNCED}{user.email_bounce_reason}"[:500]),
             execution_options={"synchronize_session": False},
         )
 
@@ -32,6 +35,14 @@ def clear_email_bounce(user: User) -> None:
     """A new address (or an admin's word that the old one works again): emails resume."""
     user.email_bounced_at = None
     user.email_bounce_reason = None
+
+
+@event.listens_for(User.email, "set", active_history=True)
+def _new_address_has_not_bounced(user: User, address, previous, initiator) -> None:
+    """Whatever changes a person's email address, emails go to the new one: the bounce was the
+    old address's. (Nothing in the portal changes an address yet; this holds for what will.)"""
+    if isinstance(previous, str) and address != previous:
+        clear_email_bounce(user)
 
 
 def set_texts_stopped(user: User, stopped: bool) -> None:

@@ -27,6 +27,7 @@ KINDS = {
     "accounts": ("Logins and passwords", (
         "user.created", "user.invited", "user.invitation_resent", "user.invitation_accepted",
         "user.deactivated", "user.reactivated", "user.password_reset", "user.password_changed",
+        "user.emails_resumed",
         "login.locked_out",
     )),
     "replies": ("Unmatched replies filed or discarded", ("reply.filed", "reply.discarded")),
