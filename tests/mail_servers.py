@@ -52,6 +52,9 @@ class Dovecot:
         self.config = self.root / "dovecot.conf"
         self.log = self.root / "dovecot.log"
         self.process: subprocess.Popen | None = None
+        # What the server says it can do once logged in, when not all of Dovecot's (no IDLE,
+        # say); takes effect at the next start().
+        self.capabilities: str | None = None
 
     @property
     def settings(self) -> dict:
@@ -152,6 +155,7 @@ auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 # New mail shows in IDLE at once (inotify); this is the fallback.
 mailbox_idle_check_interval = 1 secs
+{f"imap_capability = {self.capabilities}" if self.capabilities else ""}
 {processes}
 passdb {{
   driver = passwd-file

@@ -187,6 +187,29 @@ def test_idle_is_renewed_before_the_server_gives_up_on_it(app, dovecot, househol
         assert mailbox.untaken() == []
 
 
+def test_without_idle_the_mailbox_is_polled(app, dovecot, household, household_login,
+                                           reply_to):
+    dovecot.stop()
+    dovecot.capabilities = "IMAP4rev1 LITERAL+ UIDPLUS"
+    dovecot.start()
+    settings = imap.MailboxSettings.from_config(app.config)
+    stop = threading.Event()
+    with imap.Mailbox(settings) as mailbox:
+        assert not mailbox.client.has_capability("IDLE")
+        started = time.monotonic()
+        mailbox.wait_for_mail(stop, poll_seconds=0.5)
+        assert 0.4 < time.monotonic() - started < 2
+    fetcher = threading.Thread(target=imap.fetch_forever, args=(app, settings, stop),
+                               kwargs={"poll_seconds": 0.5})
+    fetcher.start()
+    try:
+        dovecot.append(reply_email(household_login.email, reply_to, "Polled."))
+        wait_for(lambda: feed_texts(app, household) == ["Polled."], "the polled reply")
+    finally:
+        stop.set()
+        fetcher.join(timeout=10)
+
+
 def test_mail_fetch_says_which_setting_is_missing(app, runner):
     app.config.update(IMAP_HOST=None, IMAP_USER=None, IMAP_PASSWORD=None)
     result = runner.invoke(args=["mail", "fetch", "--once"])

@@ -90,7 +90,7 @@ BY_SEEN = Marking(("UNSEEN",), (SEEN,))
 
 def marking_for(permanent_flags) -> Marking:
     """The keyword where the folder keeps new keywords (\\* among its PERMANENTFLAGS)."""
-    flags = {bytes(flag).lower() if isinstance(flag, bytes) else flag.lower().encode()
+    flags = {(flag if isinstance(flag, bytes) else flag.encode()).lower()
              for flag in permanent_flags}
     if b"\\*" in flags or TAKEN_KEYWORD.lower().encode() in flags:
         return BY_KEYWORD
