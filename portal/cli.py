@@ -235,8 +235,10 @@ def ingest_command(recipient: str | None):
     try:
         outcome = ingest_email(raw, recipient)
     except Exception as error:
-        current_app.logger.exception("mail ingest: the message was not taken")
-        click.echo(f"Not taken, try again later: {type(error).__name__}: {error}", err=True)
+        # One line: an MTA may quote it to the sender, so no SQL and no traceback.
+        first_line = (str(error).splitlines() or [""])[0][:200]
+        click.echo(f"Not taken, try again later: {type(error).__name__}: {first_line}",
+                   err=True)
         click.get_current_context().exit(EX_TEMPFAIL)
     click.echo(describe(outcome))
     if outcome.kind == InboundOutcome.REFUSED:

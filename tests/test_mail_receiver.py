@@ -243,7 +243,8 @@ def test_mail_ingest_exit_statuses_tell_the_mta_to_bounce_or_retry(app, runner, 
     raw = reply_email(household_login.email, reply_to, "Hello?")
     result = down.test_cli_runner().invoke(args=["mail", "ingest"], input=raw)
     assert result.exit_code == 75
-    assert "Not taken, try again later: OperationalError" in result.output
+    assert result.output == ("Not taken, try again later: OperationalError: (sqlite3."
+                             "OperationalError) unable to open database file\n")
 
 
 # --- make run ----------------------------------------------------------------------------------
