@@ -23,6 +23,8 @@ static/vendor/htmx.min.js: node_modules/.package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
+# Serves the portal with the notification worker and the reply receiver (MAIL_RECEIVE_PORT,
+# 2525) in one process.
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
