@@ -24,6 +24,8 @@ from portal.services import accounts, demo
 # Exit statuses an MTA's pipe understands (sysexits.h): Postfix bounces the message on 65 and
 # keeps it to try again on 75.
 EX_DATAERR = 65
+# ... and on 67: a reply address the portal never gave out, from an address no login has.
+EX_NOUSER = 67
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
 
@@ -229,7 +231,9 @@ def fetch_command(once: bool):
 def ingest_command(recipient: str | None):
     """Take one message from standard input (an MTA's pipe, or support).
 
-    Exits 0 when it was taken, 65 when it cannot be read, 75 when it should come again.
+    Exits 0 when it was taken, 65 when it cannot be read, 67 when nobody at any business
+    would see it (a reply address the portal never gave out, from an address no login has),
+    75 when it should come again. On 65 and 67 the MTA returns it to the sender.
     """
     raw = sys.stdin.buffer.read()
     try:
@@ -243,6 +247,8 @@ def ingest_command(recipient: str | None):
     click.echo(describe(outcome))
     if outcome.kind == InboundOutcome.REFUSED:
         click.get_current_context().exit(EX_DATAERR)
+    if outcome.returned_to_sender:
+        click.get_current_context().exit(EX_NOUSER)
 
 
 def describe(outcome: Outcome) -> str:

@@ -65,6 +65,25 @@ def test_fetch_once_takes_each_new_reply_and_marks_it(app, runner, dovecot, hous
     assert len(dovecot.flags()) == 2
 
 
+def test_what_no_business_would_see_is_left_unread_for_the_mailbox_owner(
+    app, runner, dovecot, household, household_login, reply_to, make_business
+):
+    make_business("Other Paws")
+    forged = f"reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@{REPLY_DOMAIN}"
+    dovecot.append(
+        reply_email("stranger@elsewhere.example", forged, "Is this the dog walker?",
+                    message_id="<forged@mail.example>"),
+        reply_email(household_login.email, reply_to, "Rex ate well.",
+                    message_id="<genuine@mail.example>"),
+    )
+    result = runner.invoke(args=["mail", "fetch", "--once"])
+    assert result.output == "Took 2 messages (1 posted, 1 unmatched).\n"
+    # Taken, so not read again; unread, so whoever reads the mailbox finds it.
+    assert dovecot.flags() == {b"<forged@mail.example>": {b"$PortalTaken", b"$PortalUnplaced"},
+                               b"<genuine@mail.example>": TAKEN}
+    assert runner.invoke(args=["mail", "fetch", "--once"]).output == "Took 0 messages.\n"
+
+
 def test_a_reply_read_in_a_mail_client_is_still_taken(app, dovecot, household,
                                                      household_login, reply_to):
     with dovecot.client() as client:

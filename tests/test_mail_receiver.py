@@ -131,13 +131,47 @@ def test_malformed_mime_is_taken_and_recorded(app, reply_receiver, household, ho
     assert answers[-1] == (250, b"2.0.0 Message taken")
     assert count_rows(app, InboundMessage) == 1
     # Not readable as an email at all: refused with the reason, and the receiver goes on.
+    # Nobody would see it: the sender's server is told it was not delivered.
     not_an_email = b"\x00\x01\x02 this is no email\r\n"
-    assert send(reply_receiver.port, household_login.email, [reply_to], not_an_email)[-1][0] \
-        == 250
+    code, answer = send(reply_receiver.port, household_login.email, [reply_to], not_an_email)[-1]
+    assert (code, answer.decode()) == (550, "5.1.1 Not delivered: Not an email the portal can "
+                                            "read: no headers")
     assert inbound_rows(app)[-1][0] == InboundOutcome.REFUSED
     raw = reply_email(household_login.email, reply_to, "Still here.")
     assert send(reply_receiver.port, household_login.email, [reply_to], raw)[-1][0] == 250
     assert ("Still here.", "email") in feed_texts(app, household)
+
+
+def test_a_forged_address_from_a_stranger_is_queued_for_the_only_business(
+    app, reply_receiver, household
+):
+    forged = f"reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@{REPLY_DOMAIN}"
+    raw = reply_email("stranger@elsewhere.example", forged, "Is this the dog walker?")
+    assert send(reply_receiver.port, "stranger@elsewhere.example", [forged], raw)[-1] == (
+        250, b"2.0.0 Message taken")
+    with app.app_context():
+        row = db.session.scalars(select(InboundMessage)).one()
+        assert (row.outcome, row.business_id) == (InboundOutcome.UNMATCHED,
+                                                  household.business_id)
+
+
+def test_what_no_business_would_see_goes_back_to_its_sender(app, reply_receiver, household,
+                                                           household_login, reply_to,
+                                                           make_business):
+    make_business("Other Paws")
+    forged = f"reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@{REPLY_DOMAIN}"
+    raw = reply_email("stranger@elsewhere.example", forged, "Is this the dog walker?")
+    code, answer = send(reply_receiver.port, "stranger@elsewhere.example", [forged], raw)[-1]
+    assert (code, answer.decode()) == (550, "5.1.1 Not delivered: The reply address is not one "
+                                            "the portal gave out.")
+    assert inbound_rows(app) == [(InboundOutcome.UNMATCHED,
+                                  "The reply address is not one the portal gave out.")]
+    # Beside a genuine address in one SMTP transaction, the message is taken: the genuine
+    # recipient has it, and the forged one stays recorded.
+    both = reply_email(household_login.email, reply_to, "Gate code is 4821.")
+    assert send(reply_receiver.port, household_login.email, [forged, reply_to], both)[-1] == (
+        250, b"2.0.0 Message taken")
+    assert feed_texts(app, household) == [("Gate code is 4821.", "email")]
 
 
 def test_database_failure_answers_451_and_the_receiver_goes_on(app, reply_receiver, household,
@@ -233,10 +267,18 @@ def feed_ids(app) -> tuple[int, int]:
 
 def test_mail_ingest_exit_statuses_tell_the_mta_to_bounce_or_retry(app, runner, make_app,
                                                                   reply_to, household_login,
-                                                                  tmp_path):
+                                                                  make_business, tmp_path):
     unreadable = runner.invoke(args=["mail", "ingest"], input=b"\x00 no headers at all\r\n")
     assert unreadable.exit_code == 65
     assert unreadable.output.startswith("refused: Not an email the portal can read")
+    # A reply address the portal never gave out, from an address no login has, with more than
+    # one business here: nobody's to read, so the MTA returns it to its sender.
+    make_business("Other Paws")
+    forged = f"reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@{REPLY_DOMAIN}"
+    stranger = runner.invoke(args=["mail", "ingest", "--recipient", forged],
+                             input=reply_email("stranger@elsewhere.example", forged, "Hi?"))
+    assert stranger.exit_code == 67
+    assert stranger.output.startswith("unmatched: The reply address is not one the portal")
     # The database is down: the MTA keeps the message and tries again.
     down = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing/portal.sqlite3",
                     REPLY_DOMAIN=REPLY_DOMAIN)

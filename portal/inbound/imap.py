@@ -30,6 +30,10 @@ from portal.inbound.ingest import Outcome, ingest_email
 log = logging.getLogger(__name__)
 
 TAKEN_KEYWORD = "$PortalTaken"
+# What nobody at any business would see (unreadable, or for a reply address the portal never
+# gave out from an address no login has) is taken but left unread, with this keyword: the
+# mailbox's owner finds it there, where a mail server would have returned it to its sender.
+UNPLACED_KEYWORD = "$PortalUnplaced"
 SEEN = r"\Seen"
 # IDLE is renewed before the 30 minutes after which a server may drop a silent client.
 IDLE_RENEW_SECONDS = 28 * 60
@@ -158,8 +162,11 @@ class Mailbox:
         found = self.client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
         return found.get(b"BODY[]") if found else None
 
-    def mark_taken(self, uid: int) -> None:
-        self.client.add_flags([uid], list(self.marking.flags), silent=True)
+    def mark_taken(self, uid: int, *, unplaced: bool = False) -> None:
+        flags = list(self.marking.flags)
+        if unplaced and self.marking is BY_KEYWORD:
+            flags = [TAKEN_KEYWORD, UNPLACED_KEYWORD]
+        self.client.add_flags([uid], flags, silent=True)
 
     def wait_for_mail(self, stop: threading.Event, *, poll_seconds: float = POLL_SECONDS,
                       renew_seconds: float = IDLE_RENEW_SECONDS) -> None:
@@ -204,7 +211,7 @@ def take_new(app: Flask, mailbox: Mailbox) -> Round:
                           mailbox.settings)
             done.not_taken.append(uid)
             continue
-        mailbox.mark_taken(uid)
+        mailbox.mark_taken(uid, unplaced=outcome.returned_to_sender)
         done.outcomes.append(outcome)
     return done
 

@@ -55,6 +55,15 @@ class Outcome:
     message_id: int | None = None      # the feed message it became
     inbound_id: int | None = None      # its InboundMessage row
     duplicate: bool = False            # the same delivery was taken before
+    business_id: int | None = None     # whose it is, when anything names a business
+
+    @property
+    def returned_to_sender(self) -> bool:
+        """Nobody at any business will see it: unreadable, or queued for no business (a
+        reply address the portal never gave out, from an address no login has). The way in
+        hands it back, so the sender's own mail server tells them it was not delivered."""
+        return self.kind == InboundOutcome.REFUSED or (
+            self.kind == InboundOutcome.UNMATCHED and self.business_id is None)
 
 
 class Unmatched(Exception):
@@ -194,7 +203,8 @@ def _commit(row: InboundMessage) -> Outcome:
 
 
 def _outcome(row: InboundMessage, duplicate: bool = False) -> Outcome:
-    return Outcome(row.outcome, row.reason or "", row.message_id, row.id, duplicate)
+    return Outcome(row.outcome, row.reason or "", row.message_id, row.id, duplicate,
+                   row.business_id)
 
 
 # --- a reply ------------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ def queue_reply(*, dedupe_key: str, raw: bytes | None, token: ReplyToken | None,
     )
     if token is not None:
         _name_what_still_exists(row, token)
+    if row.business_id is None:
+        row.business_id = sole_business_id()
     db.session.add(row)
     try:
         db.session.commit()
@@ -79,6 +81,13 @@ def queue_reply(*, dedupe_key: str, raw: bytes | None, token: ReplyToken | None,
             raise
         return earlier, False
     return row, True
+
+
+def sole_business_id() -> int | None:
+    """The business the portal serves, when it serves one: what names no business is theirs
+    (the reply domain and the texting number are the portal's), so its admin team sees it."""
+    only = db.session.scalars(select(Business.id).limit(2)).all()
+    return only[0] if len(only) == 1 else None
 
 
 def _fitted(fields: dict) -> dict:

@@ -5,9 +5,12 @@ the reply domain only, takes each message whole (up to INBOUND_MAX_BYTES) and ha
 `ingest_email` once per recipient, in a worker thread: ingest is synchronous and talks to the
 database, and the event loop keeps serving other sessions meanwhile.
 
-Every outcome ingest records is an answer of 250 (the message is taken, whatever became of it);
-only when ingest raised (the database is down, say) is the answer 451, so that the sending
-server tries again later. Over LMTP each recipient gets an answer of its own.
+Every outcome ingest records is an answer of 250 (the message is taken, whatever became of it),
+except what nobody at any business would see (unreadable, or for a reply address the portal
+never gave out from an address no login has): that is refused with 550, so the sender's own
+server tells them it was not delivered. When ingest raised (the database is down, say) the
+answer is 451, so that the sending server tries again later. Over LMTP each recipient gets an
+answer of its own.
 """
 
 import asyncio
@@ -36,6 +39,7 @@ SESSION_TIMEOUT = 300
 MAX_RECIPIENTS = 100
 
 TAKEN = "250 2.0.0 Message taken"
+RETURNED = "550 5.1.1 Not delivered: {reason}"
 TRY_LATER = "451 4.3.0 Message not taken this time; try again later"
 NOT_OURS = "550 5.1.1 No such reply address here"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
@@ -73,8 +77,11 @@ class ReplyHandler:
             # One line per recipient, in the order of RCPT (RFC 2033 section 4.2).
             return "\r\n".join(answers)
         # SMTP has one answer for all: any recipient not taken makes the whole message come
-        # again, and a second delivery to the recipients already taken changes nothing.
-        return next((answer for answer in answers if answer != TAKEN), TAKEN)
+        # again, and a second delivery to the recipients already taken changes nothing. It
+        # goes back to its sender only when no recipient took it.
+        if TRY_LATER in answers:
+            return TRY_LATER
+        return TAKEN if TAKEN in answers else answers[0]
 
     def ingest(self, raw: bytes, recipient: str) -> str:
         """Runs in a worker thread, in an app context of its own."""
@@ -86,7 +93,15 @@ class ReplyHandler:
             return TRY_LATER
         log.info("a message to %s: %s%s %s", recipient, outcome.kind,
                  " (again)" if outcome.duplicate else "", outcome.reason)
+        if outcome.returned_to_sender:
+            return RETURNED.format(reason=_one_line(outcome.reason))
         return TAKEN
+
+
+def _one_line(reason: str) -> str:
+    """An SMTP reply is one line of printable ASCII."""
+    printable = "".join(char if " " <= char <= "~" else "?" for char in reason)
+    return " ".join(printable.split())[:200] or "no reason given"
 
 
 class _SessionLimit:

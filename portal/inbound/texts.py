@@ -176,8 +176,7 @@ def _one_business(people: list[User]) -> int | None:
     businesses = {person.business_id for person in people}
     if len(businesses) == 1:
         return businesses.pop()
-    only = db.session.scalars(select(Business.id).limit(2)).all()
-    return only[0] if len(only) == 1 else None
+    return queue.sole_business_id()
 
 
 # --- a message --------------------------------------------------------------------------------
