@@ -59,11 +59,19 @@ def test_the_same_delivery_queued_twice_is_one_row_and_one_stored_file(app):
         assert storage().keys() == [first.raw_key]
 
 
-def test_a_token_naming_rows_that_do_not_exist_is_queued_without_them(app, business):
+def test_a_token_naming_rows_that_do_not_exist_is_queued_without_them(app, business,
+                                                                      make_business):
     with app.app_context():
         row = record(token=ReplyToken(business.id, 999_999, Feed.CONVERSATION, 999_999))
         assert (row.business_id, row.client_id, row.recipient_id) == (business.id, None, None)
-        other = record(dedupe_key="c" * 64,
+        # A business that is not here: the portal's only business takes it...
+        alone = record(dedupe_key="c" * 64,
+                       token=ReplyToken(999_999, 999_999, Feed.CONVERSATION, 999_999))
+        assert (alone.business_id, alone.client_id) == (business.id, None)
+    # ...and with more than one, it is nobody's.
+    make_business("Other Paws")
+    with app.app_context():
+        other = record(dedupe_key="d" * 64,
                        token=ReplyToken(999_999, 999_999, Feed.CONVERSATION, 999_999))
         assert (other.business_id, other.client_id) == (None, None)
 
