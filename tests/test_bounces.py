@@ -15,8 +15,8 @@ from portal.services import reachability
 from .helpers import count_rows, deliver, make_due, set_private_messaging, update_row
 
 REASON = "550 5.1.1 The email account that you tried to reach does not exist"
-STOPPED = ("Texts are off: this number replied STOP. Text START to +15550001111 to turn them "
-           "back on.")
+STOPPED = ("Texts are off: this number opted out by text (STOP, or a word like it). Text START "
+           "to +15550001111 to turn them back on.")
 
 
 def rows(app, **where) -> list[Notification]:
@@ -135,7 +135,7 @@ def test_a_stop_after_the_message_was_written_cancels_its_text(
     make_due(app)
     deliver(app)
     [row] = rows(app, channel=Channel.SMS)
-    assert (row.status, row.last_error) == (DeliveryStatus.CANCELLED, "the phone replied STOP")
+    assert (row.status, row.last_error) == (DeliveryStatus.CANCELLED, "the phone opted out")
     assert texting == []
 
 

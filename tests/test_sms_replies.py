@@ -5,16 +5,21 @@ through Twilio's library, with its errors mapped for the worker's retries."""
 
 import email
 import secrets
+import threading
+from datetime import timedelta
 from email.policy import default as email_policy
+from http.server import ThreadingHTTPServer
 from io import BytesIO
 from xml.etree import ElementTree
 
 import pillow_heif
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from twilio.request_validator import RequestValidator
 
+from portal import throttle
 from portal.extensions import db
 from portal.inbound import queue
 from portal.inbound.texts import dedupe_key
@@ -32,9 +37,10 @@ from portal.models import (
     Notification,
     Role,
     User,
+    utcnow,
 )
 from portal.phones import e164
-from portal.storage import storage
+from portal.storage import LocalStorage, storage
 
 from .helpers import (
     BASE_URL,
@@ -202,21 +208,85 @@ def test_a_clients_text_lands_in_their_conversation_via_text_and_tells_the_admin
     assert "Rex is limping a little" in page and "via text" in page
 
 
-def test_a_staff_text_answers_the_client_they_were_last_texted_about(
+def texted_about(app, person, *clients, hours_ago: float = 1):
+    """Texts the portal sent this person about these clients, in this order, that long ago
+    (the last one a minute later than the one before)."""
+    with app.app_context():
+        for minutes, client in enumerate(clients):
+            message = Message(business_id=client.business_id, client_id=client.id,
+                              feed=Feed.CONVERSATION, author_id=person.id,
+                              text=f"About {client.name}")
+            db.session.add(message)
+            db.session.flush()
+            sent = utcnow() - timedelta(hours=hours_ago) + timedelta(minutes=minutes)
+            db.session.add(Notification(
+                business_id=client.business_id, message_id=message.id, recipient_id=person.id,
+                channel=Channel.SMS, status=DeliveryStatus.SENT, due_at=sent, sent_at=sent))
+        db.session.commit()
+
+
+def test_a_staff_text_answers_the_one_client_they_were_texted_about_today(
     app, texting, admin, household, other_household, assigned_staff, make_message,
     make_service
 ):
     update_row(app, User, assigned_staff.id, phone="555-010-9999", notify_sms=True)
     make_service(other_household, assigned_staff)
-    make_message(other_household, admin, "Okafors: key under the mat")
+    texted_about(app, assigned_staff, other_household, hours_ago=30)  # yesterday's
     make_message(household, admin, "Riveras: walk at 3")
     make_due(app)
     deliver(app)
-    assert len(texting) == 2
+    assert len(texting) == 1
     text_in(app, "On my way", sender="+15550109999")
     [_, answer] = feed_messages(app, household)
     assert (answer.author_id, answer.text, answer.via) == (assigned_staff.id, "On my way", "sms")
     assert len(feed_messages(app, other_household)) == 1
+
+
+def test_a_staff_text_after_texts_about_two_clients_today_asks_which_is_meant(
+    app, texting, admin, household, other_household, assigned_staff, make_service
+):
+    """Texted about the Okafors, then the Riveras: the answer may be the Okafors'; posting it
+    into the Riveras' feed, which the Riveras read, would be a guess."""
+    update_row(app, User, assigned_staff.id, phone="555-010-9999")
+    make_service(other_household, assigned_staff)
+    texted_about(app, assigned_staff, other_household, household, other_household, household)
+    text_in(app, "Done, the key is back under the mat", sender="+15550109999")
+    assert len(feed_messages(app, household)) == 2 and len(feed_messages(app, other_household)) == 2
+    [row] = inbound_rows(app)
+    assert row.outcome == InboundOutcome.UNMATCHED
+    assert row.reason == ("Sam Sitter was texted about The Rivera Household and The Okafor "
+                          "Household in the last day (the latest first): which one is meant?")
+    assert (row.client_id, row.feed, row.sender_user_id) == (
+        household.id, Feed.CONVERSATION, assigned_staff.id)
+
+
+def test_a_staff_text_names_at_most_four_clients_it_may_answer(
+    app, texting, admin, household, assigned_staff, make_client, make_service
+):
+    update_row(app, User, assigned_staff.id, phone="555-010-9999")
+    clients = [household] + [make_client(name=f"Family {n}") for n in range(1, 6)]
+    for client in clients:
+        make_service(client, assigned_staff)
+    texted_about(app, assigned_staff, *clients)
+    text_in(app, "Done", sender="+15550109999")
+    [row] = inbound_rows(app)
+    assert row.reason == ("Sam Sitter was texted about Family 5, Family 4, Family 3 and 3 more "
+                          "in the last day (the latest first): which one is meant?")
+    assert row.client_id == clients[-1].id
+
+
+def test_a_staff_text_a_day_after_their_last_text_is_queued(
+    app, texting, admin, household, assigned_staff
+):
+    update_row(app, User, assigned_staff.id, phone="555-010-9999")
+    texted_about(app, assigned_staff, household, hours_ago=25)
+    text_in(app, "Sorry, only saw this now", sender="+15550109999")
+    assert len(feed_messages(app, household)) == 1
+    [row] = inbound_rows(app)
+    assert row.reason == ("Sam Sitter has not been texted about a client in the last day, so "
+                          "there is no feed this answers. The last text to them, earlier, was "
+                          "about The Rivera Household.")
+    assert (row.outcome, row.client_id) == (InboundOutcome.UNMATCHED, household.id)
 
 
 def test_an_office_managers_text_follows_the_same_rule(
@@ -459,7 +529,7 @@ def test_a_queued_text_is_filed_word_for_word_never_cut_as_an_email_quote(
 
 # --- STOP, START, HELP --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("word", ["STOP", " stop ", "Unsubscribe", "quit\n", "STOPALL"])
+@pytest.mark.parametrize("word", ["STOP", " stop ", "Unsubscribe\n", "STOPALL"])
 def test_stop_turns_texts_off_and_is_never_a_message(
     app, texting, carla, household, admin, make_message, word
 ):
@@ -490,7 +560,8 @@ def test_start_turns_them_back_on(app, texting, carla, household, admin, make_me
 def test_a_stop_by_text_shows_on_the_persons_page_until_start(
     app, texting, carla, household, logged_in
 ):
-    stopped = "Texts are off: this number replied STOP."
+    stopped = "Texts are off: this number opted out by text (STOP, or a word like it). " \
+        "Text START to +15550001111 to turn them back on."
     text_in(app, "STOP")
     assert stopped in logged_in(carla).get("/notifications").get_data(as_text=True)
     text_in(app, "START")
@@ -505,17 +576,62 @@ def test_stop_is_for_everyone_with_that_number(app, texting, carla, household, m
                    for person in (carla, other))
 
 
-def test_twilios_own_opt_out_type_is_honoured(app, texting, carla, household):
-    text_in(app, "Please stop texting me", OptOutType="STOP")
+@pytest.mark.parametrize("word", [
+    "Cancel", "End", "Quit", "Yes", "Info", "OPTOUT", "revoke", "optin",
+])
+def test_words_people_answer_with_are_messages_and_change_nothing(
+    app, texting, carla, household, word
+):
+    """"Walk tomorrow at 3?" "Cancel." is an answer, not a wish for no more texts."""
+    assert replied(text_in(app, word)) == []
+    assert [m.text for m in feed_messages(app, household)] == [word]
+    [row] = inbound_rows(app)
+    assert row.outcome == InboundOutcome.POSTED
     with app.app_context():
-        assert db.session.get(User, carla.id).sms_opted_out_at is not None
-    assert feed_messages(app, household) == []
+        assert db.session.get(User, carla.id).sms_opted_out_at is None
+
+
+def test_when_twilio_opted_the_number_out_on_a_word_it_is_off_and_the_word_posted(
+    app, texting, carla, household, admin, make_message, logged_in
+):
+    """Twilio's Advanced Opt-Out stops texts to the number at the carrier on "Cancel" (and
+    says so in OptOutType): the portal records it too, and the answer still reaches the feed."""
+    assert replied(text_in(app, "Cancel", OptOutType="STOP")) == []
+    assert [m.text for m in feed_messages(app, household)] == ["Cancel"]
+    page = logged_in(carla).get("/notifications").get_data(as_text=True)
+    assert "Texts are off: this number opted out by text (STOP, or a word like it). Text " \
+           "START to +15550001111 to turn them back on." in page
+    make_message(household, admin, "Walk moved to 3pm")
+    make_due(app)
+    deliver(app)
+    assert texting == []
+    text_in(app, "Yes", OptOutType="START")
+    with app.app_context():
+        assert db.session.get(User, carla.id).sms_opted_out_at is None
+    assert [m.text for m in feed_messages(app, household)][-1] == "Yes"
+
+
+def test_twilios_help_on_a_word_is_a_message_twilio_answered(app, texting, carla, household):
+    assert replied(text_in(app, "Info", OptOutType="HELP")) == []
+    assert [m.text for m in feed_messages(app, household)] == ["Info"]
+
+
+def test_twilios_opt_out_holds_for_a_text_that_is_queued(
+    app, texting, carla, household, make_user
+):
+    other = make_user(Role.STAFF, name="Shared Phone", phone="5550102030")
+    text_in(app, "End", OptOutType="STOP")
+    [row] = inbound_rows(app)
+    assert (row.outcome, row.text) == (InboundOutcome.UNMATCHED, "End")
+    with app.app_context():
+        assert all(db.session.get(User, person.id).sms_opted_out_at
+                   for person in (carla, other))
 
 
 def test_help_answers_with_the_business_and_the_portals_link(app, texting, carla, household):
     [answer] = replied(text_in(app, "help"))
     assert answer.startswith("Happy Tails: ") and BASE_URL in answer and "STOP" in answer
-    assert replied(text_in(app, "INFO")) and feed_messages(app, household) == []
+    assert feed_messages(app, household) == []
     # From a number no one has: the business the portal serves.
     [answer] = replied(text_in(app, "HELP", sender="+15559990000"))
     assert answer.startswith("Happy Tails: ")
@@ -594,3 +710,96 @@ def test_signed_texts_with_hostile_values_get_a_clear_outcome(
         assert row.outcome in (InboundOutcome.POSTED, InboundOutcome.UNMATCHED)
         assert len(row.sender) <= 40 and "\x00" not in (row.text or "")
     assert TwilioStandIn.fetched == []
+
+
+# --- a fault of ours ----------------------------------------------------------------------------
+
+def test_a_text_that_meets_a_fault_of_ours_waits_for_the_team_with_its_pictures_listed(
+    app, texting, carla, household, monkeypatch
+):
+    """Twilio does not retry an incoming-message webhook: an error would lose the text."""
+    def fault(*args, **kwargs):
+        raise RuntimeError("a fault of ours")
+
+    monkeypatch.setattr(throttle, "message_refusal", fault)
+    url = served(app, MEDIA.format(1), "image/jpeg", phone_jpeg())
+    response = text_in(app, "Rex ate a sock", sid="SMfault", media=(("image/jpeg", url),))
+    assert replied(response) == []
+    assert feed_messages(app, household) == []
+    [row] = inbound_rows(app)
+    assert (row.outcome, row.reason, row.text, row.sender, row.sender_user_id) == (
+        InboundOutcome.UNMATCHED, "The portal could not take this text in.", "Rex ate a sock",
+        CARLA, carla.id)
+    assert (row.business_id, row.feed, row.dedupe_key) == (
+        household.business_id, Feed.CONVERSATION, dedupe_key("SMfault"))
+    with app.app_context():
+        raw = email.message_from_bytes(storage().read(row.raw_key), policy=email_policy)
+    assert raw["From"] == CARLA
+    written = raw.get_body(("plain",)).get_content()
+    assert written.startswith("Rex ate a sock\n\nPictures sent with the text, not taken in")
+    assert f"- {url}" in written
+    # Twilio's own repeat of the request is the same text.
+    assert replied(text_in(app, "Rex ate a sock", sid="SMfault")) == []
+    assert len(inbound_rows(app)) == 1
+
+
+def test_a_text_is_queued_without_its_raw_copy_when_storage_fails(
+    app, texting, carla, household, tmp_path
+):
+    not_a_folder = tmp_path / "uploads"
+    not_a_folder.write_text("a file where the folder should be")
+    app.extensions["storage"] = LocalStorage(not_a_folder)
+    url = served(app, MEDIA.format(1), "image/jpeg", phone_jpeg())
+    for sender in (CARLA, "+15559990000"):  # posted with a photo, and queued
+        assert replied(text_in(app, "Gate code 4321", sender=sender,
+                               media=(("image/jpeg", url),))) == []
+    assert feed_messages(app, household) == []
+    rows = inbound_rows(app)
+    assert [(row.outcome, row.reason, row.text, row.raw_key) for row in rows] == [
+        (InboundOutcome.UNMATCHED, "The portal could not take this text in.", "Gate code 4321",
+         None)] * 2
+    assert [row.sender_user_id for row in rows] == [carla.id, None]
+
+
+def test_a_database_outage_answers_500_so_twilio_logs_it_and_calls_the_fallback(
+    app, texting, carla, household, monkeypatch
+):
+    """Nothing can be kept then, not even in the queue; answering 200 would tell Twilio all
+    went well. (The database goes away midway, once the sender was looked up.)"""
+    def unreachable(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(throttle, "message_refusal", unreachable)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    before = every_row(app)
+    assert text_in(app, "Gate code 4321").status_code == 500
+    assert every_row(app) == before
+
+
+@pytest.mark.parametrize("declared", ["many", "{n}, {n}"], ids=["words", "repeated"])
+def test_media_with_a_content_length_that_is_no_number_is_fetched(
+    app, texting, carla, household, declared
+):
+    class Declaring(TwilioStandIn):
+        def _answer(self, status: int, content_type: str, body: bytes):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", declared.format(n=len(body)))
+            self.end_headers()
+            self.wfile.write(body)  # then the connection closes: HTTP/1.0
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Declaring)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        app.config["TWILIO_API_BASE"] = f"http://127.0.0.1:{server.server_address[1]}"
+        url = served(app, MEDIA.format(1), "image/jpeg", phone_jpeg())
+        assert replied(text_in(app, "Paw", media=(("image/jpeg", url),))) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    [message] = feed_messages(app, household)
+    assert message.text == "Paw" and TwilioStandIn.fetched == [MEDIA.format(1)]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Attachment)) == 1

@@ -54,12 +54,12 @@ def channels_for(user: User, feed: Feed, has_device: bool) -> list[Channel]:
 
 
 # Why nothing goes by a channel to a person who cannot take it there.
-UNREACHABLE = {Channel.EMAIL: "the email address bounces", Channel.SMS: "the phone replied STOP"}
+UNREACHABLE = {Channel.EMAIL: "the email address bounces", Channel.SMS: "the phone opted out"}
 
 
 def unreachable(user: User, channel: Channel) -> str | None:
     """Why nothing goes to the person by this channel now: their email address bounced, or
-    their phone replied STOP. Asked when a message is written and again when it is sent."""
+    their phone opted out (STOP). Asked when a message is written and again when it is sent."""
     if channel == Channel.EMAIL and user.email_bounced_at is not None:
         return UNREACHABLE[channel]
     if channel == Channel.SMS and user.sms_opted_out_at is not None:
