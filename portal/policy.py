@@ -141,22 +141,44 @@ def can_review_unmatched_replies(user: User) -> bool:
     return is_admin_team(user)
 
 
-def can_see_unmatched_reply(user: User, business_id: int | None, feed: Feed | None) -> bool:
+def can_see_unmatched_reply(user: User, business_id: int | None, feed: Feed | None,
+                            unreadable: bool) -> bool:
     """One queued reply: the business's admin team's; a reply to a private message only for
-    those who may read private messages (to the others it does not exist)."""
+    those who may read private messages (to the others it does not exist). So is a reply the
+    portal could not read and whose feed is therefore unknown: unknown means Private."""
     if not can_review_unmatched_replies(user) or business_id != user.business_id:
         return False
-    return feed != Feed.PRIVATE or can_access_private_messages(user)
+    return not _unmatched_reply_is_private(feed, unreadable) or can_access_private_messages(user)
 
 
-def unmatched_replies_clause(user: User, business_id, feed) -> ColumnElement[bool]:
+def unmatched_replies_clause(user: User, business_id, feed, unreadable) -> ColumnElement[bool]:
     """SQL twin of can_see_unmatched_reply, for the list and its count."""
     if not can_review_unmatched_replies(user):
         return false()
     clause = business_id == user.business_id
     if can_access_private_messages(user):
         return clause
-    return and_(clause, or_(feed.is_(None), feed != Feed.PRIVATE))
+    return and_(clause, or_(and_(feed.is_not(None), feed != Feed.PRIVATE),
+                            and_(feed.is_(None), unreadable.is_(False))))
+
+
+def can_file_unmatched_reply_into(reply_feed: Feed | None, unreadable: bool,
+                                  feed: Feed) -> bool:
+    """A reply to a private message (or one whose feed is unknown) goes into Private only,
+    never Conversation. Posting in the chosen client's feed is can_post's."""
+    return feed == Feed.PRIVATE or not _unmatched_reply_is_private(reply_feed, unreadable)
+
+
+def feeds_to_file_unmatched_reply_into(user: User, reply_feed: Feed | None,
+                                       unreadable: bool) -> list[Feed]:
+    """The feeds File into offers for a queued reply (for a private one, none at all while
+    Private Messaging is off)."""
+    return [feed for feed in feeds_in_lists(user)
+            if can_file_unmatched_reply_into(reply_feed, unreadable, feed)]
+
+
+def _unmatched_reply_is_private(feed: Feed | None, unreadable: bool) -> bool:
+    return feed == Feed.PRIVATE or (feed is None and unreadable)
 
 
 # --- staff access to a client -------------------------------------------------------------

@@ -176,8 +176,8 @@ def test_an_address_the_portal_never_gave_out_is_queued_under_the_senders_busine
         app, business, household_login):
     raw = email(f"reply+aaaaaaaaaaaaaaaaaaaaaaaaaa@{REPLY_DOMAIN}", household_login.email)
     row = queued(app, ingest(app, raw), "not one the portal gave out")
-    assert (row.business_id, row.sender_user_id, row.client_id) == (
-        business.id, household_login.id, None)
+    # Her business's admin team reviews it; a From line is no proof that she wrote it.
+    assert (row.business_id, row.sender_user_id, row.client_id) == (business.id, None, None)
     with app.app_context():
         assert storage().read(row.raw_key) == raw
     assert messages_in(app, household_login) == []
@@ -200,8 +200,9 @@ def test_a_sender_who_is_not_the_tokens_recipient_is_queued(app, business, house
     other = make_user(Role.CLIENT, client=household)
     raw = email(reply_address(app, household_login, household), other.email)
     row = queued(app, ingest(app, raw), f"not from {household_login.email}")
+    # The From line names another login of hers: not verified, so not the sender.
     assert (row.business_id, row.client_id, row.feed, row.recipient_id, row.sender_user_id) == (
-        business.id, household.id, Feed.CONVERSATION, household_login.id, other.id)
+        business.id, household.id, Feed.CONVERSATION, household_login.id, None)
     assert messages_in(app, household) == []
 
 
@@ -220,11 +221,37 @@ def test_another_business_token_with_a_sender_of_this_business_is_queued_with_th
     assert messages_in(app, their_household) == []
 
 
+FAILED_AUTHENTICATION = {"Authentication-Results":
+                         "mx.happytails.example; dkim=fail; spf=fail smtp.mailfrom=x.example"}
+
+
 def test_failed_authentication_from_our_mail_server_is_queued(app, household, household_login):
     raw = email(reply_address(app, household_login, household), household_login.email,
-                headers={"Authentication-Results":
-                         "mx.happytails.example; dkim=fail; spf=fail smtp.mailfrom=x.example"})
-    queued(app, ingest(app, raw), "forged")
+                headers=FAILED_AUTHENTICATION)
+    row = queued(app, ingest(app, raw), "forged")
+    assert (row.recipient_id, row.sender_user_id) == (household_login.id, None)
+
+
+def test_a_forged_token_with_failed_authentication_names_both(app, business, household_login):
+    raw = email(f"reply+aaaaaaaaaaaaaaaaaaaaaaaaaa@{REPLY_DOMAIN}", household_login.email,
+                headers=FAILED_AUTHENTICATION)
+    row = queued(app, ingest(app, raw), NOT_OUR_ADDRESS)
+    assert "found the sender's address forged" in row.reason
+    assert (row.business_id, row.sender_user_id) == (business.id, None)
+
+
+def test_only_the_verified_sender_of_a_queued_reply_is_recorded_as_its_sender(
+        app, household, household_login, make_user):
+    """The token's own person writing from her login's address, not found forged: her reply
+    queued for another reason keeps her as the sender; the same words from another login of
+    the household to her address do not."""
+    address = reply_address(app, household_login, household)
+    hers = queued(app, ingest(app, email(address, household_login.email, "")),
+                  "Nothing was written")
+    assert hers.sender_user_id == household_login.id
+    other = make_user(Role.CLIENT, client=household)
+    theirs = queued(app, ingest(app, email(address, other.email, "")), "not from")
+    assert theirs.sender_user_id is None
 
 
 def test_a_recipient_who_lost_access_is_queued(app, household, make_user, make_service):
@@ -451,6 +478,48 @@ def test_a_fault_while_reading_keeps_the_email_for_the_admin_team(app, monkeypat
     with app.app_context():
         assert storage().read(row.raw_key) == raw
     assert ingest(app, raw, recipient=address).duplicate
+
+
+def raw_email_with_utf8_headers(to: str, sender: str) -> bytes:
+    """As some mail clients send (RFC 6532): UTF-8 display names unencoded, To folded."""
+    return (f"From: José García <{sender}>\r\n"
+            f"To: Happy Tails\r\n <{to}>\r\n"
+            "Subject: Re: Rex's walk\r\n"
+            "Message-ID: <unreadable-1@mail.example.net>\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            "Rex limps on his left paw.\r\n").encode()
+
+
+def fail_inside_ingest(monkeypatch):
+    def broken_parse(raw, authserv_id=None):
+        raise RuntimeError("a fault of ours")
+
+    monkeypatch.setattr("portal.inbound.ingest.parse", broken_parse)
+
+
+def test_a_fault_with_no_envelope_address_keeps_what_the_headers_reply_address_names(
+        app, monkeypatch, business, household, household_login):
+    """By IMAP or a pipe the envelope address is not known: the reply address is read from the
+    header lines as they are, so the queued email keeps its business, client and feed."""
+    set_private_messaging(app, business, True)
+    fail_inside_ingest(monkeypatch)
+    raw = raw_email_with_utf8_headers(
+        reply_address(app, household_login, household, Feed.PRIVATE), household_login.email)
+    row = queued(app, ingest(app, raw), "could not read")
+    assert (row.business_id, row.client_id, row.feed, row.recipient_id) == (
+        business.id, household.id, Feed.PRIVATE, household_login.id)
+    assert (row.sender, row.sender_user_id, row.unreadable) == (
+        household_login.email, None, True)
+    assert ingest(app, raw).duplicate
+
+
+def test_a_fault_with_no_reply_address_anywhere_is_queued_with_its_feed_unknown(
+        app, monkeypatch, business, household_login):
+    fail_inside_ingest(monkeypatch)
+    raw = raw_email_with_utf8_headers("office@happytails.example", household_login.email)
+    row = queued(app, ingest(app, raw), "could not read")
+    assert (row.business_id, row.client_id, row.feed, row.unreadable) == (
+        business.id, None, None, True)
 
 
 # --- the corpus of real reply shapes (tests/data/mail), end to end ------------------------------

@@ -92,12 +92,15 @@ def reply_domain(app):
     app.config["REPLY_DOMAIN"] = REPLY_DOMAIN
 
 
-def reply_email(to: str, sender: str, text="The gate code is 4321 now.", files=()) -> bytes:
+def reply_email(to: str, sender: str, text="The gate code is 4321 now.", files=(),
+                headers=None) -> bytes:
     message = EmailMessage()
     message["From"] = f"Carla Client <{sender}>"
     message["To"] = to
     message["Subject"] = "Re: Rex's walk"
     message["Message-ID"] = make_msgid(domain="mail.example.net")
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(text)
     for name, data in files:
         message.add_attachment(data, maintype="image", subtype="png", filename=name)
@@ -195,6 +198,47 @@ def test_a_private_reply_exists_only_for_those_with_private_access(
     assert "stranger@example.org" in granted and 'aria-label="1 waiting"' in granted
 
 
+def unreadable_reply(app, monkeypatch, to="office@happytails.example") -> InboundMessage:
+    """An email the portal fails to read (a fault of ours inside ingest), with no envelope
+    address: queued, its feed unknown unless its header lines name a reply address."""
+    def broken_parse(raw, authserv_id=None):
+        raise RuntimeError("a fault of ours")
+
+    with monkeypatch.context() as patch, app.app_context():
+        patch.setattr("portal.inbound.ingest.parse", broken_parse)
+        outcome = ingest_email(reply_email(to, "unread@example.org"))
+    assert "could not read" in outcome.reason
+    return row(app, InboundMessage, outcome.inbound_id)
+
+
+def test_a_reply_the_portal_could_not_read_exists_only_for_those_with_private_access(
+        app, monkeypatch, business, logged_in, admin, office_manager, office_manager_private,
+        household):
+    """Its feed is unknown, and unknown means Private; a reply that was read and names no
+    feed (a reply address the portal never gave out) is every reviewer's."""
+    set_private_messaging(app, business, True)
+    unread = unreadable_reply(app, monkeypatch)
+    assert (unread.business_id, unread.feed, unread.unreadable) == (business.id, None, True)
+    ordinary = queued_reply(app, None, "stranger@example.org")
+    assert (ordinary.business_id, ordinary.feed, ordinary.unreadable) == (
+        business.id, None, False)
+    without = logged_in(office_manager)
+    page = without.get(PAGE).get_data(as_text=True)
+    assert "stranger@example.org" in page and "unread@example.org" not in page
+    assert 'aria-label="1 waiting"' in page
+    before = every_row(app)
+    assert without.htmx("GET", f"{PAGE}/{unread.id}").status_code == 404
+    assert without.get(f"{PAGE}/{unread.id}/discard").status_code == 404
+    assert without.submit(f"{PAGE}/{unread.id}/discard").status_code == 404
+    assert without.submit(f"{PAGE}/{unread.id}/file", data={
+        "client_id": household.id, "feed": "conversation"}).status_code == 404
+    assert every_row(app) == before
+    for person in (admin, office_manager_private):
+        granted = logged_in(person).get(PAGE).get_data(as_text=True)
+        assert "unread@example.org" in granted and 'aria-label="2 waiting"' in granted
+        assert "Feed unknown: treated as Private" in granted
+
+
 def test_an_office_manager_reviews_replies_from_a_settings_menu_of_their_own(
         app, logged_in, office_manager, household, household_login):
     reply_of_a_stranger(app, household, household_login)
@@ -206,10 +250,11 @@ def test_an_office_manager_reviews_replies_from_a_settings_menu_of_their_own(
     assert "/settings/permissions" not in page and "/settings/client/portal" not in page
 
 
-def test_filing_as_the_sender_who_may_post_there(app, admin_browser, admin, household,
-                                                 household_login, make_user):
+def test_filing_a_reply_from_another_login_posts_it_as_the_filer_naming_the_sender(
+        app, admin_browser, admin, household, household_login, make_user):
     other_login = make_user(Role.CLIENT, client=household)
-    # Carla's reply address, but her household's other login wrote: they may post there.
+    # Carla's reply address, but her household's other login wrote: they may post there, but
+    # a From line is no proof, so the filer posts it with a line naming the sender.
     reply = queued_reply(app, token_for(household_login, household), other_login.email,
                          files=[("rex.png", png_bytes((30, 20)))])
     with app.app_context():
@@ -225,7 +270,9 @@ def test_filing_as_the_sender_who_may_post_there(app, admin_browser, admin, hous
     assert filed.resolved_at is not None and filed.message_id
     message = row(app, Message, filed.message_id)
     assert (message.author_id, message.via, message.text, message.client_id, message.feed) == (
-        other_login.id, "email", "The gate code is 4321 now.", household.id, Feed.CONVERSATION)
+        admin.id, "email",
+        f"Reply by email from Carla Client <{other_login.email}>:\n\nThe gate code is 4321 now.",
+        household.id, Feed.CONVERSATION)
     assert count_rows(app, Attachment, Attachment.message_id == message.id) == 1
     with app.app_context():
         with pytest.raises(FileNotFoundError):
@@ -250,6 +297,22 @@ def test_filing_a_strangers_reply_as_the_admin_names_the_sender(app, admin_brows
     assert "Filed into" in admin_browser.get(answer.location).get_data(as_text=True)
 
 
+def test_a_forged_from_line_is_never_the_author_of_what_is_filed(app, admin_browser, admin,
+                                                                 business, household,
+                                                                 household_login):
+    """Carla's address in From, a reply address the portal never gave out, and the business's
+    mail server found it forged: the reason says so, and it is filed as the admin's."""
+    app.config["INBOUND_AUTHSERV_ID"] = "mx.happytails.example"
+    forged = {"Authentication-Results": "mx.happytails.example; dmarc=fail header.from=b1.example"}
+    reply = queued_reply(app, None, household_login.email, headers=forged)
+    assert "forged" in reply.reason and "not one the portal gave out" in reply.reason
+    assert admin_browser.submit(f"{PAGE}/{reply.id}/file", data={
+        "client_id": household.id, "feed": "conversation"}).status_code == 302
+    message = row(app, Message, row(app, InboundMessage, reply.id).message_id)
+    assert message.author_id == admin.id
+    assert message.text.startswith(f"Reply by email from Carla Client <{household_login.email}>")
+
+
 def test_filing_tells_the_others_as_a_post_does(app, admin_browser, admin, household,
                                                 household_login, assigned_staff):
     reply = reply_of_a_stranger(app, household, household_login)
@@ -271,6 +334,64 @@ def test_filing_into_a_feed_the_filer_may_not_post_in_is_refused(
     answer = browser.submit(f"{PAGE}/{reply.id}/file",
                                               data={"client_id": household.id, "feed": "private"})
     assert answer.status_code == 404
+    assert every_row(app) == before
+
+
+def private_or_unknown_reply(app, monkeypatch, kind, household, household_login):
+    if kind == "private":
+        return queued_reply(app, token_for(household_login, household, Feed.PRIVATE),
+                            "stranger@example.org")
+    return unreadable_reply(app, monkeypatch)
+
+
+def reply_item(body: str, reply_id: int) -> str:
+    start = body.index(f'id="reply-{reply_id}"')
+    return body[start:body.index("</li>", start)]
+
+
+@pytest.mark.parametrize("kind", ["private", "unknown"])
+@pytest.mark.parametrize("hx", [False, True], ids=["page", "htmx"])
+def test_a_private_reply_is_filed_into_private_only(app, monkeypatch, business, admin_browser,
+                                                    household, household_login, kind, hx):
+    """A reply to a private message, or one whose feed is unknown, never lands in
+    Conversation: File into offers Private alone, and refuses Conversation, changing nothing."""
+    set_private_messaging(app, business, True)
+    reply = private_or_unknown_reply(app, monkeypatch, kind, household, household_login)
+    if hx:
+        item = admin_browser.htmx("GET", f"{PAGE}/{reply.id}").get_data(as_text=True)
+    else:
+        item = reply_item(admin_browser.get(PAGE).get_data(as_text=True), reply.id)
+    assert re.findall(r'<option value="(conversation|private)"', item) == ["private"]
+    before = every_row(app)
+    data = {"client_id": household.id, "feed": "conversation"}
+    refusal = "can be filed into a Private feed only"
+    if hx:
+        answer = admin_browser.htmx("POST", f"{PAGE}/{reply.id}/file", data=data)
+        assert answer.status_code == 200 and refusal in answer.get_data(as_text=True)
+    else:
+        answer = admin_browser.submit(f"{PAGE}/{reply.id}/file", data=data)
+        assert answer.status_code == 302
+        assert refusal in admin_browser.get(answer.location).get_data(as_text=True)
+    assert every_row(app) == before
+    admin_browser.submit(f"{PAGE}/{reply.id}/file",
+                         data={"client_id": household.id, "feed": "private"})
+    message = row(app, Message, row(app, InboundMessage, reply.id).message_id)
+    assert (message.client_id, message.feed) == (household.id, Feed.PRIVATE)
+
+
+def test_a_private_reply_while_private_messaging_is_off_can_only_be_discarded(
+        app, business, admin_browser, household, household_login):
+    set_private_messaging(app, business, True)
+    reply = queued_reply(app, token_for(household_login, household, Feed.PRIVATE),
+                         "stranger@example.org")
+    set_private_messaging(app, business, False)
+    item = reply_item(admin_browser.get(PAGE).get_data(as_text=True), reply.id)
+    assert "File into" not in item and "it can only be discarded" in item
+    assert "Discard" in item
+    before = every_row(app)
+    answer = admin_browser.submit(f"{PAGE}/{reply.id}/file",
+                                  data={"client_id": household.id, "feed": "conversation"})
+    assert answer.status_code == 302
     assert every_row(app) == before
 
 
@@ -427,22 +548,27 @@ def test_the_queue_rule_and_its_sql_twin_agree(app, business, stranger_business,
     people = [admin, office_manager, office_manager_private, assigned_staff, household_login,
               stranger_admin]
     with app.app_context():
+        owners = [business, business, business, stranger_business, business, business]
         rows = [record(dedupe_key=f"{n:064d}", business_id=owner.id, sender=f"p{n}@example.org")
-                for n, owner in enumerate([business, business, business, stranger_business])]
-        for reply, feed in zip(rows, [None, Feed.CONVERSATION, Feed.PRIVATE, None], strict=True):
-            reply.feed = feed
+                for n, owner in enumerate(owners)]
+        # The last two the portal could not read: one whose feed is unknown, one whose header
+        # lines still named a Conversation reply address.
+        shapes = [(None, False), (Feed.CONVERSATION, False), (Feed.PRIVATE, False),
+                  (None, False), (None, True), (Feed.CONVERSATION, True)]
+        for reply, (feed, unreadable) in zip(rows, shapes, strict=True):
+            reply.feed, reply.unreadable = feed, unreadable
         db.session.commit()
         for person in people:
             viewer = db.session.get(User, person.id)
             listed = {reply.id for reply in queue.pending(viewer).replies}
-            allowed = {reply.id for reply in rows
-                       if policy.can_see_unmatched_reply(viewer, reply.business_id, reply.feed)}
+            allowed = {reply.id for reply in rows if policy.can_see_unmatched_reply(
+                viewer, reply.business_id, reply.feed, reply.unreadable)}
             assert listed == allowed, viewer
             assert queue.pending_count(viewer) == len(allowed)
         visible = {person.name: {reply.id for reply in queue.pending(
             db.session.get(User, person.id)).replies} for person in people}
     assert visible[admin.name] == visible[office_manager_private.name] == {
-        rows[0].id, rows[1].id, rows[2].id}
-    assert visible[office_manager.name] == {rows[0].id, rows[1].id}
+        rows[0].id, rows[1].id, rows[2].id, rows[4].id, rows[5].id}
+    assert visible[office_manager.name] == {rows[0].id, rows[1].id, rows[5].id}
     assert visible[assigned_staff.name] == visible[household_login.name] == set()
     assert visible[stranger_admin.name] == {rows[3].id}

@@ -18,6 +18,7 @@ delivered again, or two deliveries racing, give back the first outcome and chang
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 from flask import current_app
@@ -44,6 +45,8 @@ from portal.services.uploads import UploadError
 log = logging.getLogger(__name__)
 
 NOT_OUR_ADDRESS = "The reply address is not one the portal gave out."
+FORGED_SENDER = ("The business's mail server found the sender's address forged "
+                 "(DKIM or SPF failed).")
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,60 @@ def ingest_email(raw: bytes, recipient: str | None = None) -> Outcome:
         # A fault of ours must not lose what the person sent: it waits for the admin team.
         log.exception("Could not take an email in; queued for review")
         db.session.rollback()
-        row, new = queue.queue_reply(
-            channel=InboundChannel.EMAIL, dedupe_key=_dedupe_key(raw, None, recipient or ""),
-            reason="The portal could not read this email.", raw=raw, sender="",
-            token=token_from_address(recipient) if recipient else None, sender_user=None,
-        )
-        return _outcome(row, duplicate=not new)
+        return _queue_unreadable(raw, recipient)
+
+
+def _queue_unreadable(raw: bytes, recipient: str | None) -> Outcome:
+    """Queues an email the portal failed to read, with what its header lines still tell (read
+    without the parser that failed): the reply address, so the row keeps its token's business,
+    client and feed, and the sender's address. Marked unreadable: without a genuine token
+    its feed is unknown, and it is treated as private."""
+    if recipient and is_reply_address(recipient):
+        address = recipient.strip().strip("<>").lower()
+    else:
+        address = _header_address(raw, _ADDRESSED_TO, is_reply_address)
+    row, new = queue.queue_reply(
+        channel=InboundChannel.EMAIL, dedupe_key=_dedupe_key(raw, None, address),
+        reason="The portal could not read this email.", raw=raw,
+        sender=_header_address(raw, (b"from",), lambda _: True),
+        token=token_from_address(address) if address else None, sender_user=None,
+        unreadable=True,
+    )
+    return _outcome(row, duplicate=not new)
+
+
+_ADDRESSED_TO = (b"delivered-to", b"x-original-to", b"to", b"cc")
+_ADDRESS = re.compile(rb"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+def _header_address(raw: bytes, names: tuple[bytes, ...], wanted) -> str:
+    """The first address in these header fields (in the order named) that `wanted` takes,
+    read from the bytes as they are: whatever else a field holds (raw UTF-8, bad encodings,
+    broken folding) is passed over."""
+    fields = _header_fields(raw)
+    for name in names:
+        for field_name, value in fields:
+            if field_name != name:
+                continue
+            for found in _ADDRESS.findall(value):
+                address = found.decode("ascii").strip(".").lower()
+                if wanted(address):
+                    return address
+    return ""
+
+
+def _header_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
+    """The header block's fields as (lowercase name, unfolded value), up to the first blank line."""
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    fields: list[tuple[bytes, bytes]] = []
+    for line in re.split(rb"\r?\n", head):
+        if line[:1] in (b" ", b"\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, value + b" " + line.strip())
+        elif b":" in line:
+            name, _, value = line.partition(b":")
+            fields.append((name.strip().lower(), value.strip()))
+    return fields
 
 
 def _ingest(raw: bytes, recipient: str | None) -> Outcome:
@@ -211,12 +262,11 @@ def _outcome(row: InboundMessage, duplicate: bool = False) -> Outcome:
 
 def _reply(delivery: Delivery) -> Outcome:
     parsed = delivery.parsed
-    sender_user = _login_with_address(parsed.sender)
     try:
         client, author = _destination(delivery)
         files = _checked_content(parsed, author)
     except Unmatched as unmatched:
-        return _queue(delivery, str(unmatched), sender_user)
+        return _queue(delivery, str(unmatched))
     token = delivery.token
     row = InboundMessage(
         channel=InboundChannel.EMAIL, dedupe_key=delivery.dedupe_key,
@@ -258,8 +308,7 @@ def _destination(delivery: Delivery) -> tuple[Client, User]:
         raise Unmatched(f"Sent from {parsed.sender or 'no address'}, not from {person.email}, "
                         "to whom this reply address was given.")
     if parsed.authentication == "fail":
-        raise Unmatched("The business's mail server found the sender's address forged "
-                        "(DKIM or SPF failed).")
+        raise Unmatched(FORGED_SENDER)
     if token.feed == Feed.PRIVATE and not business.private_messaging_enabled:
         raise Unmatched("A reply to a private message, and Private Messaging is turned off.")
     if not policy.can_post(person, client, token.feed):
@@ -291,15 +340,31 @@ def _login_with_address(address: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == address.lower()))
 
 
-def _queue(delivery: Delivery, reason: str, sender_user: User | None) -> Outcome:
+def _verified_sender(delivery: Delivery) -> User | None:
+    """The login that sent the email, when that is known for sure: the person a genuine reply
+    address was given to, writing from their login's address, and the business's mail server
+    did not find it forged. A From line alone is what anyone can write."""
+    person = _token_recipient(delivery.token)
+    parsed = delivery.parsed
+    if person is None or parsed.sender != person.email.lower():
+        return None
+    return None if parsed.authentication == "fail" else person
+
+
+def _queue(delivery: Delivery, reason: str) -> Outcome:
     parsed, token = delivery.parsed, delivery.token
+    if parsed.authentication == "fail" and FORGED_SENDER not in reason:
+        reason = f"{FORGED_SENDER} {reason}"
     log.info("Reply queued for review: %s", reason)
+    # Without a reply address of ours, the login with the From address says whose admin team
+    # reviews it; it does not make that login the sender.
+    from_login = None if token else _login_with_address(parsed.sender)
     row, new = queue.queue_reply(
         channel=InboundChannel.EMAIL, dedupe_key=delivery.dedupe_key, reason=reason,
         raw=delivery.raw, sender=parsed.sender, sender_name=parsed.sender_name,
         subject=parsed.subject, text=parsed.text or None,
         attachment_count=len(parsed.uploads), token=token,
-        business_id=None if token else (sender_user.business_id if sender_user else None),
-        sender_user=sender_user,
+        business_id=from_login.business_id if from_login else None,
+        sender_user=_verified_sender(delivery),
     )
     return _outcome(row, duplicate=not new)

@@ -163,7 +163,8 @@ def pending_reply(viewer: User, reply_id: int) -> InboundMessage | None:
 def _waiting_for(viewer: User) -> list:
     return [
         InboundMessage.outcome == InboundOutcome.UNMATCHED,
-        policy.unmatched_replies_clause(viewer, InboundMessage.business_id, InboundMessage.feed),
+        policy.unmatched_replies_clause(viewer, InboundMessage.business_id, InboundMessage.feed,
+                                       InboundMessage.unreadable),
     ]
 
 

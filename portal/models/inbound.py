@@ -1,7 +1,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -63,7 +63,13 @@ class InboundMessage(db.Model):
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
     feed: Mapped[Feed | None] = mapped_column(enum_column(Feed))
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    # The login the sender's address or number belongs to, when exactly one does.
+    # The portal could not read it (a fault of ours): when no reply address it came to names
+    # its feed either, the feed is unknown, and an unknown feed is treated as Private. (A
+    # server default too: a process started before the column came keeps inserting rows.)
+    unreadable: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The login that sent it: for an email, only when verified (the reply address's own person
+    # writing from their login's address, not found forged); for a text, the login its number
+    # belongs to, when exactly one does.
     sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # The feed message it became (posted or filed).
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))

@@ -57,6 +57,9 @@ def file(reply_id: int):
     client_id, feed = chosen_id(request.form.get("client_id")), _feed(request.form.get("feed"))
     if client_id is None or feed is None:
         return _refused(reply, "Choose a client and a feed to file the reply into.")
+    if not policy.can_file_unmatched_reply_into(reply.feed, reply.unreadable, feed):
+        return _refused(reply, "A reply to a private message (or one the portal could not "
+                               "read) can be filed into a Private feed only.")
     client = client_of_business(current_user, client_id)
     policy.require(policy.can_post(current_user, client, feed))
     try:
@@ -101,12 +104,16 @@ def _feed(value: str | None) -> Feed | None:
 
 
 def _choices() -> dict:
-    """The clients and feeds File into offers the viewer."""
+    """The clients File into offers the viewer, and the feeds it offers for a reply."""
     clients = list(db.session.scalars(
         policy.clients_visible_to(current_user).order_by(Client.name, Client.id)
     ))
     return {"clients": clients, "clients_by_id": {client.id: client for client in clients},
-            "feeds": policy.feeds_in_lists(current_user)}
+            "feeds_for": _feeds_for}
+
+
+def _feeds_for(reply: InboundMessage) -> list[Feed]:
+    return policy.feeds_to_file_unmatched_reply_into(current_user, reply.feed, reply.unreadable)
 
 
 def _refused(reply: InboundMessage, error: str):
