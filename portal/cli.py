@@ -216,6 +216,7 @@ def fetch_command(once: bool):
     stop = _stop_on_sigterm()
     click.echo(f"Fetching replies from {settings}; Ctrl+C to stop.")
     fetcher = threading.Thread(target=imap.fetch_forever, args=(app, settings, stop),
+                               kwargs={"poll_seconds": app.config["IMAP_POLL_SECONDS"]},
                                name="mail-fetch")
     fetcher.start()
     try:

@@ -162,6 +162,7 @@ def _inbound(production: bool) -> dict:
         "IMAP_USER": os.environ.get("IMAP_USER") or None,
         "IMAP_PASSWORD": os.environ.get("IMAP_PASSWORD") or None,
         "IMAP_FOLDER": os.environ.get("IMAP_FOLDER") or "INBOX",
+        "IMAP_POLL_SECONDS": _whole_number("IMAP_POLL_SECONDS", 60, minimum=1),
     }
     if "INBOUND_MAX_MB" in os.environ:
         settings["INBOUND_MAX_BYTES"] = _whole_number("INBOUND_MAX_MB", 0, minimum=1) * 1024 * 1024
@@ -253,6 +254,8 @@ DEFAULTS = {
     "IMAP_USER": None,
     "IMAP_PASSWORD": None,
     "IMAP_FOLDER": "INBOX",
+    # The mailbox is searched again at least this often, even while IDLE waits for news.
+    "IMAP_POLL_SECONDS": 60,
     # Web push: unavailable until VAPID keys are configured.
     "VAPID_PRIVATE_KEY": None,
     "VAPID_PUBLIC_KEY": None,

@@ -116,15 +116,25 @@ def test_a_reply_not_taken_stays_unmarked_for_the_next_round(app, runner, doveco
 
 
 def test_a_reply_arriving_during_idle_is_taken_within_seconds(app, dovecot, household,
-                                                             household_login, reply_to):
+                                                             household_login, reply_to,
+                                                             monkeypatch):
     settings = imap.MailboxSettings.from_config(app.config)
     stop = threading.Event()
+    # Whether the fetcher is in IDLE at this moment.
+    idling = threading.Event()
+    idle, idle_done = imap.IMAPClient.idle, imap.IMAPClient.idle_done
+    monkeypatch.setattr(imap.IMAPClient, "idle", lambda client: (idle(client), idling.set())[0])
+    monkeypatch.setattr(imap.IMAPClient, "idle_done",
+                        lambda client: (idling.clear(), idle_done(client))[1])
     fetcher = threading.Thread(target=imap.fetch_forever, args=(app, settings, stop))
+    # There before the fetcher: its first search takes it.
+    dovecot.append(reply_email(household_login.email, reply_to, "First."))
     fetcher.start()
     try:
-        dovecot.append(reply_email(household_login.email, reply_to, "First."))
         wait_for(lambda: feed_texts(app, household) == ["First."], "the first reply")
-        # Idling now; the next one is announced by the server and taken at once.
+        # Idling now (the search every minute is far off); the next one is announced by the
+        # server and taken at once.
+        wait_for(idling.is_set, "IDLE")
         time.sleep(0.3)
         dovecot.append(reply_email(household_login.email, reply_to, "Second, while idle."))
         wait_for(lambda: len(feed_texts(app, household)) == 2, "the reply during IDLE",
@@ -139,6 +149,34 @@ def test_a_reply_arriving_during_idle_is_taken_within_seconds(app, dovecot, hous
     assert not fetcher.is_alive(), "the fetcher did not stop"
     assert feed_texts(app, household) == ["First.", "Second, while idle.", "After the drop."]
     assert all(flags == TAKEN for flags in dovecot.flags().values())
+
+
+def test_a_reply_arriving_while_the_last_is_marked_is_not_left_for_the_next_renewal(
+    app, dovecot, household, household_login, reply_to, monkeypatch
+):
+    # The server announces it in its answer to the STORE that marks the last one taken, and
+    # IDLE does not announce it again.
+    mark_taken = imap.Mailbox.mark_taken
+    arrivals = [reply_email(household_login.email, reply_to, "Came while marking.")]
+
+    def mark_taken_as_mail_arrives(mailbox, uid, **options):
+        if arrivals:
+            dovecot.append(arrivals.pop())
+        mark_taken(mailbox, uid, **options)
+
+    monkeypatch.setattr(imap.Mailbox, "mark_taken", mark_taken_as_mail_arrives)
+    stop = threading.Event()
+    fetcher = threading.Thread(target=imap.fetch_forever,
+                               args=(app, imap.MailboxSettings.from_config(app.config), stop))
+    dovecot.append(reply_email(household_login.email, reply_to, "First."))
+    fetcher.start()
+    try:
+        wait_for(lambda: len(feed_texts(app, household)) == 2, "the reply that came meanwhile",
+                 seconds=10)
+    finally:
+        stop.set()
+        fetcher.join(timeout=10)
+    assert feed_texts(app, household) == ["First.", "Came while marking."]
 
 
 def test_a_reply_not_taken_is_tried_again_without_waiting_for_new_mail(
@@ -177,7 +215,7 @@ def test_mail_fetch_command_takes_replies_until_sigterm(app, dovecot, database_u
                    "REPLY_DOMAIN": REPLY_DOMAIN, "MAIL_SERVER": "", "PORTAL_ENV": "development",
                    "PYTHONUNBUFFERED": "1", "IMAP_HOST": "127.0.0.1",
                    "IMAP_PORT": str(dovecot.port), "IMAP_SSL": "0", "IMAP_USER": USER,
-                   "IMAP_PASSWORD": PASSWORD}
+                   "IMAP_PASSWORD": PASSWORD, "IMAP_POLL_SECONDS": "2"}
     process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "mail", "fetch"],
                                cwd=ROOT, env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
