@@ -315,8 +315,9 @@ def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
             pairs.extend((_readable(item.display_name), _readable(item.addr_spec))
                          for item in header.addresses)
         except Exception:   # e.g. an encoded line break in the name: split first, then decode
-            pairs.extend((_decode_raw_header(display), address)
-                         for display, address in getaddresses([_readable(raw)]))
+            with contextlib.suppress(Exception):   # RecursionError: thousands of "("
+                pairs.extend((_decode_raw_header(display), address)
+                             for display, address in getaddresses([_readable(raw)]))
     return pairs
 
 
