@@ -80,6 +80,8 @@ HTML_CUT_NOTE = "[The rest of this email was too long to read here.]"
 LINK_TEXT_LIMIT = 2_000
 FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv)\s*:", re.IGNORECASE)
 
+# Authentication-Results: the domain each method vouches for, as (property type, name).
+VOUCHED_DOMAIN = {"dkim": ("header", "d"), "spf": ("smtp", "mailfrom"), "dmarc": ("header", "from")}
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 # Parts that are neither the text nor a file the person attached.
 NOT_FILES = {
@@ -499,10 +501,6 @@ def _authserv_id(value: str) -> str:
     return head[0].lower() if head else ""
 
 
-# Which domain each method vouches for, as (property type, name).
-VOUCHED_DOMAIN = {"dkim": ("header", "d"), "spf": ("smtp", "mailfrom"), "dmarc": ("header", "from")}
-
-
 def _aligned(method: str, result, from_domain: str) -> bool:
     """Whether the result is for the From domain: DKIM's and SPF's domain the same or a parent
     of it with two labels or more (relaxed alignment, without the public suffix list); DMARC,
@@ -583,23 +581,31 @@ def _body(part: Message, budget: _HtmlBudget) -> str | None:
 def unflowed(text: str, delete_space: bool) -> str:
     """format=flowed text (RFC 3676) with its soft line breaks joined: a line ending in a
     space goes on with the next line of the same quote depth."""
-    lines, paragraph = [], None     # paragraph: (quote depth, text so far) of a flowed line
+    lines = []
+    # The paragraph being joined: its quote depth while it flows on, and its pieces (joined
+    # once: adding each line to a growing string took time with the square of its length).
+    flowing, pieces = None, []
     for line in text.replace("\r\n", "\n").split("\n"):
         depth = len(line) - len(line.lstrip(">"))
         content = line[depth:]
         content = content[1:] if content.startswith(" ") else content   # space-stuffing
-        if paragraph is not None:
-            if paragraph[0] == depth:
-                content = paragraph[1] + content
-            else:
-                lines.append(_quoted(*paragraph))
-        paragraph = None
-        if content.endswith(" ") and line[depth:].lstrip(" ") != "-- ":
-            paragraph = (depth, content[:-1] if delete_space else content)
+        if flowing is not None and flowing != depth:
+            lines.append(_quoted(flowing, "".join(pieces)))
+            pieces = []
+        if content:
+            pieces.append(content)
+        flowing = None
+        if pieces and pieces[-1].endswith(" ") and line[depth:].lstrip(" ") != "-- ":
+            flowing = depth
+            if delete_space:
+                pieces[-1] = pieces[-1][:-1]
+                if not pieces[-1]:
+                    pieces.pop()
         else:
-            lines.append(_quoted(depth, content))
-    if paragraph is not None:
-        lines.append(_quoted(*paragraph))
+            lines.append(_quoted(depth, "".join(pieces)))
+            pieces = []
+    if flowing is not None:
+        lines.append(_quoted(flowing, "".join(pieces)))
     return "\n".join(lines)
 
 
