@@ -7,13 +7,15 @@ import smtplib
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
 from portal.extensions import db
-from portal.inbound.receiver import Receiver
+from portal.inbound.receiver import Receiver, ReplyHandler
 from portal.models import Feed, InboundMessage, InboundOutcome, Message
 
 from .helpers import REPLY_DOMAIN, count_rows, free_port, reply_address, reply_email
@@ -329,3 +331,73 @@ def test_make_run_says_when_the_reply_port_is_taken(app, runner, serve_without_s
         result = runner.invoke(args=["serve", "--port", "5998"])
     assert result.exit_code == 0, result.output
     assert f"Replies are not received: 127.0.0.1:{port} is taken" in result.output
+
+
+@pytest.fixture
+def ingested(monkeypatch) -> list[str]:
+    """The recipients the receiver hands a message to ingest for (ingest itself runs)."""
+    recipients = []
+    ingest = ReplyHandler.ingest
+
+    def recording(handler, raw, recipient):
+        recipients.append(recipient)
+        return ingest(handler, raw, recipient)
+
+    monkeypatch.setattr(ReplyHandler, "ingest", recording)
+    return recipients
+
+
+def test_a_recipient_given_twice_is_ingested_once(app, reply_receiver, household,
+                                                 household_login, reply_to, ingested):
+    raw = reply_email(household_login.email, reply_to, "Rex ate his breakfast.")
+    answers = send(reply_receiver.port, household_login.email,
+                   [reply_to, reply_to.upper(), reply_to], raw)
+    assert answers == [(250, b"2.1.5 OK")] * 3 + [(250, b"2.0.0 Message taken")]
+    assert ingested == [reply_to]
+    assert feed_texts(app, household) == [("Rex ate his breakfast.", "email")]
+
+
+def test_lmtp_answers_a_repeated_recipient_with_its_first_answer(app, household, household_login,
+                                                                 reply_to, ingested):
+    receiver = Receiver(app, "127.0.0.1", free_port(), lmtp=True)
+    receiver.start()
+    try:
+        with smtplib.LMTP("127.0.0.1", receiver.port, timeout=30) as lmtp:
+            lmtp.ehlo("mx.example")
+            assert lmtp.mail(household_login.email)[0] == 250
+            assert lmtp.rcpt(reply_to)[0] == 250
+            assert lmtp.rcpt(reply_to.upper())[0] == 250
+            first = lmtp.data(reply_email(household_login.email, reply_to, "Rex is fine."))
+            second = lmtp.getreply()
+    finally:
+        receiver.stop()
+    assert first == second == (250, b"2.0.0 Message taken")
+    assert ingested == [reply_to]
+    assert feed_texts(app, household) == [("Rex is fine.", "email")]
+
+
+def test_other_sessions_are_served_while_a_hostile_message_is_ingested(
+        app, reply_receiver, household, household_login, reply_to):
+    head = reply_email(household_login.email, reply_to, "Hello.").split(b"\r\n\r\n")[0]
+    hostile = [
+        # 75 s in mail-parser-reply, holding the interpreter, before blank runs were collapsed.
+        head + b"\r\n\r\n" + b"\r\n" * 32_000 + b"Hello.\r\n",
+        # Minutes in the link tracking and html2text before HTML was capped.
+        head.replace(b"text/plain", b"text/html") + b"\r\n\r\n"
+        + b"<a href='http://x.example/'>yy\r\n" * 16_000 + b"<tr><td>a</td></tr>\r\n" * 500_000,
+    ]
+    answers = []
+    sender = threading.Thread(target=lambda: answers.extend(
+        send(reply_receiver.port, household_login.email, [reply_to],
+             raw.replace(b"Message-ID: <", f"Message-ID: <{number}.".encode()))[-1][0]
+        for number, raw in enumerate(hostile)))
+    sender.start()
+    waits = []
+    while sender.is_alive() or not waits:
+        started = time.monotonic()
+        with smtplib.SMTP("127.0.0.1", reply_receiver.port, timeout=120) as other:
+            assert other.noop()[0] == 250
+        waits.append(time.monotonic() - started)
+    sender.join()
+    assert answers == [250, 250]
+    assert max(waits) < 2

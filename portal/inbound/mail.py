@@ -24,7 +24,14 @@ parts", or whatever else the email package cannot read). What it decides:
 - `automatic` is True for everything a machine sent, bounces included: check `bounce`
   first. `bounce` is set only for a failed delivery (a delayed one is just automatic).
 - Names and subjects are one line, without control or direction characters, capped at
-  NAME_LIMIT and SUBJECT_LIMIT; addresses are lower case, "" when not an address.
+  NAME_LIMIT and SUBJECT_LIMIT; addresses are lower case, "" when not an address. Every
+  string it returns can be written as UTF-8: raw 8-bit headers (RFC 6532) are read as UTF-8,
+  and what is not UTF-8 becomes U+FFFD.
+- Its time grows in step with the size of the message, whatever the message is (a hostile
+  one must not hold up the receiver): runs of blank lines are one blank line to the reply
+  parser, only the first HTML_LIMIT characters of HTML (all HTML parts together) go through
+  html2text, and what follows is dropped with a note (HTML_CUT_NOTE) unless it is quoted
+  history already.
 """
 
 import codecs
@@ -41,7 +48,7 @@ from email.utils import getaddresses
 
 import authres
 import html2text
-from mailparser_reply.constants import MAIL_LANGUAGES, QUOTED_REGEX
+from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage as ReplyThread
 
 from portal.bidi import without_bidi_controls
@@ -52,6 +59,11 @@ MAX_DEPTH = 20
 SUBJECT_LIMIT = 300
 NAME_LIMIT = 200
 DIAGNOSTIC_LIMIT = 500
+# Characters of a header value read (see _ReadingPolicy), values of one header read, and
+# header fields in a part (a real email has about a hundred).
+HEADER_LIMIT = 2_000
+HEADER_VALUES = 3
+MAX_HEADER_FIELDS = 1_000
 # Languages whose reply headers ("On ... wrote:", "Am ... schrieb", "Le ... a écrit") and
 # sign-offs are recognised. Danish, Swedish and Polish are left out on purpose: their
 # patterns ("Tak", "/name", a single "Data:" line) cut English replies short.
@@ -60,8 +72,16 @@ REPLY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "ja")
 REPLY_SCAN_CHARS = 32_000
 REPLY_SCAN_LINE = 300
 SIGNATURE_CANDIDATES = 20
+# HTML read per message (html2text takes about 1 s per MB of layout tables): the rest is
+# dropped, with HTML_CUT_NOTE at the end of the text unless the cut fell in quoted history.
+HTML_LIMIT = 1_000_000
+HTML_CUT_NOTE = "[The rest of this email was too long to read here.]"
+# Characters of a link's text compared with its address (see _MailHTML._link).
+LINK_TEXT_LIMIT = 2_000
 FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv)\s*:", re.IGNORECASE)
 
+# Authentication-Results: the domain each method vouches for, as (property type, name).
+VOUCHED_DOMAIN = {"dkim": ("header", "d"), "spf": ("smtp", "mailfrom"), "dmarc": ("header", "from")}
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 # Parts that are neither the text nor a file the person attached.
 NOT_FILES = {
@@ -72,10 +92,34 @@ NOT_FILES = {
 BODY_TYPES = {"text/plain", "text/html"}
 SENDERS_MEAN_WINDOWS_1252 = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii"}
 STATUS_CODE = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
-# Where Gmail's plain text shows an inline image ("[image: fence.jpg]"): the image itself
-# comes as an upload.
-IMAGE_PLACEHOLDER = re.compile(r"^\[image: [^\]\n]*\]$")
+# Lines left out of a reply: quoted (">") lines, and where Gmail's plain text shows an inline
+# image ("[image: fence.jpg]": the image itself comes as an upload).
+QUOTED_OR_IMAGE_LINE = re.compile(r"^(?:>[^\n]*|\[image: [^\]\n]*\])(?:\n|\Z)", re.MULTILINE)
+# Lines of "_", "-" or "=" taken off the end of a reply (Outlook's rule above the quote).
+RULE_LINES = 3
 MESSAGE_ID_LINE = re.compile(r"^message-id:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
+# Two or more lines of nothing but whitespace (each run read once: possessive).
+BLANK_LINES = re.compile(r"\n(?:[^\S\n]*+\n){2,}+")
+# Whitespace at the end of a line, matched from the start of its run only (linear).
+TRAILING_SPACES = re.compile(r"(?<![^\S\n])[^\S\n]++$", re.MULTILINE)
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Control characters but line breaks and tabs.
+CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Surrogates that are not the escapes of undecodable bytes (U+DC80-U+DCFF).
+STRAY_SURROGATES = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
+class _ReadingPolicy(policy.EmailPolicy):
+    """The email package's header parser takes time that grows with the square of a value's
+    length (8,000 quotes in a To header: 0.6 s, each time it is read): each header value is
+    read up to HEADER_LIMIT characters."""
+
+    def header_source_parse(self, sourcelines):
+        name, value = super().header_source_parse(sourcelines)
+        return name, value[:HEADER_LIMIT]
+
+
+READING_POLICY = _ReadingPolicy()
 
 
 class MalformedEmail(ValueError):
@@ -132,7 +176,7 @@ def parse(raw: bytes, authserv_id: str | None = None) -> ParsedEmail:
     if not raw or not raw.strip():
         raise MalformedEmail("empty message")
     try:
-        message = message_from_bytes(raw, policy=policy.default)
+        message = message_from_bytes(raw, policy=READING_POLICY)
         if not message.keys():
             raise MalformedEmail("no headers")
         _check_size(message)
@@ -146,6 +190,8 @@ def parse(raw: bytes, authserv_id: str | None = None) -> ParsedEmail:
 
 
 def _check_size(message: Message) -> None:
+    """Refuses too many parts, or a part with too many header fields (every lookup of a
+    header reads them all)."""
     count = 0
     pending = [(message, 0)]
     while pending:
@@ -153,6 +199,8 @@ def _check_size(message: Message) -> None:
         count += 1
         if count > MAX_PARTS or depth > MAX_DEPTH:
             raise MalformedEmail("too many parts")
+        if len(part) > MAX_HEADER_FIELDS:
+            raise MalformedEmail("too many header fields")
         if part.is_multipart():
             pending.extend((child, depth + 1) for child in _children(part))
 
@@ -168,7 +216,7 @@ def _read(message: Message, authserv_id: str | None) -> ParsedEmail:
     sender_name, sender = _first_address(message, "From")
     subject = _one_line(_header_text(message, "Subject"), SUBJECT_LIMIT)
     bounce, report = _bounce(message, sender)
-    body = _body(message) or ""
+    body = _body(message, _HtmlBudget()) or ""
     text = _clean_text(body if FORWARD_SUBJECT.match(subject) else _reply_text(body))
     return ParsedEmail(
         message_id=_message_id(_header_text(message, "Message-ID")),
@@ -180,7 +228,7 @@ def _read(message: Message, authserv_id: str | None) -> ParsedEmail:
         uploads=() if report else tuple(_uploads(message)),
         automatic=report or bounce is not None or _sent_by_machine(message, sender),
         bounce=bounce,
-        authentication=_authentication(message, authserv_id),
+        authentication=_authentication(message, authserv_id, sender),
         headers={
             name: _one_line(value, 2000) for name in RECORDED_HEADERS
             if (value := _header_text(message, name))
@@ -197,6 +245,8 @@ def _header_values(message: Message, name: str) -> list[str]:
     for key, raw in message.raw_items():
         if key.lower() != name.lower():
             continue
+        if len(values) == HEADER_VALUES:
+            break
         try:
             values.append(str(message.policy.header_fetch_parse(key, raw)))
         except Exception:
@@ -210,24 +260,36 @@ def _header_text(message: Message, name: str) -> str:
 
 
 def _decode_raw_header(raw: str) -> str:
-    raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    raw = _readable(raw)
     try:
         return str(make_header(decode_header(raw)))
     except Exception:
         return raw
 
 
+def _readable(value: str) -> str:
+    """The text, writable as UTF-8: the escapes of raw 8-bit bytes (what the email package
+    leaves of an unencoded "José" in a header) read as UTF-8, anything else U+FFFD."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        value = STRAY_SURROGATES.sub("\ufffd", value)
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _one_line(value: str, limit: int) -> str:
     """One line of text: every run of whitespace (CR and LF too) a single space, no control
     or direction characters, at most `limit` characters."""
-    value = " ".join(without_bidi_controls(value).split())
-    value = "".join(char for char in value if unicodedata.category(char) != "Cc")
-    return value[:limit].rstrip()
+    value = " ".join(without_bidi_controls(_readable(value)).split())
+    return CONTROL_CHARACTERS.sub("", value)[:limit].rstrip()
 
 
 def _address(value: str) -> str:
     """The address in lower case, or "" when it is not one (no @, spaces, brackets)."""
-    value = value.strip().lower()
+    value = _readable(value).strip().lower()
     local, at, domain = value.rpartition("@")
     labels = domain.split(".")
     if not at or not local or len(labels) < 2 or len(value) > 254:
@@ -243,16 +305,21 @@ def _address(value: str) -> str:
 def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address header, encoded words decoded."""
     pairs = []
+    read = 0
     for key, raw in message.raw_items():
         if key.lower() != name.lower():
             continue
+        if read == HEADER_VALUES:
+            break
+        read += 1
         try:
             header = message.policy.header_fetch_parse(key, raw)
-            pairs.extend((item.display_name, item.addr_spec) for item in header.addresses)
+            pairs.extend((_readable(item.display_name), _readable(item.addr_spec))
+                         for item in header.addresses)
         except Exception:   # e.g. an encoded line break in the name: split first, then decode
-            text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            pairs.extend((_decode_raw_header(display), address)
-                         for display, address in getaddresses([text]))
+            with contextlib.suppress(Exception):   # RecursionError: thousands of "("
+                pairs.extend((_decode_raw_header(display), address)
+                             for display, address in getaddresses([_readable(raw)]))
     return pairs
 
 
@@ -365,7 +432,7 @@ def _original_message_id(message: Message) -> str | None:
             found = _message_id(_header_text(_children(part)[0], "Message-ID"))
         elif kind == "text/rfc822-headers":
             found = _message_id(_header_text(
-                message_from_string(_decoded_text(part), policy=policy.default), "Message-ID"))
+                message_from_string(_decoded_text(part), policy=READING_POLICY), "Message-ID"))
         else:
             continue
         if found:
@@ -376,7 +443,7 @@ def _original_message_id(message: Message) -> str | None:
 def _plain_bounce(message: Message, failed: str) -> Bounce:
     """A bounce without a machine-readable report (Exim and older servers): the failed
     addresses from X-Failed-Recipients, the first enhanced status code in the text."""
-    text = _body(message) or ""
+    text = _body(message, _HtmlBudget()) or ""
     status = STATUS_CODE.search(text)
     diagnostic = next(
         (line for line in text.splitlines() if status and status.group(1) in line), "")
@@ -396,29 +463,59 @@ def _plain_bounce(message: Message, failed: str) -> Bounce:
     )
 
 
-def _authentication(message: Message, authserv_id: str | None) -> str | None:
-    """What our own server recorded: only the topmost Authentication-Results header with our
-    authserv-id counts (anyone can write that header further down). "fail" when DMARC
-    failed, or DKIM/SPF failed with no DKIM/SPF pass beside it; "pass" when DKIM or SPF
-    passed; None otherwise."""
+def _authentication(message: Message, authserv_id: str | None, sender: str) -> str | None:
+    """What our own server recorded of the From domain. Only the topmost
+    Authentication-Results header with our authserv-id is read (anyone can write that header
+    further down); when it cannot be read, nothing is known (None).
+
+    "pass" when DMARC passed, or DKIM (header.d) or SPF (smtp.mailfrom) passed for the From
+    domain or a parent of it: a pass for another domain says nothing of who wrote From.
+    "fail" when DMARC failed, or DKIM/SPF failed with no such pass beside it. None otherwise."""
     if not authserv_id:
         return None
-    for value in _header_values(message, "Authentication-Results"):
-        try:
-            header = authres.AuthenticationResultsHeader.parse_value(_one_line(value, 8000))
-        except Exception:
-            continue
-        if (header.authserv_id or "").lower() != authserv_id.lower():
-            continue
-        results = {(result.method.lower(), (result.result or "").lower())
-                   for result in header.results}
-        passed = {("dkim", "pass"), ("spf", "pass")} & results
-        failed = {(method, result) for method, result in results
-                  if method in ("dkim", "spf") and result in ("fail", "softfail", "permerror")}
-        if ("dmarc", "fail") in results or (failed and not passed):
-            return "fail"
-        return "pass" if passed else None
+    value = next((value for value in _header_values(message, "Authentication-Results")
+                  if _authserv_id(value) == authserv_id.lower()), None)
+    if value is None:
+        return None
+    try:
+        header = authres.AuthenticationResultsHeader.parse_value(_one_line(value, 8000))
+    except Exception:
+        return None
+    from_domain = sender.rpartition("@")[2]
+    results = [((result.method or "").lower(), (result.result or "").lower(), result)
+               for result in header.results]
+    if any((method, outcome) == ("dmarc", "fail") for method, outcome, _ in results):
+        return "fail"
+    if from_domain and any(outcome == "pass" and _aligned(method, result, from_domain)
+                           for method, outcome, result in results):
+        return "pass"
+    if any(method in ("dkim", "spf") and outcome in ("fail", "softfail", "permerror")
+           for method, outcome, _ in results):
+        return "fail"
     return None
+
+
+def _authserv_id(value: str) -> str:
+    """The authserv-id an Authentication-Results value starts with (comments left out)."""
+    head = re.sub(r"\([^()]*\)", " ", value.partition(";")[0][:1000]).split()
+    return head[0].lower() if head else ""
+
+
+def _aligned(method: str, result, from_domain: str) -> bool:
+    """Whether the result is for the From domain: DKIM's and SPF's domain the same or a parent
+    of it with two labels or more (relaxed alignment, without the public suffix list); DMARC,
+    which our server checked against From itself, the same domain when it names one."""
+    if method not in VOUCHED_DOMAIN:
+        return False
+    kind, name = VOUCHED_DOMAIN[method]
+    domains = [(prop.value or "").rpartition("@")[2].strip().rstrip(".").lower()
+               for prop in result.properties
+               if (prop.type or "").lower() == kind and (prop.name or "").lower() == name]
+    if method == "dmarc":
+        return all(domain == from_domain for domain in domains)
+    return any(domain == from_domain or (
+        from_domain.endswith("." + domain) and len(domain.split(".")) >= 2)
+        for domain in domains if domain)
 
 
 # The text -----------------------------------------------------------------------------------
@@ -432,7 +529,26 @@ def _is_file(part: Message) -> bool:
     return kind not in BODY_TYPES or bool(part.get_filename())
 
 
-def _body(part: Message) -> str | None:
+class _HtmlBudget:
+    """The HTML still to be read in one message (HTML_LIMIT characters in all its parts)."""
+
+    def __init__(self):
+        self.left = HTML_LIMIT
+        self.spent = False    # once a part was cut: the HTML parts after it are not read
+
+    def take(self, html: str) -> tuple[str, bool]:
+        """The part of `html` within the budget, and whether that is not all of it."""
+        if len(html) <= self.left:
+            self.left -= len(html)
+            return html, False
+        # Cut before a tag rather than inside one.
+        cut = html.rfind("<", 0, self.left)
+        kept = html[:cut if cut > 0 else self.left]
+        self.left, self.spent = 0, True
+        return kept, True
+
+
+def _body(part: Message, budget: _HtmlBudget) -> str | None:
     """The text of a part: plain text preferred over HTML in an alternative; the text parts
     of a mixed message (Apple Mail splits the text around inline images) joined. A forwarded
     message/rfc822 part is not the person's text."""
@@ -441,7 +557,7 @@ def _body(part: Message) -> str | None:
         return None
     if kind == "multipart/alternative":
         for child in sorted(_children(part), key=_preference):
-            text = _body(child)
+            text = _body(child, budget)
             if text and text.strip():
                 return text
         return None
@@ -449,37 +565,47 @@ def _body(part: Message) -> str | None:
         children = _children(part)
         if kind == "multipart/report":
             children = children[:1]   # the human-readable part
-        texts = [text for child in children if (text := _body(child))]
+        texts = [text for child in children if (text := _body(child, budget))]
         return "\n\n".join(texts) if texts else None
     if kind == "text/plain" and (part.get_param("format") or "").lower() == "flowed":
         return unflowed(_decoded_text(part), (part.get_param("delsp") or "").lower() == "yes")
     if kind == "text/plain" or part.get_content_maintype() == "multipart":
         return _decoded_text(part)    # a multipart whose boundary never comes: all of it
     if kind == "text/html":
-        return html_to_text(_decoded_text(part))
+        if budget.spent:
+            return None
+        return html_to_text(*budget.take(_decoded_text(part)))
     return None
 
 
 def unflowed(text: str, delete_space: bool) -> str:
     """format=flowed text (RFC 3676) with its soft line breaks joined: a line ending in a
     space goes on with the next line of the same quote depth."""
-    lines, paragraph = [], None     # paragraph: (quote depth, text so far) of a flowed line
+    lines = []
+    # The paragraph being joined: its quote depth while it flows on, and its pieces (joined
+    # once: adding each line to a growing string took time with the square of its length).
+    flowing, pieces = None, []
     for line in text.replace("\r\n", "\n").split("\n"):
         depth = len(line) - len(line.lstrip(">"))
         content = line[depth:]
         content = content[1:] if content.startswith(" ") else content   # space-stuffing
-        if paragraph is not None:
-            if paragraph[0] == depth:
-                content = paragraph[1] + content
-            else:
-                lines.append(_quoted(*paragraph))
-        paragraph = None
-        if content.endswith(" ") and line[depth:].lstrip(" ") != "-- ":
-            paragraph = (depth, content[:-1] if delete_space else content)
+        if flowing is not None and flowing != depth:
+            lines.append(_quoted(flowing, "".join(pieces)))
+            pieces = []
+        if content:
+            pieces.append(content)
+        flowing = None
+        if pieces and pieces[-1].endswith(" ") and line[depth:].lstrip(" ") != "-- ":
+            flowing = depth
+            if delete_space:
+                pieces[-1] = pieces[-1][:-1]
+                if not pieces[-1]:
+                    pieces.pop()
         else:
-            lines.append(_quoted(depth, content))
-    if paragraph is not None:
-        lines.append(_quoted(*paragraph))
+            lines.append(_quoted(depth, "".join(pieces)))
+            pieces = []
+    if flowing is not None:
+        lines.append(_quoted(flowing, "".join(pieces)))
     return "\n".join(lines)
 
 
@@ -538,11 +664,14 @@ class _MailHTML(html2text.HTML2Text):
         self.tag_callback = _MailHTML._tag
         self._dropping: list = []      # [tag, depth] while inside a quote block
         self._rest_dropped = False
-        self._links: list[list] = []   # [href, text so far] per open <a>
+        # [href, text so far] of the innermost open <a>: links do not nest (HTML closes an
+        # open one where the next begins), and a text longer than LINK_TEXT_LIMIT is never
+        # its own address.
+        self._link_open: list | None = None
 
     def handle_data(self, data, entity_char=False):
-        for link in self._links:
-            link[1] += data
+        if self._link_open is not None and len(self._link_open[1]) < LINK_TEXT_LIMIT:
+            self._link_open[1] += data[:LINK_TEXT_LIMIT]
         # As an entity: html2text escapes markdown characters otherwise ("1\." "\-").
         super().handle_data(data, entity_char=True)
 
@@ -591,11 +720,12 @@ class _MailHTML(html2text.HTML2Text):
 
     def _link(self, attrs, start):
         if start:
-            self._links.append([(attrs.get("href") or "").strip(), ""])
+            self._link_open = [(attrs.get("href") or "").strip(), ""]
             return
-        if not self._links:
+        if self._link_open is None:
             return
-        href, text = self._links.pop()
+        href, text = self._link_open
+        self._link_open = None
         shown = text.strip().rstrip("/")
         # A link around nothing readable (an icon) is left out with its image.
         if shown and href.lower().startswith(("http://", "https://")) and shown not in (
@@ -604,9 +734,14 @@ class _MailHTML(html2text.HTML2Text):
             self.o(f" ({href})")
 
 
-def html_to_text(html: str) -> str:
+def html_to_text(html: str, cut: bool = False) -> str:
+    """The text of the HTML; `cut`: the HTML is the start of a longer one, whose rest is noted
+    as not read unless the cut fell in quoted history."""
     converter = _MailHTML()
-    return converter.handle(html)
+    text = converter.handle(html)
+    if cut and not (converter._dropping or converter._rest_dropped):
+        text = f"{text.rstrip()}\n\n{HTML_CUT_NOTE}\n"
+    return text
 
 
 def _reply_text(text: str) -> str:
@@ -619,6 +754,9 @@ def _reply_text(text: str) -> str:
     placeholder (reply headers and sign-offs are short lines) and put back afterwards. When
     nothing in that part ends the reply, the rest of a longer text is kept."""
     text = text.replace("\r\n", "\n").replace("\u00a0", " ").replace("\u202f", " ")
+    # The library's signature pattern starts with "\s*": its time grows with the square of a
+    # run of blank lines (32,000 took 75 s). One blank line reads the same.
+    text = BLANK_LINES.sub("\n\n", text)
     head, tail = _split_at_line(text, REPLY_SCAN_CHARS)
     shown, long_lines = _hide_long_lines(head)
     thread = ReplyThread(text=shown, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
@@ -631,13 +769,16 @@ def _reply_text(text: str) -> str:
         content = content[:signature]
     for disclaimer in reply.disclaimers:
         content = content.replace(disclaimer, "")
+    content = "\n".join(long_lines.get(line, line) for line in content.split("\n"))
     if tail and signature is None and len(thread.replies) == 1 and not reply.headers:
         content += tail
-    lines = [line for line in (long_lines.get(line, line) for line in content.split("\n"))
-             if not re.match(QUOTED_REGEX, line) and not IMAGE_PLACEHOLDER.match(line)]
-    while lines and len(lines[-1].strip()) >= 3 and set(lines[-1].strip()) <= set("_-="):
-        lines.pop()     # Outlook's rule above the quoted email
-    return "\n".join(lines)
+    content = QUOTED_OR_IMAGE_LINE.sub("", content).rstrip("\n")
+    for _ in range(RULE_LINES):
+        rest, _, last = content.rpartition("\n")
+        if len(last.strip()) < 3 or not set(last.strip()) <= set("_-="):
+            break
+        content = rest      # Outlook's rule above the quoted email
+    return content
 
 
 def _split_at_line(text: str, limit: int) -> tuple[str, str]:
@@ -693,11 +834,9 @@ def _clean_text(text: str) -> str:
     """Line breaks kept, trailing spaces and blank runs trimmed, no control or direction
     characters."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(char for char in text
-                   if char in "\n\t" or unicodedata.category(char) != "Cc")
-    lines = [line.rstrip() for line in without_bidi_controls(text).split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-    return text.strip("\n")
+    text = CONTROL_IN_TEXT.sub("", BLANK_LINES.sub("\n\n", _readable(text)))
+    text = TRAILING_SPACES.sub("", without_bidi_controls(text))
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
 # Files --------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 `flask --app wsgi mail receive` runs it (and `make run`, in-process). It accepts recipients on
 the reply domain only, takes each message whole (up to INBOUND_MAX_BYTES) and hands it to
 `ingest_email` once per recipient, in a worker thread: ingest is synchronous and talks to the
-database, and the event loop keeps serving other sessions meanwhile.
+database, and the event loop keeps serving other sessions meanwhile. A recipient given twice
+(in any case) is taken once: it is answered 250 again, and over LMTP its answer after DATA is
+the first one's.
 
 Every outcome ingest records is an answer of 250 (the message is taken, whatever became of it),
 except what nobody at any business would see (unreadable, or for a reply address the portal
@@ -38,6 +40,7 @@ SESSION_TIMEOUT = 300
 # Recipients per message (RFC 5321 asks a server to take at least 100).
 MAX_RECIPIENTS = 100
 
+RECIPIENT_OK = "250 2.1.5 OK"
 TAKEN = "250 2.0.0 Message taken"
 RETURNED = "550 5.1.1 Not delivered: {reason}"
 TRY_LATER = "451 4.3.0 Message not taken this time; try again later"
@@ -57,14 +60,19 @@ class ReplyHandler:
         self.executor = ThreadPoolExecutor(INGEST_THREADS, thread_name_prefix="mail-ingest")
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+        accepted = _accepted(envelope)
+        if len(accepted) >= MAX_RECIPIENTS:
             return TOO_MANY_RECIPIENTS
+        if address.lower() in (recipient.lower() for recipient in envelope.rcpt_tos):
+            accepted.append(address.lower())
+            return RECIPIENT_OK
         with self.app.app_context():
             ours = is_reply_address(address)
         if not ours:
             return NOT_OURS
         envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
+        accepted.append(address.lower())
+        return RECIPIENT_OK
 
     async def handle_DATA(self, server, session, envelope):
         loop = asyncio.get_running_loop()
@@ -74,8 +82,10 @@ class ReplyHandler:
             for recipient in envelope.rcpt_tos
         ]
         if self.lmtp:
-            # One line per recipient, in the order of RCPT (RFC 2033 section 4.2).
-            return "\r\n".join(answers)
+            # One line per RCPT answered 250, in their order (RFC 2033 section 4.2).
+            by_recipient = dict(zip(
+                (recipient.lower() for recipient in envelope.rcpt_tos), answers, strict=True))
+            return "\r\n".join(by_recipient[address] for address in _accepted(envelope))
         # SMTP has one answer for all: any recipient not taken makes the whole message come
         # again, and a second delivery to the recipients already taken changes nothing. It
         # goes back to its sender only when no recipient took it.
@@ -96,6 +106,13 @@ class ReplyHandler:
         if outcome.returned_to_sender:
             return RETURNED.format(reason=_one_line(outcome.reason))
         return TAKEN
+
+
+def _accepted(envelope) -> list[str]:
+    """Every RCPT answered 250 in this transaction, repeats included, in lower case."""
+    if not hasattr(envelope, "accepted_rcpts"):
+        envelope.accepted_rcpts = []
+    return envelope.accepted_rcpts
 
 
 def _one_line(reason: str) -> str:
