@@ -6,6 +6,7 @@ from pathlib import PurePosixPath
 from flask import abort, current_app, render_template, request, send_file
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from portal import policy
 from portal.extensions import db
@@ -88,7 +89,12 @@ def _send(key: str, mimetype: str, name: str, *, as_attachment: bool = False):
     response.headers.update(FILE_HEADERS)
     # Ranges still work without validators: a large file's interrupted download resumes.
     size = path.stat().st_size if path is not None else len(source.getbuffer())
-    return response.make_conditional(request, accept_ranges=True, complete_length=size)
+    try:
+        return response.make_conditional(request, accept_ranges=True, complete_length=size)
+    except HTTPException:
+        # A range that cannot be served (416): the file send_file opened is never sent.
+        response.close()
+        raise
 
 
 @bp.route("/files/<token>")
