@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from portal import policy, throttle
@@ -40,6 +40,7 @@ from portal.models import (
 )
 from portal.reply_addresses import ReplyToken, is_reply_address, token_from_address
 from portal.services import messages, reachability
+from portal.services.accounts import normalize_email
 from portal.services.uploads import UploadError
 
 log = logging.getLogger(__name__)
@@ -335,9 +336,11 @@ def _checked_content(parsed: ParsedEmail, author: User) -> list:
 
 
 def _login_with_address(address: str) -> User | None:
+    """Logins keep their address normalised (accounts.normalize_email), so the unique index
+    finds it; lower() on the column would read every user for every email that comes in."""
     if not address:
         return None
-    return db.session.scalar(select(User).where(func.lower(User.email) == address.lower()))
+    return db.session.scalar(select(User).where(User.email == normalize_email(address)))
 
 
 def _verified_sender(delivery: Delivery) -> User | None:
