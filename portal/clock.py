@@ -1,6 +1,6 @@
 """Times as people read them: in their own time zone, exact or relative to now."""
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +11,24 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
+
+
+class NonexistentLocalTime(ValueError):
+    """A wall-clock time the zone skips: the hour lost when clocks spring forward."""
+
+
+def to_utc(day: date, at: time, time_zone: str) -> datetime:
+    """A wall-clock time in a zone, as UTC. Refuses a time that does not exist there; of a time
+    that happens twice (clocks falling back) it takes the first."""
+    tz = zone(time_zone)
+    local = datetime.combine(day, at, tz)
+    moment = local.astimezone(UTC)
+    if moment.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise NonexistentLocalTime(
+            f"{at.strftime('%-I:%M %p')} does not exist on {day.strftime('%b %-d, %Y')} in "
+            f"{time_zone}: the clocks skip that hour. Choose a time outside it."
+        )
+    return moment
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

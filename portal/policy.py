@@ -183,16 +183,40 @@ def _unmatched_reply_is_private(feed: Feed | None, unreadable: bool) -> bool:
 
 # --- staff access to a client -------------------------------------------------------------
 
-def staff_access_window_start(business: Business, now: datetime | None = None) -> datetime:
-    """Services that ended after this still give staff access. For a statement built once per
-    kind of viewer (_BusinessShape), the bound parameter that viewer_parameters fills."""
+@dataclass(frozen=True, slots=True)
+class StaffWindow:
+    """The visits that give a staff member access now: those that end at or after `start` and
+    begin at or before `end`. A visit opens the client's Conversation feed to its staff member
+    staff_access_days before it begins and closes it staff_access_days after it ends, so a stay
+    that began ten days ago and ends tomorrow gives access, and a weekly walk gives access for
+    the visits near now, never for the series as a whole."""
+
+    start: datetime
+    end: datetime
+
+
+def staff_access_window(business: Business, now: datetime | None = None) -> StaffWindow:
+    """For a statement built once per kind of viewer (_BusinessShape), the bound parameters
+    that viewer_parameters fills."""
     if isinstance(business, _BusinessShape):
-        return _STAFF_WINDOW_START
-    return (now or utcnow()) - timedelta(days=business.staff_access_days)
+        return StaffWindow(_STAFF_WINDOW_START, _STAFF_WINDOW_END)
+    now = now or utcnow()
+    days = timedelta(days=business.staff_access_days)
+    return StaffWindow(now - days, now + days)
 
 
-def staff_access_clause(staff_id, client_id, window_start: datetime) -> ColumnElement[bool]:
-    """SQL: this staff member is the client's preferred sitter, or has a live service with them.
+def _visits_in_window(window: StaffWindow) -> list[ColumnElement[bool]]:
+    """The one SQL rule for a visit that gives its staff member access (see StaffWindow)."""
+    return [
+        ScheduledService.status != ServiceStatus.CANCELLED,
+        ScheduledService.ends_at >= window.start,
+        ScheduledService.starts_at <= window.end,
+    ]
+
+
+def staff_access_clause(staff_id, client_id, window: StaffWindow) -> ColumnElement[bool]:
+    """SQL: this staff member is the client's preferred sitter, or has a visit with them inside
+    the window; never for an archived client.
 
     Lists use the same rule read from one side: staff_clients (a staff member's clients) and
     the roster (a client's staff); tests/test_policy.py holds them to agree.
@@ -205,24 +229,23 @@ def staff_access_clause(staff_id, client_id, window_start: datetime) -> ColumnEl
     scheduled = exists().where(
         ScheduledService.client_id == client_id,
         ScheduledService.staff_id == staff_id,
-        ScheduledService.status != ServiceStatus.CANCELLED,
-        ScheduledService.ends_at >= window_start,
+        *_visits_in_window(window),
     )
-    return or_(preferred, scheduled)
+    archived = exists().where(Client.id == client_id, Client.archived_at.is_not(None))
+    return and_(or_(preferred, scheduled), ~archived)
 
 
-def staff_clients(staff_id: int, window_start: datetime):
+def staff_clients(staff_id: int, window: StaffWindow):
     """SQL: the ids of the clients a staff member may see, by the same rule as
     staff_access_clause. For lists: read once from the staff member's own rows, where testing
     every client of the business would read them all."""
-    return union(
+    served = union(
         select(PreferredSitter.client_id).where(PreferredSitter.staff_id == staff_id),
         select(ScheduledService.client_id).where(
-            ScheduledService.staff_id == staff_id,
-            ScheduledService.status != ServiceStatus.CANCELLED,
-            ScheduledService.ends_at >= window_start,
+            ScheduledService.staff_id == staff_id, *_visits_in_window(window)
         ),
     )
+    return select(Client.id).where(Client.id.in_(served), Client.archived_at.is_(None))
 
 
 def _as_sql(value) -> ColumnOperators:
@@ -234,9 +257,7 @@ def _staff_has_access(staff: User, client: Client) -> bool:
     cache = g.setdefault("staff_access", {})
     key = (staff.id, client.id)
     if key not in cache:
-        clause = staff_access_clause(
-            staff.id, client.id, staff_access_window_start(staff.business)
-        )
+        clause = staff_access_clause(staff.id, client.id, staff_access_window(staff.business))
         cache[key] = bool(db.session.scalar(select(clause)))
     return cache[key]
 
@@ -247,8 +268,8 @@ def clients_visible_to(user: User):
     if is_admin_team(user):
         return query
     if is_staff(user):
-        window_start = staff_access_window_start(user.business)
-        return query.where(Client.id.in_(staff_clients(user.id, window_start)))
+        window = staff_access_window(user.business)
+        return query.where(Client.id.in_(staff_clients(user.id, window)))
     if is_client(user):
         return query.where(Client.id == user.client_id)
     return query.where(False)
@@ -270,8 +291,7 @@ def _client_staff(client_id, preferred_only: bool = False):
         return preferred
     return union(preferred, select(ScheduledService.staff_id).where(
         ScheduledService.client_id == client_id,
-        ScheduledService.status != ServiceStatus.CANCELLED,
-        ScheduledService.ends_at >= _STAFF_WINDOW_START,
+        *_visits_in_window(StaffWindow(_STAFF_WINDOW_START, _STAFF_WINDOW_END)),
     ))
 
 
@@ -294,7 +314,7 @@ def staff_roster(client: Client, business: Business) -> list[StaffMember]:
     its preferred sitter: one query serves the audience line, the sitter list and the forms."""
     rows = db.session.execute(_ROSTER, {
         "client_id": client.id, "business_id": client.business_id,
-        "staff_window_start": staff_access_window_start(business),
+        **_window_parameters(business),
     })
     return [StaffMember(row.id, row.name, bool(row.has_access), bool(row.is_preferred))
             for row in rows]
@@ -302,11 +322,11 @@ def staff_roster(client: Client, business: Business) -> list[StaffMember]:
 
 def staff_with_feed_access(client: Client, business: Business) -> list[User]:
     """The active staff members who can currently see the client's Conversation feed."""
-    window_start = staff_access_window_start(business)
+    window = staff_access_window(business)
     return list(db.session.scalars(
         select(User)
         .where(User.business_id == client.business_id, User.role == Role.STAFF, User.active,
-               staff_access_clause(User.id, client.id, window_start))
+               staff_access_clause(User.id, client.id, window))
         .order_by(User.name)
     ))
 
@@ -321,7 +341,7 @@ def can_view_client(user: User, client: Client) -> bool:
     if is_client(user):
         return user.client_id == client.id
     if is_staff(user):
-        return _staff_has_access(user, client)
+        return not is_read_only(client) and _staff_has_access(user, client)
     return False
 
 
@@ -377,8 +397,8 @@ def visible_feeds_clause(user: User, business_id, client_id, feed) -> ColumnElem
     in_feeds = feed == feeds[0] if len(feeds) == 1 else true()
     clause = and_(business_id == user.business_id, in_feeds)
     if is_staff(user):
-        window_start = staff_access_window_start(user.business)
-        return and_(clause, _as_sql(client_id).in_(staff_clients(user.id, window_start)))
+        window = staff_access_window(user.business)
+        return and_(clause, _as_sql(client_id).in_(staff_clients(user.id, window)))
     if is_client(user):
         return and_(clause, client_id == user.client_id)
     return clause
@@ -390,8 +410,13 @@ def can_use_message_center(user: User) -> bool:
     return is_admin_team(user) or is_staff(user)
 
 
+def is_read_only(client: Client) -> bool:
+    """An archived client's feeds keep their history but take no new messages or deletions."""
+    return client.archived_at is not None
+
+
 def can_post(user: User, client: Client, feed: Feed) -> bool:
-    return can_view_feed(user, client, feed)
+    return not is_read_only(client) and can_view_feed(user, client, feed)
 
 
 def can_delete_message(user: User, message: Message, client: Client) -> bool:
@@ -400,7 +425,7 @@ def can_delete_message(user: User, message: Message, client: Client) -> bool:
 
 def can_delete(user: User, client: Client, feed: Feed, author_id: int, deleted: bool) -> bool:
     """Authors delete their own; admins anything they see; office managers Conversation ones."""
-    if deleted or not can_view_feed(user, client, feed):
+    if deleted or is_read_only(client) or not can_view_feed(user, client, feed):
         return False
     if author_id == user.id or is_admin(user):
         return True
@@ -413,7 +438,8 @@ def can_unsend_message(user: User, message: Message, client: Client) -> bool:
 
 def can_unsend(user: User, client: Client, feed: Feed, author_id: int, deleted: bool) -> bool:
     """Taking a message back in its undo window (see services.messages): its author alone."""
-    return not deleted and author_id == user.id and can_view_feed(user, client, feed)
+    return (not deleted and not is_read_only(client) and author_id == user.id
+            and can_view_feed(user, client, feed))
 
 
 def sees_delivery(user: User, client: Client, feed: Feed, author_id: int) -> bool:
@@ -492,10 +518,12 @@ def notification_audience(author: User, client: Client, feed: Feed) -> list[User
     admin team when the client wrote. Private: the client (from the admin team), or the admins
     and granted office managers (from the client). One query, prepared once per case.
     """
+    if client.archived_at is not None:
+        return []
     statement = _audience_statement(author.role == Role.CLIENT, feed)
     return list(db.session.scalars(statement, {
         "business_id": client.business_id, "client_id": client.id, "author_id": author.id,
-        "staff_window_start": staff_access_window_start(author.business),
+        **_window_parameters(author.business),
     }))
 
 
@@ -526,8 +554,9 @@ def _audience_statement(from_client: bool, feed: Feed):
 
 
 def may_be_notified(user: User, client: Client, feed: Feed) -> bool:
-    """Asked again at send time: someone who lost access since is not told."""
-    return user.active and can_view_feed(user, client, feed)
+    """Asked again at send time: someone who lost access since is not told, nor anyone about
+    an archived client."""
+    return user.active and client.archived_at is None and can_view_feed(user, client, feed)
 
 
 # --- prepared statements ----------------------------------------------------------------------
@@ -536,6 +565,12 @@ def may_be_notified(user: User, client: Client, feed: Feed) -> bool:
 # parameters, and then only executed: building them costs more than running them.
 
 _STAFF_WINDOW_START = bindparam("staff_window_start", type_=UTCDateTime())
+_STAFF_WINDOW_END = bindparam("staff_window_end", type_=UTCDateTime())
+
+
+def _window_parameters(business: Business) -> dict:
+    window = staff_access_window(business)
+    return {"staff_window_start": window.start, "staff_window_end": window.end}
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,7 +605,7 @@ def viewer_parameters(user: User) -> dict:
         "viewer_id": user.id,
         "viewer_business_id": user.business_id,
         "viewer_client_id": user.client_id,
-        "staff_window_start": staff_access_window_start(user.business),
+        **_window_parameters(user.business),
     }
 
 

@@ -89,7 +89,7 @@ def test_settings_and_permission_changes_say_what_changed(admin_browser, office_
         "Alice Admin took away Oscar Office's access to private messages",
         "Alice Admin gave Oscar Office access to private messages",
         "Alice Admin changed settings: Private Messaging from off to on; "
-        "Staff access to past clients (days) from 7 to 14",
+        "Staff access around visits (days) from 7 to 14",
     ]
 
 
@@ -199,7 +199,7 @@ def mixed_events(app, business, admin, office_manager, assigned_staff):
 
 def test_filter_by_kind(admin_browser, mixed_events):
     said = sentences(admin_browser.get(URL + "?kind=settings").get_data(as_text=True))
-    assert said == ["Alice Admin changed settings: Staff access to past clients (days) "
+    assert said == ["Alice Admin changed settings: Staff access around visits (days) "
                     "from 7 to 3"]
 
 

@@ -168,7 +168,8 @@ def test_view_refused_to_deactivated_user(app, person, business, household, role
 STAFF_SCHEDULES = {
     # id: (days from now the service starts (it lasts 30 minutes), status, access expected)
     "service_tomorrow": (1, None, True),
-    "service_in_sixty_days": (60, None, True),
+    "service_in_sixty_days": (60, None, False),  # beyond the window: not yet
+    "service_in_six_days": (6, None, True),
     "service_in_progress": (-0.01, None, True),
     "service_six_days_ago": (-6, None, True),
     "service_completed_yesterday": (-1, ServiceStatus.COMPLETED, True),
@@ -258,18 +259,21 @@ def test_staff_access_window_includes_service_ending_exactly_at_window_start(
     def access(staff, client, shift):
         service = db.session.scalar(select(ScheduledService).where(
             ScheduledService.staff_id == staff.id, ScheduledService.client_id == client.id))
-        clause = policy.staff_access_clause(staff.id, client.id, service.ends_at + shift)
+        window = policy.StaffWindow(service.ends_at + shift, service.starts_at)
+        clause = policy.staff_access_clause(staff.id, client.id, window)
         return bool(db.session.scalar(select(clause)))
 
     assert ask(app, access, assigned_staff, household, timedelta(0)) is True
     assert ask(app, access, assigned_staff, household, timedelta(microseconds=1)) is False
 
 
-def test_staff_access_window_starts_staff_access_days_before_now(app, make_business):
+def test_staff_access_window_reaches_staff_access_days_either_side_of_now(app, make_business):
     business = make_business(staff_access_days=7)
     now = utcnow()
-    assert policy.staff_access_window_start(business, now) == now - timedelta(days=7)
-    assert policy.staff_access_window_start(make_business(staff_access_days=0), now) == now
+    assert policy.staff_access_window(business, now) == policy.StaffWindow(
+        now - timedelta(days=7), now + timedelta(days=7))
+    assert policy.staff_access_window(make_business(staff_access_days=0), now) == (
+        policy.StaffWindow(now, now))
 
 
 def test_staff_access_stops_on_next_request_after_service_cancelled(app, assigned_staff,

@@ -112,7 +112,7 @@ def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
     context = {
         "services": db.session.execute(services, {
             "client_id": client.id, "staff_id": current_user.id,
-            "window_start": policy.staff_access_window_start(current_user.business),
+            "window_start": policy.staff_access_window(current_user.business).start,
         }).all(),
         "preferred_sitters": [member for member in roster if member.is_preferred],
     }

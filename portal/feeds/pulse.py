@@ -28,6 +28,8 @@ _PULSE = (
         Business.private_messaging_enabled, Business.staff_access_days,
         select(Client.business_id).where(Client.id == bindparam("client_id"))
         .scalar_subquery().label("client_business_id"),
+        select(Client.archived_at.is_not(None)).where(Client.id == bindparam("client_id"))
+        .scalar_subquery().label("client_archived"),
         exists().where(*_in_feed, Message.id > bindparam("after")).label("added"),
         exists().where(
             *_in_feed, Message.id >= bindparam("oldest"), Message.id <= bindparam("after"),
@@ -64,6 +66,7 @@ class _Viewer:
 class _ClientRef:
     id: int
     business_id: int
+    archived_at: bool | None  # set when archived: the policy asks only whether it is
 
 
 def nothing_new(client_id: int, feed: Feed, *, after: int, oldest: int, since: datetime) -> bool:
@@ -76,14 +79,15 @@ def nothing_new(client_id: int, feed: Feed, *, after: int, oldest: int, since: d
     if row is None:
         return False
     (user_id, role, business_id, user_client_id, private_access, private_enabled,
-     staff_access_days, client_business_id, added, deleted) = row
+     staff_access_days, client_business_id, client_archived, added, deleted) = row
     if added or deleted or client_business_id is None:
         return False
     viewer = _Viewer(
         user_id, Role(role), business_id, user_client_id, bool(private_access),
         _BusinessSettings(bool(private_enabled), staff_access_days),
     )
-    return policy.can_view_feed(viewer, _ClientRef(client_id, client_business_id), feed)
+    client = _ClientRef(client_id, client_business_id, client_archived or None)
+    return policy.can_view_feed(viewer, client, feed)
 
 
 def _run(values: dict) -> tuple | None:

@@ -3,7 +3,7 @@
 from portal.models.attachments import Attachment, AttachmentKind
 from portal.models.audit import AuditEvent
 from portal.models.businesses import Business
-from portal.models.clients import Client, Pet, PreferredSitter, ScheduledService, ServiceStatus
+from portal.models.clients import Client, Pet, PreferredSitter
 from portal.models.feeds import (
     FeedSummary,
     ReadMarker,
@@ -21,6 +21,7 @@ from portal.models.notifications import (
     Notification,
     PushSubscription,
 )
+from portal.models.schedule import ScheduledService, ServiceSeries, ServiceStatus
 from portal.models.types import utcnow
 from portal.models.users import LoginSession, Role, User
 
@@ -50,6 +51,7 @@ __all__ = [
     "RetiredComposer",
     "Role",
     "ScheduledService",
+    "ServiceSeries",
     "ServiceStatus",
     "UsedFormKey",
     "User",

@@ -12,7 +12,8 @@ class Business(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     time_zone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
-    # Staff see a client's Conversation feed for services that ended at most this many days ago.
+    # Staff see a client's Conversation feed from this many days before a visit of theirs
+    # until this many days after it ends (policy.StaffWindow).
     staff_access_days: Mapped[int] = mapped_column(default=7)
     private_messaging_enabled: Mapped[bool] = mapped_column(default=False)
     # Whether clients see "Seen" under their own messages once the business has read them.

@@ -64,6 +64,9 @@ class User(UserMixin, db.Model):
     email_bounce_reason: Mapped[str | None] = mapped_column(String(300))
     # The person texted STOP (or a variant): no texts until they text START.
     sms_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The secret in the address of the person's schedule as an iCalendar feed (staff); a new
+    # one (Reset) makes the old address answer 404.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     # Loaded with the session's user (see load_session_user); other users share that one

@@ -44,7 +44,7 @@ NOTIFICATION_DEFAULTS = ("preferences.business_defaults", policy.can_manage_noti
 SETTINGS = {
     "private_messaging_enabled": ("Private Messaging", PORTAL_SETTINGS),
     "client_read_receipts": ("Read Receipts for Clients", PORTAL_SETTINGS),
-    "staff_access_days": ("Staff access to past clients (days)", PORTAL_SETTINGS),
+    "staff_access_days": ("Staff access around visits (days)", PORTAL_SETTINGS),
     "notify_email_default": ("Email by default", NOTIFICATION_DEFAULTS),
     "notify_sms_default": ("Text messages by default", NOTIFICATION_DEFAULTS),
     "notify_push_default": ("App notifications by default", NOTIFICATION_DEFAULTS),

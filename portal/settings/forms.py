@@ -21,8 +21,9 @@ class PortalSettingsForm(FlaskForm):
         "at your business has read them.",
     )
     staff_access_days = IntegerField(
-        "Staff access to past clients (days)",
+        "Staff access around visits (days)",
         validators=[InputRequired(), NumberRange(min=0, max=90)],
-        description="Staff see a client's Conversation feed while they are the preferred sitter "
-        "or have a service with the client that ended at most this many days ago.",
+        description="Staff see a client's Conversation feed while they are the preferred sitter, "
+        "and from this many days before each of their visits with the client until this many "
+        "days after it ends.",
     )
