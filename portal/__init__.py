@@ -147,7 +147,8 @@ def _register_template_helpers(app: Flask) -> None:
         nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
     )
     app.jinja_env.filters.update(
-        local_datetime=clock.viewer_datetime, local_time=clock.viewer_time
+        local_datetime=clock.viewer_datetime, local_time=clock.viewer_time,
+        visit_span=clock.viewer_visit_span,
     )
     app.jinja_env.finalize = bidi.finalize
     app.jinja_env.trim_blocks = True

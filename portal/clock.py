@@ -113,6 +113,41 @@ def elapsed(moment: datetime, now: datetime) -> str:
     return f"{hours // 24} days"
 
 
+EN_DASH = "\u2013"  # between the two ends of a time span
+
+
+def _span_in(starts_at: datetime, ends_at: datetime, tz: ZoneInfo, with_date: bool) -> str:
+    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
+    day = f"{_DAYS[start.weekday()]}, {_MONTHS[start.month]} {start.day}, " if with_date else ""
+    if start.date() == end.date():
+        return f"{day}{_clock(start)}{EN_DASH}{_clock(end)} {end.tzname()}"
+    end_day = f"{_DAYS[end.weekday()]}, {_MONTHS[end.month]} {end.day}, "
+    return (f"{day}{_clock(start)} {start.tzname()} {EN_DASH} "
+            f"{end_day}{_clock(end)} {end.tzname()}")
+
+
+def visit_span(starts_at: datetime, ends_at: datetime, business_zone: str,
+               viewer_zone: str) -> str:
+    """When a visit happens, in the business's zone (where the pets are): "Tue, Mar 4,
+    9:00 AM to 9:30 AM CST" (with an en dash), or across days for a stay. A viewer whose own
+    zone reads the clock differently then also sees it their way, "(10:00 AM to 10:30 AM EST
+    your time)"."""
+    business, viewer = zone(business_zone), zone(viewer_zone)
+    span = _span_in(starts_at, ends_at, business, with_date=True)
+    if starts_at.astimezone(business).utcoffset() == starts_at.astimezone(viewer).utcoffset():
+        return span
+    same_day = starts_at.astimezone(business).date() == starts_at.astimezone(viewer).date()
+    return f"{span} ({_span_in(starts_at, ends_at, viewer, with_date=not same_day)} your time)"
+
+
+def viewer_visit_span(starts_at: datetime, ends_at: datetime) -> str:
+    """visit_span for the current user, for templates."""
+    from flask_login import current_user
+
+    return visit_span(starts_at, ends_at, current_user.business.time_zone,
+                      current_user.time_zone)
+
+
 def viewer_datetime(moment: datetime) -> str:
     """A date and time in the current user's zone, for templates."""
     from flask_login import current_user
