@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select
 
 from portal import policy
 from portal.extensions import db
-from portal.models import Client, Feed, Message, Role, ScheduledService, User
+from portal.models import Client, Feed, Message, Pet, Role, ScheduledService, User
 
 
 def client_of_business(user: User, client_id: int, *options) -> Client:
@@ -35,6 +35,15 @@ def visible_feed(user: User, client_id: int, feed_name: str, *options) -> tuple[
     feed = Feed(feed_name)
     policy.require(policy.can_view_feed(user, client, feed))
     return client, feed
+
+
+def pet_of_client(user: User, client: Client, pet_id: int) -> Pet:
+    """One of this client's pets (the client already loaded inside the user's business)."""
+    return db.first_or_404(
+        select(Pet).where(
+            Pet.id == pet_id, Pet.client_id == client.id, Pet.business_id == user.business_id
+        )
+    )
 
 
 def message_of_business(user: User, message_id: int) -> Message:

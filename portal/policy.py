@@ -23,6 +23,7 @@ from sqlalchemy import (
     true,
     union,
 )
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.operators import ColumnOperators
 
 from portal.extensions import db
@@ -262,9 +263,14 @@ def _staff_has_access(staff: User, client: Client) -> bool:
     return cache[key]
 
 
-def clients_visible_to(user: User):
-    """A select of the clients this user may open, for lists and searches."""
-    query = select(Client).where(Client.business_id == user.business_id)
+def clients_visible_to(user: User, *, archived: bool = False):
+    """A select of the clients this user may open, for lists and searches. Lists leave
+    archived clients out; `archived=True` lists only those (the admin team's Archived
+    clients, where they are found again and unarchived)."""
+    query = select(Client).where(
+        Client.business_id == user.business_id,
+        Client.archived_at.is_not(None) if archived else Client.archived_at.is_(None),
+    )
     if is_admin_team(user):
         return query
     if is_staff(user):
@@ -368,6 +374,28 @@ def sees_client_notes(user: User) -> bool:
     return is_admin_team(user) or is_staff(user)
 
 
+def can_edit_client(user: User, client: Client) -> bool:
+    """A household's record and its pets (names, contacts, entry, notes, photos, archiving):
+    the admin team."""
+    return can_manage_clients(user) and user.business_id == client.business_id
+
+
+def can_archive_client(user: User, client: Client) -> bool:
+    return can_edit_client(user, client)
+
+
+def can_edit_household(user: User, client: Client) -> bool:
+    """The household's own contact details and its pets' care notes, from the client portal:
+    the household's logins alone, and not once it is archived (read-only)."""
+    return (is_client(user) and user.business_id == client.business_id
+            and user.client_id == client.id and not is_read_only(client))
+
+
+def can_view_pet_photo(user: User, client: Client) -> bool:
+    """Whoever may see the client sees its pets' photos."""
+    return can_view_client(user, client)
+
+
 def sees_only_own_services(user: User) -> bool:
     """On a client's page, staff see the services they do themselves, not their colleagues'."""
     return is_staff(user)
@@ -390,18 +418,27 @@ def feeds_in_lists(user: User) -> list[Feed]:
 
 def visible_feeds_clause(user: User, business_id, client_id, feed) -> ColumnElement[bool]:
     """SQL twin of can_view_feed for rows naming a client's feed (summaries, messages, markers):
-    lists, searches and unread counts ask it, so a feed a person may not open never counts."""
+    lists, searches and unread counts ask it, so a feed a person may not open never counts.
+    Archived clients are left out of every list and count (their pages stay open read-only)."""
     feeds = feeds_in_lists(user)
     if not feeds:
         return false()
     in_feeds = feed == feeds[0] if len(feeds) == 1 else true()
     clause = and_(business_id == user.business_id, in_feeds)
-    if is_staff(user):
+    if is_staff(user):  # staff_clients leaves archived clients out already
         window = staff_access_window(user.business)
         return and_(clause, _as_sql(client_id).in_(staff_clients(user.id, window)))
     if is_client(user):
-        return and_(clause, client_id == user.client_id)
-    return clause
+        return and_(clause, client_id == user.client_id, _not_archived(client_id))
+    return and_(clause, _not_archived(client_id))
+
+
+def _not_archived(client_id) -> ColumnElement[bool]:
+    """SQL: the client is not archived. Lists, searches and counts leave archived clients
+    out (their pages stay open, read-only, to those who may see them): one look-up by
+    primary key per row listed."""
+    archived = aliased(Client)  # the list itself may read clients: no correlation with it
+    return ~exists().where(archived.id == client_id, archived.archived_at.is_not(None))
 
 
 def can_use_message_center(user: User) -> bool:

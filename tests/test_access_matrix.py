@@ -27,6 +27,7 @@ from portal.inbound import queue
 from portal.models import (
     Attachment,
     Business,
+    Client,
     DeliveryStatus,
     Feed,
     InboundChannel,
@@ -38,6 +39,8 @@ from portal.models import (
     utcnow,
 )
 from portal.reply_addresses import ReplyToken
+from portal.services import clients as clients_service
+from portal.services.uploads import Upload, prepare
 
 from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
 from .helpers import (
@@ -103,6 +106,15 @@ GUARDED = {
     "clients.cancel_service": "can_manage_clients",
     "clients.add_preferred_sitter": "can_manage_clients",
     "clients.remove_preferred_sitter": "can_manage_clients",
+    "clients.edit": "can_edit_client",
+    "clients.archive": "can_archive_client",
+    "clients.unarchive": "can_archive_client",
+    "clients.edit_pet": "can_edit_client",
+    "clients.archive_pet": "can_edit_client",
+    "clients.restore_pet": "can_edit_client",
+    "clients.pet_photo": "can_view_pet_photo",
+    "clients.edit_household": "can_edit_household",
+    "clients.edit_pet_care": "can_edit_household",
     "staff.index": "can_manage_clients",
     "staff.new": "can_manage_clients",
     "accounts.resend_invitation": "can_manage_account",
@@ -549,6 +561,78 @@ def _remove_preferred_sitter(world, business):
     return {"client_id": world.household.id, "staff_id": world.preferred_sitter().id}, None
 
 
+def _spare_client(world, archived: bool = False) -> int:
+    """Another client of the household's business, for archiving: the household itself stays
+    as every other case needs it."""
+    with world.app.app_context():
+        business = db.session.get(Business, world.business.id)
+        client = clients_service.create_client(business, None,
+                                               name=f"Spare Household {world.number()}")
+        if archived:
+            clients_service.archive_client(None, client)
+        return client.id
+
+
+def _pet(world, archived: bool = False, photo: bool = False) -> int:
+    with world.app.app_context():
+        client = db.session.get(Client, world.household.id)
+        pet = clients_service.add_pet(None, client, name=f"Pet {world.number()}",
+                                      species="Cat", notes=None)
+        if photo:
+            prepared = prepare(Upload("cat.png", PHOTO), max_bytes=10**7, max_pixels=10**7)
+            clients_service.update_pet(None, pet, {}, photo=prepared)
+        if archived:
+            clients_service.archive_pet(None, pet)
+        return pet.id
+
+
+def _client_edit(world, business):
+    return {"client_id": world.household.id}, {
+        "name": world.household.name, "notes": f"Edited note {world.number()}",
+        "phone": "555-010-2030",
+    }
+
+
+def _archive_client(world, business):
+    return {"client_id": _spare_client(world)}, {}
+
+
+def _unarchive_client(world, business):
+    return {"client_id": _spare_client(world, archived=True)}, {}
+
+
+def _household_pet(world, business):
+    return {"client_id": world.household.id, "pet_id": _pet(world)}, None
+
+
+def _pet_edit(world, business):
+    return {"client_id": world.household.id, "pet_id": _pet(world)}, {
+        "name": f"Renamed {world.number()}", "species": "Cat", "breed": "Tabby",
+    }
+
+
+def _pet_to_archive(world, business):
+    return {"client_id": world.household.id, "pet_id": _pet(world)}, {}
+
+
+def _pet_to_restore(world, business):
+    return {"client_id": world.household.id, "pet_id": _pet(world, archived=True)}, {}
+
+
+def _pet_photo(world, business):
+    return {"client_id": world.household.id, "pet_id": _pet(world, photo=True)}, None
+
+
+def _household_edit(world, business):
+    return {"client_id": world.household.id}, {"address": f"{world.number()} Elm Street"}
+
+
+def _pet_care(world, business):
+    return {"client_id": world.household.id, "pet_id": _pet(world)}, {
+        "feeding_notes": f"Half a cup, {world.number()} times",
+    }
+
+
 def _staff_login(world, **columns):
     # A staff login of the Rivera household's business: only its admin team may manage it.
     staff = world.staff()
@@ -670,6 +754,32 @@ MANAGEMENT_CASES = [
                    (302, 302), _writes("preferred_sitters")),
     ManagementCase("clients.remove_preferred_sitter", "POST", CLIENT_PAGES,
                    _remove_preferred_sitter, (302, 302), _writes("preferred_sitters")),
+    ManagementCase("clients.edit", "GET", CLIENT_PAGES, _client, names_household=CLIENT_PAGES),
+    ManagementCase("clients.edit", "POST", CLIENT_PAGES, _client_edit, (302, 302),
+                   _writes("clients")),
+    ManagementCase("clients.archive", "GET", CLIENT_PAGES, _client,
+                   names_household=CLIENT_PAGES),
+    ManagementCase("clients.archive", "POST", CLIENT_PAGES, _archive_client, (302, 302),
+                   _writes("clients")),
+    ManagementCase("clients.unarchive", "POST", CLIENT_PAGES, _unarchive_client, (302, 302),
+                   _writes("clients")),
+    ManagementCase("clients.edit_pet", "GET", CLIENT_PAGES, _household_pet,
+                   names_household=CLIENT_PAGES),
+    ManagementCase("clients.edit_pet", "POST", CLIENT_PAGES, _pet_edit, (302, 302),
+                   _writes("pets")),
+    ManagementCase("clients.archive_pet", "POST", CLIENT_PAGES, _pet_to_archive, (302, 302),
+                   _writes("pets")),
+    ManagementCase("clients.restore_pet", "POST", CLIENT_PAGES, _pet_to_restore, (302, 302),
+                   _writes("pets")),
+    # Whoever sees the household sees its pets' photos.
+    ManagementCase("clients.pet_photo", "GET", SEES_CLIENT, _pet_photo),
+    # The household edits its own details and care notes; nobody else edits them there.
+    ManagementCase("clients.edit_household", "GET", frozenset({"client"}), _client),
+    ManagementCase("clients.edit_household", "POST", frozenset({"client"}), _household_edit,
+                   (302, 302), _writes("clients")),
+    ManagementCase("clients.edit_pet_care", "GET", frozenset({"client"}), _household_pet),
+    ManagementCase("clients.edit_pet_care", "POST", frozenset({"client"}), _pet_care,
+                   (302, 302), _writes("pets")),
     ManagementCase("staff.index", "GET", ANY_ADMIN_TEAM, _nothing),
     ManagementCase("staff.new", "GET", ANY_ADMIN_TEAM, _nothing),
     ManagementCase("staff.new", "POST", ANY_ADMIN_TEAM, _new_person, (302, 302),

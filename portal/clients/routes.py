@@ -1,27 +1,41 @@
 from collections.abc import Callable
 from datetime import datetime
+from io import BytesIO
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 from sqlalchemy import or_, tuple_
 from wtforms import SelectChoice
 
 from portal import policy
 from portal.clients import bp
-from portal.clients.forms import ClientForm, PetForm, PreferredSitterForm, ServiceForm
+from portal.clients.forms import (
+    ClientEditForm,
+    ClientForm,
+    HouseholdForm,
+    PetCareForm,
+    PetEditForm,
+    PetForm,
+    PreferredSitterForm,
+    ServiceForm,
+)
 from portal.clock import zone
 from portal.extensions import db
-from portal.feed_component.views import page_options, render_client_page
+from portal.feed_component.views import WITH_PETS, page_options, render_client_page
 from portal.forms import LoginAccountForm
 from portal.fragments import render
 from portal.loaders import (
     active_staff,
     client_of_business,
+    pet_of_client,
     service_of_business,
     staff_of_business,
 )
-from portal.models import Client, Feed, Role
+from portal.models import Client, Feed, Pet, Role, utcnow
 from portal.services import accounts, clients, form_keys
+from portal.services.uploads import Upload, UploadError, prepare
+from portal.storage import storage
 from portal.urls import id_arg
 
 CLIENTS_PER_PAGE = 50
@@ -32,7 +46,10 @@ CLIENTS_PER_PAGE = 50
 def index():
     policy.require(policy.can_manage_clients(current_user))
     search = request.args.get("q", "").strip()[:100]
-    query = policy.clients_visible_to(current_user).order_by(Client.name, Client.id)
+    archived = request.args.get("archived") == "1"
+    query = policy.clients_visible_to(current_user, archived=archived).order_by(
+        Client.name, Client.id
+    )
     if search:
         query = query.where(or_(
             Client.name.icontains(search, autoescape=True),
@@ -46,11 +63,12 @@ def index():
     if len(rows) > CLIENTS_PER_PAGE:
         rows = rows[:CLIENTS_PER_PAGE]
         next_page = url_for(
-            "clients.index", q=search or None, after_name=rows[-1].name, after_id=rows[-1].id
+            "clients.index", q=search or None, archived="1" if archived else None,
+            after_name=rows[-1].name, after_id=rows[-1].id,
         )
     return render(
         "clients/index.html", "clients/_results.html",
-        clients=rows, search=search, next_page=next_page,
+        clients=rows, search=search, next_page=next_page, archived=archived,
     )
 
 
@@ -73,6 +91,8 @@ def _create_client(form: ClientForm) -> str:
         current_user.business, current_user,
         name=form.name.data, email=form.email.data, phone=form.phone.data,
         address=form.address.data, notes=form.notes.data, pets=pets,
+        first_name=form.first_name.data, last_name=form.last_name.data,
+        entry_instructions=form.entry_instructions.data,
     )
     return url_for("clients.profile", client_id=client.id)
 
@@ -211,3 +231,176 @@ def remove_preferred_sitter(client_id: int, staff_id: int):
     clients.remove_preferred_sitter(current_user, client, staff)
     return _back_to_profile(client, f"{staff.name} is no longer a preferred sitter.")
 
+
+
+# --- editing a client and its pets (the admin team) ---------------------------------------------
+
+def _edited_client(client_id: int) -> Client:
+    client = client_of_business(current_user, client_id, WITH_PETS)
+    policy.require(policy.can_edit_client(current_user, client))
+    return client
+
+
+def _changed_notice(changes: dict, what: str) -> str:
+    return f"{what} was saved." if changes else "Nothing was changed."
+
+
+@bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(client_id: int):
+    client = _edited_client(client_id)
+    form = ClientEditForm(obj=client)
+    if form.validate_on_submit():
+        changes = clients.update_client(current_user, client, form.values())
+        return _back_to_profile(client, _changed_notice(changes, client.name))
+    status = 422 if form.errors else 200
+    return render_template("clients/edit.html", form=form, client=client), status
+
+
+@bp.route("/clients/<int:client_id>/archive", methods=["GET", "POST"])
+@login_required
+def archive(client_id: int):
+    """GET asks for confirmation; the POST archives."""
+    client = client_of_business(current_user, client_id)
+    policy.require(policy.can_archive_client(current_user, client))
+    if request.method == "POST":
+        form = FlaskForm()
+        if not form.validate_on_submit():
+            return render_template("clients/archive.html", client=client), 422
+        clients.archive_client(current_user, client)
+        flash(f"{client.name} was archived: its feeds are read-only and nobody is notified.",
+              "success")
+        return redirect(url_for("clients.profile", client_id=client.id))
+    return render_template("clients/archive.html", client=client)
+
+
+@bp.route("/clients/<int:client_id>/unarchive", methods=["POST"])
+@login_required
+def unarchive(client_id: int):
+    client = client_of_business(current_user, client_id)
+    policy.require(policy.can_archive_client(current_user, client))
+    clients.unarchive_client(current_user, client)
+    return _back_to_profile(client, f"{client.name} is active again.")
+
+
+def _business_today():
+    return utcnow().astimezone(zone(current_user.business.time_zone)).date()
+
+
+def _photo_upload(form: PetEditForm):
+    """The chosen photo, decoded and re-encoded (services.uploads), or None; a refused file
+    becomes the field's error."""
+    part = request.files.get(form.photo.name)
+    if part is None or not (part.filename or part.content_length):
+        return None
+    limit = current_app.config["UPLOAD_MAX_FILE_BYTES"]
+    data = part.stream.read(limit + 1)
+    if not data and not part.filename:
+        return None
+    try:
+        prepared = prepare(Upload(part.filename or "", data, part.mimetype),
+                           max_bytes=limit, max_pixels=current_app.config["UPLOAD_MAX_PIXELS"])
+    except UploadError as error:
+        form.photo.errors = [str(error)]
+        return None
+    if not prepared.thumbnail:
+        form.photo.errors = ["Choose a photo (JPEG, PNG, WebP, GIF or HEIC)."]
+        return None
+    return prepared
+
+
+@bp.route("/clients/<int:client_id>/pets/<int:pet_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_pet(client_id: int, pet_id: int):
+    client = _edited_client(client_id)
+    pet = pet_of_client(current_user, client, pet_id)
+    form = PetEditForm(obj=pet)
+    form.today = _business_today()
+    if form.is_submitted():
+        valid = form.validate()
+        photo = _photo_upload(form)
+        if valid and not form.photo.errors:
+            try:
+                changes = clients.update_pet(current_user, pet, form.values(), photo=photo,
+                                             remove_photo=form.remove_photo.data)
+            except UploadError as error:
+                form.photo.errors = [str(error)]
+            else:
+                return _back_to_profile(client, _changed_notice(changes, pet.name))
+    status = 422 if form.errors or form.photo.errors else 200
+    return render_template("clients/pet_edit.html", form=form, client=client, pet=pet), status
+
+
+@bp.route("/clients/<int:client_id>/pets/<int:pet_id>/archive", methods=["POST"])
+@login_required
+def archive_pet(client_id: int, pet_id: int):
+    client = _edited_client(client_id)
+    pet = pet_of_client(current_user, client, pet_id)
+    clients.archive_pet(current_user, pet)
+    return _back_to_profile(client, f"{pet.name} was archived.", "pets")
+
+
+@bp.route("/clients/<int:client_id>/pets/<int:pet_id>/restore", methods=["POST"])
+@login_required
+def restore_pet(client_id: int, pet_id: int):
+    client = _edited_client(client_id)
+    pet = pet_of_client(current_user, client, pet_id)
+    clients.restore_pet(current_user, pet)
+    return _back_to_profile(client, f"{pet.name} is back in the household.", "pets")
+
+
+@bp.route("/clients/<int:client_id>/pets/<int:pet_id>/photo")
+@login_required
+def pet_photo(client_id: int, pet_id: int):
+    client = client_of_business(current_user, client_id)
+    policy.require(policy.can_view_pet_photo(current_user, client))
+    pet = pet_of_client(current_user, client, pet_id)
+    policy.require(pet.photo_key is not None)
+    path = storage().path(pet.photo_key)
+    try:
+        source = path if path is not None else BytesIO(storage().read(pet.photo_key))
+        if path is not None and not path.exists():
+            raise FileNotFoundError(path)
+    except FileNotFoundError:
+        current_app.logger.error("Stored file %s is missing", pet.photo_key)
+        abort(404)
+    response = send_file(source, mimetype="image/webp", max_age=0, etag=True, conditional=True)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# --- a household's own details, from the client portal ------------------------------------------
+
+def _own_household(client_id: int) -> Client:
+    client = client_of_business(current_user, client_id, WITH_PETS)
+    policy.require(policy.can_edit_household(current_user, client))
+    return client
+
+
+@bp.route("/clients/<int:client_id>/household", methods=["GET", "POST"])
+@login_required
+def edit_household(client_id: int):
+    client = _own_household(client_id)
+    form = HouseholdForm(obj=client)
+    if form.validate_on_submit():
+        changes = clients.update_household(current_user, client, form.values())
+        return _back_to_profile(client, _changed_notice(changes, "Your details"))
+    status = 422 if form.errors else 200
+    return render_template("clients/household_edit.html", form=form, client=client), status
+
+
+@bp.route("/clients/<int:client_id>/household/pets/<int:pet_id>", methods=["GET", "POST"])
+@login_required
+def edit_pet_care(client_id: int, pet_id: int):
+    client = _own_household(client_id)
+    pet: Pet = pet_of_client(current_user, client, pet_id)
+    policy.require(pet.archived_at is None)
+    form = PetCareForm(obj=pet)
+    if form.validate_on_submit():
+        changes = clients.update_pet_care(current_user, pet, form.values())
+        return _back_to_profile(client, _changed_notice(changes, f"{pet.name}'s care notes"))
+    status = 422 if form.errors else 200
+    return render_template("clients/pet_care_edit.html", form=form, client=client,
+                           pet=pet), status

@@ -50,6 +50,15 @@ class Client(db.Model):
         primaryjoin="User.client_id == Client.id", order_by="User.name", viewonly=True
     )
 
+    @property
+    def current_pets(self) -> list["Pet"]:
+        """The pets lists show; archived ones are listed apart (archived_pets)."""
+        return [pet for pet in self.pets if pet.archived_at is None]
+
+    @property
+    def archived_pets(self) -> list["Pet"]:
+        return [pet for pet in self.pets if pet.archived_at is not None]
+
     def __repr__(self) -> str:
         return f"<Client {self.id} {self.name!r}>"
 

@@ -1,9 +1,10 @@
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import delete
 
 from portal.extensions import db
 from portal.models import (
+    AttachmentKind,
     Business,
     Client,
     Pet,
@@ -11,8 +12,11 @@ from portal.models import (
     ScheduledService,
     ServiceStatus,
     User,
+    utcnow,
 )
 from portal.services import audit
+from portal.services.uploads import PreparedFile, UploadError
+from portal.storage import storage
 
 
 def create_client(
@@ -25,7 +29,13 @@ def create_client(
     address: str | None = None,
     notes: str | None = None,
     pets: list[tuple[str, str]] = (),
+    **details: str | None,
 ) -> Client:
+    """`details`: more of the record's fields (CLIENT_FIELDS), e.g. first_name, alt_phone,
+    entry_instructions."""
+    unknown = set(details) - set(CLIENT_FIELDS)
+    if unknown:
+        raise ValueError(f"not a client field: {', '.join(sorted(unknown))}")
     client = Client(
         business_id=business.id,
         name=name.strip(),
@@ -33,6 +43,7 @@ def create_client(
         phone=phone or None,
         address=address or None,
         notes=notes or None,
+        **{field: _clean(value) for field, value in details.items()},
     )
     client.pets = [
         Pet(business_id=business.id, name=pet_name, species=species) for pet_name, species in pets
@@ -112,4 +123,142 @@ def remove_preferred_sitter(actor: User, client: Client, staff: User) -> None:
         client.business_id, actor, "preferred_sitter.removed", "client", client.id,
         staff_id=staff.id,
     )
+    db.session.commit()
+
+
+# --- editing a household and its pets ---------------------------------------------------------
+
+# What the admin team edits of a client, and what the household edits of itself (never the
+# business's own notes, nor the household's name as the business lists it).
+CLIENT_FIELDS = (
+    "name", "first_name", "last_name", "email", "phone", "alt_phone", "address",
+    "entry_instructions", "gate_code", "emergency_contact_name", "emergency_contact_phone",
+    "vet_name", "vet_phone", "notes",
+)
+HOUSEHOLD_FIELDS = tuple(field for field in CLIENT_FIELDS if field not in ("name", "notes"))
+PET_FIELDS = ("name", "species", "breed", "birthday", "notes", "feeding_notes",
+              "medication_notes")
+# A pet's care notes: what the household may edit of its pets.
+CARE_FIELDS = ("notes", "feeding_notes", "medication_notes")
+# Recorded as changed, never with their values.
+SECRET_FIELDS = frozenset({"gate_code"})
+REQUIRED_FIELDS = frozenset({"name", "species"})
+
+
+def _clean(value):
+    if isinstance(value, str):
+        value = value.replace("\r\n", "\n").strip()
+        return value or None
+    return value
+
+
+def _audit_value(value):
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _apply(record, values: dict, allowed: tuple[str, ...]) -> dict:
+    """Sets the allowed fields that changed; returns {field: [before, after]} for the audit
+    (a secret field as "changed", without its values)."""
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise ValueError(f"not editable here: {', '.join(sorted(unknown))}")
+    changes = {}
+    for field, value in values.items():
+        value = _clean(value)
+        if value is None and field in REQUIRED_FIELDS:
+            raise ValueError(f"{field} is required")
+        before = getattr(record, field)
+        if before == value:
+            continue
+        setattr(record, field, value)
+        changes[field] = ("changed" if field in SECRET_FIELDS
+                          else [_audit_value(before), _audit_value(value)])
+    return changes
+
+
+def update_client(actor: User, client: Client, values: dict) -> dict:
+    """The admin team's edit of a client's record. Returns the changes (none: nothing
+    written)."""
+    return _update_client(actor, client, values, CLIENT_FIELDS)
+
+
+def update_household(actor: User, client: Client, values: dict) -> dict:
+    """A household's edit of its own contact details from the portal."""
+    return _update_client(actor, client, values, HOUSEHOLD_FIELDS)
+
+
+def _update_client(actor: User, client: Client, values: dict, allowed: tuple[str, ...]) -> dict:
+    changes = _apply(client, values, allowed)
+    if changes:
+        audit.record(client.business_id, actor, "client.updated", "client", client.id,
+                     changes=changes)
+        db.session.commit()
+    return changes
+
+
+def update_pet(
+    actor: User, pet: Pet, values: dict, *, photo: PreparedFile | None = None,
+    remove_photo: bool = False, allowed: tuple[str, ...] = PET_FIELDS,
+) -> dict:
+    """A pet's record, and its photo: a new one replaces the old (whose file is deleted once
+    the change is committed); remove_photo takes it away. A failed save leaves no new file.
+    The photo is stored as its re-encoded thumbnail (uploads.prepare): small, WebP, no
+    metadata."""
+    if photo is not None and (photo.kind != AttachmentKind.IMAGE or not photo.thumbnail):
+        raise UploadError("Choose a photo (JPEG, PNG, WebP, GIF or HEIC).")
+    new_key = None
+    try:
+        changes = _apply(pet, values, allowed)
+        old_key = pet.photo_key
+        if photo is not None:
+            new_key = storage().save(photo.thumbnail)
+            pet.photo_key = new_key
+            changes["photo"] = "replaced" if old_key else "added"
+        elif remove_photo and old_key:
+            pet.photo_key = None
+            changes["photo"] = "removed"
+        if changes:
+            audit.record(pet.business_id, actor, "pet.updated", "pet", pet.id,
+                         client_id=pet.client_id, changes=changes)
+            db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        if new_key:
+            storage().delete(new_key)
+        raise
+    if "photo" in changes and old_key:
+        storage().delete(old_key)
+    return changes
+
+
+def update_pet_care(actor: User, pet: Pet, values: dict) -> dict:
+    """A household's edit of its pet's care notes."""
+    return update_pet(actor, pet, values, allowed=CARE_FIELDS)
+
+
+def archive_pet(actor: User, pet: Pet) -> None:
+    _set_archived(actor, pet, "pet", archived=True, client_id=pet.client_id)
+
+
+def restore_pet(actor: User, pet: Pet) -> None:
+    _set_archived(actor, pet, "pet", archived=False, client_id=pet.client_id)
+
+
+def archive_client(actor: User, client: Client) -> None:
+    """Its feeds become read-only, nobody is told of anything in them, lists leave it out
+    and staff lose access (portal.policy reads archived_at)."""
+    _set_archived(actor, client, "client", archived=True)
+
+
+def unarchive_client(actor: User, client: Client) -> None:
+    _set_archived(actor, client, "client", archived=False)
+
+
+def _set_archived(actor: User, record, kind: str, *, archived: bool, **details) -> None:
+    if (record.archived_at is not None) == archived:
+        return  # already so: a repeated post records nothing
+    record.archived_at = utcnow() if archived else None
+    action = f"{kind}.archived" if archived else (
+        "pet.restored" if kind == "pet" else "client.unarchived")
+    audit.record(record.business_id, actor, action, kind, record.id, **details)
     db.session.commit()

@@ -34,6 +34,8 @@ KINDS = {
     "clients": ("Clients and services", (
         "client.created", "pet.created", "service.scheduled", "service.cancelled",
         "preferred_sitter.added", "preferred_sitter.removed",
+        "client.updated", "client.archived", "client.unarchived",
+        "pet.updated", "pet.archived", "pet.restored",
     )),
 }
 
@@ -51,6 +53,33 @@ SETTINGS = {
     "private_email_includes_text": ("Message text in emails about private messages",
                                     NOTIFICATION_DEFAULTS),
 }
+
+# Fields an edit records as changes={"field": [before, after]}, by their label in sentences.
+# A field not listed reads as its name ("gate_code" -> "Gate code").
+FIELD_LABELS = {
+    "name": "Name",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email",
+    "phone": "Phone",
+    "alt_phone": "Other phone",
+    "address": "Address",
+    "entry_instructions": "Entry instructions",
+    "gate_code": "Gate or door code",
+    "emergency_contact_name": "Emergency contact",
+    "emergency_contact_phone": "Emergency contact's phone",
+    "vet_name": "Vet",
+    "vet_phone": "Vet's phone",
+    "notes": "Notes",
+    "species": "Species",
+    "breed": "Breed",
+    "birthday": "Birthday",
+    "feeding_notes": "Feeding notes",
+    "medication_notes": "Medication notes",
+    "photo": "Photo",
+}
+# Values before and after are cut to this many characters in a sentence.
+CHANGE_VALUE_LENGTH = 60
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -204,6 +233,28 @@ class Named:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field of an edit: its label and, when recorded, the values before and after
+    (a secret such as a gate code is recorded as changed, without them; a photo as
+    "added", "replaced" or "removed")."""
+
+    label: str
+    recorded: bool
+    old: str | None = None
+    new: str | None = None
+    how: str = "changed"
+
+
+def _shown(value) -> str | None:
+    if value is None or value == "":
+        return None
+    text = " ".join(str(value).split())
+    if len(text) > CHANGE_VALUE_LENGTH:
+        text = text[:CHANGE_VALUE_LENGTH].rstrip() + "…"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
 class SettingChange:
     setting: Named
     recorded: bool  # whether the event holds the values before and after
@@ -312,6 +363,24 @@ class EventFacts:
             else:
                 changes.append(SettingChange(Named(label, url), False))
         return changes
+
+    @property
+    def field_changes(self) -> list[FieldChange]:
+        """An edit's changes={"field": [before, after], ...}, in the order recorded, for
+        any record (clients, pets, visits, settings of other pages)."""
+        changes = self.details.get("changes")
+        if not isinstance(changes, dict):
+            return []
+        found = []
+        for key, change in changes.items():
+            label = FIELD_LABELS.get(key, str(key).replace("_", " ").capitalize())
+            if isinstance(change, list | tuple) and len(change) == 2:
+                found.append(FieldChange(label, True, _shown(change[0]), _shown(change[1])))
+            elif change in ("added", "replaced", "removed"):
+                found.append(FieldChange(label, False, how=change))
+            else:
+                found.append(FieldChange(label, False))
+        return found
 
     @property
     def granted(self) -> bool:
