@@ -609,3 +609,11 @@ def test_edited_lists_take_constant_queries(app, admin_browser, make_client, hou
     many = {page: count_queries(app, admin_browser, page) for page in pages}
     assert many == few
 
+
+
+def test_archived_pet_leaves_my_clients_cards(app, logged_in, assigned_staff, household):
+    pet = first_pet(app, household)
+    staff = logged_in(assigned_staff)
+    assert f"{pet.name} (Dog)" in staff.get("/my-clients").get_data(as_text=True)
+    update_row(app, Pet, pet.id, archived_at=clients_service.utcnow())
+    assert f"{pet.name} (Dog)" not in staff.get("/my-clients").get_data(as_text=True)

@@ -241,8 +241,8 @@ def _edited_client(client_id: int) -> Client:
     return client
 
 
-def _changed_notice(changes: dict, what: str) -> str:
-    return f"{what} was saved." if changes else "Nothing was changed."
+def _changed_notice(changes: dict, saved: str) -> str:
+    return saved if changes else "Nothing was changed."
 
 
 @bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
@@ -252,7 +252,7 @@ def edit(client_id: int):
     form = ClientEditForm(obj=client)
     if form.validate_on_submit():
         changes = clients.update_client(current_user, client, form.values())
-        return _back_to_profile(client, _changed_notice(changes, client.name))
+        return _back_to_profile(client, _changed_notice(changes, f"{client.name} was saved."))
     status = 422 if form.errors else 200
     return render_template("clients/edit.html", form=form, client=client), status
 
@@ -326,7 +326,7 @@ def edit_pet(client_id: int, pet_id: int):
             except UploadError as error:
                 form.photo.errors = [str(error)]
             else:
-                return _back_to_profile(client, _changed_notice(changes, pet.name))
+                return _back_to_profile(client, _changed_notice(changes, f"{pet.name} was saved."))
     status = 422 if form.errors or form.photo.errors else 200
     return render_template("clients/pet_edit.html", form=form, client=client, pet=pet), status
 
@@ -386,7 +386,7 @@ def edit_household(client_id: int):
     form = HouseholdForm(obj=client)
     if form.validate_on_submit():
         changes = clients.update_household(current_user, client, form.values())
-        return _back_to_profile(client, _changed_notice(changes, "Your details"))
+        return _back_to_profile(client, _changed_notice(changes, "Your details were saved."))
     status = 422 if form.errors else 200
     return render_template("clients/household_edit.html", form=form, client=client), status
 
@@ -400,7 +400,8 @@ def edit_pet_care(client_id: int, pet_id: int):
     form = PetCareForm(obj=pet)
     if form.validate_on_submit():
         changes = clients.update_pet_care(current_user, pet, form.values())
-        return _back_to_profile(client, _changed_notice(changes, f"{pet.name}'s care notes"))
+        saved = f"{pet.name}'s care notes were saved."
+        return _back_to_profile(client, _changed_notice(changes, saved))
     status = 422 if form.errors else 200
     return render_template("clients/pet_care_edit.html", form=form, client=client,
                            pet=pet), status

@@ -33,7 +33,7 @@ class ClientPage:
 
 _PETS = (
     select(Pet.client_id, Pet.name, Pet.species)
-    .where(Pet.client_id.in_(bindparam("client_ids", expanding=True)))
+    .where(Pet.client_id.in_(bindparam("client_ids", expanding=True)), Pet.archived_at.is_(None))
     .order_by(Pet.client_id, Pet.name)
 )
 
