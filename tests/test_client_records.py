@@ -617,3 +617,17 @@ def test_archived_pet_leaves_my_clients_cards(app, logged_in, assigned_staff, ho
     assert f"{pet.name} (Dog)" in staff.get("/my-clients").get_data(as_text=True)
     update_row(app, Pet, pet.id, archived_at=clients_service.utcnow())
     assert f"{pet.name} (Dog)" not in staff.get("/my-clients").get_data(as_text=True)
+
+
+def test_audit_log_shows_the_households_own_changes(app, admin_browser, logged_in,
+                                                    household_login, household):
+    pet = first_pet(app, household)
+    browser = logged_in(household_login)
+    browser.submit(f"/clients/{household.id}/household", {"phone": "555-010-4545"})
+    browser.submit(f"/clients/{household.id}/household/pets/{pet.id}",
+                   {"feeding_notes": "Half a cup"})
+    page = admin_browser.get("/settings/audit-log?kind=clients").get_data(as_text=True)
+    assert (f"{household_login.name}</bdi></a> changed <a href=\"/clients/{household.id}\">"
+            f"<bdi>{household.name}</bdi></a>: Phone from (empty) to “<bdi>555-010-4545</bdi>”"
+            ) in page
+    assert "Feeding notes from (empty) to “<bdi>Half a cup</bdi>”" in page
