@@ -631,3 +631,26 @@ def test_audit_log_shows_the_households_own_changes(app, admin_browser, logged_i
             f"<bdi>{household.name}</bdi></a>: Phone from (empty) to “<bdi>555-010-4545</bdi>”"
             ) in page
     assert "Feeding notes from (empty) to “<bdi>Half a cup</bdi>”" in page
+
+
+def _plan(app, statement) -> str:
+    from sqlalchemy import text
+
+    with app.test_request_context():
+        sql = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("reads SQLite's query plan")
+        return "\n".join(row.detail for row in
+                         db.session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+
+
+def test_leaving_archived_clients_out_reads_indexes(app, admin, household):
+    # The clients list still walks the (business, name, id) index; the lists and counts of
+    # feeds look a client up by its primary key, never scan the clients.
+    with app.test_request_context():
+        viewer = db.session.get(type(admin), admin.id)
+        listed = policy.clients_visible_to(viewer).order_by(Client.name, Client.id).limit(51)
+        total = select(unread.total_column(viewer))
+    assert "ix_clients_business_name" in _plan(app, listed)
+    plan = _plan(app, total)
+    assert "SEARCH clients_1 USING INTEGER PRIMARY KEY" in plan and "SCAN clients" not in plan
