@@ -654,3 +654,38 @@ def test_leaving_archived_clients_out_reads_indexes(app, admin, household):
     assert "ix_clients_business_name" in _plan(app, listed)
     plan = _plan(app, total)
     assert "SEARCH clients_1 USING INTEGER PRIMARY KEY" in plan and "SCAN clients" not in plan
+
+
+def test_forged_posts_without_csrf_token_change_nothing(app, admin_browser, logged_in,
+                                                        household_login, household):
+    pet = first_pet(app, household)
+    posts = [
+        (admin_browser, f"/clients/{household.id}/pets/{pet.id}/edit",
+         {"name": "Forged", "species": "Dog"}),
+        (admin_browser, f"/clients/{household.id}/pets/{pet.id}/archive", {}),
+        (admin_browser, f"/clients/{household.id}/unarchive", {}),
+        (logged_in(household_login), f"/clients/{household.id}/household",
+         {"phone": "555-010-1111"}),
+        (logged_in(household_login), f"/clients/{household.id}/household/pets/{pet.id}",
+         {"feeding_notes": "Forged"}),
+    ]
+    recorded = count_rows(app, AuditEvent)
+    for browser, url, data in posts:
+        assert browser.post(url, data=data).status_code == 400, url
+    saved = load(app, Pet, pet.id)
+    assert (saved.name, saved.archived_at, saved.feeding_notes) == ("Rex", None, None)
+    assert load(app, Client, household.id).phone is None
+    assert count_rows(app, AuditEvent) == recorded
+
+
+def test_staff_lose_an_archived_clients_pet_photos(app, admin_browser, logged_in,
+                                                   assigned_staff, household_login, household):
+    pet = first_pet(app, household)
+    photo_post(admin_browser, household, pet, photo=("a.png", png_bytes()))
+    url = f"/clients/{household.id}/pets/{pet.id}/photo"
+    staff = logged_in(assigned_staff)
+    assert staff.get(url).status_code == 200
+    archive(admin_browser, household)
+    assert staff.get(url).status_code == 404
+    assert logged_in(household_login).get(url).status_code == 200
+    assert admin_browser.get(url).status_code == 200
