@@ -116,7 +116,7 @@ def test_seed_demo_says_which_sitter_serves_which_client(app, runner):
     assert "Sam Sitter: The Okafor Household (preferred sitter); The Rivera Household (Dog walk" \
         in output
     assert "Wendy Walker: The Okafor Household (Overnight stay" in output
-    assert "repeats weekly on mon, wed, fri" in output
+    assert "repeats weekly on Mon, Wed, Fri" in output
     assert "Carla Client is The Rivera Household; Dan Dogowner is The Okafor Household" in output
 
 

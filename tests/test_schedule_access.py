@@ -87,7 +87,7 @@ def every_page(allowed: bool) -> dict[str, bool]:
     return dict.fromkeys(("profile", "my_clients", "message_center"), allowed)
 
 
-# --- the window, visit by visit ------------------------------------------------------------------
+# --- the window, visit by visit ---
 
 VISITS = {
     # id: (starts in, lasts, access expected) with staff_access_days = 7
@@ -118,7 +118,7 @@ def test_staff_access_follows_visit_window_in_pages(app, make_user, household, c
     assert pages(logged_in(far), household) == every_page(False)
 
 
-# --- recurrence: only the visits near now -------------------------------------------------------
+# --- recurrence: only the visits near now ---
 
 def test_weekly_series_gives_access_only_through_visits_near_now(app, make_user, household,
                                                                  client_wrote):
@@ -152,7 +152,7 @@ def test_weekly_series_scheduled_far_ahead_gives_no_access_yet(app, admin_browse
         all_places(False))
 
 
-# --- cancelled, reassigned and unassigned visits ---------------------------------------------------
+# --- cancelled, reassigned and unassigned visits ---
 
 def test_cancelled_visit_stops_access_on_next_request(app, admin_browser, make_user, household,
                                                       client_wrote, logged_in):

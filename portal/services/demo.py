@@ -164,8 +164,10 @@ def _reasons(person: User) -> dict[int, list[str]]:
                 continue
             series_seen.add(service.series_id)
         when = service.starts_at.astimezone(ZoneInfo(person.business.time_zone))
-        repeats = f", {schedule.describe_rule(service.series.rule).lower()}" if (
-            service.series_id is not None) else ""
+        repeats = ""
+        if service.series_id is not None:
+            rule = schedule.describe_rule(service.series.rule)
+            repeats = f", {rule[0].lower()}{rule[1:]}"
         reasons.setdefault(service.client_id, []).append(
             f"{service.title} {when:%a} {when.day} {when:%b %H:%M}{repeats}")
     return reasons
