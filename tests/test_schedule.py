@@ -373,7 +373,7 @@ def test_week_schedule_shows_visits_by_staff_with_unassigned_row(
 def test_week_schedule_toggles_cancelled_visits(app, admin_browser, household):
     post_schedule(admin_browser, household, title="Dropped visit", date="2027-01-06")
     update_row(app, ScheduledService, visits(app)[0].id, status=ServiceStatus.CANCELLED)
-    admin_browser.get("/clients")  # shows (and so clears) "Dropped visit ... was scheduled"
+    admin_browser.get("/clients")  # shows (and so clears) "... Dropped visit ... scheduled"
     assert "Dropped visit" not in admin_browser.get("/schedule?week=2027-01-04").get_data(
         as_text=True)
     page = admin_browser.get("/schedule?week=2027-01-04&cancelled=1").get_data(as_text=True)

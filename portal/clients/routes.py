@@ -204,11 +204,12 @@ def schedule_service(client_id: int):
             schedule.Frequency(form.repeat.data), form.interval.data or 1,
             tuple(form.weekdays.data or ()), form.until.data, form.count.data,
         )
+        made = []
         try:
-            _made_once(client, lambda: schedule.schedule(
+            _made_once(client, lambda: made.extend(schedule.schedule(
                 current_user, client, staff, title=form.title.data, span=_span(form),
                 repeat=repeat, allow_overlap=form.confirm_overlap.data,
-            ), "services")
+            )), "services")
         except schedule.ScheduleError as error:
             db.session.rollback()  # nothing saved, the form's one-time key neither
             _refused(form, error)
@@ -217,9 +218,9 @@ def schedule_service(client_id: int):
             clashes = _clash_lines(overlap)
         else:
             who = staff.name if staff else "nobody assigned yet"
-            what = "were" if repeat.frequency != schedule.Frequency.NONE else "was"
-            return _back_to_profile(client, f"{form.title.data} with {who} {what} scheduled.",
-                                    "services")
+            what = f"{len(made)} visits of " if len(made) > 1 else ""
+            return _back_to_profile(
+                client, f"{what}{form.title.data.strip()} with {who} scheduled.", "services")
     status = 422 if (form.errors or form.form_errors or clashes) else 200
     return render_template("clients/schedule_service.html", form=form, client=client,
                            clashes=clashes,
