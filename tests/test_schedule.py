@@ -16,6 +16,7 @@ from portal.models import (
     ScheduledService,
     ServiceSeries,
     ServiceStatus,
+    User,
     utcnow,
 )
 from portal.services import schedule
@@ -430,3 +431,21 @@ def test_visits_are_entered_in_the_business_zone(app, admin_browser, business, h
     update_row(app, Business, business.id, time_zone="Europe/Paris")
     post_schedule(admin_browser, household, date="2027-01-06", starts="09:00", ends="09:30")
     assert visits(app)[0].starts_at.astimezone(UTC).hour == 8
+
+
+def test_profile_shows_visit_in_business_zone_and_viewers_own(app, admin, admin_browser,
+                                                              household):
+    update_row(app, User, admin.id, time_zone="America/New_York")
+    post_schedule(admin_browser, household, title="Morning walk", date="2027-01-06",
+                  starts="09:00", ends="09:30")
+    page = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert ("Wed, Jan 6, 9:00 AM\u20139:30 AM CST (10:00 AM\u201310:30 AM EST your time)"
+            in page)
+
+
+def test_edit_page_shows_the_visit_in_the_business_zone(app, admin_browser, household,
+                                                        assigned_staff):
+    rows = make_series(app, admin_browser, household, assigned_staff, "2027-01-04", count=2)
+    page = admin_browser.get(f"/services/{rows[0].id}/edit").get_data(as_text=True)
+    assert 'value="2027-01-04"' in page and 'value="09:00"' in page and 'value="09:30"' in page
+    assert "Repeats weekly on Mon, 2 visits" in page and "This and following visits" in page
