@@ -71,6 +71,11 @@ def can_manage_clients(user: User) -> bool:
     return is_admin_team(user)
 
 
+def can_view_week_schedule(user: User) -> bool:
+    """The week's schedule of every staff member, with unassigned visits: the admin team."""
+    return is_admin_team(user)
+
+
 def can_view_my_clients(user: User) -> bool:
     """My Clients: a staff member's own list of the clients they work with."""
     return is_staff(user)

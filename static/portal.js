@@ -25,6 +25,26 @@
     }
   }
 
+  // Schedule a service: show the repeat fields only when the visit repeats, and the weekdays
+  // only for weekly. Without this script every field shows and the server ignores the unused.
+  function showRepeatFields(select) {
+    var form = select.form;
+    var fields = form && form.querySelector("[data-repeat-fields]");
+    if (!fields) return;
+    fields.hidden = select.value === "none";
+    Array.prototype.forEach.call(fields.querySelectorAll("[data-repeat-only]"), function (part) {
+      part.hidden = part.getAttribute("data-repeat-only") !== select.value;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("select[data-repeat]")) showRepeatFields(event.target);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("select[data-repeat]"), showRepeatFields);
+  });
+
   document.addEventListener("DOMContentLoaded", scrollFeedToEnd);
 
   document.addEventListener("htmx:afterSettle", function (event) {

@@ -104,6 +104,9 @@ GUARDED = {
     "clients.new_login": "can_manage_clients",
     "clients.schedule_service": "can_manage_clients",
     "clients.cancel_service": "can_manage_clients",
+    "clients.edit_service": "can_manage_clients",
+    "clients.reassign_service": "can_manage_clients",
+    "clients.week_schedule": "can_view_week_schedule",
     "clients.add_preferred_sitter": "can_manage_clients",
     "clients.remove_preferred_sitter": "can_manage_clients",
     "clients.edit": "can_edit_client",
@@ -553,6 +556,22 @@ def _cancel_service(world, business):
     return {"service_id": world.service().id}, None
 
 
+def _service(world, business):
+    return {"service_id": world.service().id}, None
+
+
+def _edit_service(world, business):
+    day = (utcnow() + timedelta(days=3)).date().isoformat()
+    return {"service_id": world.service().id}, {
+        "title": "Longer walk", "staff_id": "", "date": day, "starts": "10:00",
+        "end_date": "", "ends": "11:00", "scope": "one",
+    }
+
+
+def _reassign_service(world, business):
+    return {"service_id": world.service().id}, {"staff_id": world.staff().id, "scope": "one"}
+
+
 def _add_preferred_sitter(world, business):
     return {"client_id": world.household.id}, {"staff_id": world.staff().id}
 
@@ -750,6 +769,16 @@ MANAGEMENT_CASES = [
                    (302, 302), _writes("scheduled_services")),
     ManagementCase("clients.cancel_service", "POST", CLIENT_PAGES, _cancel_service, (302, 302),
                    _writes("scheduled_services")),
+    ManagementCase("clients.schedule_service", "GET", CLIENT_PAGES, _client,
+                   names_household=CLIENT_PAGES),
+    ManagementCase("clients.edit_service", "GET", CLIENT_PAGES, _service,
+                   names_household=CLIENT_PAGES),
+    ManagementCase("clients.edit_service", "POST", CLIENT_PAGES, _edit_service, (302, 302),
+                   _writes("scheduled_services")),
+    ManagementCase("clients.reassign_service", "POST", CLIENT_PAGES, _reassign_service,
+                   (302, 302), _writes("scheduled_services")),
+    # The week's schedule: each admin team its own business's.
+    ManagementCase("clients.week_schedule", "GET", ANY_ADMIN_TEAM, _nothing),
     ManagementCase("clients.add_preferred_sitter", "POST", CLIENT_PAGES, _add_preferred_sitter,
                    (302, 302), _writes("preferred_sitters")),
     ManagementCase("clients.remove_preferred_sitter", "POST", CLIENT_PAGES,
@@ -859,6 +888,19 @@ def _cancel_services_as_admin(world, request, viewer):
         assert response.status_code == 302
 
 
+def _reassign_services_as_admin(world, request, viewer):
+    """The staff member's visits go to someone else: the old staff member loses access."""
+    admin = request.getfixturevalue("logged_in")(request.getfixturevalue("admin"))
+    other = world.staff()
+    with world.app.app_context():
+        services = list(db.session.scalars(
+            select(ScheduledService.id).where(ScheduledService.staff_id == viewer.id)))
+    for service_id in services:
+        response = admin.submit(world.url("clients.reassign_service", service_id=service_id),
+                                {"staff_id": other.id, "scope": "one"})
+        assert response.status_code == 302
+
+
 def _unmark_preferred_sitter_as_admin(world, request, viewer):
     admin = request.getfixturevalue("logged_in")(request.getfixturevalue("admin"))
     response = admin.submit(world.url("clients.remove_preferred_sitter",
@@ -888,6 +930,8 @@ class Change:
 
 CHANGES = {
     "service_cancelled": Change("staff_scheduled", Feed.CONVERSATION, _cancel_services_as_admin),
+    "service_reassigned": Change("staff_scheduled", Feed.CONVERSATION,
+                                 _reassign_services_as_admin),
     "preferred_sitter_removed": Change("staff_preferred", Feed.CONVERSATION,
                                        _unmark_preferred_sitter_as_admin),
     "private_access_revoked": Change("office_manager_private", Feed.PRIVATE,

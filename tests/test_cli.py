@@ -115,7 +115,8 @@ def test_seed_demo_says_which_sitter_serves_which_client(app, runner):
     output = runner.invoke(args=["seed-demo"]).output
     assert "Sam Sitter: The Okafor Household (preferred sitter); The Rivera Household (Dog walk" \
         in output
-    assert "Wendy Walker: The Okafor Household (Drop-in visit" in output
+    assert "Wendy Walker: The Okafor Household (Overnight stay" in output
+    assert "repeats weekly on Mon, Wed, Fri" in output
     assert "Carla Client is The Rivera Household; Dan Dogowner is The Okafor Household" in output
 
 

@@ -32,7 +32,9 @@ def cases(household, assigned_staff):
         "pet": (profile, f"{profile}/pets", {"name": "Pickle", "species": "Cat"}, Pet),
         "service": (profile, f"{profile}/services",
                     {"staff_id": str(assigned_staff.id), "title": "Drop-in", "date": tomorrow,
-                     "starts": "09:00", "ends": "09:30"}, ScheduledService),
+                     "starts": "09:00", "ends": "09:30",
+                     # The same visit again overlaps the first: confirmed, it is made anyway.
+                     "confirm_overlap": "y"}, ScheduledService),
     }
 
 

@@ -6,13 +6,23 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    IntegerField,
+    SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TelField,
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from portal.phones import e164
 from portal.urls import chosen_id
@@ -120,16 +130,65 @@ class PetEditForm(PetCareForm):
             raise ValidationError("The birthday cannot be in the future.")
 
 
-class ServiceForm(FlaskForm):
-    staff_id = SelectField("Staff member", coerce=chosen_id, validators=[DataRequired()])
-    title = StringField("Service", default="Dog walk", validators=[DataRequired(), Length(max=100)])
-    date = DateField("Date", validators=[DataRequired()])
+REPEAT_CHOICES = [
+    SelectChoice("none", "Does not repeat"), SelectChoice("daily", "Daily"),
+    SelectChoice("weekly", "Weekly on chosen days"), SelectChoice("monthly", "Monthly on the date"),
+    SelectChoice("yearly", "Yearly"),
+]
+WEEKDAY_CHOICES = [SelectChoice(index, name) for index, name in enumerate(
+    ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
+SCOPE_CHOICES = [
+    SelectChoice("one", "This visit"), SelectChoice("following", "This and following visits"),
+    SelectChoice("all", "All visits of the series still to come"),
+]
+
+
+class VisitTimesMixin:
+    """Start and end as dates and wall-clock times in the business's zone; the end date may be
+    later for overnight stays (left empty, it is the start date)."""
+
+    date = DateField("Start date", validators=[DataRequired()])
     starts = TimeField("Starts", validators=[DataRequired()])
+    end_date = DateField("End date", validators=[Optional()],
+                         description="Leave empty for a visit on one day.")
     ends = TimeField("Ends", validators=[DataRequired()])
 
     def validate_ends(self, field):
-        if self.starts.data and field.data and field.data <= self.starts.data:
-            raise ValidationError("The end time must be after the start time.")
+        end_day = self.end_date.data or self.date.data
+        if (self.starts.data and field.data and self.date.data
+                and (end_day, field.data) <= (self.date.data, self.starts.data)):
+            raise ValidationError("The visit must end after it starts.")
+
+
+class ServiceForm(VisitTimesMixin, FlaskForm):
+    staff_id = SelectField("Staff member", coerce=chosen_id, validators=[Optional()])
+    title = StringField("Service", default="Dog walk", validators=[DataRequired(), Length(max=100)])
+    repeat = SelectField("Repeat", choices=REPEAT_CHOICES, default="none")
+    weekdays = SelectMultipleField("On", choices=WEEKDAY_CHOICES, coerce=int,
+                                   validators=[Optional()])
+    interval = IntegerField("Every (weeks, days, months or years)", default=1,
+                            validators=[Optional(), NumberRange(min=1, max=52)])
+    until = DateField("Until", validators=[Optional()])
+    count = IntegerField("Or number of visits", validators=[Optional(), NumberRange(min=1,
+                                                                                    max=800)])
+    confirm_overlap = BooleanField("Schedule anyway, overlapping the visits above")
+
+
+class EditServiceForm(VisitTimesMixin, FlaskForm):
+    staff_id = SelectField("Staff member", coerce=chosen_id, validators=[Optional()])
+    title = StringField("Service", validators=[DataRequired(), Length(max=100)])
+    scope = SelectField("Change", choices=SCOPE_CHOICES, default="one")
+    confirm_overlap = BooleanField("Save anyway, overlapping the visits above")
+
+
+class ReassignServiceForm(FlaskForm):
+    staff_id = SelectField("Staff member", coerce=chosen_id, validators=[Optional()])
+    scope = SelectField("Reassign", choices=SCOPE_CHOICES, default="one")
+    confirm_overlap = BooleanField("Reassign anyway, overlapping the visits above")
+
+
+class CancelServiceForm(FlaskForm):
+    scope = SelectField("Cancel", choices=SCOPE_CHOICES, default="one")
 
 
 class PreferredSitterForm(FlaskForm):

@@ -1,5 +1,4 @@
 from collections.abc import Callable
-from datetime import datetime
 from io import BytesIO
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -10,14 +9,18 @@ from wtforms import SelectChoice
 
 from portal import policy
 from portal.clients import bp
+from portal.clients import week as week_query
 from portal.clients.forms import (
+    CancelServiceForm,
     ClientEditForm,
     ClientForm,
+    EditServiceForm,
     HouseholdForm,
     PetCareForm,
     PetEditForm,
     PetForm,
     PreferredSitterForm,
+    ReassignServiceForm,
     ServiceForm,
 )
 from portal.clock import zone
@@ -32,8 +35,8 @@ from portal.loaders import (
     service_of_business,
     staff_of_business,
 )
-from portal.models import Client, Feed, Pet, Role, utcnow
-from portal.services import accounts, clients, form_keys
+from portal.models import Client, Feed, Pet, Role, User, utcnow
+from portal.services import accounts, clients, form_keys, schedule
 from portal.services.uploads import Upload, UploadError, prepare
 from portal.storage import storage
 from portal.urls import id_arg
@@ -174,39 +177,162 @@ def staff_choices(business_id: int) -> list[SelectChoice]:
     return [SelectChoice(staff.id, staff.name) for staff in active_staff(business_id)]
 
 
-def _service_form(business_id: int) -> ServiceForm:
-    form = ServiceForm()
-    form.staff_id.choices = staff_choices(business_id)
-    return form
+def _staff_choices_with_unassigned(business_id: int) -> list[SelectChoice]:
+    return [SelectChoice("", "Unassigned"), *staff_choices(business_id)]
 
 
-@bp.route("/clients/<int:client_id>/services", methods=["POST"])
+def _chosen_staff(staff_id: int | None) -> User | None:
+    return None if staff_id is None else staff_of_business(current_user, staff_id)
+
+
+def _span(form) -> schedule.LocalSpan:
+    return schedule.LocalSpan(form.date.data, form.starts.data,
+                              form.end_date.data or form.date.data, form.ends.data)
+
+
+def _refused(form, error: schedule.ScheduleError) -> None:
+    """Puts a refusal of the schedule on the form field it is about (or the form as a whole)."""
+    target = getattr(form, error.field, None) if error.field else None
+    if target is None or not hasattr(target, "errors"):
+        form.form_errors.append(str(error))
+    else:
+        target.errors = [*target.errors, str(error)]
+
+
+def _clash_lines(overlap: schedule.Overlap) -> list[str]:
+    return [schedule.clash_line(visit, current_user.business.time_zone)
+            for visit in overlap.clashes]
+
+
+@bp.route("/clients/<int:client_id>/services", methods=["GET", "POST"])
 @login_required
 def schedule_service(client_id: int):
+    """Schedule a service: the profile's form posts here; a refused or overlapping one comes
+    back as this page, with its message (or the overlaps to confirm) and what was entered."""
     client = _managed_client(client_id)
-    form = _service_form(current_user.business_id)
-    if not form.validate_on_submit():
-        flash("The service was not scheduled: " + _form_errors(form), "error")
-        return redirect(url_for("clients.profile", client_id=client.id) + "#services")
-    staff = staff_of_business(current_user, form.staff_id.data)
-    business_zone = zone(current_user.business.time_zone)
-    starts_at = datetime.combine(form.date.data, form.starts.data, business_zone)
-    ends_at = datetime.combine(form.date.data, form.ends.data, business_zone)
-    _made_once(client, lambda: clients.schedule_service(
-        current_user, client, staff, title=form.title.data, starts_at=starts_at, ends_at=ends_at
-    ), "services")
-    return _back_to_profile(client, f"{form.title.data} with {staff.name} was scheduled.",
-                            "services")
+    form = ServiceForm()
+    form.staff_id.choices = _staff_choices_with_unassigned(current_user.business_id)
+    clashes = []
+    if form.validate_on_submit():
+        staff = _chosen_staff(form.staff_id.data)
+        repeat = schedule.Repeat(
+            schedule.Frequency(form.repeat.data), form.interval.data or 1,
+            tuple(form.weekdays.data or ()), form.until.data, form.count.data,
+        )
+        made = []
+        try:
+            _made_once(client, lambda: made.extend(schedule.schedule(
+                current_user, client, staff, title=form.title.data, span=_span(form),
+                repeat=repeat, allow_overlap=form.confirm_overlap.data,
+            )), "services")
+        except schedule.ScheduleError as error:
+            db.session.rollback()  # nothing saved, the form's one-time key neither
+            _refused(form, error)
+        except schedule.Overlap as overlap:
+            db.session.rollback()
+            clashes = _clash_lines(overlap)
+        else:
+            who = staff.name if staff else "nobody assigned yet"
+            what = f"{len(made)} visits of " if len(made) > 1 else ""
+            return _back_to_profile(
+                client, f"{what}{form.title.data.strip()} with {who} scheduled.", "services")
+    status = 422 if (form.errors or form.form_errors or clashes) else 200
+    return render_template("clients/schedule_service.html", form=form, client=client,
+                           clashes=clashes,
+                           staff_members=active_staff(current_user.business_id)), status
+
+
+def _visit(service_id: int):
+    policy.require(policy.can_manage_clients(current_user))
+    service = service_of_business(current_user, service_id)
+    return service, client_of_business(current_user, service.client_id)
+
+
+@bp.route("/services/<int:service_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_service(service_id: int):
+    service, client = _visit(service_id)
+    zone_name = current_user.business.time_zone
+    starts, ends = (service.starts_at.astimezone(zone(zone_name)),
+                    service.ends_at.astimezone(zone(zone_name)))
+    form = EditServiceForm(data={
+        "title": service.title, "staff_id": service.staff_id, "date": starts.date(),
+        "starts": starts.time(), "end_date": ends.date(), "ends": ends.time(), "scope": "one",
+    } if request.method == "GET" else None)
+    form.staff_id.choices = _staff_choices_with_unassigned(current_user.business_id)
+    clashes = []
+    if form.validate_on_submit():
+        try:
+            schedule.update(
+                current_user, service, schedule.Scope(form.scope.data),
+                staff=_chosen_staff(form.staff_id.data), title=form.title.data,
+                span=_span(form), allow_overlap=form.confirm_overlap.data,
+            )
+        except schedule.ScheduleError as error:
+            _refused(form, error)
+        except schedule.Overlap as overlap:
+            clashes = _clash_lines(overlap)
+        else:
+            return _back_to_profile(client, f"{form.title.data} was changed.", "services")
+    status = 422 if (form.errors or form.form_errors or clashes) else 200
+    return render_template("clients/edit_service.html", form=form, client=client,
+                           service=service, clashes=clashes,
+                           repeat_line=schedule.describe_rule), status
+
+
+@bp.route("/services/<int:service_id>/reassign", methods=["POST"])
+@login_required
+def reassign_service(service_id: int):
+    service, client = _visit(service_id)
+    form = ReassignServiceForm()
+    form.staff_id.choices = _staff_choices_with_unassigned(current_user.business_id)
+    clashes = []
+    if form.validate_on_submit():
+        staff = _chosen_staff(form.staff_id.data)
+        try:
+            schedule.update(current_user, service, schedule.Scope(form.scope.data), staff=staff,
+                            allow_overlap=form.confirm_overlap.data)
+        except schedule.ScheduleError as error:
+            _refused(form, error)
+        except schedule.Overlap as overlap:
+            clashes = _clash_lines(overlap)
+        else:
+            who = staff.name if staff else "nobody (unassigned)"
+            return _back_to_profile(client, f"{service.title} is now assigned to {who}.",
+                                    "services")
+    return render_template("clients/reassign_service.html", form=form, client=client,
+                           service=service, clashes=clashes), 422
 
 
 @bp.route("/services/<int:service_id>/cancel", methods=["POST"])
 @login_required
 def cancel_service(service_id: int):
-    policy.require(policy.can_manage_clients(current_user))
-    service = service_of_business(current_user, service_id)
-    clients.cancel_service(current_user, service)
-    client = client_of_business(current_user, service.client_id)
-    return _back_to_profile(client, "The service was cancelled.")
+    service, client = _visit(service_id)
+    form = CancelServiceForm()
+    if form.validate_on_submit():
+        try:
+            cancelled = schedule.cancel(current_user, service, schedule.Scope(form.scope.data))
+        except schedule.ScheduleError as error:
+            form.form_errors.append(str(error))
+        else:
+            visits = "visits were" if len(cancelled) > 1 else "visit was"
+            noun = f"{len(cancelled)} {visits}" if len(cancelled) > 1 else f"The {visits}"
+            return _back_to_profile(client, f"{noun} cancelled.", "services")
+    errors = " ".join([*form.form_errors, _form_errors(form)]).strip()
+    flash("Nothing was cancelled: " + errors, "error")
+    return redirect(url_for("clients.profile", client_id=client.id) + "#services"), 303
+
+
+@bp.route("/schedule")
+@login_required
+def week_schedule():
+    policy.require(policy.can_view_week_schedule(current_user))
+    business = current_user.business
+    week = week_query.week_of(request.args.get("week"), business.time_zone)
+    show_cancelled = request.args.get("cancelled") == "1"
+    table = week_query.load(business, week, show_cancelled=show_cancelled)
+    return render_template("clients/week_schedule.html", table=table,
+                           show_cancelled=show_cancelled)
 
 
 @bp.route("/clients/<int:client_id>/preferred-sitters", methods=["POST"])

@@ -10,8 +10,16 @@ from portal.extensions import db
 from portal.feed_component import query
 from portal.forms import MessageForm
 from portal.fragments import wants_fragment
-from portal.models import Client, Feed, ScheduledService, ServiceStatus, User, utcnow
-from portal.services import composers, feed_activity
+from portal.models import (
+    Client,
+    Feed,
+    ScheduledService,
+    ServiceSeries,
+    ServiceStatus,
+    User,
+    utcnow,
+)
+from portal.services import composers, feed_activity, schedule
 from portal.urls import moment_token
 
 SERVICES_SHOWN = 20
@@ -92,18 +100,25 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
 _SERVICES = (
     select(
         ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
-        ScheduledService.ends_at, ScheduledService.status, User.name.label("staff_name"),
+        ScheduledService.ends_at, ScheduledService.status, ScheduledService.series_id,
+        ScheduledService.staff_id, User.name.label("staff_name"),
+        ServiceSeries.rule.label("series_rule"),
     )
-    .join(User, User.id == ScheduledService.staff_id)
+    # Unassigned visits (no staff member) are listed too, for the admin team.
+    .outerjoin(User, User.id == ScheduledService.staff_id)
+    .outerjoin(ServiceSeries, ServiceSeries.id == ScheduledService.series_id)
     .where(
         ScheduledService.client_id == bindparam("client_id"),
-        ScheduledService.status != ServiceStatus.CANCELLED,
         ScheduledService.ends_at >= bindparam("window_start"),
     )
-    .order_by(ScheduledService.starts_at)
+    .order_by(ScheduledService.starts_at, ScheduledService.id)
     .limit(SERVICES_SHOWN)
 )
-_STAFF_SERVICES = _SERVICES.where(ScheduledService.staff_id == bindparam("staff_id"))
+# Staff see their own visits still on, never cancelled ones.
+_STAFF_SERVICES = _SERVICES.where(
+    ScheduledService.staff_id == bindparam("staff_id"),
+    ScheduledService.status != ServiceStatus.CANCELLED,
+)
 
 
 def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
@@ -115,6 +130,8 @@ def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
             "window_start": policy.staff_access_window(current_user.business).start,
         }).all(),
         "preferred_sitters": [member for member in roster if member.is_preferred],
+        "repeat_line": schedule.describe_rule,
+        "now": utcnow(),
     }
     if policy.can_manage_clients(current_user):
         context["staff"] = roster

@@ -10,11 +10,10 @@ from portal.models import (
     Pet,
     PreferredSitter,
     ScheduledService,
-    ServiceStatus,
     User,
     utcnow,
 )
-from portal.services import audit
+from portal.services import audit, schedule
 from portal.services.uploads import PreparedFile, UploadError
 from portal.storage import storage
 
@@ -68,31 +67,12 @@ def add_pet(actor: User, client: Client, *, name: str, species: str, notes: str 
 
 
 def schedule_service(
-    actor: User | None, client: Client, staff: User, *, title: str,
+    actor: User | None, client: Client, staff: User | None, *, title: str,
     starts_at: datetime, ends_at: datetime,
 ) -> ScheduledService:
-    service = ScheduledService(
-        business_id=client.business_id, client_id=client.id, staff_id=staff.id,
-        title=title.strip() or "Visit", starts_at=starts_at, ends_at=ends_at,
-    )
-    db.session.add(service)
-    db.session.flush()
-    audit.record(
-        client.business_id, actor, "service.scheduled", "scheduled_service", service.id,
-        client_id=client.id, staff_id=staff.id,
-    )
-    db.session.commit()
-    return service
-
-
-def cancel_service(actor: User, service: ScheduledService) -> ScheduledService:
-    service.status = ServiceStatus.CANCELLED
-    audit.record(
-        service.business_id, actor, "service.cancelled", "scheduled_service", service.id,
-        client_id=service.client_id, staff_id=service.staff_id,
-    )
-    db.session.commit()
-    return service
+    """One visit at given moments; the schedule's own rules are in services.schedule."""
+    return schedule.schedule_service(actor, client, staff, title=title, starts_at=starts_at,
+                                     ends_at=ends_at)
 
 
 def add_preferred_sitter(actor: User | None, client: Client, staff: User) -> None:

@@ -1,6 +1,6 @@
 """The demo business that `make run` starts with: one login per role."""
 
-from datetime import datetime, timedelta
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import accounts, clients, messages
+from portal.services import accounts, clients, messages, schedule
 
 BUSINESS_NAME = "Happy Tails Pet Care"
 PASSWORD = "happy-tails-demo"
@@ -65,14 +65,27 @@ def seed() -> bool:
     carla = login(*LOGINS[4], client_id=carla_home.id)
     dan = login(*LOGINS[5], client_id=dan_home.id)
 
-    tomorrow_noon = _at_hour(utcnow() + timedelta(days=1), 18)
-    clients.schedule_service(
-        admin, carla_home, sam, title="Dog walk", starts_at=tomorrow_noon,
-        ends_at=tomorrow_noon + timedelta(minutes=30),
+    # The schedule, in the business's zone: a weekly walk (a series), an overnight stay across
+    # two days, a cancelled visit and one nobody is assigned to yet.
+    today = utcnow().astimezone(ZoneInfo(business.time_zone)).date()
+    day = timedelta(days=1)
+    schedule.schedule(
+        admin, carla_home, sam, title="Dog walk", allow_overlap=True,
+        span=schedule.LocalSpan(today, time(12), today, time(12, 30)),
+        repeat=schedule.Repeat(schedule.Frequency.WEEKLY, weekdays=(0, 2, 4), count=24),
     )
-    clients.schedule_service(
-        admin, dan_home, wendy, title="Drop-in visit", starts_at=tomorrow_noon,
-        ends_at=tomorrow_noon + timedelta(minutes=45),
+    schedule.schedule(
+        admin, dan_home, wendy, title="Overnight stay", allow_overlap=True,
+        span=schedule.LocalSpan(today + day, time(18), today + 2 * day, time(9)),
+    )
+    dropped = schedule.schedule(
+        admin, carla_home, wendy, title="Drop-in visit", allow_overlap=True,
+        span=schedule.LocalSpan(today + 2 * day, time(15), today + 2 * day, time(15, 30)),
+    )
+    schedule.cancel(admin, dropped[0])
+    schedule.schedule(
+        admin, dan_home, None, title="Dog walk", allow_overlap=True,
+        span=schedule.LocalSpan(today + 3 * day, time(10), today + 3 * day, time(10, 45)),
     )
     clients.add_preferred_sitter(admin, dan_home, sam)
 
@@ -85,10 +98,6 @@ def seed() -> bool:
     messages.post_message(dan, dan_home, Feed.CONVERSATION,
                           "Pepper's new pills are on the counter. Thanks!")
     return True
-
-
-def _at_hour(moment: datetime, hour: int) -> datetime:
-    return moment.replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
 def logins_table() -> str:
@@ -141,13 +150,24 @@ def _reasons(person: User) -> dict[int, list[str]]:
         select(PreferredSitter.client_id).where(PreferredSitter.staff_id == person.id)
     ):
         reasons.setdefault(client_id, []).append("preferred sitter")
+    window = policy.staff_access_window(person.business)
+    series_seen = set()
     for service in db.session.scalars(
         select(ScheduledService)
         .where(ScheduledService.staff_id == person.id,
-               ScheduledService.status != ServiceStatus.CANCELLED)
+               ScheduledService.status != ServiceStatus.CANCELLED,
+               ScheduledService.ends_at >= window.start, ScheduledService.starts_at <= window.end)
         .order_by(ScheduledService.starts_at)
     ):
+        if service.series_id is not None:
+            if service.series_id in series_seen:
+                continue
+            series_seen.add(service.series_id)
         when = service.starts_at.astimezone(ZoneInfo(person.business.time_zone))
+        repeats = ""
+        if service.series_id is not None:
+            rule = schedule.describe_rule(service.series.rule)
+            repeats = f", {rule[0].lower()}{rule[1:]}"
         reasons.setdefault(service.client_id, []).append(
-            f"{service.title} {when:%a} {when.day} {when:%b %H:%M}")
+            f"{service.title} {when:%a} {when.day} {when:%b %H:%M}{repeats}")
     return reasons

@@ -18,6 +18,7 @@ from portal import policy
 from portal.clock import exact_time, zone
 from portal.extensions import db
 from portal.models import AuditEvent, Client, Feed, Pet, Role, User
+from portal.services.schedule import describe_rule
 from portal.urls import id_arg
 
 # The kinds of event the filter offers: value -> (label, actions).
@@ -33,6 +34,7 @@ KINDS = {
     "replies": ("Unmatched replies filed or discarded", ("reply.filed", "reply.discarded")),
     "clients": ("Clients and services", (
         "client.created", "pet.created", "service.scheduled", "service.cancelled",
+        "service.changed", "service.reassigned",
         "preferred_sitter.added", "preferred_sitter.removed",
         "client.updated", "client.archived", "client.unarchived",
         "pet.updated", "pet.archived", "pet.restored",
@@ -47,6 +49,7 @@ SETTINGS = {
     "private_messaging_enabled": ("Private Messaging", PORTAL_SETTINGS),
     "client_read_receipts": ("Read Receipts for Clients", PORTAL_SETTINGS),
     "staff_access_days": ("Staff access around visits (days)", PORTAL_SETTINGS),
+    "time_zone": ("Business time zone", PORTAL_SETTINGS),
     "notify_email_default": ("Email by default", NOTIFICATION_DEFAULTS),
     "notify_sms_default": ("Text messages by default", NOTIFICATION_DEFAULTS),
     "notify_push_default": ("App notifications by default", NOTIFICATION_DEFAULTS),
@@ -413,6 +416,61 @@ class EventFacts:
     @property
     def reply_channel(self) -> str:
         return "by text" if self.details.get("channel") == "sms" else "by email"
+
+    # --- the schedule ---
+
+    @property
+    def service_title(self) -> str:
+        return str(self.details.get("title") or "a service")
+
+    def _moment(self, value) -> str | None:
+        try:
+            moment = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return None
+        return exact_time(moment, self.viewer.time_zone)
+
+    @property
+    def service_starts(self) -> str | None:
+        """When the (first) visit starts, in the viewer's zone."""
+        return self._moment(self.details.get("starts_at"))
+
+    @property
+    def service_visits(self) -> int:
+        """How many visits the event reached: more than one for a series."""
+        visits = self.details.get("visits")
+        return visits if isinstance(visits, int) and visits > 0 else 1
+
+    @property
+    def service_scope(self) -> str | None:
+        return {"one": "this visit only", "following": "this and the following visits",
+                "all": "all visits still to come"}.get(self.details.get("scope"))
+
+    @property
+    def service_rule(self) -> str | None:
+        rule = self.details.get("rule")
+        return describe_rule(rule) if isinstance(rule, str) else None
+
+    @property
+    def service_changes(self) -> list[tuple[str, str, str]]:
+        """Each changed field of a visit as (label, before, after)."""
+        changes = self.details.get("changes")
+        if not isinstance(changes, dict):
+            return []
+        shown = []
+        for key, label in (("title", "title"), ("staff", "staff member"),
+                           ("starts_at", "start"), ("ends_at", "end"), ("status", "status")):
+            change = changes.get(key)
+            if not (isinstance(change, list) and len(change) == 2):
+                continue
+            if key in ("starts_at", "ends_at"):
+                before, after = (self._moment(value) or "?" for value in change)
+            elif key == "staff":
+                before, after = (value or "unassigned" for value in change)
+            else:
+                before, after = (str(value) for value in change)
+            shown.append((label, before, after))
+        return shown
 
     def _user(self, user_id) -> Named | None:
         user = self.names.users.get(user_id)

@@ -1,8 +1,23 @@
+from zoneinfo import available_timezones
+
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectChoice, SelectField
 from wtforms.validators import InputRequired, NumberRange
 
 YES_NO = [SelectChoice("no", "No"), SelectChoice("yes", "Yes")]
+# Zones by region (America/Chicago under America); the old aliases (US/Central, EST5EDT) and
+# bare abbreviations are left out: each place once, by the name the zone database keeps.
+_REGIONS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia",
+            "Europe", "Indian", "Pacific")
+
+
+def time_zone_choices() -> dict[str, list[SelectChoice]]:
+    zones = sorted(name for name in available_timezones() if name.split("/")[0] in _REGIONS)
+    groups: dict[str, list[SelectChoice]] = {"UTC": [SelectChoice("UTC", "UTC")]}
+    for name in zones:
+        region, _, place = name.partition("/")
+        groups.setdefault(region, []).append(SelectChoice(name, place.replace("_", " ")))
+    return groups
 
 
 class PortalSettingsForm(FlaskForm):
@@ -19,6 +34,13 @@ class PortalSettingsForm(FlaskForm):
         default="no",
         description="Clients see “Seen” and the time under their own messages once someone "
         "at your business has read them.",
+    )
+    time_zone = SelectField(
+        "Business time zone",
+        choices=time_zone_choices,
+        default="America/Chicago",
+        description="Visits are entered and shown in this zone, where the pets are. Someone whose "
+        "own zone differs sees their time beside it.",
     )
     staff_access_days = IntegerField(
         "Staff access around visits (days)",

@@ -30,6 +30,7 @@ def portal_settings():
             "private_messaging_enabled": "yes" if business.private_messaging_enabled else "no",
             "client_read_receipts": "yes" if business.client_read_receipts else "no",
             "staff_access_days": business.staff_access_days,
+            "time_zone": business.time_zone,
         }
         if request.method == "GET"
         else None
@@ -39,6 +40,8 @@ def portal_settings():
         settings.update_business_settings(
             current_user, business,
             private_messaging_enabled=enabled, staff_access_days=form.staff_access_days.data,
+            # An older form without the field leaves the zone as it was.
+            time_zone=form.time_zone.data if form.time_zone.raw_data else business.time_zone,
             # An older form without the field leaves the setting as it was.
             client_read_receipts=(
                 form.client_read_receipts.data == "yes"
