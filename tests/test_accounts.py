@@ -111,7 +111,7 @@ def test_invitation_email_lets_the_person_set_a_password_and_log_in(
     page = browser.get(link).get_data(as_text=True)
     assert "Choose your password" in page and "wendy@example.com" in page
     response = set_password(browser, link)
-    assert (response.status_code, response.location) == (302, "/my-clients")
+    assert (response.status_code, response.location) == (302, "/today")
     assert "Welcome! Your password is set" in browser.get("/my-clients").get_data(as_text=True)
     # From now on the password is the way in.
     again = new_client()
