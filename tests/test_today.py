@@ -299,3 +299,30 @@ def test_calendar_link_refused_to_non_staff(app, logged_in, admin, household_log
         assert logged_in(user).submit("/today/calendar-link").status_code == 404
         assert _token(app, user) is None
 
+
+
+# --- the Staff page -------------------------------------------------------------------------------
+
+def test_staff_page_shows_each_members_next_visit(app, logged_in, admin, make_user,
+                                                 make_client, household):
+    sam, pat = make_user(Role.STAFF, name="Sam Sitter"), make_user(Role.STAFF, name="Pat Idle")
+    archived = make_client(name="Archived Household")
+    add_visit(app, household, sam, 4, time(9, 0))
+    add_visit(app, household, sam, 2, time(8, 0), status=ServiceStatus.CANCELLED)
+    add_visit(app, archived, sam, 1, time(7, 0))
+    update_row(app, Client, archived.id, archived_at=utcnow())
+    page = logged_in(admin).get("/staff").get_data(as_text=True)
+    rows = dict(re.findall(r"<tr[^>]*>\s*<td>([^<]+)</td>(.*?)</tr>", page, re.S))
+    day = local_today() + timedelta(days=4)
+    assert f"{day:%a}, {day:%b} {day.day}, 9:00 AM" in rows["Sam Sitter"]
+    assert "AM" not in rows["Pat Idle"] and "PM" not in rows["Pat Idle"]
+
+
+def test_staff_page_takes_constant_queries_with_next_visits(app, logged_in, admin, make_user,
+                                                           household):
+    browser = logged_in(admin)
+    add_visit(app, household, make_user(Role.STAFF), 1, time(9, 0))
+    few = count_queries(app, browser, "/staff")
+    for number in range(5):
+        add_visit(app, household, make_user(Role.STAFF), number, time(21, 0))
+    assert count_queries(app, browser, "/staff") == few

@@ -11,8 +11,9 @@ from sqlalchemy import bindparam, literal, select, tuple_
 
 from portal import policy, unread
 from portal.extensions import db
-from portal.models import Client, Pet, ScheduledService, User, utcnow
+from portal.models import Client, Pet, User, utcnow
 from portal.models.types import UTCDateTime
+from portal.staff import visits
 from portal.urls import url_pattern
 
 
@@ -78,21 +79,11 @@ def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int):
         literal(0),
     )
     # The viewer's next visit with each client: its start and end, as two columns.
-    next_visit = (
-        select(ScheduledService.id)
-        .where(policy.own_visits_clause(shape.id), ScheduledService.client_id == Client.id,
-               ScheduledService.ends_at >= bindparam("now", type_=UTCDateTime()))
-        .order_by(ScheduledService.starts_at, ScheduledService.id)
-        .limit(1)
-        .correlate(Client)
-        .scalar_subquery()
-    )
-    next_starts = select(ScheduledService.starts_at).where(ScheduledService.id == next_visit)
-    next_ends = select(ScheduledService.ends_at).where(ScheduledService.id == next_visit)
+    next_visit = visits.next_visit_columns(shape.id, bindparam("now", type_=UTCDateTime()),
+                                           client_id=Client.id)
     return (
         select(Client.id, Client.name, Client.address, unread_count.label("unread"),
-               next_starts.correlate(Client).scalar_subquery().label("next_starts_at"),
-               next_ends.correlate(Client).scalar_subquery().label("next_ends_at"))
+               *next_visit)
         .where(Client.id.in_(page))
         .order_by(Client.name, Client.id)
     )

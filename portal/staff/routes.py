@@ -6,7 +6,7 @@ from portal import policy, throttle
 from portal.extensions import db
 from portal.forms import LoginAccountForm
 from portal.fragments import render
-from portal.models import Role, User
+from portal.models import Role, User, utcnow
 from portal.services import accounts, calendar_links
 from portal.staff import bp, calendar, visits
 from portal.staff import query as clients_query
@@ -19,8 +19,8 @@ CLIENTS_PER_PAGE = 30
 @login_required
 def index():
     policy.require(policy.can_manage_clients(current_user))
-    members = db.session.scalars(
-        select(User)
+    members = db.session.execute(
+        select(User, *visits.next_visit_columns(User.id, utcnow()))
         .where(
             User.business_id == current_user.business_id,
             User.role.in_([Role.ADMIN, Role.OFFICE_MANAGER, Role.STAFF]),

@@ -69,7 +69,8 @@ def _visits(viewer: User, starts_before: datetime, ends_after: datetime, *,
     columns = [
         ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
         ScheduledService.ends_at, ScheduledService.status, ScheduledService.updated_at,
-        ScheduledService.revision, ScheduledService.client_id, Client.name.label("client_name"), Client.address, Client.entry_instructions,
+        ScheduledService.revision, ScheduledService.client_id,
+        Client.name.label("client_name"), Client.address, Client.entry_instructions,
         Client.gate_code,
     ]
     if with_feeds:
@@ -164,3 +165,25 @@ def calendar_visits(staff: User, now: datetime | None = None) -> list[Visit]:
     now = now or utcnow()
     return _visits(staff, now + CALENDAR_AHEAD, now - CALENDAR_PAST,
                    include_cancelled=True, with_feeds=False)
+
+
+def next_visit_columns(staff_id, now, client_id=None) -> tuple:
+    """SQL: the start and end of a staff member's next visit (or the one under way), with
+    one client if given, as two columns of a list's one statement; staff_id and client_id
+    may be columns of the enclosing query."""
+    clauses = [policy.own_visits_clause(staff_id), ScheduledService.ends_at >= now]
+    if client_id is not None:
+        clauses.append(ScheduledService.client_id == client_id)
+    next_visit = (
+        select(ScheduledService.id)
+        .where(*clauses)
+        .order_by(ScheduledService.starts_at, ScheduledService.id)
+        .limit(1)
+        .correlate_except(ScheduledService)
+        .scalar_subquery()
+    )
+    return tuple(
+        select(column).where(ScheduledService.id == next_visit).scalar_subquery().label(name)
+        for column, name in ((ScheduledService.starts_at, "next_starts_at"),
+                             (ScheduledService.ends_at, "next_ends_at"))
+    )
