@@ -715,6 +715,6 @@ def test_accepting_an_invitation_ends_sessions_of_whoever_was_logged_in(
         token = account_links.make(db.session.get(User, invited.id),
                                    account_links.Purpose.INVITATION)
     admin_session = admin_browser.get_cookie("session").value
-    assert set_password(admin_browser, f"/invitation/{token}").location == "/my-clients"
+    assert set_password(admin_browser, f"/invitation/{token}").location == "/today"
     assert count_rows(app, LoginSession, LoginSession.user_id == admin.id) == 0
     assert replay(new_client, "session", admin_session).status_code == 302
