@@ -294,4 +294,6 @@ DEFAULTS = {
     "THROTTLE_FILES_PER_USER": "60 per 10 minutes;200 per hour",
     "THROTTLE_RESET_REQUESTS_PER_EMAIL": "3 per hour",
     "THROTTLE_RESET_REQUESTS_PER_ADDRESS": "20 per hour",
+    # Fetches of one calendar link (phone calendars refresh hourly at most).
+    "THROTTLE_CALENDAR_FEED_PER_LINK": "30 per hour",
 }

@@ -268,6 +268,38 @@ def _staff_has_access(staff: User, client: Client) -> bool:
     return cache[key]
 
 
+def can_view_today(user: User) -> bool:
+    """Today: a staff member's own visits, today and the week ahead."""
+    return is_staff(user)
+
+
+def can_subscribe_to_calendar(user: User) -> bool:
+    """A staff member's own schedule as an iCalendar feed at a secret URL: an active staff
+    login only, so a deactivated login's link answers 404 at once."""
+    return is_staff(user) and user.active
+
+
+def own_visits_clause(staff_id, *, include_cancelled: bool = False) -> ColumnElement[bool]:
+    """SQL: a staff member's own visits as their Today list and calendar show them. Never an
+    archived client's (its staff lost access to it); cancelled ones only where a calendar that
+    copied them must learn they are off."""
+    archived = aliased(Client)  # its own name: never correlated with a Client of the caller
+    clauses = [
+        ScheduledService.staff_id == staff_id,
+        ~exists().where(archived.id == ScheduledService.client_id,
+                        archived.archived_at.is_not(None)),
+    ]
+    if not include_cancelled:
+        clauses.append(ScheduledService.status != ServiceStatus.CANCELLED)
+    return and_(*clauses)
+
+
+def household_visits_clause(client_id) -> ColumnElement[bool]:
+    """SQL: the visits a household sees coming on its portal page: its own, not cancelled."""
+    return and_(ScheduledService.client_id == client_id,
+                ScheduledService.status != ServiceStatus.CANCELLED)
+
+
 def clients_visible_to(user: User, *, archived: bool = False):
     """A select of the clients this user may open, for lists and searches. Lists leave
     archived clients out; `archived=True` lists only those (the admin team's Archived

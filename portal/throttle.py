@@ -116,6 +116,16 @@ def reset_request(email: str) -> Refusal | None:
     return None
 
 
+def calendar_feed_refusal(token: str) -> Refusal | None:
+    """A fetch of a staff member's calendar feed: phone calendars ask every hour or so, so a
+    link asked for far more often is being scraped. Refused or counted, per link."""
+    rules = [("THROTTLE_CALENDAR_FEED_PER_LINK", _digest(token))]
+    if refusal := _refusal(rules):
+        return refusal
+    _count(rules)
+    return None
+
+
 def _login_rules(email: str) -> list[tuple[str, str]]:
     return [
         ("THROTTLE_LOGIN_FAILURES_PER_ACCOUNT", _digest(_email(email))),

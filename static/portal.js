@@ -47,6 +47,25 @@
 
   document.addEventListener("DOMContentLoaded", scrollFeedToEnd);
 
+  // "Copy" beside a read-only link (the calendar link): copies it, and says so.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.getElementById(button.getAttribute("aria-describedby") || "");
+    if (!field) return;
+    field.select();
+    var say = function (text) { if (status) status.textContent = text; };
+    var fallback = function () {
+      say(document.execCommand && document.execCommand("copy") ? "Copied." : "Select the link and copy it.");
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () { say("Copied."); }, fallback);
+    } else {
+      fallback();
+    }
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     if (!target) return;

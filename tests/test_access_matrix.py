@@ -76,6 +76,11 @@ LOGGED_IN = {
     "push.subscribe": {"POST"},
     "push.unsubscribe": {"POST"},
 }
+# No login: a secret token in the path is the key, and an unknown one answers 404 to anyone
+# (tests/test_calendar_feed.py): endpoint -> what the token is.
+SECRET_URL = {
+    "staff.calendar_feed": "a staff member's calendar token (User.calendar_token)",
+}
 # Called by another service, which signs each request: endpoint -> who signs.
 SIGNED = {
     "sms.status": "Twilio (X-Twilio-Signature, tests/test_delivery.py)",
@@ -125,6 +130,8 @@ GUARDED = {
     "accounts.reactivate": "can_manage_account",
     "accounts.try_emails_again": "can_manage_account",
     "staff.my_clients": "is_staff",
+    "staff.today": "can_view_today",
+    "staff.calendar_link": "can_subscribe_to_calendar",
     "center.index": "can_use_message_center",
     "preferences.business_defaults": "can_manage_notifications",
     "preferences.retry": "can_manage_notifications",
@@ -824,6 +831,11 @@ MANAGEMENT_CASES = [
                    (302, 200), _writes("users")),
     ManagementCase("staff.my_clients", "GET", STAFF, _nothing,
                    names_household=frozenset({"staff_scheduled", "staff_preferred"})),
+    # Their own visits: the scheduled sitter has one with the household tomorrow.
+    ManagementCase("staff.today", "GET", STAFF, _nothing,
+                   names_household=frozenset({"staff_scheduled"})),
+    ManagementCase("staff.calendar_link", "POST", STAFF, _nothing, (302, 302),
+                   _writes("users")),
     # The admin team sees every client's feeds, staff their clients' Conversation feeds.
     ManagementCase("center.index", "GET", ANY_ADMIN_TEAM | STAFF, _client_wrote,
                    names_household=ADMIN_TEAM | {"staff_scheduled", "staff_preferred"}),
@@ -1003,19 +1015,34 @@ def test_signed_endpoint_refuses_every_role_without_the_signature(
         assert world.snapshot() == before
 
 
+@pytest.mark.parametrize("role", ROLE_IDS)
+def test_secret_url_answers_any_role_by_its_token_alone(world, browser_as, role):
+    """The calendar feed: a real token answers whoever asks (a phone calendar has no login),
+    a wrong one 404 to everyone, the logged-in included."""
+    staff = world.staff()
+    update_row(world.app, User, staff.id, calendar_token=f"token-{world.number()}-secret")
+    token = world.load(User, staff.id).calendar_token
+    _, browser = browser_as(role)
+    for hx in (False, True):
+        assert call(browser, "GET", world.url("staff.calendar_feed", token=token),
+                    hx).status_code == 200
+        assert call(browser, "GET", world.url("staff.calendar_feed", token=token + "x"),
+                    hx).status_code == 404
+
+
 def test_login_page_sends_logged_in_user_home(browser_as):
     _, browser = browser_as("staff_unrelated")
     response = browser.get("/login")
-    assert (response.status_code, response.location) == (302, "/my-clients")
+    assert (response.status_code, response.location) == (302, "/today")
 
 
 HOMES = {
     "admin": "/clients",
     "office_manager": "/clients",
     "office_manager_private": "/clients",
-    "staff_scheduled": "/my-clients",
-    "staff_preferred": "/my-clients",
-    "staff_unrelated": "/my-clients",
+    "staff_scheduled": "/today",
+    "staff_preferred": "/today",
+    "staff_unrelated": "/today",
     "client": "/clients/{household}",
     "other_client": "/clients/{other_household}",
     "other_business_admin": "/clients",
@@ -1054,9 +1081,10 @@ def test_classify_every_endpoint(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     unclassified = (
         endpoints - PUBLIC.keys() - LOGGED_IN.keys() - GUARDED.keys() - SIGNED.keys()
+        - SECRET_URL.keys()
     )
     assert not unclassified, (
-        "Classify these endpoints in PUBLIC, LOGGED_IN, SIGNED or GUARDED of "
+        "Classify these endpoints in PUBLIC, LOGGED_IN, SIGNED, SECRET_URL or GUARDED of "
         "tests/test_access_matrix.py "
         f"(and give guarded ones matrix cases): {sorted(unclassified)}"
     )
@@ -1064,7 +1092,7 @@ def test_classify_every_endpoint(app):
 
 def test_classify_only_existing_endpoints(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    classified = [*PUBLIC, *LOGGED_IN, *GUARDED, *SIGNED]
+    classified = [*PUBLIC, *LOGGED_IN, *GUARDED, *SIGNED, *SECRET_URL]
     assert sorted(set(classified) - endpoints) == []
     assert len(classified) == len(set(classified)), "an endpoint is in two classes"
 
@@ -1115,6 +1143,8 @@ def _values_for(world, endpoint: str) -> dict | None:
         return PUBLIC[endpoint]
     if endpoint in LOGGED_IN:
         return {}
+    if endpoint in SECRET_URL:
+        return {"token": "not-a-token"}  # 404, with the headers of every response
     for case in FEED_CASES:
         if case.endpoint == endpoint and case.method == "GET":
             target = world.message(Feed.CONVERSATION, photo=endpoint.startswith("files."))

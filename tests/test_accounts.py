@@ -111,7 +111,7 @@ def test_invitation_email_lets_the_person_set_a_password_and_log_in(
     page = browser.get(link).get_data(as_text=True)
     assert "Choose your password" in page and "wendy@example.com" in page
     response = set_password(browser, link)
-    assert (response.status_code, response.location) == (302, "/my-clients")
+    assert (response.status_code, response.location) == (302, "/today")
     assert "Welcome! Your password is set" in browser.get("/my-clients").get_data(as_text=True)
     # From now on the password is the way in.
     again = new_client()
@@ -715,6 +715,6 @@ def test_accepting_an_invitation_ends_sessions_of_whoever_was_logged_in(
         token = account_links.make(db.session.get(User, invited.id),
                                    account_links.Purpose.INVITATION)
     admin_session = admin_browser.get_cookie("session").value
-    assert set_password(admin_browser, f"/invitation/{token}").location == "/my-clients"
+    assert set_password(admin_browser, f"/invitation/{token}").location == "/today"
     assert count_rows(app, LoginSession, LoginSession.user_id == admin.id) == 0
     assert replay(new_client, "session", admin_session).status_code == 302

@@ -41,7 +41,7 @@ def test_login_lands_on_the_role_home(client, request, role, household):
     response = client.login(user)
     expected = {
         "admin": "/clients",
-        "assigned_staff": "/my-clients",
+        "assigned_staff": "/today",
         "household_login": f"/clients/{household.id}",
     }[role]
     assert response.headers["Location"] == expected

@@ -38,7 +38,7 @@ def test_demo_logins_work_through_the_login_form(app, runner, client):
     response = client.submit(
         "/login", {"email": "sam@happytails.example", "password": PASSWORD}
     )
-    assert response.headers["Location"] == "/my-clients"
+    assert response.headers["Location"] == "/today"
     page = client.get("/my-clients").get_data(as_text=True)
     assert "The Rivera Household" in page and "The Okafor Household" in page
 

@@ -32,6 +32,8 @@ def safe_next(target: str | None) -> str | None:
 def home_url(user) -> str:
     if policy.can_manage_clients(user):
         return url_for("clients.index")
+    if policy.can_view_today(user):
+        return url_for("staff.today")
     if policy.can_view_my_clients(user):
         return url_for("staff.my_clients")
     return url_for("clients.profile", client_id=user.client_id)

@@ -1,5 +1,7 @@
 """The feed component: one renderer for every feed, on every page that shows one."""
 
+from datetime import timedelta
+
 from flask import current_app, g, render_template
 from flask_login import current_user
 from sqlalchemy import bindparam, select
@@ -90,7 +92,8 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
         )
     else:
         context = feed_context(client, feed, before=before, form=form)
-        html = render_template("clients/portal.html", **context)
+        html = render_template("clients/portal.html", **context,
+                               upcoming_visits=upcoming_visits(client))
     # After rendering: a page that fails to render marks nothing read.
     if context["read_up_to"] is not None:
         feed_activity.mark_read(current_user, client, feed, context["read_up_to"])
@@ -119,6 +122,38 @@ _STAFF_SERVICES = _SERVICES.where(
     ScheduledService.staff_id == bindparam("staff_id"),
     ScheduledService.status != ServiceStatus.CANCELLED,
 )
+
+
+UPCOMING_DAYS = 14
+UPCOMING_SHOWN = 20
+_UPCOMING = (
+    select(
+        ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
+        ScheduledService.ends_at, User.name.label("staff_name"),
+    )
+    .outerjoin(User, User.id == ScheduledService.staff_id)
+    .where(
+        policy.household_visits_clause(bindparam("client_id")),
+        ScheduledService.ends_at >= bindparam("now"),
+        ScheduledService.starts_at < bindparam("until"),
+    )
+    .order_by(ScheduledService.starts_at, ScheduledService.id)
+    .limit(UPCOMING_SHOWN)
+)
+
+
+def upcoming_visits(client: Client) -> list:
+    """The household's next visits (and one under way) in the next UPCOMING_DAYS days, with
+    the first name of who is coming, or None while nobody is assigned."""
+    now = utcnow()
+    rows = db.session.execute(_UPCOMING, {
+        "client_id": client.id, "now": now, "until": now + timedelta(days=UPCOMING_DAYS),
+    })
+    return [
+        {"title": row.title, "starts_at": row.starts_at, "ends_at": row.ends_at,
+         "who": row.staff_name.split()[0] if row.staff_name else None}
+        for row in rows
+    ]
 
 
 def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:

@@ -1,7 +1,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -55,6 +55,14 @@ class ScheduledService(db.Model):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[ServiceStatus] = mapped_column(
         enum_column(ServiceStatus), default=ServiceStatus.SCHEDULED
+    )
+    # Every UPDATE of the row, by the ORM or a bulk statement, stamps the time and counts one
+    # more revision: a calendar that copied the visit reads them as LAST-MODIFIED and SEQUENCE.
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow
+    )
+    revision: Mapped[int] = mapped_column(
+        default=0, server_default=text("0"), onupdate=text("revision + 1")
     )
 
     staff: Mapped[User | None] = relationship()

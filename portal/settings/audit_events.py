@@ -30,6 +30,7 @@ KINDS = {
         "user.deactivated", "user.reactivated", "user.password_reset", "user.password_changed",
         "user.emails_resumed",
         "login.locked_out",
+        "calendar_link.created", "calendar_link.reset",
     )),
     "replies": ("Unmatched replies filed or discarded", ("reply.filed", "reply.discarded")),
     "clients": ("Clients and services", (

@@ -4,13 +4,16 @@ Paged by keyset on (name, id), so the hundredth page costs what the first does.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import bindparam, literal, select, tuple_
 
 from portal import policy, unread
 from portal.extensions import db
-from portal.models import Client, Pet, User
+from portal.models import Client, Pet, User, utcnow
+from portal.models.types import UTCDateTime
+from portal.staff import visits
 from portal.urls import url_pattern
 
 
@@ -22,6 +25,9 @@ class ClientCard:
     pets: str  # "Biscuit (Dog), Luna (Cat)"
     unread: int
     url: str
+    # The staff member's next visit with the client (or the one under way), if any.
+    next_starts_at: datetime | None = None
+    next_ends_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +46,7 @@ _PETS = (
 
 def load(viewer: User, *, after: tuple[str, int] | None, limit: int) -> ClientPage:
     statement = _page_statement(policy.viewer_shape(viewer), after is not None, limit)
-    parameters = policy.viewer_parameters(viewer)
+    parameters = {**policy.viewer_parameters(viewer), "now": utcnow()}
     if after is not None:
         parameters.update(after_name=after[0], after_id=after[1])
     rows = db.session.execute(statement, parameters).all()
@@ -50,7 +56,7 @@ def load(viewer: User, *, after: tuple[str, int] | None, limit: int) -> ClientPa
     profile_url = url_pattern("clients.profile", client_id=0)
     cards = [
         ClientCard(row.id, row.name, row.address, pets.get(row.id, ""), row.unread,
-                   profile_url(row.id))
+                   profile_url(row.id), row.next_starts_at, row.next_ends_at)
         for row in rows
     ]
     return ClientPage(cards, (rows[-1].name, rows[-1].id) if more else None)
@@ -72,8 +78,12 @@ def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int):
          for feed in policy.feeds_in_lists(shape)),
         literal(0),
     )
+    # The viewer's next visit with each client: its start and end, as two columns.
+    next_visit = visits.next_visit_columns(shape.id, bindparam("now", type_=UTCDateTime()),
+                                           client_id=Client.id)
     return (
-        select(Client.id, Client.name, Client.address, unread_count.label("unread"))
+        select(Client.id, Client.name, Client.address, unread_count.label("unread"),
+               *next_visit)
         .where(Client.id.in_(page))
         .order_by(Client.name, Client.id)
     )

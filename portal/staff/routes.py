@@ -1,14 +1,14 @@
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal import policy
+from portal import policy, throttle
 from portal.extensions import db
 from portal.forms import LoginAccountForm
 from portal.fragments import render
-from portal.models import Role, User
-from portal.services import accounts
-from portal.staff import bp
+from portal.models import Role, User, utcnow
+from portal.services import accounts, calendar_links
+from portal.staff import bp, calendar, visits
 from portal.staff import query as clients_query
 from portal.urls import id_arg
 
@@ -19,8 +19,8 @@ CLIENTS_PER_PAGE = 30
 @login_required
 def index():
     policy.require(policy.can_manage_clients(current_user))
-    members = db.session.scalars(
-        select(User)
+    members = db.session.execute(
+        select(User, *visits.next_visit_columns(User.id, utcnow()))
         .where(
             User.business_id == current_user.business_id,
             User.role.in_([Role.ADMIN, Role.OFFICE_MANAGER, Role.STAFF]),
@@ -60,3 +60,60 @@ def my_clients():
     listing = clients_query.load(current_user, after=after, limit=CLIENTS_PER_PAGE)
     return render("staff/my_clients.html", "staff/_more_clients.html", listing=listing,
                   paged=after is not None)
+
+
+@bp.route("/today")
+@login_required
+def today():
+    """A staff member's visits today and in the week ahead, by day, with what they need at
+    the door; and the link that puts the same schedule in their phone's calendar."""
+    policy.require(policy.can_view_today(current_user))
+    return render_template(
+        "staff/today.html", days=visits.today(current_user),
+        calendar_links=_calendar_links(current_user.calendar_token),
+    )
+
+
+def _calendar_links(token: str | None) -> dict | None:
+    if token is None or not policy.can_subscribe_to_calendar(current_user):
+        return None
+    path = url_for("staff.calendar_feed", token=token)
+    config = current_app.config
+    base = (config["PORTAL_BASE_URL"] if config["PORTAL_BASE_URL_GIVEN"]
+            else request.host_url).rstrip("/")
+    https = base + path
+    return {"https": https, "webcal": "webcal://" + https.split("://", 1)[1]}
+
+
+@bp.route("/today/calendar-link", methods=["POST"])
+@login_required
+def calendar_link():
+    """Makes the person's calendar link, or a new one in place of it: the old one stops
+    working at once."""
+    policy.require(policy.can_subscribe_to_calendar(current_user))
+    had_link = current_user.calendar_token is not None
+    calendar_links.new_calendar_link(current_user)
+    flash("Your calendar link was reset: the old link no longer works. Subscribe again with "
+          "the new one." if had_link else "Your calendar link is ready.", "success")
+    return redirect(url_for("staff.today") + "#calendar")
+
+
+@bp.route("/calendar/<token>.ics")
+def calendar_feed(token: str):
+    """A staff member's schedule for their phone calendar: no login, the secret token in the
+    path is the key. An unknown token, or a login no longer active, answers 404."""
+    staff = db.session.scalar(select(User).where(User.calendar_token == token)) if len(
+        token) <= 64 else None
+    if staff is None or not policy.can_subscribe_to_calendar(staff):
+        abort(404)
+    if refusal := throttle.calendar_feed_refusal(token):
+        return "Too many requests for this calendar.", 429, {
+            "Retry-After": str(refusal.retry_after), "Content-Type": "text/plain",
+        }
+    return calendar.build(staff), 200, {
+        "Content-Type": "text/calendar; charset=utf-8",
+        "Content-Disposition": 'inline; filename="schedule.ics"',
+        # A private schedule: neither a shared cache nor a search engine keeps it.
+        "Cache-Control": "private, no-store",
+        "X-Robots-Tag": "noindex, nofollow",
+    }

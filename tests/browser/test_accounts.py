@@ -46,7 +46,7 @@ def test_invitation_to_password_to_logged_in(app, log_in, new_page, admin, scree
     password.fill(NEW_PASSWORD)
     wendy.get_by_label("Repeat the new password").fill(NEW_PASSWORD)
     wendy.get_by_role("button", name="Set password and log in").click()
-    expect(wendy).to_have_url(re.compile(r"/my-clients$"), timeout=WAIT)
+    expect(wendy).to_have_url(re.compile(r"/today$"), timeout=WAIT)
     expect(wendy.get_by_text("Welcome! Your password is set")).to_be_visible()
     expect(wendy.get_by_role("button", name="Log out")).to_be_visible()
 
