@@ -234,6 +234,8 @@ DEFAULTS = {
     "NOTIFICATION_DELAY_SECONDS": 20,
     "NOTIFICATION_MAX_ATTEMPTS": 8,
     "NOTIFICATION_RETRY_SECONDS": 30,
+    # How long a code texted to confirm a phone number works, from when it is sent.
+    "PHONE_CODE_MINUTES": 10,
     "MAIL_TRANSPORT": "smtp",
     "SMS_PROVIDER": "console",
     "PORTAL_BASE_URL": "http://127.0.0.1:5000",
@@ -294,4 +296,7 @@ DEFAULTS = {
     "THROTTLE_FILES_PER_USER": "60 per 10 minutes;200 per hour",
     "THROTTLE_RESET_REQUESTS_PER_EMAIL": "3 per hour",
     "THROTTLE_RESET_REQUESTS_PER_ADDRESS": "20 per hour",
+    # Codes texted to confirm a phone number: per person, and per number whoever asks.
+    "THROTTLE_PHONE_CODES_PER_USER": "1 per minute;5 per day",
+    "THROTTLE_PHONE_CODES_PER_NUMBER": "1 per minute;5 per day",
 }
