@@ -35,6 +35,11 @@ def deliver(ids: list[int]) -> None:
     ).all()
     minutes = current_app.config["PHONE_CODE_MINUTES"]
     for row in rows:
+        if not row.user.active:
+            # Deactivated since asking: no code for a login that cannot use it.
+            finish(row, DeliveryStatus.CANCELLED, "the login was deactivated")
+            db.session.commit()
+            continue
         code = f"{secrets.randbelow(10 ** CODE_LENGTH):0{CODE_LENGTH}d}"
         row.code_hash = code_digest(row.id, code)
         row.wrong_codes = 0
