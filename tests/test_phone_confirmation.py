@@ -556,3 +556,19 @@ def test_no_code_goes_to_a_login_deactivated_after_asking(app, logged_in, make_u
     deliver(app)
     assert sms.texts == []
     assert confirmation(app, staff).status == DeliveryStatus.CANCELLED
+
+
+def test_a_client_login_invited_with_a_phone_shows_it_unconfirmed_to_the_admin_team(
+        app, logged_in, admin, office_manager, assigned_staff, household, sms):
+    response = logged_in(admin).submit(
+        f"/clients/{household.id}/logins/new",
+        {"name": "Carlos Client", "email": "carlos@example.com", "phone": "312-555-0142"})
+    assert response.status_code == 302
+    with app.app_context():
+        carlos = db.session.scalar(select(User).where(User.email == "carlos@example.com"))
+        assert carlos.phone_confirmed_at is None
+    said = "Phone not confirmed: no texts to +1 312-555-0142 until they confirm it"
+    assert said in page_text(logged_in(office_manager).get(f"/clients/{household.id}"))
+    # Staff see the client's page but not the reachability of its logins.
+    seen_by_staff = logged_in(assigned_staff).get(f"/clients/{household.id}")
+    assert seen_by_staff.status_code == 200 and said not in page_text(seen_by_staff)
