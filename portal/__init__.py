@@ -138,7 +138,7 @@ def _register_error_pages(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from portal import bidi, clock, policy, unread
+    from portal import bidi, clock, phones, policy, unread
     from portal.models import Feed, Role
     from portal.services import form_keys
 
@@ -148,7 +148,7 @@ def _register_template_helpers(app: Flask) -> None:
     )
     app.jinja_env.filters.update(
         local_datetime=clock.viewer_datetime, local_time=clock.viewer_time,
-        visit_span=clock.viewer_visit_span,
+        visit_span=clock.viewer_visit_span, phone=phones.readable,
     )
     app.jinja_env.finalize = bidi.finalize
     app.jinja_env.trim_blocks = True

@@ -234,6 +234,8 @@ DEFAULTS = {
     "NOTIFICATION_DELAY_SECONDS": 20,
     "NOTIFICATION_MAX_ATTEMPTS": 8,
     "NOTIFICATION_RETRY_SECONDS": 30,
+    # How long a code texted to confirm a phone number works, from when it is sent.
+    "PHONE_CODE_MINUTES": 10,
     "MAIL_TRANSPORT": "smtp",
     "SMS_PROVIDER": "console",
     "PORTAL_BASE_URL": "http://127.0.0.1:5000",
@@ -296,4 +298,7 @@ DEFAULTS = {
     "THROTTLE_RESET_REQUESTS_PER_ADDRESS": "20 per hour",
     # Fetches of one calendar link (phone calendars refresh hourly at most).
     "THROTTLE_CALENDAR_FEED_PER_LINK": "30 per hour",
+    # Codes texted to confirm a phone number: per person, and per number whoever asks.
+    "THROTTLE_PHONE_CODES_PER_USER": "1 per minute;5 per day",
+    "THROTTLE_PHONE_CODES_PER_NUMBER": "1 per minute;5 per day",
 }

@@ -23,3 +23,14 @@ def e164(text: str | None) -> str | None:
     elif not (len(digits) == 11 and digits.startswith("1")):
         return None
     return f"+{digits}" if 8 <= len(digits) <= 15 else None
+
+
+def readable(number: str | None) -> str:
+    """A number as people read it: "+1 312-555-0142" for a North American one, others in
+    E.164, and what is not a number as it was written."""
+    if not number:
+        return ""
+    number = e164(number) or number
+    if len(number) == 12 and number.startswith("+1") and number[1:].isdigit():
+        return f"+1 {number[2:5]}-{number[5:8]}-{number[8:]}"
+    return number

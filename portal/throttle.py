@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 TOO_MANY_ATTEMPTS = "Too many attempts."
 TOO_MANY_MESSAGES = "You have sent many messages in a short time."
 TOO_MANY_FILES = "You have sent many files in a short time."
+TOO_MANY_CODES = "A code was texted to you or to this number a short while ago."
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,19 @@ def calendar_feed_refusal(token: str) -> Refusal | None:
     rules = [("THROTTLE_CALENDAR_FEED_PER_LINK", _digest(token))]
     if refusal := _refusal(rules):
         return refusal
+    _count(rules)
+    return None
+
+
+def phone_code_refusal(user: User, number: str) -> Refusal | None:
+    """A code texted to confirm a number: per person and per number (in E.164), refused or
+    counted. A refusal sends nothing, so it costs the business no text."""
+    rules = [
+        ("THROTTLE_PHONE_CODES_PER_USER", str(user.id)),
+        ("THROTTLE_PHONE_CODES_PER_NUMBER", _digest(number)),
+    ]
+    if refusal := _refusal(rules):
+        return Refusal(refusal.retry_after, TOO_MANY_CODES)
     _count(rules)
     return None
 

@@ -497,3 +497,8 @@ def subscriptions(app) -> list[tuple[int, str]]:
         return [tuple(row) for row in db.session.execute(
             select(PushSubscription.user_id, PushSubscription.endpoint)
             .order_by(PushSubscription.id))]
+
+
+def confirmed_phone(number: str) -> dict:
+    """Columns for update_row: a phone its owner confirmed with a code, so texts go to it."""
+    return {"phone": number, "phone_confirmed_at": utcnow()}

@@ -75,6 +75,12 @@ LOGGED_IN = {
     # This person's own devices: nothing of anyone else's is reachable (tests/test_push.py).
     "push.subscribe": {"POST"},
     "push.unsubscribe": {"POST"},
+    # This person's own phone for texts: nothing of anyone else's is reachable
+    # (tests/test_phone_confirmation.py).
+    "preferences.phone_send": {"POST"},
+    "preferences.phone_confirm": {"POST"},
+    "preferences.phone_cancel": {"POST"},
+    "preferences.phone_remove": {"POST"},
 }
 # No login: a secret token in the path is the key, and an unknown one answers 404 to anyone
 # (tests/test_calendar_feed.py): endpoint -> what the token is.

@@ -12,7 +12,14 @@ from portal.extensions import db
 from portal.models import AuditEvent, Channel, DeliveryStatus, Feed, Notification, User
 from portal.services import reachability
 
-from .helpers import count_rows, deliver, make_due, set_private_messaging, update_row
+from .helpers import (
+    confirmed_phone,
+    count_rows,
+    deliver,
+    make_due,
+    set_private_messaging,
+    update_row,
+)
 
 REASON = "550 5.1.1 The email account that you tried to reach does not exist"
 STOPPED = ("Texts are off: this number opted out by text (STOP, or a word like it). Text START "
@@ -62,7 +69,7 @@ def delivery_line(page: str, message_id: int) -> str:
 @pytest.fixture
 def texting(app, twilio, household_login):
     """The household's login takes texts."""
-    update_row(app, User, household_login.id, phone="+15550102030", notify_sms=True)
+    update_row(app, User, household_login.id, **confirmed_phone("+15550102030"), notify_sms=True)
     return twilio
 
 
@@ -214,8 +221,9 @@ def test_the_persons_own_notifications_page_says_so(
     app, logged_in, household_login, assigned_staff, unassigned_staff, twilio
 ):
     bounce(app, household_login)
+    # The number first: STOP belongs to the number it came from (a new number clears it).
+    update_row(app, User, household_login.id, **confirmed_phone("+15550102030"), notify_sms=True)
     stop_texts(app, household_login)
-    update_row(app, User, household_login.id, phone="+15550102030", notify_sms=True)
     page = words(logged_in(household_login).get("/notifications").get_data(as_text=True))
     assert f"Emails to this address bounce: {REASON}" in page and STOPPED in page
     # Whatever was chosen, neither goes now.

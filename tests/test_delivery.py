@@ -22,7 +22,7 @@ from portal.models import (
 )
 from portal.notifications import sms
 
-from .helpers import deliver, make_due, record_sql, update_row
+from .helpers import confirmed_phone, deliver, make_due, record_sql, update_row
 
 STATUS_URL = "https://portal.example/sms/status"
 
@@ -52,7 +52,7 @@ def set_rows(app, message, **values) -> None:
 def texted(app, admin, household_login, assigned_staff, preferred_sitter):
     """The client and the assigned sitter take texts; everyone takes email."""
     for person in (household_login, assigned_staff):
-        update_row(app, User, person.id, phone="+15550102030", notify_sms=True)
+        update_row(app, User, person.id, **confirmed_phone("+15550102030"), notify_sms=True)
 
 
 def test_admin_team_sees_each_notification_and_who_saw_it(
@@ -161,7 +161,7 @@ def test_delivery_lines_cost_two_queries_whatever_the_page(
 
 @pytest.fixture
 def client_texted(app, household_login):
-    update_row(app, User, household_login.id, phone="+15550102030", notify_sms=True)
+    update_row(app, User, household_login.id, **confirmed_phone("+15550102030"), notify_sms=True)
 
 
 @pytest.fixture

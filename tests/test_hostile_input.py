@@ -29,6 +29,7 @@ from portal.services import clients
 
 from .helpers import (
     Device,
+    confirmed_phone,
     deliver,
     enable,
     png_bytes,
@@ -276,7 +277,7 @@ def test_text_messages_and_push_show_payload_without_direction_controls(
     # Phones and push services show these strings as they are: no template cleans them there.
     household = make_client(name=payload)
     author = make_user(Role.CLIENT, client=household, name=payload)
-    update_row(app, User, admin.id, phone="+15551234567", notify_sms=True)
+    update_row(app, User, admin.id, **confirmed_phone("+15551234567"), notify_sms=True)
     message = make_message(household, author, payload)
     deliver(app)
     [(_, form)] = twilio

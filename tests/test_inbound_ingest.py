@@ -29,7 +29,14 @@ from portal.models import (
 from portal.reply_addresses import ReplyToken, address_for
 from portal.storage import storage
 
-from .helpers import count_rows, every_row, png_bytes, set_private_messaging, update_row
+from .helpers import (
+    confirmed_phone,
+    count_rows,
+    every_row,
+    png_bytes,
+    set_private_messaging,
+    update_row,
+)
 
 REPLY_DOMAIN = "replies.example.com"
 
@@ -140,7 +147,7 @@ def test_the_new_message_notifies_the_others_not_its_author(app, household, hous
 def test_a_reply_to_a_private_email_lands_in_private_and_is_never_texted(
         app, business, household, household_login, admin, make_user):
     set_private_messaging(app, business, True)
-    update_row(app, User, admin.id, phone="+15550102030", notify_sms=True)
+    update_row(app, User, admin.id, **confirmed_phone("+15550102030"), notify_sms=True)
     granted = make_user(Role.OFFICE_MANAGER, private_messages_access=True)
     not_granted = make_user(Role.OFFICE_MANAGER)
     raw = email(reply_address(app, household_login, household, Feed.PRIVATE),

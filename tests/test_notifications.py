@@ -23,7 +23,14 @@ from portal.notifications import outbox, sms
 from portal.notifications.notices import Notice
 from portal.services import messages
 
-from .helpers import deliver, grant_private_access, make_due, set_private_messaging, update_row
+from .helpers import (
+    confirmed_phone,
+    deliver,
+    grant_private_access,
+    make_due,
+    set_private_messaging,
+    update_row,
+)
 
 
 def rows(app, **where) -> list[Notification]:
@@ -131,7 +138,7 @@ def test_who_reads_it_in_the_portal_within_the_window_is_not_told(
     app, smtp, cast, household, make_message, logged_in
 ):
     app.config["NOTIFICATION_DELAY_SECONDS"] = 20
-    update_row(app, User, cast["assigned"].id, phone="+15550102030", notify_sms=True)
+    update_row(app, User, cast["assigned"].id, **confirmed_phone("+15550102030"), notify_sms=True)
     message = make_message(household, cast["admin"], "Running ten minutes late")
     # The sitter has the feed open (or opens it) before the window ends: the message is read.
     page = logged_in(cast["assigned"]).get(f"/clients/{household.id}").get_data(as_text=True)
@@ -326,8 +333,8 @@ def test_text_messages_only_for_conversation_to_opted_in_phones(
     app, smtp, twilio, cast, business, household, make_message
 ):
     set_private_messaging(app, business, True)
-    update_row(app, User, cast["client"].id, phone="+15551234567", notify_sms=True)
-    update_row(app, User, cast["assigned"].id, phone="+15557654321")  # did not opt in
+    update_row(app, User, cast["client"].id, **confirmed_phone("+15551234567"), notify_sms=True)
+    update_row(app, User, cast["assigned"].id, **confirmed_phone("+15557654321"))  # did not opt in
     make_message(household, cast["admin"], "Walk moved to 3pm")
     make_message(household, cast["admin"], "private invoice zz-9", feed=Feed.PRIVATE)
     deliver(app)
@@ -359,7 +366,7 @@ def test_console_mail_prints_emails_in_development(app, cast, household, make_me
 def test_console_texts_name_the_person_and_the_number(app, cast, household, make_message,
                                                      capsys):
     app.config.update(NOTIFICATION_DELAY_SECONDS=0)
-    update_row(app, User, cast["client"].id, phone="+15550102030", notify_sms=True)
+    update_row(app, User, cast["client"].id, **confirmed_phone("+15550102030"), notify_sms=True)
     make_message(household, cast["admin"], "Texted to the household")
     deliver(app)
     printed = capsys.readouterr().out

@@ -45,6 +45,7 @@ from portal.storage import LocalStorage, storage
 from .helpers import (
     BASE_URL,
     TwilioStandIn,
+    confirmed_phone,
     deliver,
     every_row,
     free_port,
@@ -67,7 +68,7 @@ def texting(app, twilio, smtp):
 @pytest.fixture
 def carla(app, household_login):
     """The household's login, with her mobile number written as people write it."""
-    update_row(app, User, household_login.id, phone="(555) 010-2030", notify_sms=True)
+    update_row(app, User, household_login.id, **confirmed_phone("(555) 010-2030"), notify_sms=True)
     return household_login
 
 
@@ -188,7 +189,7 @@ def test_status_callbacks_are_checked_with_twilios_validator(app, texting):
 def test_a_clients_text_lands_in_their_conversation_via_text_and_tells_the_admin_team(
     app, texting, carla, household, admin, logged_in
 ):
-    update_row(app, User, admin.id, phone="+1 555 777 0001", notify_sms=True)
+    update_row(app, User, admin.id, **confirmed_phone("+1 555 777 0001"), notify_sms=True)
     assert replied(text_in(app, "Rex is limping a little")) == []
     [message] = feed_messages(app, household)
     assert (message.author_id, message.feed, message.via, message.text) == (
@@ -229,7 +230,7 @@ def test_a_staff_text_answers_the_one_client_they_were_texted_about_today(
     app, texting, admin, household, other_household, assigned_staff, make_message,
     make_service
 ):
-    update_row(app, User, assigned_staff.id, phone="555-010-9999", notify_sms=True)
+    update_row(app, User, assigned_staff.id, **confirmed_phone("555-010-9999"), notify_sms=True)
     make_service(other_household, assigned_staff)
     texted_about(app, assigned_staff, other_household, hours_ago=30)  # yesterday's
     make_message(household, admin, "Riveras: walk at 3")
@@ -247,7 +248,7 @@ def test_a_staff_text_after_texts_about_two_clients_today_asks_which_is_meant(
 ):
     """Texted about the Okafors, then the Riveras: the answer may be the Okafors'; posting it
     into the Riveras' feed, which the Riveras read, would be a guess."""
-    update_row(app, User, assigned_staff.id, phone="555-010-9999")
+    update_row(app, User, assigned_staff.id, **confirmed_phone("555-010-9999"))
     make_service(other_household, assigned_staff)
     texted_about(app, assigned_staff, other_household, household, other_household, household)
     text_in(app, "Done, the key is back under the mat", sender="+15550109999")
@@ -263,7 +264,7 @@ def test_a_staff_text_after_texts_about_two_clients_today_asks_which_is_meant(
 def test_a_staff_text_names_at_most_four_clients_it_may_answer(
     app, texting, admin, household, assigned_staff, make_client, make_service
 ):
-    update_row(app, User, assigned_staff.id, phone="555-010-9999")
+    update_row(app, User, assigned_staff.id, **confirmed_phone("555-010-9999"))
     clients = [household] + [make_client(name=f"Family {n}") for n in range(1, 6)]
     for client in clients:
         make_service(client, assigned_staff)
@@ -278,7 +279,7 @@ def test_a_staff_text_names_at_most_four_clients_it_may_answer(
 def test_a_staff_text_a_day_after_their_last_text_is_queued(
     app, texting, admin, household, assigned_staff
 ):
-    update_row(app, User, assigned_staff.id, phone="555-010-9999")
+    update_row(app, User, assigned_staff.id, **confirmed_phone("555-010-9999"))
     texted_about(app, assigned_staff, household, hours_ago=25)
     text_in(app, "Sorry, only saw this now", sender="+15550109999")
     assert len(feed_messages(app, household)) == 1
@@ -292,7 +293,7 @@ def test_a_staff_text_a_day_after_their_last_text_is_queued(
 def test_an_office_managers_text_follows_the_same_rule(
     app, texting, household, household_login, office_manager, make_message
 ):
-    update_row(app, User, office_manager.id, phone="+15550104444", notify_sms=True)
+    update_row(app, User, office_manager.id, **confirmed_phone("+15550104444"), notify_sms=True)
     make_message(household, household_login, "Is Friday still on?")
     make_due(app)
     deliver(app)
@@ -305,7 +306,7 @@ def test_a_staff_text_where_policy_no_longer_lets_them_post_is_queued(
     app, texting, admin, household, unassigned_staff, make_message
 ):
     """Texted about the household while they served it; the service is over since."""
-    update_row(app, User, unassigned_staff.id, phone="+15550108888")
+    update_row(app, User, unassigned_staff.id, **confirmed_phone("+15550108888"))
     message = make_message(household, admin, "Thanks for today")
     with app.app_context():
         db.session.add(Notification(
@@ -322,7 +323,7 @@ def test_a_staff_text_where_policy_no_longer_lets_them_post_is_queued(
 
 
 def test_a_staff_member_never_texted_is_queued(app, texting, unassigned_staff):
-    update_row(app, User, unassigned_staff.id, phone="+15550108888")
+    update_row(app, User, unassigned_staff.id, **confirmed_phone("+15550108888"))
     text_in(app, "Who is this?", sender="+15550108888")
     [row] = inbound_rows(app)
     assert row.outcome == InboundOutcome.UNMATCHED and "has not been texted" in row.reason
@@ -364,6 +365,33 @@ def test_a_deactivated_login_does_not_share_the_number(app, texting, carla, hous
     make_user(Role.CLIENT, client=household, name="Old Login", phone=CARLA, active=False)
     text_in(app, "Still me")
     assert [m.author_id for m in feed_messages(app, household)] == [carla.id]
+
+
+def test_a_number_not_confirmed_does_not_share_the_number(app, texting, carla, household,
+                                                          make_user):
+    # Typed in for someone else (an invitation), never confirmed: not theirs yet.
+    make_user(Role.CLIENT, client=household, name="Carlos Client", phone=CARLA,
+              phone_confirmed_at=None)
+    text_in(app, "Still me")
+    assert [m.author_id for m in feed_messages(app, household)] == [carla.id]
+
+
+def test_a_text_from_a_number_nobody_confirmed_is_queued(app, texting, carla, household):
+    update_row(app, User, carla.id, phone_confirmed_at=None)
+    text_in(app, "Is this thing on?")
+    [row] = inbound_rows(app)
+    assert (row.outcome, row.sender_user_id) == (InboundOutcome.UNMATCHED, None)
+    assert row.reason == "No one in the portal has the number +15550102030."
+    assert feed_messages(app, household) == []
+
+
+def test_stop_from_a_number_nobody_confirmed_names_no_one(app, texting, carla, household):
+    update_row(app, User, carla.id, phone_confirmed_at=None)
+    text_in(app, "STOP")
+    [row] = inbound_rows(app)
+    assert row.reason == "STOP: texts turned off for no one in the portal"
+    with app.app_context():
+        assert db.session.get(User, carla.id).sms_opted_out_at is None
 
 
 def test_the_same_message_sid_twice_makes_one_message(app, texting, carla, household):
@@ -674,7 +702,7 @@ def test_texts_go_to_the_number_as_twilio_wants_it_or_fail_clearly(
     make_message(household, admin, "Walk moved to 3pm")
     make_due(app)
     deliver(app)
-    update_row(app, User, carla.id, phone="call the office")
+    update_row(app, User, carla.id, **confirmed_phone("call the office"))
     make_message(household, admin, "Walk moved to 4pm")
     make_due(app)
     deliver(app)

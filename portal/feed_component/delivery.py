@@ -24,7 +24,7 @@ from portal.models import (
     ReadReceipt,
     User,
 )
-from portal.notifications.outbox import READ_IN_PORTAL, UNREACHABLE
+from portal.notifications.outbox import READ_IN_PORTAL, UNREACHABLE_REASONS
 from portal.services.reachability import BOUNCED
 from portal.text import and_list
 
@@ -147,7 +147,7 @@ class DeliveryLines:
             if status == DeliveryStatus.CANCELLED:
                 # Not sent: deleted, read in the portal first, or access gone since; or the
                 # person could no longer be reached there, which the admin team is told.
-                if self.details and row.last_error in UNREACHABLE.values():
+                if self.details and row.last_error in UNREACHABLE_REASONS:
                     parts.append(Part(f"{row.channel.noun.capitalize()} to {row.name} not sent: "
                                       f"{row.last_error}", "failed"))
                 continue

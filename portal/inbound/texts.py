@@ -171,11 +171,15 @@ def keyword_of(body: str) -> str | None:
 
 
 def people_with_number(number: str, active_only: bool = True) -> list[User]:
-    """Everyone whose phone, however it was written, is this number."""
+    """Everyone whose phone, however it was written, is this number, and who confirmed it
+    with a code texted to it: a number someone else typed in for them (an invitation) is
+    not theirs until then, so neither its replies nor its STOP are."""
     wanted = e164(number)
     if not wanted:
         return []
-    query = select(User.id, User.phone).where(User.phone.is_not(None), User.phone != "")
+    query = select(User.id, User.phone).where(
+        User.phone.is_not(None), User.phone != "", User.phone_confirmed_at.is_not(None)
+    )
     if active_only:
         query = query.where(User.active.is_(True))
     ids = [user_id for user_id, phone in db.session.execute(query)

@@ -21,6 +21,7 @@ from portal.models.notifications import (
     Notification,
     PushSubscription,
 )
+from portal.models.phone_confirmations import PhoneConfirmation
 from portal.models.schedule import ScheduledService, ServiceSeries, ServiceStatus
 from portal.models.types import utcnow
 from portal.models.users import LoginSession, Role, User
@@ -44,6 +45,7 @@ __all__ = [
     "Message",
     "Notification",
     "Pet",
+    "PhoneConfirmation",
     "PreferredSitter",
     "PushSubscription",
     "ReadMarker",

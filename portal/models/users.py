@@ -49,6 +49,11 @@ class User(UserMixin, db.Model):
     invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(default=True)
     phone: Mapped[str | None] = mapped_column(String(40))
+    # When the person proved the phone is theirs with a code texted to it: texts go to the
+    # number, and a text from it is theirs, only once it is set. A number entered by someone
+    # else (an invitation) waits unconfirmed; changing the number clears it
+    # (services/reachability.py).
+    phone_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     time_zone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
     # Client logins belong to one household.
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)

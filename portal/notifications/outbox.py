@@ -40,12 +40,13 @@ def wants(user: User, channel: Channel) -> bool:
 
 def channels_for(user: User, feed: Feed, has_device: bool) -> list[Channel]:
     """Email to everyone who wants it, unless their address bounced; text messages only for
-    Conversation messages, to people with a phone number who opted in and have not replied
-    STOP since; push only to devices the person enabled."""
+    Conversation messages, to people with a phone number they confirmed (with a code texted to
+    it) who opted in and have not replied STOP since; push only to devices the person
+    enabled."""
     channels = []
     if user.email and wants(user, Channel.EMAIL) and not unreachable(user, Channel.EMAIL):
         channels.append(Channel.EMAIL)
-    if (feed == Feed.CONVERSATION and user.phone and wants(user, Channel.SMS)
+    if (feed == Feed.CONVERSATION and wants(user, Channel.SMS)
             and not unreachable(user, Channel.SMS)):
         channels.append(Channel.SMS)
     if has_device and wants(user, Channel.PUSH):
@@ -55,13 +56,19 @@ def channels_for(user: User, feed: Feed, has_device: bool) -> list[Channel]:
 
 # Why nothing goes by a channel to a person who cannot take it there.
 UNREACHABLE = {Channel.EMAIL: "the email address bounces", Channel.SMS: "the phone opted out"}
+NO_CONFIRMED_PHONE = "no confirmed phone number"
+# Every reason a notification was not sent that the admin team is told of.
+UNREACHABLE_REASONS = (*UNREACHABLE.values(), NO_CONFIRMED_PHONE)
 
 
 def unreachable(user: User, channel: Channel) -> str | None:
-    """Why nothing goes to the person by this channel now: their email address bounced, or
-    their phone opted out (STOP). Asked when a message is written and again when it is sent."""
+    """Why nothing goes to the person by this channel now: their email address bounced, they
+    have no phone number they confirmed (removed or changed since, say), or their phone opted
+    out (STOP). Asked when a message is written and again when it is sent."""
     if channel == Channel.EMAIL and user.email_bounced_at is not None:
         return UNREACHABLE[channel]
+    if channel == Channel.SMS and not (user.phone and user.phone_confirmed_at is not None):
+        return NO_CONFIRMED_PHONE
     if channel == Channel.SMS and user.sms_opted_out_at is not None:
         return UNREACHABLE[channel]
     return None

@@ -1,7 +1,8 @@
-"""Text messages: Conversation messages only, by construction.
+"""Text messages: Conversation messages only, by construction, and the codes that confirm a
+person's number.
 
-A provider only accepts an SmsText, and an SmsText can only be made from a Conversation message:
-there is no way to hand the SMS path a private message.
+A provider only accepts an SmsText, and an SmsText can only be made from a Conversation message
+or a confirmation code: there is no way to hand the SMS path a private message.
 """
 
 from dataclasses import dataclass
@@ -38,6 +39,16 @@ class SmsText:
         if len(body) + len(link) > SMS_LENGTH:
             body = body[: SMS_LENGTH - len(link) - 1] + "…"
         return cls(to, body + link, to_name)
+
+    @classmethod
+    def confirmation_code(cls, to: str, code: str, business_name: str, minutes: int,
+                          to_name: str = "") -> "SmsText":
+        """The code that confirms this number is the person's: nothing else in it."""
+        if not (len(code) == 6 and code.isdigit()):
+            raise ValueError("a confirmation code is six digits")
+        body = (f"{business_name}: your code to confirm this number for texts is {code}. "
+                f"It works for {minutes} minutes. If you did not ask for it, ignore this text.")
+        return cls(to, body[:SMS_LENGTH], to_name)
 
 
 @dataclass(frozen=True)

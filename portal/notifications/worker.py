@@ -16,7 +16,7 @@ from portal import policy
 from portal.bidi import without_bidi_controls
 from portal.extensions import db
 from portal.models import Channel, Client, DeliveryStatus, Notification, User
-from portal.notifications import account_mail, email, notices, outbox, push, sms
+from portal.notifications import account_mail, email, notices, outbox, phone_codes, push, sms
 from portal.notifications.errors import PermanentError, TransientError
 from portal.notifications.notices import Notice
 
@@ -97,10 +97,12 @@ def _send(channel: Channel, recipient: User, batch: list[Notice],
 
 
 # What each round drains: every outbox's claim, and what delivers the rows claimed. Account
-# emails have their own templates and links; their rows settle through the outbox all the same.
+# emails have their own templates and links, and codes confirming a phone number their own
+# text; their rows settle through the outbox all the same.
 DELIVERIES = (
     (outbox.claim, deliver_notifications),
     (account_mail.claim, account_mail.deliver),
+    (phone_codes.claim, phone_codes.deliver),
 )
 
 

@@ -1,12 +1,13 @@
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal import policy
+from portal import phones, policy, throttle
 from portal.models import Channel
 from portal.notifications import account_mail, outbox
 from portal.notifications.outbox import wants
 from portal.preferences import bp
-from portal.services import settings
+from portal.preferences.forms import PhoneCodeForm, PhoneNumberForm
+from portal.services import phone_numbers, settings
 from portal.urls import form_ids
 
 CHOICES = ("default", "on", "off")
@@ -35,16 +36,96 @@ def mine():
         )
         flash("Notification settings saved.", "success")
         return redirect(url_for("preferences.mine"))
+    return _page()
+
+
+def _page(status: int = 200, headers: dict | None = None, **forms):
+    """The Notifications page; a phone form that failed comes back with its messages."""
+    confirmation = phone_numbers.pending(current_user)
     return render_template(
         "preferences/mine.html",
         channels=[
-            # "Now" is off, whatever the choice, for an address that bounced or a phone that
-            # replied STOP (the page says which, below the table).
+            # "Now" is off, whatever the choice, for an address that bounced, a phone not
+            # confirmed or that replied STOP (the page says which, below the table).
             (channel, _choice(getattr(current_user, f"notify_{channel.value}")),
              wants(current_user, channel) and not outbox.unreachable(current_user, channel))
             for channel in Channel
         ],
-    )
+        confirmation=confirmation,
+        code_usable=confirmation is not None and phone_numbers.usable(confirmation),
+        phone_confirmed=phone_numbers.is_confirmed(current_user),
+        texts_wanted=wants(current_user, Channel.SMS),
+        number_form=forms.get("number_form") or PhoneNumberForm(formdata=None),
+        code_form=forms.get("code_form") or PhoneCodeForm(formdata=None),
+        code_minutes=current_app.config["PHONE_CODE_MINUTES"],
+        phone_error=forms.get("phone_error"),
+    ), status, headers or {}
+
+
+def _to_phone():
+    return redirect(url_for("preferences.mine") + "#phone-texts")
+
+
+# --- the person's own phone number for texts ----------------------------------------------------
+# Anyone logged in, for their own login only: nothing here names another person.
+
+@bp.route("/notifications/phone", methods=["POST"])
+@login_required
+def phone_send():
+    """Texts a code to the number typed (a new number, the number on file to confirm it, or
+    the waiting number again for "Send a new code"). Throttled per person and per number."""
+    form = PhoneNumberForm()
+    if not form.validate_on_submit():
+        return _page(422, number_form=form)
+    try:
+        number = phone_numbers.new_number(current_user, form.phone.data)
+    except phone_numbers.PhoneError as error:
+        form.phone.errors.append(str(error))
+        return _page(422, number_form=form)
+    if refusal := throttle.phone_code_refusal(current_user, number):
+        form.phone.errors.append(refusal.message)
+        return _page(429, {"Retry-After": str(refusal.retry_after)}, number_form=form)
+    phone_numbers.request_code(current_user, number)
+    flash(f"We are texting a code to {phones.readable(number)}. Enter it below to confirm "
+          f"the number.", "success")
+    return _to_phone()
+
+
+@bp.route("/notifications/phone/code", methods=["POST"])
+@login_required
+def phone_confirm():
+    """The code typed back: the waiting number becomes the number for texts."""
+    form = PhoneCodeForm()
+    if not form.validate_on_submit():
+        return _page(422, code_form=form)
+    try:
+        phone_numbers.confirm(current_user, form.code.data)
+    except phone_numbers.PhoneError as error:
+        form.code.errors.append(str(error))
+        return _page(422, code_form=form)
+    flash(f"Your number is confirmed: texts now go to {phones.readable(current_user.phone)}.",
+          "success")
+    return _to_phone()
+
+
+@bp.route("/notifications/phone/cancel", methods=["POST"])
+@login_required
+def phone_cancel():
+    """Drops the number waiting for its code; the number on file stays as it was."""
+    phone_numbers.cancel(current_user)
+    flash("The new number was not saved.", "success")
+    return _to_phone()
+
+
+@bp.route("/notifications/phone/remove", methods=["POST"])
+@login_required
+def phone_remove():
+    try:
+        phone_numbers.remove(current_user)
+    except phone_numbers.PhoneError as error:
+        return _page(422, phone_error=str(error))
+    flash("Your number was removed: you will get no more texts.", "success")
+    return _to_phone()
 
 
 @bp.route("/settings/notifications", methods=["GET", "POST"])

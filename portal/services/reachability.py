@@ -8,6 +8,7 @@ from sqlalchemy import event, update
 
 from portal.extensions import db
 from portal.models import Channel, DeliveryStatus, Notification, User, utcnow
+from portal.phones import e164
 
 # How a bounced email's notification rows say why they failed (their delivery line quotes it).
 BOUNCED = "the email bounced: "
@@ -49,3 +50,20 @@ def set_texts_stopped(user: User, stopped: bool) -> None:
     """STOP turns texts off for the person; START turns them back on. In the caller's
     transaction."""
     user.sms_opted_out_at = utcnow() if stopped else None
+
+
+@event.listens_for(User.phone, "set", active_history=True)
+def _new_number_is_unconfirmed(user: User, number, previous, initiator) -> None:
+    """Whatever changes a person's phone to another number (an admin's edit, say), texts wait
+    until its owner confirms it with a code; and STOP belonged to the old number, so the new
+    one has not opted out. The same number written another way changes neither. Confirming a
+    number (services/phone_numbers.py) sets the number first, then when it was confirmed."""
+    if previous is not None and not isinstance(previous, str):
+        return  # a new row's first number: unconfirmed already
+    if _number(number) != _number(previous):
+        user.phone_confirmed_at = None
+        user.sms_opted_out_at = None
+
+
+def _number(text: str | None) -> str | None:
+    return e164(text) or (text or "").strip() or None

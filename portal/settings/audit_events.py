@@ -29,6 +29,7 @@ KINDS = {
         "user.created", "user.invited", "user.invitation_resent", "user.invitation_accepted",
         "user.deactivated", "user.reactivated", "user.password_reset", "user.password_changed",
         "user.emails_resumed",
+        "user.phone_added", "user.phone_changed", "user.phone_confirmed", "user.phone_removed",
         "login.locked_out",
         "calendar_link.created", "calendar_link.reset",
     )),
@@ -408,6 +409,21 @@ class EventFacts:
         """How long a login stays locked."""
         minutes = self.details.get("minutes")
         return minutes if isinstance(minutes, int) else None
+
+    @property
+    def phone_before(self) -> str | None:
+        """A phone number event's number before, as recorded (its last digits only)."""
+        return self._phone(0)
+
+    @property
+    def phone_after(self) -> str | None:
+        return self._phone(1)
+
+    def _phone(self, index: int) -> str | None:
+        change = (self.details.get("changes") or {}).get("phone")
+        if isinstance(change, list) and len(change) == 2 and isinstance(change[index], str):
+            return change[index][:12]
+        return None
 
     @property
     def sender(self) -> str:

@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.models import DeliveryStatus, Notification, User
 from portal.notifications import worker
 
-from ..helpers import update_row
+from ..helpers import confirmed_phone, update_row
 from .helpers import HTMX_READY, WAIT
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_polls")]
@@ -42,7 +42,7 @@ def test_unsend_countdown_then_the_line_settles_by_itself(
     app, log_in, household, admin, household_login, assigned_staff, size, screenshot_dir
 ):
     app.config.update(MAIL_TRANSPORT="console", NOTIFICATION_DELAY_SECONDS=20)
-    update_row(app, User, assigned_staff.id, phone="+15550102030", notify_sms=True)
+    update_row(app, User, assigned_staff.id, **confirmed_phone("+15550102030"), notify_sms=True)
     page = open_feed(log_in, admin, household, size)
     page.locator("#message-text").fill("Sam is running ten minutes late today.")
     page.get_by_role("button", name="Send", exact=True).click()
@@ -70,7 +70,7 @@ def test_delivery_line_with_seen_and_a_failure_to_retry(
     screenshot_dir
 ):
     app.config.update(MAIL_TRANSPORT="console", NOTIFICATION_DELAY_SECONDS=0)
-    update_row(app, User, assigned_staff.id, phone="+15550102030", notify_sms=True)
+    update_row(app, User, assigned_staff.id, **confirmed_phone("+15550102030"), notify_sms=True)
     question = make_message(household, household_login, "Can Biscuit get an extra walk on Friday?")
     answer = make_message(household, admin, "Yes! Sam will come at 2pm on Friday.")
     deliver_now(app)
