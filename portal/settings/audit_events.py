@@ -33,7 +33,7 @@ KINDS = {
     "replies": ("Unmatched replies filed or discarded", ("reply.filed", "reply.discarded")),
     "clients": ("Clients and services", (
         "client.created", "pet.created", "service.scheduled", "service.cancelled",
-        "preferred_sitter.added", "preferred_sitter.removed",
+        "preferred_sitter.added", "preferred_sitter.removed", "records.imported",
     )),
 }
 
@@ -211,6 +211,15 @@ class SettingChange:
     new: object = None
 
 
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    kind: str
+    file_name: str
+    new: int
+    updated: int
+    unchanged: int
+
+
 class EventFacts:
     """One event as its sentence needs it: who acted, whom and what it was about, with links
     only where the viewer may go, and the values it recorded. The wording is in
@@ -344,6 +353,22 @@ class EventFacts:
     @property
     def reply_channel(self) -> str:
         return "by text" if self.details.get("channel") == "sms" else "by email"
+
+    @property
+    def import_counts(self) -> "ImportCounts":
+        """A CSV import: what it held, its file's name and how many rows did what."""
+        details = self.details
+
+        def count(key: str) -> int:
+            value = details.get(key)
+            return value if type(value) is int else 0
+
+        kind = details.get("kind")
+        return ImportCounts(
+            kind if kind in ("clients", "pets", "services") else "records",
+            str(details.get("file_name") or "a file")[:255],
+            count("new"), count("updated"), count("unchanged"),
+        )
 
     def _user(self, user_id) -> Named | None:
         user = self.names.users.get(user_id)
