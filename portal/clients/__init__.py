@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("clients", __name__)
 
-from portal.clients import imports, routes  # noqa: E402, F401
+from portal.clients import routes  # noqa: E402, F401
