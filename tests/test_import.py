@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -251,6 +252,21 @@ def test_confirm_that_fails_midway_writes_nothing(app, admin_browser, monkeypatc
     assert count_rows(app, Client) == 2
 
 
+def test_confirm_that_collides_in_the_database_writes_nothing(app, admin_browser, monkeypatch):
+    url = preview_url(admin_browser, "clients", TWO_CLIENTS)
+    before = records(app)
+
+    def collide(business, plan):
+        raise IntegrityError("INSERT INTO clients", {}, Exception("duplicate key"))
+
+    monkeypatch.setattr(imports, "_write", collide)
+    response = admin_browser.submit(url + "/confirm", follow_redirects=True)
+    assert "Nothing was imported: the records changed while the file was" in response.get_data(
+        as_text=True)
+    assert records(app) == before
+    assert admin_browser.get(url).status_code == 200  # the upload is still there
+
+
 def test_confirm_sent_twice_imports_once(app, admin_browser):
     url = preview_url(admin_browser, "clients", TWO_CLIENTS)
     assert admin_browser.submit(url + "/confirm").status_code == 302
@@ -314,6 +330,23 @@ def test_client_without_external_id_takes_the_one_the_file_gives(app, admin_brow
         ["C-7", "The Rivera Household", "sam@example.com", "", "", ""]))
     [client] = clients_of(app, business).values()
     assert (client.id, client.external_id) == (household.id, "C-7")
+
+
+def test_email_of_a_client_with_another_external_id_is_an_error(app, admin_browser, household):
+    update_row(app, Client, household.id, external_id="C-1", email="sam@example.com")
+    url = preview_url(admin_browser, "clients", clients_csv(
+        ["C-2", "Rivera again", "sam@example.com", "", "", ""]))
+    page = admin_browser.get(url).get_data(as_text=True)
+    assert "sam@example.com is the email of the client with the external id C-1." in page
+
+
+def test_row_matched_by_email_keeps_the_clients_external_id(app, admin_browser, business,
+                                                            household):
+    update_row(app, Client, household.id, external_id="C-1", email="sam@example.com")
+    imported(admin_browser, "clients", clients_csv(
+        ["", "The Rivera Household", "sam@example.com", "555-0101", "", ""]))
+    [client] = clients_of(app, business).values()
+    assert (client.external_id, client.phone) == ("C-1", "555-0101")
 
 
 def test_duplicate_external_id_in_one_file_is_an_error_on_the_later_row(admin_browser):

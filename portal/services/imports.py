@@ -348,10 +348,14 @@ class _ClientIndex:
                 row.error(email_column, "Give the client's external id or email.")
             return None
         matches = self.by_email.get(email, [])
-        if adopt_by_email:
+        if adopt_by_email and external_id:
+            # A new external id takes the client with this email only if it has none yet.
+            others = [match for match in matches if match.external_id]
             matches = [match for match in matches if not match.external_id]
-            if not matches and external_id is None and email in self.by_email:
-                matches = self.by_email[email]
+            if not matches and others:
+                row.error(email_column, f"{row.values[email_column]} is the email of the "
+                                        f"client with the external id {others[0].external_id}.")
+                return None
         if len(matches) > 1:
             row.error(email_column, f"{len(matches)} clients have the email "
                                     f"{row.values[email_column]}; give an external id to tell "
@@ -408,6 +412,8 @@ def _plan_clients(business: Business, columns: list[str], rows: list[Row]) -> No
             row.error("email", f"Row {taken[match.id]} already updates this client.")
             continue
         wanted = {name: values.get(name) for name in fields}
+        if not external_id:
+            wanted.pop("external_id", None)  # an empty cell never takes a client's id away
         if match is None:
             row.writes = {name: value for name, value in wanted.items() if value is not None}
             continue
