@@ -45,8 +45,11 @@ bench: setup wrk
 	$(BIN)/python -m bench.thumbnails --write bench/RESULTS.md
 	$(BIN)/python -m bench.photo_feed --write bench/RESULTS.md
 	$(BIN)/python -m bench.load --write bench/RESULTS.md
+	$(BIN)/python -m bench.import_csv --write bench/RESULTS.md
 	if [ -n "$$BENCH_DATABASE_URL" ]; then \
-		$(BIN)/python -m bench.load --database-url "$$BENCH_DATABASE_URL" --write bench/RESULTS.md; fi
+		$(BIN)/python -m bench.load --database-url "$$BENCH_DATABASE_URL" --write bench/RESULTS.md; \
+		$(BIN)/python -m bench.import_csv --database-url "$$BENCH_DATABASE_URL" \
+			--write bench/RESULTS.md; fi
 
 lint: setup
 	$(BIN)/ruff check .

@@ -76,6 +76,12 @@ def can_view_week_schedule(user: User) -> bool:
     return is_admin_team(user)
 
 
+def can_import_records(user: User) -> bool:
+    """Clients, pets and services from CSV files: the admin team, who add and edit the same
+    records one by one. Each import shows a preview first and is one audit event."""
+    return is_admin_team(user)
+
+
 def can_view_my_clients(user: User) -> bool:
     """My Clients: a staff member's own list of the clients they work with."""
     return is_staff(user)

@@ -11,6 +11,7 @@ Each test logs one role in once and loops over the variants (feed, setting, htmx
 reporting every mismatch at once; that keeps the module fast.
 """
 
+import io
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from portal.models import (
 )
 from portal.reply_addresses import ReplyToken
 from portal.services import clients as clients_service
+from portal.services import imports
 from portal.services.uploads import Upload, prepare
 
 from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
@@ -129,6 +131,12 @@ GUARDED = {
     "clients.pet_photo": "can_view_pet_photo",
     "clients.edit_household": "can_edit_household",
     "clients.edit_pet_care": "can_edit_household",
+    "clients.import_records": "can_import_records",
+    "clients.import_template": "can_import_records",
+    # An upload waiting for its confirm: its uploader's alone (tests/test_import.py).
+    "clients.import_preview": "can_import_records",
+    "clients.import_confirm": "can_import_records",
+    "clients.import_discard": "can_import_records",
     "staff.index": "can_manage_clients",
     "staff.new": "can_manage_clients",
     "accounts.resend_invitation": "can_manage_account",
@@ -665,6 +673,35 @@ def _pet_care(world, business):
     }
 
 
+def _import_file(world, business):
+    number = world.number()
+    content = f"external_id,name\r\nM-{number},Imported {number}\r\n".encode()
+    return {}, {"kind": "clients", "file": (io.BytesIO(content), f"import-{number}.csv")}
+
+
+def _clients_template(world, business):
+    return {"kind": "clients"}, None
+
+
+def _pending_import(world, business):
+    # A file uploaded by the first admin of the Rivera household's business (the "admin" of
+    # the cast when that role is playing): only its uploader may preview, import or discard it.
+    with world.app.app_context():
+        owner_id = db.session.scalar(select(User.id).where(
+            User.business_id == world.business.id, User.role == Role.ADMIN).order_by(User.id))
+    if owner_id is None:
+        owner_id = world._make_user(Role.ADMIN, business=world.business,
+                                    name=f"Spare Admin {world.number()}").id
+    number = world.number()
+    with world.app.app_context():
+        pending = imports.keep(
+            db.session.get(Business, world.business.id), db.session.get(User, owner_id),
+            "clients", f"import-{number}.csv",
+            f"external_id,name\r\nP-{number},Pending {number}\r\n",
+        )
+        return {"token": pending.token}, None
+
+
 def _staff_login(world, **columns):
     # A staff login of the Rivera household's business: only its admin team may manage it.
     staff = world.staff()
@@ -765,6 +802,7 @@ def _writes(*tables: str) -> frozenset[str]:
 
 
 CLIENT_PAGES = ADMIN_TEAM  # one client's management: only the admin team of its business
+UPLOADER = frozenset({"admin"})  # an upload waiting for its confirm: only who uploaded it
 MANAGEMENT_CASES = [
     ManagementCase("clients.index", "GET", ANY_ADMIN_TEAM, _nothing, names_household=ADMIN_TEAM),
     ManagementCase("clients.new", "GET", ANY_ADMIN_TEAM, _nothing),
@@ -822,6 +860,16 @@ MANAGEMENT_CASES = [
     ManagementCase("clients.edit_pet_care", "GET", frozenset({"client"}), _household_pet),
     ManagementCase("clients.edit_pet_care", "POST", frozenset({"client"}), _pet_care,
                    (302, 302), _writes("pets")),
+    # Clients > Import: the admin team of each business; an upload is its uploader's.
+    ManagementCase("clients.import_records", "GET", ANY_ADMIN_TEAM, _nothing),
+    ManagementCase("clients.import_records", "POST", ANY_ADMIN_TEAM, _import_file, (302, 302),
+                   frozenset({"pending_imports"})),
+    ManagementCase("clients.import_template", "GET", ANY_ADMIN_TEAM, _clients_template),
+    ManagementCase("clients.import_preview", "GET", UPLOADER, _pending_import),
+    ManagementCase("clients.import_confirm", "POST", UPLOADER, _pending_import, (302, 302),
+                   _writes("clients", "pending_imports")),
+    ManagementCase("clients.import_discard", "POST", UPLOADER, _pending_import, (302, 302),
+                   frozenset({"pending_imports"})),
     ManagementCase("staff.index", "GET", ANY_ADMIN_TEAM, _nothing),
     ManagementCase("staff.new", "GET", ANY_ADMIN_TEAM, _nothing),
     ManagementCase("staff.new", "POST", ANY_ADMIN_TEAM, _new_person, (302, 302),

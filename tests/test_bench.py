@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from bench import load, photo_feed, profile, thumbnails
+from bench import import_csv, load, photo_feed, profile, thumbnails
 
 from .helpers import POSTGRES_URL
 
@@ -40,6 +40,19 @@ def test_load_benchmark_runs_every_case(tmp_path):
         assert f"| {case}" in table
     assert "PostgreSQL" in table if POSTGRES_URL else "SQLite" in table
     assert "Flat feed page" in table and "Peak RSS per gunicorn worker" in table
+
+
+def test_import_benchmark_imports_clients_and_pets_then_nothing(tmp_path):
+    """bench.import_csv on 20 clients, through the pages; with PostgreSQL under test, in its
+    own database beside the test one (the bench replaces it)."""
+    database = (["--database-url", _sibling_database(POSTGRES_URL, "import_bench")]
+                if POSTGRES_URL else [])
+    report = tmp_path / "RESULTS.md"
+    assert import_csv.main(["--clients", "20", *database, "--write", str(report)]) == 0
+    table = report.read_text()
+    assert "| 20 clients, new |" in table and "Imported clients.csv: 20 new clients" in table
+    assert "Nothing to change: every row of clients.csv matches" in table
+    assert "PostgreSQL" in table if POSTGRES_URL else "SQLite" in table
 
 
 SITE_PACKAGES = "lib/python3.11/site-packages/flask/app.py"

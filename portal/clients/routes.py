@@ -8,7 +8,7 @@ from sqlalchemy import or_, tuple_
 from wtforms import SelectChoice
 
 from portal import policy
-from portal.clients import bp
+from portal.clients import bp, imports  # noqa: F401  (imports: Clients > Import's routes)
 from portal.clients import week as week_query
 from portal.clients.forms import (
     CancelServiceForm,

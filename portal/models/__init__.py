@@ -11,6 +11,7 @@ from portal.models.feeds import (
     RetiredComposer,
     UsedFormKey,
 )
+from portal.models.imports import PendingImport
 from portal.models.inbound import InboundChannel, InboundMessage, InboundOutcome
 from portal.models.messages import Feed, Message
 from portal.models.notifications import (
@@ -44,6 +45,7 @@ __all__ = [
     "LoginSession",
     "Message",
     "Notification",
+    "PendingImport",
     "Pet",
     "PhoneConfirmation",
     "PreferredSitter",

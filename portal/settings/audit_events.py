@@ -40,6 +40,7 @@ KINDS = {
         "preferred_sitter.added", "preferred_sitter.removed",
         "client.updated", "client.archived", "client.unarchived",
         "pet.updated", "pet.archived", "pet.restored",
+        "records.imported",
     )),
 }
 
@@ -267,6 +268,15 @@ class SettingChange:
     new: object = None
 
 
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    kind: str
+    file_name: str
+    new: int
+    updated: int
+    unchanged: int
+
+
 class EventFacts:
     """One event as its sentence needs it: who acted, whom and what it was about, with links
     only where the viewer may go, and the values it recorded. The wording is in
@@ -488,6 +498,22 @@ class EventFacts:
                 before, after = (str(value) for value in change)
             shown.append((label, before, after))
         return shown
+
+    @property
+    def import_counts(self) -> "ImportCounts":
+        """A CSV import: what it held, its file's name and how many rows did what."""
+        details = self.details
+
+        def count(key: str) -> int:
+            value = details.get(key)
+            return value if type(value) is int else 0
+
+        kind = details.get("kind")
+        return ImportCounts(
+            kind if kind in ("clients", "pets", "services") else "records",
+            str(details.get("file_name") or "a file")[:255],
+            count("new"), count("updated"), count("unchanged"),
+        )
 
     def _user(self, user_id) -> Named | None:
         user = self.names.users.get(user_id)
