@@ -11,7 +11,10 @@ Matching, always inside the importing business:
   with an external_id that no client has yet also takes the client with that email when that
   client has no external_id of its own;
 - a pet by its client and its name (case-insensitive);
-- a service by its client, its staff member (or none) and its start.
+- a service by its client, its start and its title, else by its client and start when one
+  service of that client starts then and no other row names it. A different staff member
+  (or none) is an update that reassigns the visit, unless the visit has begun or was
+  cancelled: then who was sent stays as it is, and the row is unchanged for its staff.
 A matched row whose values are the same is unchanged and writes nothing, so importing the same
 file again changes nothing. A column left out of the file is left alone; an empty cell of a
 column in the file empties that field.
@@ -40,6 +43,7 @@ from portal.models import (
     Pet,
     Role,
     ScheduledService,
+    ServiceStatus,
     User,
     utcnow,
 )
@@ -542,37 +546,68 @@ def _plan_services(business: Business, columns: list[str], rows: list[Row]) -> N
         who = staff[email].name if email in staff else "unassigned"
         row.label = (f"{values.get('title') or ''}, {values.get('start') or ''} "
                      f"({_client_label(row, found[row.number])}, {who})")
+    _match_services(business, rows, found, "staff_email" in columns)
+
+
+def _match_services(business: Business, rows: list[Row], found: dict, with_staff: bool) -> None:
+    """Matches rows to the client's services by start and title, else by start alone when
+    one service of the client starts then and no other row claims it: so a visit reassigned
+    (or renamed) in the portal is the same visit when the file comes again, and the file's
+    staff member is an update. Not for a visit that has begun or was cancelled: who was sent
+    then stays as the portal says (the row is unchanged for its staff)."""
     client_ids = {client.id for client in found.values() if client is not None}
     starts = [row.values["starts_at"] for row in rows if row.values["starts_at"]]
-    existing = {}
+    existing: dict[tuple, list] = {}
     for chunk in _chunks(client_ids):
         if not starts:
             break
         query = select(ScheduledService.id, ScheduledService.client_id,
                        ScheduledService.staff_id, ScheduledService.starts_at,
-                       ScheduledService.ends_at, ScheduledService.title).where(
+                       ScheduledService.ends_at, ScheduledService.title,
+                       ScheduledService.status).where(
             ScheduledService.business_id == business.id,
             ScheduledService.client_id.in_(chunk),
             ScheduledService.starts_at.between(min(starts), max(starts)))
-        for service in db.session.execute(query):
-            existing.setdefault((service.client_id, service.staff_id, service.starts_at),
-                                service)
+        for service in db.session.execute(query.order_by(ScheduledService.id)):
+            existing.setdefault((service.client_id, service.starts_at), []).append(service)
     seen: dict[tuple, int] = {}
+    matched: dict[int, object] = {}  # row number -> service
+    claimed: set[int] = set()
+    pending = []
     for row in rows:
         client, values = found[row.number], row.values
         if client is None or row.errors:
             continue
-        key = (client.id, values["staff_id"], values["starts_at"])
+        key = (client.id, values["starts_at"], values["title"])
         if key in seen:
-            row.error("start", f"Row {seen[key]} has the same client, staff member and start.")
+            row.error("start", f"Row {seen[key]} has the same client, title and start.")
             continue
         seen[key] = row.number
+        same_title = [service for service in existing.get(key[:2], [])
+                      if service.title == values["title"] and service.id not in claimed]
+        if same_title:
+            matched[row.number] = same_title[0]
+            claimed.add(same_title[0].id)
+        pending.append((row, client))
+    for row, client in pending:  # then by start alone: the one service left at that start
+        if row.number in matched:
+            continue
+        left = [service for service in existing.get((client.id, row.values["starts_at"]), [])
+                if service.id not in claimed]
+        if len(left) == 1:
+            matched[row.number] = left[0]
+            claimed.add(left[0].id)
+    now = utcnow()
+    for row, client in pending:
+        values = row.values
         wanted = {"title": values["title"], "ends_at": values["ends_at"]}
-        match = existing.get(key)
+        match = matched.get(row.number)
         if match is None:
             row.writes = {"client_id": client.id, "staff_id": values["staff_id"],
                           "starts_at": values["starts_at"], **wanted}
             continue
+        if with_staff and match.status != ServiceStatus.CANCELLED and match.starts_at > now:
+            wanted["staff_id"] = values["staff_id"]
         row.target_id = match.id
         row.changes = [name for name, value in wanted.items() if getattr(match, name) != value]
         row.status = "updated" if row.changes else "unchanged"
