@@ -308,6 +308,92 @@ def test_reimport_with_a_changed_value_updates_only_that_client(app, admin_brows
     assert import_events(app)[-1].details["updated"] == 2
 
 
+def update_events(app, action: str) -> list[AuditEvent]:
+    with app.app_context():
+        events = list(db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+        for event in events:
+            db.session.expunge(event)
+        return events
+
+
+def test_reimport_audits_each_changed_client_with_before_and_after(app, admin_browser, business,
+                                                                   admin):
+    imported(admin_browser, "clients", TWO_CLIENTS)
+    assert update_events(app, "client.updated") == []  # new clients: the file's event only
+    changed = (TWO_CLIENTS.replace("555-0102", "555-9999").replace("1234", "9876")
+               .replace("Two dogs", "Three dogs"))
+    imported(admin_browser, "clients", changed, "spring.csv")
+    clients = clients_of(app, business)
+    rivera, okafor = update_events(app, "client.updated")
+    assert (rivera.object_type, rivera.object_id) == ("client", clients["C-1"].id)
+    assert (rivera.actor_id, rivera.business_id) == (admin.id, business.id)
+    assert rivera.details == {"changes": {"gate_code": "changed",
+                                          "notes": ["Two dogs", "Three dogs"]},
+                              "file_name": "spring.csv"}
+    assert okafor.object_id == clients["C-2"].id
+    assert okafor.details["changes"] == {"phone": ["555-0102", "555-9999"]}
+    log = admin_browser.get("/settings/audit-log").get_data(as_text=True)
+    okafor_link = f'<a href="/clients/{clients["C-2"].id}"><bdi>Okafor household</bdi></a>'
+    assert (f"changed {okafor_link}: Phone from \u201c<bdi>555-0102</bdi>\u201d to "
+            "\u201c<bdi>555-9999</bdi>\u201d (imported from <bdi>spring.csv</bdi>)") in log
+    assert "Gate or door code changed; Notes from" in log
+    assert "1234" not in log and "9876" not in log
+    # The same file again: nothing changes, no event.
+    imported(admin_browser, "clients", changed, "spring.csv")
+    assert len(update_events(app, "client.updated")) == 2
+
+
+def test_reimport_audits_each_changed_pet_and_service(app, admin_browser, business, make_user):
+    ann, ben = make_user(Role.STAFF, name="Ann"), make_user(Role.STAFF, name="Ben")
+    imported(admin_browser, "clients", TWO_CLIENTS)
+    pets = csv_text(["client_external_id", "name", "birthday", "feeding_notes"],
+                    ["C-1", "Biscuit", "2019-04-12", "Twice a day"])
+    imported(admin_browser, "pets", pets)
+    imported(admin_browser, "pets",
+             pets.replace("Twice a day", "Once a day").replace("2019-04-12", "2019-04-13"))
+    [pet_event] = update_events(app, "pet.updated")
+    clients = clients_of(app, business)
+    assert pet_event.details["client_id"] == clients["C-1"].id
+    assert pet_event.details["changes"] == {"birthday": ["2019-04-12", "2019-04-13"],
+                                            "feeding_notes": ["Twice a day", "Once a day"]}
+    header = ["client_external_id", "staff_email", "title", "start", "end"]
+    services = csv_text(header, ["C-1", ann.email, "Walk", "2027-02-08 09:00",
+                                 "2027-02-08 09:30"])
+    imported(admin_browser, "services", services)
+    imported(admin_browser, "services", services.replace(ann.email, ben.email))
+    [reassigned] = update_events(app, "service.reassigned")
+    assert reassigned.object_type == "scheduled_service"
+    assert reassigned.details["changes"] == {"staff": ["Ann", "Ben"],
+                                             "staff_id": [ann.id, ben.id]}
+    assert reassigned.details["staff_id"] == ben.id
+    assert reassigned.details["client_id"] == clients["C-1"].id
+    imported(admin_browser, "services", services.replace(ann.email, ben.email)
+             .replace("09:30", "10:00").replace("Walk,", "Long walk,"))
+    [changed] = update_events(app, "service.changed")
+    assert changed.details["changes"] == {
+        "title": ["Walk", "Long walk"],
+        "ends_at": ["2027-02-08T15:30:00+00:00", "2027-02-08T16:00:00+00:00"]}
+    log = admin_browser.get("/settings/audit-log").get_data(as_text=True)
+    assert "Feeding notes from \u201c<bdi>Twice a day</bdi>\u201d to" in log
+    assert "staff member from <bdi>Ann</bdi> to <bdi>Ben</bdi> (imported from" in log
+    assert "title from <bdi>Walk</bdi> to <bdi>Long walk</bdi>" in log
+
+
+def test_audit_events_of_an_import_are_undone_with_it(app, admin_browser, monkeypatch):
+    imported(admin_browser, "clients", TWO_CLIENTS)
+    url = preview_url(admin_browser, "clients", TWO_CLIENTS.replace("555-0102", "555-9999"))
+    before = records(app)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(imports.audit, "record", broken)  # after the per-record events
+    with pytest.raises(RuntimeError):
+        admin_browser.submit(url + "/confirm")
+    assert records(app) == before
+
+
 def test_client_row_matches_by_email_whatever_its_case(app, admin_browser, business, household):
     update_row(app, Client, household.id, email="Sam@Example.com")
     imported(admin_browser, "clients", clients_csv(
