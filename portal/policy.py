@@ -217,12 +217,13 @@ def staff_access_window(business: Business, now: datetime | None = None) -> Staf
     return StaffWindow(now - days, now + days)
 
 
-def _visits_in_window(window: StaffWindow) -> list[ColumnElement[bool]]:
-    """The one SQL rule for a visit that gives its staff member access (see StaffWindow)."""
+def _visits_in_window(window: StaffWindow, visits=ScheduledService) -> list[ColumnElement[bool]]:
+    """The one SQL rule for a visit that gives its staff member access (see StaffWindow);
+    `visits` may be an alias of ScheduledService."""
     return [
-        ScheduledService.status != ServiceStatus.CANCELLED,
-        ScheduledService.ends_at >= window.start,
-        ScheduledService.starts_at <= window.end,
+        visits.status != ServiceStatus.CANCELLED,
+        visits.ends_at >= window.start,
+        visits.starts_at <= window.end,
     ]
 
 
@@ -233,18 +234,38 @@ def staff_access_clause(staff_id, client_id, window: StaffWindow) -> ColumnEleme
     Lists use the same rule read from one side: staff_clients (a staff member's clients) and
     the roster (a client's staff); tests/test_policy.py holds them to agree.
 
-    Arguments may be values or columns, so one rule serves single checks and lists alike.
+    Arguments may be values or columns, so one rule serves single checks and lists alike;
+    the visits and clients it reads are aliases, so the columns may be those of a list of
+    visits or clients (visit_details_clause).
     """
     preferred = exists().where(
         PreferredSitter.client_id == client_id, PreferredSitter.staff_id == staff_id
     )
+    visit = aliased(ScheduledService)
     scheduled = exists().where(
-        ScheduledService.client_id == client_id,
-        ScheduledService.staff_id == staff_id,
-        *_visits_in_window(window),
+        visit.client_id == client_id,
+        visit.staff_id == staff_id,
+        *_visits_in_window(window, visit),
     )
-    archived = exists().where(Client.id == client_id, Client.archived_at.is_not(None))
+    client = aliased(Client)
+    archived = exists().where(client.id == client_id, client.archived_at.is_not(None))
     return and_(or_(preferred, scheduled), ~archived)
+
+
+def visit_details_clause(staff_id, window: StaffWindow) -> ColumnElement[bool]:
+    """SQL, a column of a list of a staff member's visits (Today, the calendar feed): the
+    household's details (address, entry instructions, gate code, pets, the feed link) are
+    shown with the visit only while the client's page is open to the staff member, by the
+    same rule (staff_access_clause). A visit beyond the window shows its time, title and
+    client name, and when its details open (visit_details_open)."""
+    return staff_access_clause(staff_id, ScheduledService.client_id, window)
+
+
+def visit_details_open(business: Business, starts_at: datetime, now: datetime) -> datetime | None:
+    """When a visit's own window opens its household's details to its staff member
+    (staff_access_days before it starts), if that is still to come."""
+    opens = starts_at - timedelta(days=business.staff_access_days)
+    return opens if opens > now else None
 
 
 def staff_clients(staff_id: int, window: StaffWindow):

@@ -7,6 +7,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import update
 
+from portal.clock import exact_time
 from portal.extensions import db
 from portal.models import Client, Role, ScheduledService, ServiceStatus, User, utcnow
 
@@ -134,6 +135,28 @@ def test_calendar_feed_leaves_out_other_staff_unassigned_and_archived(
     update_row(app, Client, archived.id, archived_at=utcnow())
     found = by_summary(client.get(with_token(app, sitter)))
     assert list(found) == ["Mine \u2013 Rivera household"]
+
+
+def test_calendar_feed_leaves_location_and_entry_out_beyond_the_access_window(
+    app, client, sitter, rivera, other_household, business
+):
+    # A one-day window: a visit in five days has its client's page closed to the sitter, so
+    # its event has no location and no entry instructions, only when they open.
+    update_row(app, type(business), business.id, staff_access_days=1)
+    update_row(app, Client, other_household.id, name="Okafor household", address="7 Oak Ave",
+               entry_instructions="Side door")
+    later = add_visit(app, rivera, sitter, days=5, title="Later")
+    add_visit(app, other_household, sitter, days=0.5, title="Soon")
+    response = client.get(with_token(app, sitter))
+    found = by_summary(response)
+    closed = found["Later \u2013 Rivera household"]
+    assert "LOCATION" not in closed
+    opens = exact_time(later.starts_at - timedelta(days=1), "America/Chicago")
+    assert str(closed["DESCRIPTION"]) == f"Details open {opens}"
+    body = response.get_data(as_text=True)
+    assert "12 Elm St" not in body and "blue pot" not in body and "4321" not in body
+    soon = found["Soon \u2013 Okafor household"]
+    assert str(soon["LOCATION"]) == "7 Oak Ave" and "Side door" in str(soon["DESCRIPTION"])
 
 
 def test_calendar_feed_covers_thirty_days_back_to_180_ahead(app, client, sitter, rivera):

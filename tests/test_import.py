@@ -3,7 +3,7 @@ at once or not at all, and matched so that the same file imported again changes 
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
+from portal.clock import zone
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -19,9 +20,11 @@ from portal.models import (
     Pet,
     Role,
     ScheduledService,
+    ServiceStatus,
     User,
+    utcnow,
 )
-from portal.services import imports
+from portal.services import imports, schedule
 
 from .helpers import count_queries, count_rows, every_row, update_row
 
@@ -305,6 +308,92 @@ def test_reimport_with_a_changed_value_updates_only_that_client(app, admin_brows
     assert import_events(app)[-1].details["updated"] == 2
 
 
+def update_events(app, action: str) -> list[AuditEvent]:
+    with app.app_context():
+        events = list(db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+        for event in events:
+            db.session.expunge(event)
+        return events
+
+
+def test_reimport_audits_each_changed_client_with_before_and_after(app, admin_browser, business,
+                                                                   admin):
+    imported(admin_browser, "clients", TWO_CLIENTS)
+    assert update_events(app, "client.updated") == []  # new clients: the file's event only
+    changed = (TWO_CLIENTS.replace("555-0102", "555-9999").replace("1234", "9876")
+               .replace("Two dogs", "Three dogs"))
+    imported(admin_browser, "clients", changed, "spring.csv")
+    clients = clients_of(app, business)
+    rivera, okafor = update_events(app, "client.updated")
+    assert (rivera.object_type, rivera.object_id) == ("client", clients["C-1"].id)
+    assert (rivera.actor_id, rivera.business_id) == (admin.id, business.id)
+    assert rivera.details == {"changes": {"gate_code": "changed",
+                                          "notes": ["Two dogs", "Three dogs"]},
+                              "file_name": "spring.csv"}
+    assert okafor.object_id == clients["C-2"].id
+    assert okafor.details["changes"] == {"phone": ["555-0102", "555-9999"]}
+    log = admin_browser.get("/settings/audit-log").get_data(as_text=True)
+    okafor_link = f'<a href="/clients/{clients["C-2"].id}"><bdi>Okafor household</bdi></a>'
+    assert (f"changed {okafor_link}: Phone from \u201c<bdi>555-0102</bdi>\u201d to "
+            "\u201c<bdi>555-9999</bdi>\u201d (imported from <bdi>spring.csv</bdi>)") in log
+    assert "Gate or door code changed; Notes from" in log
+    assert "1234" not in log and "9876" not in log
+    # The same file again: nothing changes, no event.
+    imported(admin_browser, "clients", changed, "spring.csv")
+    assert len(update_events(app, "client.updated")) == 2
+
+
+def test_reimport_audits_each_changed_pet_and_service(app, admin_browser, business, make_user):
+    ann, ben = make_user(Role.STAFF, name="Ann"), make_user(Role.STAFF, name="Ben")
+    imported(admin_browser, "clients", TWO_CLIENTS)
+    pets = csv_text(["client_external_id", "name", "birthday", "feeding_notes"],
+                    ["C-1", "Biscuit", "2019-04-12", "Twice a day"])
+    imported(admin_browser, "pets", pets)
+    imported(admin_browser, "pets",
+             pets.replace("Twice a day", "Once a day").replace("2019-04-12", "2019-04-13"))
+    [pet_event] = update_events(app, "pet.updated")
+    clients = clients_of(app, business)
+    assert pet_event.details["client_id"] == clients["C-1"].id
+    assert pet_event.details["changes"] == {"birthday": ["2019-04-12", "2019-04-13"],
+                                            "feeding_notes": ["Twice a day", "Once a day"]}
+    header = ["client_external_id", "staff_email", "title", "start", "end"]
+    services = csv_text(header, ["C-1", ann.email, "Walk", "2027-02-08 09:00",
+                                 "2027-02-08 09:30"])
+    imported(admin_browser, "services", services)
+    imported(admin_browser, "services", services.replace(ann.email, ben.email))
+    [reassigned] = update_events(app, "service.reassigned")
+    assert reassigned.object_type == "scheduled_service"
+    assert reassigned.details["changes"] == {"staff": ["Ann", "Ben"],
+                                             "staff_id": [ann.id, ben.id]}
+    assert reassigned.details["staff_id"] == ben.id
+    assert reassigned.details["client_id"] == clients["C-1"].id
+    imported(admin_browser, "services", services.replace(ann.email, ben.email)
+             .replace("09:30", "10:00").replace("Walk,", "Long walk,"))
+    [changed] = update_events(app, "service.changed")
+    assert changed.details["changes"] == {
+        "title": ["Walk", "Long walk"],
+        "ends_at": ["2027-02-08T15:30:00+00:00", "2027-02-08T16:00:00+00:00"]}
+    log = admin_browser.get("/settings/audit-log").get_data(as_text=True)
+    assert "Feeding notes from \u201c<bdi>Twice a day</bdi>\u201d to" in log
+    assert "staff member from <bdi>Ann</bdi> to <bdi>Ben</bdi> (imported from" in log
+    assert "title from <bdi>Walk</bdi> to <bdi>Long walk</bdi>" in log
+
+
+def test_audit_events_of_an_import_are_undone_with_it(app, admin_browser, monkeypatch):
+    imported(admin_browser, "clients", TWO_CLIENTS)
+    url = preview_url(admin_browser, "clients", TWO_CLIENTS.replace("555-0102", "555-9999"))
+    before = records(app)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(imports.audit, "record", broken)  # after the per-record events
+    with pytest.raises(RuntimeError):
+        admin_browser.submit(url + "/confirm")
+    assert records(app) == before
+
+
 def test_client_row_matches_by_email_whatever_its_case(app, admin_browser, business, household):
     update_row(app, Client, household.id, email="Sam@Example.com")
     imported(admin_browser, "clients", clients_csv(
@@ -461,6 +550,93 @@ def test_services_import_stays_and_unassigned_visits_once(app, admin_browser, ho
     assert "2</strong> unchanged" in admin_browser.get(url).get_data(as_text=True)
     admin_browser.submit(url + "/confirm")
     assert records(app) == before
+
+
+def services_of(app, household) -> list[ScheduledService]:
+    with app.app_context():
+        found = list(db.session.scalars(select(ScheduledService).where(
+            ScheduledService.client_id == household.id).order_by(ScheduledService.starts_at)))
+        for service in found:
+            db.session.expunge(service)
+        return found
+
+
+def test_reimport_after_a_reassignment_updates_the_visit_and_adds_none(
+    app, admin_browser, admin, household, make_user
+):
+    ann, ben = make_user(Role.STAFF, name="Ann"), make_user(Role.STAFF, name="Ben")
+    update_row(app, Client, household.id, external_id="C-1")
+    content = csv_text(["client_external_id", "staff_email", "title", "start", "end"],
+                       ["C-1", ann.email, "Dog walk", "2027-02-08 09:00", "2027-02-08 09:30"])
+    imported(admin_browser, "services", content)
+    [visit] = services_of(app, household)
+    with app.app_context():
+        schedule.update(db.session.get(User, admin.id), db.session.get(ScheduledService, visit.id),
+                        schedule.Scope.ONE, staff=db.session.get(User, ben.id))
+    url = preview_url(admin_browser, "services", content)
+    page = admin_browser.get(url).get_data(as_text=True)
+    assert "1</strong> updated" in page and "0</strong> new" in page
+    admin_browser.submit(url + "/confirm")
+    [again] = services_of(app, household)
+    assert again.id == visit.id and again.staff_id == ann.id
+    # And the file once more: nothing left to change.
+    before = records(app)
+    url = preview_url(admin_browser, "services", content)
+    assert "1</strong> unchanged" in admin_browser.get(url).get_data(as_text=True)
+    admin_browser.submit(url + "/confirm")
+    assert records(app) == before
+
+
+def test_reimport_matches_a_renamed_visit_by_start_and_two_titles_at_one_start(
+    app, admin_browser, household, make_user
+):
+    sitter = make_user(Role.STAFF)
+    update_row(app, Client, household.id, external_id="C-1")
+    header = ["client_external_id", "staff_email", "title", "start", "end"]
+    content = csv_text(header,
+                       ["C-1", sitter.email, "Dog walk", "2027-02-08 09:00",
+                        "2027-02-08 09:30"],
+                       ["C-1", "", "Cat feeding", "2027-02-08 09:00", "2027-02-08 09:15"])
+    imported(admin_browser, "services", content)
+    walk, feeding = sorted(services_of(app, household), key=lambda service: service.title)[::-1]
+    assert (walk.title, feeding.title) == ("Dog walk", "Cat feeding")
+    update_row(app, ScheduledService, walk.id, title="Long dog walk")
+    imported(admin_browser, "services", content)
+    found = {service.id: service.title for service in services_of(app, household)}
+    assert found == {walk.id: "Dog walk", feeding.id: "Cat feeding"}
+    # Two rows for the same client, title and start are one too many.
+    url = preview_url(admin_browser, "services", csv_text(
+        header, *[["C-1", "", "Dog walk", "2027-03-01 09:00", "2027-03-01 09:30"]] * 2))
+    assert "Row 2 has the same client, title and start." in admin_browser.get(url).get_data(
+        as_text=True)
+
+
+@pytest.mark.parametrize("state", ["begun", "cancelled"])
+def test_reimport_keeps_who_was_sent_to_a_begun_or_cancelled_visit(
+    app, admin_browser, household, make_user, state
+):
+    ann, ben = make_user(Role.STAFF, name="Ann"), make_user(Role.STAFF, name="Ben")
+    update_row(app, Client, household.id, external_id="C-1")
+    # A visit under way now, or one cancelled ahead: the file sends Ann, the portal Ben.
+    start = (utcnow() - timedelta(minutes=10) if state == "begun"
+             else utcnow() + timedelta(days=3)).replace(second=0, microsecond=0)
+    with app.app_context():
+        db.session.add(ScheduledService(
+            business_id=household.business_id, client_id=household.id, staff_id=ben.id,
+            title="Dog walk", starts_at=start, ends_at=start + timedelta(minutes=30),
+            status=ServiceStatus.CANCELLED if state == "cancelled" else ServiceStatus.SCHEDULED))
+        db.session.commit()
+    local = start.astimezone(zone("America/Chicago"))
+    content = csv_text(["client_external_id", "staff_email", "title", "start", "end"],
+                       ["C-1", ann.email, "Dog walk", f"{local:%Y-%m-%d %H:%M}",
+                        f"{local + timedelta(minutes=30):%Y-%m-%d %H:%M}"])
+    before = records(app)
+    url = preview_url(admin_browser, "services", content)
+    assert "1</strong> unchanged" in admin_browser.get(url).get_data(as_text=True)
+    admin_browser.submit(url + "/confirm")
+    assert records(app) == before
+    [kept] = services_of(app, household)
+    assert kept.staff_id == ben.id
 
 
 # --- hostile files -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import date, time, timedelta
 
 from sqlalchemy import select
 
-from portal.clock import to_utc, zone
+from portal.clock import exact_time, to_utc, zone
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -17,6 +17,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.staff import visits
 
 from .helpers import count_queries, update_row
 
@@ -151,6 +152,74 @@ def test_today_shows_no_feed_link_beyond_the_access_window(app, logged_in, make_
     page = logged_in(staff).get(TODAY).get_data(as_text=True)
     assert "Later walk" in page and "The Rivera Household" in page
     assert f"/clients/{household.id}/feeds/conversation" not in page
+
+
+def test_today_hides_household_details_of_a_visit_beyond_the_access_window(
+    app, logged_in, make_user, household, other_household, business
+):
+    # A one-day window and a visit in five days: the client's page is closed to the staff
+    # member, so Today shows the visit's time, title and client, never its address, entry
+    # instructions, gate code or pets, and says when they open.
+    update_row(app, type(business), business.id, staff_access_days=1)
+    staff = make_user(Role.STAFF)
+    update_row(app, Client, household.id, address="12 Elm St", entry_instructions="Key under pot",
+               gate_code="4321")
+    update_row(app, Client, other_household.id, address="7 Oak Ave",
+               entry_instructions="Side door", gate_code="8765")
+    later = add_visit(app, household, staff, 5, time(9, 0), title="Later walk")
+    add_visit(app, other_household, staff, 0, time(23, 0), title="Tonight's walk")
+    browser = logged_in(staff)
+    assert browser.get(f"/clients/{household.id}").status_code == 404
+    page = browser.get(TODAY).get_data(as_text=True)
+    closed = day_sections(page)[iso(5)]
+    assert "Later walk" in closed and "The Rivera Household" in closed
+    for detail in ("4321", "Key under pot", "12 Elm St", f"/clients/{household.id}/"):
+        assert detail not in page
+    assert "Rex (Dog)" not in closed and "maps/search" not in closed
+    opens = exact_time(later.starts_at - timedelta(days=1), ZONE)
+    assert f"Details open {opens}" in closed
+    # Tonight's visit is inside the window: its client's page and its details are open.
+    assert browser.get(f"/clients/{other_household.id}").status_code == 200
+    tonight = day_sections(page)[iso(0)]
+    assert "8765" in tonight and "Side door" in tonight and "7 Oak Ave" in tonight
+    assert "Rex (Dog)" in tonight and "Details open" not in tonight
+
+
+def test_today_opens_household_details_exactly_at_the_window_edge(app, make_user, household,
+                                                                  business):
+    update_row(app, type(business), business.id, staff_access_days=1)
+    staff = make_user(Role.STAFF)
+    update_row(app, Client, household.id, gate_code="4321")
+    visit = add_visit(app, household, staff, 3, time(9, 0))
+    edge = visit.starts_at - timedelta(days=1)
+    with app.test_request_context():
+        viewer = db.session.get(User, staff.id)
+
+        def shown(now):
+            [found] = [day_visit.visit for day in visits.today(viewer, now)
+                       for day_visit in day.visits]
+            return found
+
+        before = shown(edge - timedelta(seconds=1))
+        assert not before.details and before.gate_code is None
+        assert before.details_open == exact_time(edge, ZONE)
+        at_edge = shown(edge)
+        assert at_edge.details and at_edge.gate_code == "4321" and at_edge.details_open is None
+
+
+def test_today_keeps_constant_queries_with_visits_beyond_the_window(
+    app, logged_in, make_user, make_client, business
+):
+    update_row(app, type(business), business.id, staff_access_days=1)
+    staff = make_user(Role.STAFF)
+    browser = logged_in(staff)
+    add_visit(app, make_client(), staff, 0, time(23, 0))
+    few = count_queries(app, browser, TODAY)
+    for number in range(5):
+        add_visit(app, make_client(name=f"Later Household {number}"), staff, 3 + number % 4,
+                  time(10, 0))
+    assert count_queries(app, browser, TODAY) == few
+    assert browser.get(TODAY).get_data(as_text=True).count("Details open") == 5
 
 
 def test_today_shows_viewer_time_when_their_zone_differs(app, logged_in, make_user, household):

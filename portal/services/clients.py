@@ -136,6 +136,12 @@ def _audit_value(value):
     return value.isoformat() if isinstance(value, date) else value
 
 
+def recorded_change(field: str, before, after):
+    """One field's change as the audit keeps it: [before, after], or "changed" for a secret
+    field (its values never recorded)."""
+    return "changed" if field in SECRET_FIELDS else [_audit_value(before), _audit_value(after)]
+
+
 def _apply(record, values: dict, allowed: tuple[str, ...]) -> dict:
     """Sets the allowed fields that changed; returns {field: [before, after]} for the audit
     (a secret field as "changed", without its values)."""
@@ -151,8 +157,7 @@ def _apply(record, values: dict, allowed: tuple[str, ...]) -> dict:
         if before == value:
             continue
         setattr(record, field, value)
-        changes[field] = ("changed" if field in SECRET_FIELDS
-                          else [_audit_value(before), _audit_value(value)])
+        changes[field] = recorded_change(field, before, value)
     return changes
 
 

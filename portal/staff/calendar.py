@@ -2,7 +2,9 @@
 
 A phone calendar is synced to its maker's servers, so the file holds what a sitter needs to
 find the visit and no more: when, where, which household, and the entry instructions. Never a
-message, a note, or the gate code ("Gate code: in the portal").
+message, a note, or the gate code ("Gate code: in the portal"). A visit beyond the staff
+access window (its client's page not open to the sitter yet) has neither location nor entry
+instructions, only when they open; the feed refreshes hourly and fills them in then.
 """
 
 from datetime import datetime, timedelta
@@ -14,6 +16,7 @@ from portal.models import ServiceStatus, User, utcnow
 from portal.staff.visits import Visit, calendar_visits
 
 GATE_CODE_NOTE = "Gate code: in the portal"
+DETAILS_CLOSED_NOTE = "Details: not open to you"
 
 
 def uid(visit_id: int, business_id: int) -> str:
@@ -31,6 +34,9 @@ def _event(visit: Visit, staff: User, stamp: datetime) -> Event:
     if visit.address:
         event.add("location", visit.address)
     description = []
+    if not visit.details:  # the client's page is not open to the staff member yet
+        description.append(f"Details open {visit.details_open}" if visit.details_open
+                           else DETAILS_CLOSED_NOTE)
     if visit.entry_instructions:
         description.append(f"Entry: {visit.entry_instructions}")
     if visit.gate_code:

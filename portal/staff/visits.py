@@ -1,7 +1,11 @@
 """A staff member's own visits: the Today page (today and the week ahead, by day in the
 business's zone) and the iCalendar feed of their schedule. One statement for the visits with
-their clients, feed access and unread counts, one for the pets: the same two queries whatever
-the number of visits.
+their clients, feed access, unread counts and whether the household's details are open to the
+viewer, one for the pets: the same two queries whatever the number of visits.
+
+A visit whose client is not open to the staff member yet (beyond the staff access window, see
+policy.visit_details_clause) carries its time, title and client name only, and when its
+details open.
 """
 
 from dataclasses import dataclass
@@ -11,7 +15,7 @@ from urllib.parse import quote_plus
 from sqlalchemy import case, literal, select
 
 from portal import policy, unread
-from portal.clock import zone
+from portal.clock import exact_time, zone
 from portal.extensions import db
 from portal.models import Client, Feed, Pet, ScheduledService, ServiceStatus, User, utcnow
 from portal.urls import url_pattern
@@ -39,6 +43,10 @@ class Visit:
     unread: int
     # The client's Conversation feed, or None when the policy does not open it to the viewer.
     feed_url: str | None
+    # Whether the household's details above are open to the viewer (else they are empty),
+    # and if not, when they open: "Tue, Mar 4, 2025 at 9:00 AM CST", or None.
+    details: bool = True
+    details_open: str | None = None
 
     @property
     def maps_url(self) -> str | None:
@@ -62,8 +70,10 @@ class Day:
     visits: list[DayVisit]
 
 
-def _visits(viewer: User, starts_before: datetime, ends_after: datetime, *,
+def _visits(viewer: User, now: datetime, starts_before: datetime, ends_after: datetime, *,
             include_cancelled: bool = False, with_feeds: bool = True) -> list[Visit]:
+    business = viewer.business
+    details = policy.visit_details_clause(viewer.id, policy.staff_access_window(business, now))
     has_feed = policy.visible_feeds_clause(viewer, Client.business_id, Client.id,
                                            Feed.CONVERSATION)
     columns = [
@@ -71,7 +81,7 @@ def _visits(viewer: User, starts_before: datetime, ends_after: datetime, *,
         ScheduledService.ends_at, ScheduledService.status, ScheduledService.updated_at,
         ScheduledService.revision, ScheduledService.client_id,
         Client.name.label("client_name"), Client.address, Client.entry_instructions,
-        Client.gate_code,
+        Client.gate_code, details.label("details"),
     ]
     if with_feeds:
         count = unread.count_column(viewer, ScheduledService.client_id, Feed.CONVERSATION,
@@ -90,19 +100,28 @@ def _visits(viewer: User, starts_before: datetime, ends_after: datetime, *,
         .order_by(ScheduledService.starts_at, ScheduledService.id)
     )
     rows = db.session.execute(statement).all()
-    pets = _pets({row.client_id for row in rows}) if with_feeds else {}
+    pets = _pets({row.client_id for row in rows if row.details}) if with_feeds else {}
     feed_url = url_pattern("feeds.show", client_id=0, feed_name=Feed.CONVERSATION.value)
-    return [
-        Visit(
+    visits = []
+    for row in rows:
+        if row.details:
+            visits.append(Visit(
+                row.id, row.title, row.starts_at, row.ends_at, row.status, row.updated_at,
+                row.revision, row.client_id,
+                row.client_name, row.address, row.entry_instructions, row.gate_code,
+                pets.get(row.client_id, ""),
+                row.unread if with_feeds else 0,
+                feed_url(row.client_id) if with_feeds and row.has_feed else None,
+            ))
+            continue
+        opens = policy.visit_details_open(business, row.starts_at, now)
+        visits.append(Visit(
             row.id, row.title, row.starts_at, row.ends_at, row.status, row.updated_at,
-            row.revision, row.client_id,
-            row.client_name, row.address, row.entry_instructions, row.gate_code,
-            pets.get(row.client_id, ""),
-            row.unread if with_feeds else 0,
-            feed_url(row.client_id) if with_feeds and row.has_feed else None,
-        )
-        for row in rows
-    ]
+            row.revision, row.client_id, row.client_name, None, None, None, "", 0, None,
+            details=False,
+            details_open=exact_time(opens, business.time_zone) if opens else None,
+        ))
+    return visits
 
 
 def _pets(client_ids: set[int]) -> dict[int, str]:
@@ -144,7 +163,7 @@ def today(viewer: User, now: datetime | None = None) -> list[Day]:
     now = now or utcnow()
     first = now.astimezone(tz).date()
     days = [first + timedelta(days=offset) for offset in range(DAYS_AHEAD + 1)]
-    visits = _visits(viewer, _midnight(days[-1] + timedelta(days=1), tz), _midnight(first, tz))
+    visits = _visits(viewer, now, _midnight(days[-1] + timedelta(days=1), tz), _midnight(first, tz))
     listed = []
     for day in days:
         start, end = _midnight(day, tz), _midnight(day + timedelta(days=1), tz)
@@ -163,7 +182,7 @@ def calendar_visits(staff: User, now: datetime | None = None) -> list[Visit]:
     """The staff member's visits from CALENDAR_PAST ago to CALENDAR_AHEAD, cancelled ones
     included (a calendar that copied them must learn they are off)."""
     now = now or utcnow()
-    return _visits(staff, now + CALENDAR_AHEAD, now - CALENDAR_PAST,
+    return _visits(staff, now, now + CALENDAR_AHEAD, now - CALENDAR_PAST,
                    include_cancelled=True, with_feeds=False)
 
 

@@ -96,3 +96,23 @@ def test_household_sees_upcoming_visits_and_who_is_coming(log_in, week, househol
     expect(visits.nth(1)).to_contain_text("To be confirmed")
     upcoming.scroll_into_view_if_needed()
     page.screenshot(path=screenshot_dir / f"portal-upcoming-visits-{size}.png", full_page=True)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sitter_sees_when_a_later_visits_details_open(app, log_in, week, make_client, business,
+                                                     screenshot_dir, size):
+    # A one-day access window: a walk in five days at a new household shows its time, title
+    # and household, and when its address and entry instructions open.
+    update_row(app, type(business), business.id, staff_access_days=1)
+    later = make_client(name="The Nguyen Household")
+    update_row(app, Client, later.id, address="3 Pine Ct", entry_instructions="Back gate",
+               gate_code="2468")
+    add_visit(app, later, week, 5, time(10, 0), title="Later walk")
+    page = log_in(week, **SIZES[size])
+    visit = page.locator("li.visit", has_text="Later walk")
+    expect(visit.get_by_text("The Nguyen Household")).to_be_visible()
+    expect(visit.get_by_text(re.compile(r"^Details open \w{3}, "))).to_be_visible()
+    expect(page.get_by_text("3 Pine Ct")).to_have_count(0)
+    expect(page.get_by_text("2468")).to_have_count(0)
+    visit.scroll_into_view_if_needed()
+    page.screenshot(path=screenshot_dir / f"today-details-later-{size}.png", full_page=True)
