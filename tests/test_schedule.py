@@ -589,3 +589,38 @@ def test_archived_clients_visit_does_not_make_staff_busy(app, admin_browser, hou
         "title": "Okafor walk", "staff_id": staff.id, "date": in_days(2), "starts": "09:00",
         "end_date": "", "ends": "10:00", "scope": "one"})
     assert response.status_code == 302
+
+
+# --- a person's own time zone ---
+
+def test_own_time_zone_saved_audited_and_shown_beside_the_business_zone(
+        app, admin, admin_browser, household):
+    page = admin_browser.get("/notifications").get_data(as_text=True)
+    assert '<option selected value="America/Chicago">Chicago</option>' in page
+    response = admin_browser.submit("/notifications/time-zone", {"time_zone": "America/New_York"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(User, admin.id).time_zone == "America/New_York"
+        event = db.session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "user.time_zone_changed"))
+        assert event.details["changes"] == {"time_zone": ["America/Chicago", "America/New_York"]}
+    log = admin_browser.get("/settings/audit-log").get_data(as_text=True)
+    assert ("changed their time zone from “<bdi>America/Chicago</bdi>” to "
+            "“<bdi>America/New_York</bdi>”") in log
+    wednesday = next_winter_weekday(2)
+    post_schedule(admin_browser, household, title="Morning walk", date=iso(wednesday))
+    page = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "(10:00 AM\u201310:30 AM EST your time)" in page
+    # Saving the same zone again records nothing.
+    admin_browser.submit("/notifications/time-zone", {"time_zone": "America/New_York"})
+    assert count_rows(app, AuditEvent, AuditEvent.action == "user.time_zone_changed") == 1
+
+
+def test_own_time_zone_refuses_an_unknown_zone(app, logged_in, household_login):
+    browser = logged_in(household_login)
+    response = browser.submit("/notifications/time-zone", {"time_zone": "Mars/Olympus"})
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(User, household_login.id).time_zone == "America/Chicago"
+    assert count_rows(app, AuditEvent, AuditEvent.action == "user.time_zone_changed") == 0
