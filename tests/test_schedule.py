@@ -624,3 +624,28 @@ def test_own_time_zone_refuses_an_unknown_zone(app, logged_in, household_login):
     with app.app_context():
         assert db.session.get(User, household_login.id).time_zone == "America/Chicago"
     assert count_rows(app, AuditEvent, AuditEvent.action == "user.time_zone_changed") == 0
+
+
+def test_reassign_or_retitle_all_keeps_each_visits_own_times(app, admin_browser, household,
+                                                             assigned_staff, make_user):
+    other = make_user(Role.STAFF, name="Wendy Walker")
+    rows = make_series(app, admin_browser, household, assigned_staff, in_days(1), count=3)
+    day = local(rows[1].starts_at).date()
+    assert admin_browser.submit(f"/services/{rows[1].id}/edit", {
+        "title": "Dog walk", "staff_id": assigned_staff.id, "date": iso(day),
+        "starts": "10:00", "end_date": "", "ends": "10:45", "scope": "following",
+    }).status_code == 302
+    before = [(row.starts_at, row.ends_at) for row in visits(
+        app, ScheduledService.series_id.is_not(None))]
+    assert [end - start for start, end in before] == [
+        timedelta(minutes=30), timedelta(minutes=45), timedelta(minutes=45)]
+    assert admin_browser.submit(f"/services/{rows[0].id}/reassign",
+                                {"staff_id": other.id, "scope": "all"}).status_code == 302
+    first = local(rows[0].starts_at)
+    assert admin_browser.submit(f"/services/{rows[0].id}/edit", {
+        "title": "Long walk", "staff_id": other.id, "date": iso(first.date()),
+        "starts": "09:00", "end_date": "", "ends": "09:30", "scope": "all",
+    }).status_code == 302
+    after = visits(app, ScheduledService.series_id.is_not(None))
+    assert [(row.starts_at, row.ends_at) for row in after] == before
+    assert {(row.staff_id, row.title) for row in after} == {(other.id, "Long walk")}

@@ -391,8 +391,12 @@ def update(
         shift, length = span.start - old_start, span.end - span.start
         if span.start_day < now.astimezone(tz).date() and shift:
             raise ScheduleError("The visit would start on a day that has passed.", "date")
+    moves = span is not None and (shift, length) != (timedelta(0), old_end - old_start)
     new_spans = {}
     for each in visits:
+        if not moves:  # a reassignment, or a new title: each visit keeps its own times
+            new_spans[each.id] = (each.starts_at, each.ends_at)
+            continue
         start = each.starts_at.astimezone(tz).replace(tzinfo=None) + shift
         end = start + length
         try:
@@ -403,7 +407,7 @@ def update(
                 f"The visit on {start.strftime('%a, %b %-d, %Y')} cannot move there: {error}",
                 "starts",
             ) from None
-    if span is not None:  # a reassignment leaves the times as they are
+    if moves:
         _refuse_self_overlap(list(new_spans.values()), time_zone)
     staff_id = staff.id if staff else None
     if not allow_overlap:
