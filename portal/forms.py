@@ -1,11 +1,36 @@
 """Forms that more than one blueprint shows; a blueprint's own forms are in its forms.py."""
 
+from zoneinfo import available_timezones
+
 from flask import current_app, request
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, MultipleFileField, StringField, TelField, TextAreaField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    MultipleFileField,
+    SelectChoice,
+    StringField,
+    TelField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from portal.services.uploads import Upload
+
+# Zones by region (America/Chicago under America); the old aliases (US/Central, EST5EDT) and
+# bare abbreviations are left out: each place once, by the name the zone database keeps.
+_REGIONS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia",
+            "Europe", "Indian", "Pacific")
+
+
+def time_zone_choices() -> dict[str, list[SelectChoice]]:
+    """The business's zone (Portal Settings) and a person's own (their Notifications page)."""
+    zones = sorted(name for name in available_timezones() if name.split("/")[0] in _REGIONS)
+    groups: dict[str, list[SelectChoice]] = {"UTC": [SelectChoice("UTC", "UTC")]}
+    for name in zones:
+        region, _, place = name.partition("/")
+        groups.setdefault(region, []).append(SelectChoice(name, place.replace("_", " ")))
+    return groups
 
 
 def _normalize(text: str | None) -> str:

@@ -310,21 +310,25 @@ def own_visits_clause(staff_id, *, include_cancelled: bool = False) -> ColumnEle
     """SQL: a staff member's own visits as their Today list and calendar show them. Never an
     archived client's (its staff lost access to it); cancelled ones only where a calendar that
     copied them must learn they are off."""
-    archived = aliased(Client)  # its own name: never correlated with a Client of the caller
-    clauses = [
-        ScheduledService.staff_id == staff_id,
-        ~exists().where(archived.id == ScheduledService.client_id,
-                        archived.archived_at.is_not(None)),
-    ]
+    clauses = [ScheduledService.staff_id == staff_id, live_visits_clause()]
     if not include_cancelled:
         clauses.append(ScheduledService.status != ServiceStatus.CANCELLED)
     return and_(*clauses)
 
 
 def household_visits_clause(client_id) -> ColumnElement[bool]:
-    """SQL: the visits a household sees coming on its portal page: its own, not cancelled."""
-    return and_(ScheduledService.client_id == client_id,
+    """SQL: the visits a household sees coming on its portal page: its own, not cancelled,
+    none while the client is archived."""
+    return and_(ScheduledService.client_id == client_id, live_visits_clause(),
                 ScheduledService.status != ServiceStatus.CANCELLED)
+
+
+def live_visits_clause() -> ColumnElement[bool]:
+    """SQL: visits of clients not archived. Archiving a client keeps its visits (restoring it
+    brings them all back) but takes them out of every schedule: the week schedule, a staff
+    member's Today and calendar, the household's upcoming visits, and the overlap check of a
+    new visit. One look-up by primary key per visit."""
+    return _not_archived(ScheduledService.client_id)
 
 
 def clients_visible_to(user: User, *, archived: bool = False):

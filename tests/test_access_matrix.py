@@ -83,6 +83,8 @@ LOGGED_IN = {
     "preferences.phone_confirm": {"POST"},
     "preferences.phone_cancel": {"POST"},
     "preferences.phone_remove": {"POST"},
+    # This person's own time zone (tests/test_schedule.py).
+    "preferences.time_zone": {"POST"},
 }
 # No login: a secret token in the path is the key, and an unknown one answers 404 to anyone
 # (tests/test_calendar_feed.py): endpoint -> what the token is.

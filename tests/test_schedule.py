@@ -2,7 +2,7 @@
 following, or all, cancelling, overlaps, the admin team's week schedule and the business time
 zone setting."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.models import (
     AuditEvent,
     Business,
+    Client,
     Role,
     ScheduledService,
     ServiceSeries,
@@ -21,9 +22,25 @@ from portal.models import (
 )
 from portal.services import schedule
 
+from .dates import (
+    CHICAGO,
+    local_today,
+    next_february_29,
+    next_january_31,
+    next_monday,
+    next_spring_forward,
+    next_winter_weekday,
+    short,
+)
 from .helpers import count_queries, count_rows, update_row
 
-CHICAGO = ZoneInfo("America/Chicago")
+SPRING_FORWARD = next_spring_forward()  # a Sunday at least two weeks away
+DST_MONDAY = SPRING_FORWARD - timedelta(days=13)  # a Monday, the week before the one before
+MONDAY = next_monday()
+
+
+def iso(day: date) -> str:
+    return day.isoformat()
 
 
 def post_schedule(browser, household, **fields):
@@ -46,22 +63,23 @@ def local(moment: datetime) -> datetime:
 
 
 def in_days(days: int) -> str:
-    return (utcnow().astimezone(CHICAGO).date() + timedelta(days=days)).isoformat()
+    return (local_today() + timedelta(days=days)).isoformat()
 
 
 # --- scheduling ---
 
 def test_schedule_weekly_series_keeps_wall_clock_time_across_dst(app, admin_browser, household,
                                                                   assigned_staff):
-    # Clocks spring forward in Chicago on March 14, 2027: 9:00 stays 9:00.
+    # Clocks spring forward in Chicago on SPRING_FORWARD, the Sunday of the second week:
+    # 9:00 stays 9:00.
     response = post_schedule(admin_browser, household, staff_id=assigned_staff.id,
-                             date="2027-03-01", repeat="weekly", weekdays=["0", "2"],
+                             date=iso(DST_MONDAY), repeat="weekly", weekdays=["0", "2"],
                              count="6")
     assert response.status_code == 302
     rows = visits(app, ScheduledService.series_id.is_not(None))
-    assert [local(row.starts_at).strftime("%a %b %d %H:%M") for row in rows] == [
-        "Mon Mar 01 09:00", "Wed Mar 03 09:00", "Mon Mar 08 09:00", "Wed Mar 10 09:00",
-        "Mon Mar 15 09:00", "Wed Mar 17 09:00"]
+    assert [local(row.starts_at).replace(tzinfo=None) for row in rows] == [
+        datetime.combine(DST_MONDAY + timedelta(days=days), time(9))
+        for days in (0, 2, 7, 9, 14, 16)]
     assert {row.starts_at.astimezone(UTC).hour for row in rows} == {15, 14}
     with app.app_context():
         series = db.session.scalar(select(ServiceSeries))
@@ -71,17 +89,19 @@ def test_schedule_weekly_series_keeps_wall_clock_time_across_dst(app, admin_brow
 
 
 def test_schedule_every_two_weeks_until_a_date(app, admin_browser, household):
-    response = post_schedule(admin_browser, household, date="2027-01-04", repeat="weekly",
-                             interval="2", until="2027-02-28")
+    until = MONDAY + timedelta(days=55)  # a Sunday
+    response = post_schedule(admin_browser, household, date=iso(MONDAY), repeat="weekly",
+                             interval="2", until=iso(until))
     assert response.status_code == 302
     rows = visits(app)
-    assert [local(row.starts_at).date().isoformat() for row in rows] == [
-        "2027-01-04", "2027-01-18", "2027-02-01", "2027-02-15"]
+    assert [local(row.starts_at).date() for row in rows] == [
+        MONDAY + timedelta(days=days) for days in (0, 14, 28, 42)]
     assert all(row.staff_id is None for row in rows)  # unassigned
     with app.app_context():
         rule = db.session.scalar(select(ServiceSeries.rule))
-        assert rule == "FREQ=WEEKLY;INTERVAL=2;UNTIL=20270228T235959;BYDAY=MO"
-        assert schedule.describe_rule(rule) == "Repeats every 2 weeks on Mon until Feb 28, 2027"
+        assert rule == f"FREQ=WEEKLY;INTERVAL=2;UNTIL={until:%Y%m%d}T235959;BYDAY=MO"
+        assert schedule.describe_rule(rule) == (
+            f"Repeats every 2 weeks on Mon until {until:%b} {until.day}, {until.year}")
 
 
 def test_schedule_overnight_stay_ends_on_a_later_date(app, admin_browser, household,
@@ -108,23 +128,32 @@ REFUSED = {
                          "must end after it starts"),
     "end_equal_start": ({"date": in_days(2), "starts": "10:00", "ends": "10:00"},
                         "must end after it starts"),
-    "spring_forward_start": ({"date": "2027-03-14", "starts": "02:30", "ends": "03:30"},
-                             "does not exist on Mar 14, 2027"),
-    "spring_forward_end": ({"date": "2027-03-13", "starts": "22:00", "end_date": "2027-03-14",
-                            "ends": "02:15"}, "does not exist on Mar 14, 2027"),
-    "series_occurrence_in_gap": ({"date": "2027-02-28", "starts": "02:30", "ends": "03:00",
-                                  "repeat": "weekly", "count": "4"},
-                                 "The visit on Sun, Mar 14, 2027 cannot happen"),
-    "yearly_february_29": ({"date": "2028-02-29", "repeat": "yearly", "count": "2"},
+    "spring_forward_start": ({"date": iso(SPRING_FORWARD), "starts": "02:30", "ends": "03:30"},
+                             f"does not exist on {SPRING_FORWARD:%b} {SPRING_FORWARD.day}, "
+                             f"{SPRING_FORWARD.year}"),
+    "spring_forward_end": ({"date": iso(SPRING_FORWARD - timedelta(days=1)), "starts": "22:00",
+                            "end_date": iso(SPRING_FORWARD), "ends": "02:15"},
+                           f"does not exist on {SPRING_FORWARD:%b} {SPRING_FORWARD.day}, "
+                           f"{SPRING_FORWARD.year}"),
+    "series_occurrence_in_gap": ({"date": iso(SPRING_FORWARD - timedelta(days=14)),
+                                  "starts": "02:30", "ends": "03:00", "repeat": "weekly",
+                                  "count": "4"},
+                                 f"The visit on {short(SPRING_FORWARD)}, {SPRING_FORWARD.year} "
+                                 f"cannot happen"),
+    "yearly_february_29": ({"date": iso(next_february_29()), "repeat": "yearly", "count": "2"},
                            "only happen in leap years"),
-    "monthly_on_the_31st": ({"date": "2027-01-31", "repeat": "monthly", "count": "3"},
-                            "skip the months that are shorter"),
-    "longer_than_two_years_by_date": ({"date": "2027-01-04", "repeat": "weekly",
-                                       "until": "2029-06-01"}, "at most two years"),
-    "longer_than_two_years_by_count": ({"date": "2027-01-04", "repeat": "weekly",
+    "monthly_on_the_31st": ({"date": iso(next_january_31()), "repeat": "monthly",
+                             "count": "3"}, "skip the months that are shorter"),
+    "longer_than_two_years_by_date": ({"date": iso(MONDAY), "repeat": "weekly",
+                                       "until": iso(MONDAY + timedelta(days=2 * 366 + 30))},
+                                      "at most two years"),
+    "longer_than_two_years_by_count": ({"date": iso(MONDAY), "repeat": "weekly",
                                         "count": "120"}, "at most two years"),
-    "series_without_end": ({"date": "2027-01-04", "repeat": "daily"},
+    "series_without_end": ({"date": iso(MONDAY), "repeat": "daily"},
                            "Choose when the repeats end"),
+    "series_overlapping_itself": ({"date": in_days(2), "starts": "09:00", "end_date": in_days(4),
+                                   "ends": "10:00", "repeat": "daily", "count": "3"},
+                                  "Each visit would overlap the next"),
     "start_on_a_past_day": ({"date": in_days(-1)}, "a day that has passed"),
     "stay_longer_than_sixty_days": ({"date": in_days(1), "end_date": in_days(70)},
                                     "at most 60 days"),
@@ -192,7 +221,7 @@ def test_schedule_series_overlap_lists_each_clash(app, admin_browser, household,
 
 
 def test_schedule_records_audit_with_sentence(app, admin_browser, household, assigned_staff):
-    post_schedule(admin_browser, household, staff_id=assigned_staff.id, date="2027-03-01",
+    post_schedule(admin_browser, household, staff_id=assigned_staff.id, date=iso(MONDAY),
                   repeat="weekly", weekdays=["0"], count="3")
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(
@@ -258,35 +287,37 @@ def test_cancel_refuses_a_visit_that_started(app, admin_browser, household, make
 
 def test_edit_all_moves_each_visit_by_the_same_wall_clock_change(app, admin_browser, household,
                                                                  assigned_staff):
-    rows = make_series(app, admin_browser, household, assigned_staff, "2027-03-01", count=4)
+    # Across the spring-forward Sunday: each stays at 10:00 on its own date.
+    rows = make_series(app, admin_browser, household, assigned_staff, iso(DST_MONDAY), count=4)
     response = admin_browser.submit(f"/services/{rows[0].id}/edit", {
-        "title": "Long walk", "staff_id": assigned_staff.id, "date": "2027-03-01",
+        "title": "Long walk", "staff_id": assigned_staff.id, "date": iso(DST_MONDAY),
         "starts": "10:00", "end_date": "", "ends": "11:00", "scope": "all",
     })
     assert response.status_code == 302
     after = visits(app, ScheduledService.series_id.is_not(None))
-    assert [local(row.starts_at).strftime("%b %d %H:%M") for row in after] == [
-        "Mar 01 10:00", "Mar 08 10:00", "Mar 15 10:00", "Mar 22 10:00"]
+    assert [local(row.starts_at).replace(tzinfo=None) for row in after] == [
+        datetime.combine(DST_MONDAY + timedelta(weeks=weeks), time(10)) for weeks in range(4)]
     assert all(row.ends_at - row.starts_at == timedelta(hours=1) for row in after)
     assert {row.title for row in after} == {"Long walk"}
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "service.changed"))
         assert event.details["changes"]["title"] == ["Dog walk", "Long walk"]
-        assert event.details["changes"]["starts_at"][0].startswith("2027-03-01T15:00")
-        assert event.details["changes"]["starts_at"][1].startswith("2027-03-01T16:00")
+        assert event.details["changes"]["starts_at"][0].startswith(f"{DST_MONDAY}T15:00")
+        assert event.details["changes"]["starts_at"][1].startswith(f"{DST_MONDAY}T16:00")
     page = admin_browser.get("/settings/audit-log").get_data(as_text=True)
     assert "title from <bdi>Dog walk</bdi> to <bdi>Long walk</bdi>" in page
 
 
 def test_edit_refuses_time_in_spring_forward_gap_for_one_visit_of_the_series(
         app, admin_browser, household, assigned_staff):
-    rows = make_series(app, admin_browser, household, assigned_staff, "2027-02-28", count=3)
+    first = SPRING_FORWARD - timedelta(days=14)
+    rows = make_series(app, admin_browser, household, assigned_staff, iso(first), count=3)
     response = admin_browser.submit(f"/services/{rows[0].id}/edit", {
-        "title": "Dog walk", "staff_id": assigned_staff.id, "date": "2027-02-28",
+        "title": "Dog walk", "staff_id": assigned_staff.id, "date": iso(first),
         "starts": "02:30", "end_date": "", "ends": "03:00", "scope": "all",
     })
     assert response.status_code == 422
-    assert "Sun, Mar 14, 2027" in response.get_data(as_text=True)
+    assert f"{short(SPRING_FORWARD)}, {SPRING_FORWARD.year}" in response.get_data(as_text=True)
     assert [local(row.starts_at).hour for row in visits(
         app, ScheduledService.series_id.is_not(None))] == [9, 9, 9]
 
@@ -360,37 +391,40 @@ def test_week_schedule_shows_visits_by_staff_with_unassigned_row(
         app, admin_browser, household, other_household, make_user):
     staff = make_user(Role.STAFF, name="Sam Sitter")
     make_user(Role.STAFF, name="Idle Ida")
-    monday = monday_of(date(2027, 1, 6))
+    monday = monday_of(MONDAY + timedelta(days=2))
     post_schedule(admin_browser, household, staff_id=staff.id, title="Overnight stay",
-                  date="2027-01-05", starts="18:00", end_date="2027-01-07", ends="09:00")
-    post_schedule(admin_browser, other_household, title="Lunch walk", date="2027-01-08",
-                  starts="12:00", ends="12:30")
+                  date=iso(monday + timedelta(days=1)), starts="18:00",
+                  end_date=iso(monday + timedelta(days=3)), ends="09:00")
+    post_schedule(admin_browser, other_household, title="Lunch walk",
+                  date=iso(monday + timedelta(days=4)), starts="12:00", ends="12:30")
     page = admin_browser.get(f"/schedule?week={monday.isoformat()}").get_data(as_text=True)
-    assert "Week of Jan 4, 2027" in page
+    assert f"Week of {monday:%b} {monday.day}, {monday.year}" in page
     assert "Sam Sitter" in page and "Idle Ida" in page and "Unassigned" in page
     # The stay shows on each day it covers: Tuesday (from), Wednesday (all day), Thursday (until).
     assert "from 6:00 PM" in page and "all day" in page and "until 9:00 AM" in page
     assert "Lunch walk" in page and f"/clients/{other_household.id}#service-" in page
-    assert "?week=2026-12-28" in page and "?week=2027-01-11" in page
+    assert f"?week={monday - timedelta(days=7)}" in page
+    assert f"?week={monday + timedelta(days=7)}" in page
 
 
 def test_week_schedule_toggles_cancelled_visits(app, admin_browser, household):
-    post_schedule(admin_browser, household, title="Dropped visit", date="2027-01-06")
+    post_schedule(admin_browser, household, title="Dropped visit",
+                  date=iso(MONDAY + timedelta(days=2)))
     update_row(app, ScheduledService, visits(app)[0].id, status=ServiceStatus.CANCELLED)
     admin_browser.get("/clients")  # shows (and so clears) "... Dropped visit ... scheduled"
-    assert "Dropped visit" not in admin_browser.get("/schedule?week=2027-01-04").get_data(
+    assert "Dropped visit" not in admin_browser.get(f"/schedule?week={MONDAY}").get_data(
         as_text=True)
-    page = admin_browser.get("/schedule?week=2027-01-04&cancelled=1").get_data(as_text=True)
+    page = admin_browser.get(f"/schedule?week={MONDAY}&cancelled=1").get_data(as_text=True)
     assert "<s>Dropped visit</s>" in page
 
 
 def test_week_schedule_takes_constant_queries(app, admin_browser, household, make_user):
     staff = make_user(Role.STAFF)
-    url = "/schedule?week=2027-01-04"
+    url = f"/schedule?week={MONDAY}"
     few = count_queries(app, admin_browser, url)
-    post_schedule(admin_browser, household, staff_id=staff.id, date="2027-01-04",
+    post_schedule(admin_browser, household, staff_id=staff.id, date=iso(MONDAY),
                   repeat="daily", count="7", confirm_overlap="y")
-    post_schedule(admin_browser, household, date="2027-01-04", starts="13:00", ends="14:00",
+    post_schedule(admin_browser, household, date=iso(MONDAY), starts="13:00", ends="14:00",
                   repeat="daily", count="7")
     make_user(Role.STAFF)
     assert count_rows(app, ScheduledService) == 14
@@ -432,23 +466,186 @@ def test_portal_settings_refuses_unknown_time_zone(app, admin_browser, business)
 
 def test_visits_are_entered_in_the_business_zone(app, admin_browser, business, household):
     update_row(app, Business, business.id, time_zone="Europe/Paris")
-    post_schedule(admin_browser, household, date="2027-01-06", starts="09:00", ends="09:30")
-    assert visits(app)[0].starts_at.astimezone(UTC).hour == 8
+    day = MONDAY + timedelta(days=2)
+    post_schedule(admin_browser, household, date=iso(day), starts="09:00", ends="09:30")
+    paris = datetime.combine(day, time(9), ZoneInfo("Europe/Paris"))
+    assert visits(app)[0].starts_at.astimezone(UTC).hour == paris.astimezone(UTC).hour
 
 
 def test_profile_shows_visit_in_business_zone_and_viewers_own(app, admin, admin_browser,
                                                               household):
     update_row(app, User, admin.id, time_zone="America/New_York")
-    post_schedule(admin_browser, household, title="Morning walk", date="2027-01-06",
+    wednesday = next_winter_weekday(2)  # in standard time: CST and EST
+    post_schedule(admin_browser, household, title="Morning walk", date=iso(wednesday),
                   starts="09:00", ends="09:30")
     page = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
-    assert ("Wed, Jan 6, 9:00 AM\u20139:30 AM CST (10:00 AM\u201310:30 AM EST your time)"
-            in page)
+    assert (f"{short(wednesday)}, 9:00 AM\u20139:30 AM CST "
+            "(10:00 AM\u201310:30 AM EST your time)" in page)
 
 
 def test_edit_page_shows_the_visit_in_the_business_zone(app, admin_browser, household,
                                                         assigned_staff):
-    rows = make_series(app, admin_browser, household, assigned_staff, "2027-01-04", count=2)
+    rows = make_series(app, admin_browser, household, assigned_staff, iso(MONDAY), count=2)
     page = admin_browser.get(f"/services/{rows[0].id}/edit").get_data(as_text=True)
-    assert 'value="2027-01-04"' in page and 'value="09:00"' in page and 'value="09:30"' in page
+    assert f'value="{MONDAY}"' in page and 'value="09:00"' in page and 'value="09:30"' in page
     assert "Repeats weekly on Mon, 2 visits" in page and "This and following visits" in page
+
+
+def test_week_schedule_clamps_weeks_outside_1900_to_2999(app, admin_browser):
+    first = admin_browser.get("/schedule?week=0001-01-01")
+    assert first.status_code == 200
+    page = first.get_data(as_text=True)
+    assert "Week of Jan 1, 1900" in page and "?week=1900-01-08" in page
+    last = admin_browser.get("/schedule?week=9999-12-31")
+    assert last.status_code == 200
+    page = last.get_data(as_text=True)
+    assert "Week of Dec 30, 2999" in page and "?week=2999-12-23" in page
+    # The links at either end lead back to the end, never out of range.
+    assert "Week of Jan 1, 1900" in admin_browser.get("/schedule?week=1899-12-25").get_data(
+        as_text=True)
+    assert admin_browser.get("/schedule?week=3000-01-06").status_code == 200
+
+
+# --- a series that overlaps itself ---
+
+def test_edit_refuses_a_series_scope_whose_visits_would_overlap_each_other(
+        app, admin_browser, household, assigned_staff):
+    rows = make_series(app, admin_browser, household, assigned_staff, in_days(1), count=3)
+    start = local(rows[1].starts_at).date()
+    response = admin_browser.submit(f"/services/{rows[1].id}/edit", {
+        "title": "Week-long stay", "staff_id": "", "date": iso(start), "starts": "09:00",
+        "end_date": iso(start + timedelta(days=8)), "ends": "09:00", "scope": "following",
+    })
+    assert response.status_code == 422
+    assert "Each visit would overlap the next" in response.get_data(as_text=True)
+    after = visits(app, ScheduledService.series_id.is_not(None))
+    assert [(row.title, row.ends_at - row.starts_at) for row in after] == [
+        ("Dog walk", timedelta(minutes=30))] * 3
+    # One visit alone may become a long stay: nothing of its own series follows it in scope.
+    response = admin_browser.submit(f"/services/{rows[2].id}/edit", {
+        "title": "Week-long stay", "staff_id": assigned_staff.id,
+        "date": iso(local(rows[2].starts_at).date()), "starts": "09:00",
+        "end_date": iso(local(rows[2].starts_at).date() + timedelta(days=8)), "ends": "09:00",
+        "scope": "one",
+    })
+    assert response.status_code == 302
+
+
+def test_schedule_series_overlapping_itself_refused_even_unassigned(app, admin, household):
+    with app.app_context():
+        day = local_today() + timedelta(days=2)
+        with pytest.raises(schedule.ScheduleError, match="Each visit would overlap the next"):
+            schedule.schedule(
+                db.session.get(User, admin.id), db.session.get(Client, household.id), None,
+                title="Stay", span=schedule.LocalSpan(day, time(9), day + timedelta(days=2),
+                                                      time(10)),
+                repeat=schedule.Repeat(schedule.Frequency.DAILY, count=3))
+    assert count_rows(app, ScheduledService) == 0
+    # Back to back is not an overlap: a daily 24-hour stay.
+    with app.app_context():
+        made = schedule.schedule(
+            db.session.get(User, admin.id), db.session.get(Client, household.id), None,
+            title="Stay", span=schedule.LocalSpan(day, time(9), day + timedelta(days=1),
+                                                  time(9)),
+            repeat=schedule.Repeat(schedule.Frequency.DAILY, count=3))
+        assert len(made) == 3
+
+
+# --- archived clients leave the schedule ---
+
+def archive(admin_browser, client) -> None:
+    assert admin_browser.submit(f"/clients/{client.id}/archive").status_code == 302
+
+
+def test_archived_clients_visits_leave_the_week_schedule_until_restored(
+        app, admin_browser, household, assigned_staff):
+    day = MONDAY + timedelta(days=1)
+    post_schedule(admin_browser, household, staff_id=assigned_staff.id, title="Rivera walk",
+                  date=iso(day), repeat="daily", count="2")
+    url = f"/schedule?week={MONDAY}"
+    assert "Rivera walk" in admin_browser.get(url).get_data(as_text=True)
+    archive(admin_browser, household)
+    assert "Rivera walk" not in admin_browser.get(url).get_data(as_text=True)
+    assert "Rivera walk" not in admin_browser.get(url + "&cancelled=1").get_data(as_text=True)
+    # Archiving cancels nothing: restoring brings every visit back.
+    assert {row.status for row in visits(app)} == {ServiceStatus.SCHEDULED}
+    assert admin_browser.submit(f"/clients/{household.id}/unarchive").status_code == 302
+    assert admin_browser.get(url).get_data(as_text=True).count("Rivera walk") >= 2
+
+
+def test_archived_clients_visit_does_not_make_staff_busy(app, admin_browser, household,
+                                                         other_household, make_user):
+    staff = make_user(Role.STAFF, name="Sam Sitter")
+    post_schedule(admin_browser, household, staff_id=staff.id, title="Rivera walk",
+                  date=in_days(2), starts="09:00", ends="10:00")
+    archive(admin_browser, household)
+    response = post_schedule(admin_browser, other_household, staff_id=staff.id,
+                             title="Okafor walk", date=in_days(2), starts="09:30", ends="09:45")
+    assert response.status_code == 302  # no overlap warning
+    assert count_rows(app, ScheduledService) == 2
+    # Nor when a visit is moved onto it.
+    moved = visits(app, ScheduledService.title == "Okafor walk")[0]
+    response = admin_browser.submit(f"/services/{moved.id}/edit", {
+        "title": "Okafor walk", "staff_id": staff.id, "date": in_days(2), "starts": "09:00",
+        "end_date": "", "ends": "10:00", "scope": "one"})
+    assert response.status_code == 302
+
+
+# --- a person's own time zone ---
+
+def test_own_time_zone_saved_audited_and_shown_beside_the_business_zone(
+        app, admin, admin_browser, household):
+    page = admin_browser.get("/notifications").get_data(as_text=True)
+    assert '<option selected value="America/Chicago">Chicago</option>' in page
+    response = admin_browser.submit("/notifications/time-zone", {"time_zone": "America/New_York"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(User, admin.id).time_zone == "America/New_York"
+        event = db.session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "user.time_zone_changed"))
+        assert event.details["changes"] == {"time_zone": ["America/Chicago", "America/New_York"]}
+    log = admin_browser.get("/settings/audit-log").get_data(as_text=True)
+    assert ("changed their time zone from “<bdi>America/Chicago</bdi>” to "
+            "“<bdi>America/New_York</bdi>”") in log
+    wednesday = next_winter_weekday(2)
+    post_schedule(admin_browser, household, title="Morning walk", date=iso(wednesday))
+    page = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "(10:00 AM\u201310:30 AM EST your time)" in page
+    # Saving the same zone again records nothing.
+    admin_browser.submit("/notifications/time-zone", {"time_zone": "America/New_York"})
+    assert count_rows(app, AuditEvent, AuditEvent.action == "user.time_zone_changed") == 1
+
+
+def test_own_time_zone_refuses_an_unknown_zone(app, logged_in, household_login):
+    browser = logged_in(household_login)
+    response = browser.submit("/notifications/time-zone", {"time_zone": "Mars/Olympus"})
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(User, household_login.id).time_zone == "America/Chicago"
+    assert count_rows(app, AuditEvent, AuditEvent.action == "user.time_zone_changed") == 0
+
+
+def test_reassign_or_retitle_all_keeps_each_visits_own_times(app, admin_browser, household,
+                                                             assigned_staff, make_user):
+    other = make_user(Role.STAFF, name="Wendy Walker")
+    rows = make_series(app, admin_browser, household, assigned_staff, in_days(1), count=3)
+    day = local(rows[1].starts_at).date()
+    assert admin_browser.submit(f"/services/{rows[1].id}/edit", {
+        "title": "Dog walk", "staff_id": assigned_staff.id, "date": iso(day),
+        "starts": "10:00", "end_date": "", "ends": "10:45", "scope": "following",
+    }).status_code == 302
+    before = [(row.starts_at, row.ends_at) for row in visits(
+        app, ScheduledService.series_id.is_not(None))]
+    assert [end - start for start, end in before] == [
+        timedelta(minutes=30), timedelta(minutes=45), timedelta(minutes=45)]
+    assert admin_browser.submit(f"/services/{rows[0].id}/reassign",
+                                {"staff_id": other.id, "scope": "all"}).status_code == 302
+    first = local(rows[0].starts_at)
+    assert admin_browser.submit(f"/services/{rows[0].id}/edit", {
+        "title": "Long walk", "staff_id": other.id, "date": iso(first.date()),
+        "starts": "09:00", "end_date": "", "ends": "09:30", "scope": "all",
+    }).status_code == 302
+    after = visits(app, ScheduledService.series_id.is_not(None))
+    assert [(row.starts_at, row.ends_at) for row in after] == before
+    assert {(row.staff_id, row.title) for row in after} == {(other.id, "Long walk")}

@@ -308,6 +308,17 @@ def test_client_portal_shows_upcoming_visits_and_who_is_coming(app, logged_in, m
     assert "Cancelled walk" not in page and "Far walk" not in page
 
 
+def test_client_portal_hides_upcoming_visits_while_archived(app, logged_in, make_user,
+                                                            household, household_login):
+    add_visit(app, household, make_user(Role.STAFF), 1, time(9, 0), title="Morning walk")
+    update_row(app, Client, household.id, archived_at=utcnow())
+    page = logged_in(household_login).get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "Morning walk" not in page
+    update_row(app, Client, household.id, archived_at=None)  # restored: the visit is back
+    page = logged_in(household_login).get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "Morning walk" in page
+
+
 def test_client_portal_shows_other_households_no_visits(app, logged_in, make_user, household,
                                                        other_household, other_household_login):
     add_visit(app, household, make_user(Role.STAFF), 1, time(9, 0), title="Rivera walk")

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import or_, select
 
+from portal import policy
 from portal.clock import EN_DASH, zone
 from portal.extensions import db
 from portal.models import Business, Client, Role, ScheduledService, ServiceStatus, User, utcnow
@@ -53,14 +54,20 @@ class WeekTable:
         return [(row, visit) for row in self.rows for visit in row.days[index]]
 
 
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)  # the weeks a link may ask for
+
+
 def week_of(value: str | None, time_zone: str, now: datetime | None = None) -> date:
-    """The Monday of the week holding `value` (YYYY-MM-DD), or of this week."""
+    """The Monday of the week holding `value` (YYYY-MM-DD), or of this week. A day before
+    1900 or after 2999 is taken as the nearest of those (date's own range ends at year 1 and
+    9999, where the previous or next week cannot be counted)."""
     try:
         day = date.fromisoformat(value) if value else None
     except ValueError:
         day = None
     if day is None:
         day = (now or utcnow()).astimezone(zone(time_zone)).date()
+    day = min(max(day, FIRST_DAY), LAST_DAY)
     return day - timedelta(days=day.weekday())
 
 
@@ -94,7 +101,7 @@ def load(business: Business, monday: date, *, show_cancelled: bool = False,
                ScheduledService.title, ScheduledService.staff_id, ScheduledService.starts_at,
                ScheduledService.ends_at, ScheduledService.status)
         .join(Client, Client.id == ScheduledService.client_id)
-        .where(ScheduledService.business_id == business.id,
+        .where(ScheduledService.business_id == business.id, policy.live_visits_clause(),
                ScheduledService.starts_at < bounds[-1], ScheduledService.ends_at > bounds[0])
         .order_by(ScheduledService.starts_at, ScheduledService.id)
     )

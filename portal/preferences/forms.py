@@ -1,6 +1,19 @@
 from flask_wtf import FlaskForm
-from wtforms import StringField, TelField
+from wtforms import SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Length
+
+from portal.forms import time_zone_choices
+
+
+class TimeZoneForm(FlaskForm):
+    """The person's own time zone: times are shown to them in it, and a visit in the
+    business's zone gets their time beside it when the two differ."""
+
+    time_zone = SelectField(
+        "Your time zone", choices=time_zone_choices,
+        description="Visits are shown in the business's time zone; when yours differs, your "
+        "time is shown beside it. Message and log times are in your zone.",
+    )
 
 
 class PhoneNumberForm(FlaskForm):

@@ -6,7 +6,7 @@ from portal.models import Channel
 from portal.notifications import account_mail, outbox
 from portal.notifications.outbox import wants
 from portal.preferences import bp
-from portal.preferences.forms import PhoneCodeForm, PhoneNumberForm
+from portal.preferences.forms import PhoneCodeForm, PhoneNumberForm, TimeZoneForm
 from portal.services import phone_numbers, settings
 from portal.urls import form_ids
 
@@ -59,7 +59,21 @@ def _page(status: int = 200, headers: dict | None = None, **forms):
         code_form=forms.get("code_form") or PhoneCodeForm(formdata=None),
         code_minutes=current_app.config["PHONE_CODE_MINUTES"],
         phone_error=forms.get("phone_error"),
+        zone_form=forms.get("zone_form") or TimeZoneForm(
+            formdata=None, data={"time_zone": current_user.time_zone}),
     ), status, headers or {}
+
+
+@bp.route("/notifications/time-zone", methods=["POST"])
+@login_required
+def time_zone():
+    """The person's own time zone (anyone logged in, for their own login only)."""
+    form = TimeZoneForm()
+    if not form.validate_on_submit():
+        return _page(422, zone_form=form)
+    if settings.update_own_time_zone(current_user, form.time_zone.data):
+        flash(f"Your time zone is now {form.time_zone.data}.", "success")
+    return redirect(url_for("preferences.mine") + "#time-zone")
 
 
 def _to_phone():

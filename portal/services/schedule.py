@@ -11,11 +11,13 @@ change to and from daylight saving time.
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, weekday
 from sqlalchemy import select
 
+from portal import policy
 from portal.clock import EN_DASH, NonexistentLocalTime, to_utc, zone
 from portal.extensions import db
 from portal.models import (
@@ -154,6 +156,22 @@ def rule_text(rule: rrule) -> str:
     return lines[0].removeprefix("RRULE:")
 
 
+def _refuse_self_overlap(spans: list[tuple[datetime, datetime]], time_zone: str) -> None:
+    """A series whose visits run into one another (a two-day stay repeated daily) is refused
+    whoever does it: the overlap check reads only the rows already saved, never these."""
+    ordered = sorted(spans)
+    for (start, end), (next_start, _) in pairwise(ordered):
+        if next_start < end:
+            tz = zone(time_zone)
+            moment = "%a, %b %-d, %-I:%M %p"
+            raise ScheduleError(
+                f"Each visit would overlap the next: the visit of "
+                f"{start.astimezone(tz).strftime(moment)} {EN_DASH} "
+                f"{end.astimezone(tz).strftime(moment)} runs past the start of the next, "
+                f"{next_start.astimezone(tz).strftime(moment)}. Shorten the visits or repeat "
+                f"them less often.", "ends")
+
+
 def plan(business: Business, span: LocalSpan, repeat: Repeat, now: datetime | None = None) -> Plan:
     """Checks a visit (and its repeats) as entered and works out each one in UTC. Raises
     ScheduleError with a message for the form; nothing is written."""
@@ -188,6 +206,7 @@ def plan(business: Business, span: LocalSpan, repeat: Repeat, now: datetime | No
                 f"The visit on {start.strftime('%a, %b %-d, %Y')} cannot happen: {error}",
                 "starts",
             ) from None
+    _refuse_self_overlap(spans, time_zone)
     return Plan(spans, rule_text(rule))
 
 
@@ -204,6 +223,7 @@ def clashes(business_id: int, staff_id: int | None, spans: list[tuple[datetime, 
             ScheduledService.business_id == business_id,
             ScheduledService.staff_id == staff_id,
             ScheduledService.status != ServiceStatus.CANCELLED,
+            policy.live_visits_clause(),
             ScheduledService.starts_at < last, ScheduledService.ends_at > first,
         )
         .order_by(ScheduledService.starts_at)
@@ -371,8 +391,12 @@ def update(
         shift, length = span.start - old_start, span.end - span.start
         if span.start_day < now.astimezone(tz).date() and shift:
             raise ScheduleError("The visit would start on a day that has passed.", "date")
+    moves = span is not None and (shift, length) != (timedelta(0), old_end - old_start)
     new_spans = {}
     for each in visits:
+        if not moves:  # a reassignment, or a new title: each visit keeps its own times
+            new_spans[each.id] = (each.starts_at, each.ends_at)
+            continue
         start = each.starts_at.astimezone(tz).replace(tzinfo=None) + shift
         end = start + length
         try:
@@ -383,6 +407,8 @@ def update(
                 f"The visit on {start.strftime('%a, %b %-d, %Y')} cannot move there: {error}",
                 "starts",
             ) from None
+    if moves:
+        _refuse_self_overlap(list(new_spans.values()), time_zone)
     staff_id = staff.id if staff else None
     if not allow_overlap:
         busy = clashes(visit.business_id, staff_id, list(new_spans.values()),

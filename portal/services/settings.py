@@ -32,6 +32,17 @@ def set_private_messages_access(actor: User, office_managers: list[User], grante
     db.session.commit()
 
 
+def update_own_time_zone(user: User, time_zone: str) -> bool:
+    """The person's own time zone, audited as before and after. False when unchanged."""
+    if user.time_zone == time_zone:
+        return False
+    audit.record(user.business_id, user, "user.time_zone_changed", "user", user.id,
+                 changes={"time_zone": [user.time_zone, time_zone]})
+    user.time_zone = time_zone
+    db.session.commit()
+    return True
+
+
 def update_notification_choices(user: User, choices: dict) -> None:
     """choices: Channel -> True, False or None (follow the business default)."""
     for channel, value in choices.items():

@@ -30,7 +30,7 @@ KINDS = {
         "user.deactivated", "user.reactivated", "user.password_reset", "user.password_changed",
         "user.emails_resumed",
         "user.phone_added", "user.phone_changed", "user.phone_confirmed", "user.phone_removed",
-        "login.locked_out",
+        "login.locked_out", "user.time_zone_changed",
         "calendar_link.created", "calendar_link.reset",
     )),
     "replies": ("Unmatched replies filed or discarded", ("reply.filed", "reply.discarded")),
@@ -83,6 +83,7 @@ FIELD_LABELS = {
     "feeding_notes": "Feeding notes",
     "medication_notes": "Medication notes",
     "photo": "Photo",
+    "time_zone": "Time zone",
 }
 # Values before and after are cut to this many characters in a sentence.
 CHANGE_VALUE_LENGTH = 60

@@ -1,23 +1,10 @@
-from zoneinfo import available_timezones
-
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectChoice, SelectField
 from wtforms.validators import InputRequired, NumberRange
 
+from portal.forms import time_zone_choices
+
 YES_NO = [SelectChoice("no", "No"), SelectChoice("yes", "Yes")]
-# Zones by region (America/Chicago under America); the old aliases (US/Central, EST5EDT) and
-# bare abbreviations are left out: each place once, by the name the zone database keeps.
-_REGIONS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia",
-            "Europe", "Indian", "Pacific")
-
-
-def time_zone_choices() -> dict[str, list[SelectChoice]]:
-    zones = sorted(name for name in available_timezones() if name.split("/")[0] in _REGIONS)
-    groups: dict[str, list[SelectChoice]] = {"UTC": [SelectChoice("UTC", "UTC")]}
-    for name in zones:
-        region, _, place = name.partition("/")
-        groups.setdefault(region, []).append(SelectChoice(name, place.replace("_", " ")))
-    return groups
 
 
 class PortalSettingsForm(FlaskForm):

@@ -1,14 +1,16 @@
 """The admin team's schedule in a real browser: a recurring walk and an overnight stay scheduled
 from the client's page, the overlap warning confirmed, one visit and then "this and following"
-cancelled, and the week's schedule, at desktop and phone widths."""
+cancelled, and the week's schedule; the business's zone set on Portal Settings and an admin in
+another zone seeing both times, a series edited from one visit on and reassigned whole; at
+desktop and phone widths."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from portal.models import utcnow
+from portal.models import Role, utcnow
 
 from .helpers import WAIT
 
@@ -130,3 +132,84 @@ def test_admin_schedules_confirms_overlap_cancels_and_sees_the_week(
     # Cancelled visits on request, struck through.
     page.get_by_role("link", name="Show cancelled visits").click()
     expect(page.locator(".week-visit.cancelled").first).to_be_attached(timeout=WAIT)
+
+
+def zone_abbreviation(day, time_zone: str) -> str:
+    return datetime.combine(day, time(12), ZoneInfo(time_zone)).tzname()
+
+
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES)
+def test_business_zone_beside_the_viewers_own_then_edit_and_reassign_a_series(
+        log_in, admin, household, unassigned_staff, make_user, screenshot_dir, size):
+    name = "desktop" if size is DESKTOP else "phone"
+    walker = make_user(Role.STAFF, name="Wendy Walker")
+    monday = next_monday()
+    pacific, eastern = (zone_abbreviation(monday, "America/Los_Angeles"),
+                        zone_abbreviation(monday, "America/New_York"))
+    page = log_in(admin, **size)
+
+    # The admin's own zone, on their Notifications page.
+    page.goto("/notifications")
+    page.get_by_label("Your time zone").select_option("America/New_York")
+    page.get_by_role("button", name="Save time zone").click()
+    expect(page.get_by_text("Your time zone is now America/New_York.")).to_be_visible()
+    expect(page.get_by_label("Your time zone")).to_have_value("America/New_York")
+    page.locator("#time-zone").scroll_into_view_if_needed()
+    page.screenshot(path=screenshot_dir / f"schedule-own-zone-{name}.png", full_page=True)
+    no_sideways_scroll(page)
+
+    # The business's zone, on Portal Settings.
+    page.goto("/settings/client/portal")
+    page.get_by_label("Business time zone").select_option("America/Los_Angeles")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_label("Business time zone")).to_have_value("America/Los_Angeles")
+
+    # A weekly walk, entered in the business's zone, shown with the admin's time beside it.
+    page.goto(f"/clients/{household.id}")
+    open_schedule_form(page)
+    expect(page.locator("#services")).to_contain_text(
+        "Times are in the business's time zone, America/Los_Angeles.")
+    page.locator("#service-title").fill("Dog walk")
+    page.locator("#service-staff").select_option(label=unassigned_staff.name)
+    page.locator("#service-date").fill(monday.isoformat())
+    page.locator("#service-starts").fill("09:00")
+    page.locator("#service-ends").fill("09:30")
+    page.locator("#service-repeat").select_option("weekly")
+    page.locator("#service-count").fill("3")
+    page.locator("#services form").filter(has=page.locator("#service-title")).get_by_role(
+        "button", name="Schedule", exact=True).click()
+    expect(walk_items(page)).to_have_count(3)
+    expect(walk_items(page).first).to_contain_text(
+        f"9:00 AM\u20139:30 AM {pacific} (12:00 PM\u201312:30 PM {eastern} your time)")
+
+    # Edit the second visit and those after it: 10:00 to 10:45.
+    walk_items(page).nth(1).get_by_role("link", name="Edit Dog walk").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Edit Dog walk")
+    expect(page.locator("#starts")).to_have_value("09:00")  # in the business's zone
+    page.locator("#starts").fill("10:00")
+    page.locator("#ends").fill("10:45")
+    page.get_by_label("Change").select_option("following")
+    page.screenshot(path=screenshot_dir / f"schedule-edit-{name}.png", full_page=True)
+    no_sideways_scroll(page)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Dog walk was changed.")).to_be_visible()
+    expect(walk_items(page).nth(0)).to_contain_text(f"9:00 AM\u20139:30 AM {pacific}")
+    for index in (1, 2):
+        expect(walk_items(page).nth(index)).to_contain_text(
+            f"10:00 AM\u201310:45 AM {pacific} (1:00 PM\u20131:45 PM {eastern} your time)")
+
+    # Reassign all still to come, from the first visit.
+    first = walk_items(page).first
+    first.locator("summary", has_text="Reassign").click()
+    first.get_by_label("Staff member").select_option(label=walker.name)
+    first.get_by_label("Reassign which visits").select_option("all")
+    first.screenshot(path=screenshot_dir / f"schedule-reassign-{name}.png")
+    first.get_by_role("button", name="Reassign").click()
+    expect(page.get_by_text("Dog walk is now assigned to Wendy Walker.")).to_be_visible()
+    expect(walk_items(page).filter(has_text="Wendy Walker")).to_have_count(3)
+    # Each visit keeps its own times: the later two still end at 10:45.
+    expect(walk_items(page).nth(0)).to_contain_text(f"9:00 AM\u20139:30 AM {pacific}")
+    expect(walk_items(page).nth(2)).to_contain_text(f"10:00 AM\u201310:45 AM {pacific}")
+    page.locator("#services").scroll_into_view_if_needed()
+    page.screenshot(path=screenshot_dir / f"schedule-edited-{name}.png", full_page=True)
+    no_sideways_scroll(page)
