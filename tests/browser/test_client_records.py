@@ -81,6 +81,13 @@ def test_admin_edits_client_and_pet_then_archives_and_unarchives(
     page.locator("#details").scroll_into_view_if_needed()
     shoot(page, screenshot_dir, f"client-details-{size}")
 
+    # The History: what was just changed, before and after.
+    page.get_by_role("link", name="History", exact=True).click()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    expect(page.locator("#audit-list")).to_contain_text("Elm Street Vets")
+    shoot(page, screenshot_dir, f"client-history-{size}")
+    page.go_back()
+
     # Archive, after confirming; then unarchive.
     page.get_by_role("link", name="Archive", exact=True).click()
     expect(page.get_by_role("heading", name=f"Archive {household.name}?")).to_be_visible()
