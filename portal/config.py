@@ -301,4 +301,6 @@ DEFAULTS = {
     # Codes texted to confirm a phone number: per person, and per number whoever asks.
     "THROTTLE_PHONE_CODES_PER_USER": "1 per minute;5 per day",
     "THROTTLE_PHONE_CODES_PER_NUMBER": "1 per minute;5 per day",
+    # Codes typed back to confirm a number, right or wrong, per person.
+    "THROTTLE_PHONE_CONFIRM_ATTEMPTS_PER_USER": "10 per 10 minutes;30 per day",
 }

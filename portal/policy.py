@@ -442,6 +442,13 @@ def sees_client_notes(user: User) -> bool:
     return is_admin_team(user) or is_staff(user)
 
 
+def can_view_client_history(user: User, client: Client) -> bool:
+    """A client's History: the changes to its record, pets and visits, with before and after,
+    whoever made them (the household's own edits too). The admin team, who keep these records;
+    the rest of the audit log (settings, permissions, logins) stays with admins."""
+    return is_admin_team(user) and user.business_id == client.business_id
+
+
 def can_edit_client(user: User, client: Client) -> bool:
     """A household's record and its pets (names, contacts, entry, notes, photos, archiving):
     the admin team."""

@@ -140,6 +140,16 @@ def phone_code_refusal(user: User, number: str) -> Refusal | None:
     return None
 
 
+def phone_confirm_refusal(user: User) -> Refusal | None:
+    """A code typed back to confirm a number, per person, refused or counted: each code allows
+    only a few wrong tries, and this keeps a person from guessing on through new codes."""
+    rules = [("THROTTLE_PHONE_CONFIRM_ATTEMPTS_PER_USER", str(user.id))]
+    if refusal := _refusal(rules):
+        return refusal
+    _count(rules)
+    return None
+
+
 def _login_rules(email: str) -> list[tuple[str, str]]:
     return [
         ("THROTTLE_LOGIN_FAILURES_PER_ACCOUNT", _digest(_email(email))),

@@ -155,6 +155,7 @@ GUARDED = {
     "settings.portal_settings": "can_manage_settings",
     "settings.permissions": "can_manage_settings",
     "settings.audit_log": "can_view_audit_log",
+    "settings.client_history": "can_view_client_history",
     "replies.index": "can_review_unmatched_replies",
     "replies.show": "can_see_unmatched_reply",
     "replies.file": "can_see_unmatched_reply",
@@ -908,6 +909,8 @@ MANAGEMENT_CASES = [
     ManagementCase("settings.permissions", "POST", ANY_ADMIN, _permissions, (302, 302),
                    _writes("users")),
     ManagementCase("settings.audit_log", "GET", ANY_ADMIN, _nothing),
+    ManagementCase("settings.client_history", "GET", CLIENT_PAGES, _client,
+                   names_household=CLIENT_PAGES),
     # Unmatched replies: each admin team its own business's queue (private ones are tested
     # in tests/test_unmatched_replies.py).
     ManagementCase("replies.index", "GET", ANY_ADMIN_TEAM, _nothing),

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from portal import create_app
 from portal.extensions import db
@@ -547,6 +547,45 @@ def test_the_migration_marks_numbers_already_on_file_confirmed(tmp_path):
         db.engine.dispose()
     assert confirmed[1] is not None and confirmed[1] <= utcnow()
     assert confirmed[2] is None and confirmed[3] is None
+
+
+def test_confirm_a_try_read_before_the_fifth_wrong_one_was_counted_is_refused(
+        app, logged_in, admin, sms):
+    # Tries posted side by side all read the row before any of them counts: each takes its try
+    # in the database, so one read at 4 wrong tries, when another has made it 5, gets no check
+    # of its code (here even the right one), and the count never passes 5.
+    send(logged_in(admin), NEW)
+    deliver(app)
+    right = sms.code()
+    update_row(app, PhoneConfirmation, confirmation(app, admin).id, wrong_codes=4)
+    with app.app_context():
+        someone = db.session.get(User, admin.id)
+        stale = phone_numbers.pending(someone)
+        assert stale.wrong_codes == 4
+        db.session.execute(update(PhoneConfirmation)  # the other request's wrong try
+                           .where(PhoneConfirmation.id == stale.id)
+                           .values(wrong_codes=5)
+                           .execution_options(synchronize_session=False))
+        with pytest.raises(phone_numbers.PhoneError, match="no longer works"):
+            phone_numbers.confirm(someone, right)
+    assert confirmation(app, admin).wrong_codes == 5
+    assert person(app, admin).phone is None
+
+
+def test_confirm_attempts_are_throttled_per_person(app, logged_in, admin, sms):
+    app.config.update(THROTTLE_PHONE_CONFIRM_ATTEMPTS_PER_USER="3 per 10 minutes")
+    browser = logged_in(admin)
+    send(browser, NEW)
+    deliver(app)
+    right = sms.code()
+    wrong = "123456" if right != "123456" else "654321"
+    for _ in range(3):
+        assert enter(browser, wrong).status_code == 422
+    response = enter(browser, right)
+    assert response.status_code == 429 and response.headers["Retry-After"]
+    assert "Too many attempts. Try again in 10 minutes." in page_text(response)
+    assert confirmation(app, admin).wrong_codes == 3  # the refused try was not checked
+    assert person(app, admin).phone is None
 
 
 def test_no_code_goes_to_a_login_deactivated_after_asking(app, logged_in, make_user, sms):

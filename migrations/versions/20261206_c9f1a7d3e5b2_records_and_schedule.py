@@ -72,6 +72,17 @@ def upgrade():
 
 
 def downgrade():
+    # Before this revision every visit had a staff member. Unassigned visits have no place
+    # there: stop before changing anything (a failure halfway would leave SQLite's batch copy
+    # of the table behind) and say what to do.
+    unassigned = op.get_bind().scalar(
+        sa.text("SELECT count(*) FROM scheduled_services WHERE staff_id IS NULL"))
+    if unassigned:
+        raise RuntimeError(
+            f"Cannot downgrade below c9f1a7d3e5b2: {unassigned} scheduled visit(s) have no "
+            "staff member, and the earlier schema requires one. Assign them to a staff member "
+            "or delete them, then downgrade again. Nothing was changed by this revision.")
+
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_users_calendar_token'), type_='unique')
         batch_op.drop_column('calendar_token')

@@ -118,7 +118,7 @@ class PetEditForm(PetCareForm):
     species = StringField("Species", validators=[DataRequired(), Length(max=50)])
     breed = _text("Breed", 100)
     birthday = DateField("Birthday", validators=[Optional()])
-    photo = FileField("Photo")
+    photo = FileField("Choose a photo")
     remove_photo = BooleanField("Remove the photo")
 
     FIELDS = ("name", "species", "breed", "birthday", *PetCareForm.FIELDS)

@@ -112,6 +112,9 @@ def phone_confirm():
     form = PhoneCodeForm()
     if not form.validate_on_submit():
         return _page(422, code_form=form)
+    if refusal := throttle.phone_confirm_refusal(current_user):
+        form.code.errors.append(refusal.message)
+        return _page(429, {"Retry-After": str(refusal.retry_after)}, code_form=form)
     try:
         phone_numbers.confirm(current_user, form.code.data)
     except phone_numbers.PhoneError as error:

@@ -17,7 +17,7 @@ import hmac
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from portal.extensions import db
 from portal.models import PhoneConfirmation, User, utcnow
@@ -131,13 +131,26 @@ def confirm(user: User, code: str | None) -> str:
                          "Send a new code.")
     if utcnow() >= confirmation.expires_at:
         raise PhoneError("That code has expired. Send a new code.")
+    # Each try takes one of the code's tries in the database before the code is compared, in
+    # one UPDATE: requests posted side by side cannot all read the same count and get more
+    # tries than allowed between them. (A right code deletes the row, count and all.)
+    claimed = db.session.execute(
+        update(PhoneConfirmation)
+        .where(PhoneConfirmation.id == confirmation.id,
+               PhoneConfirmation.wrong_codes < WRONG_CODES_ALLOWED)
+        .values(wrong_codes=PhoneConfirmation.wrong_codes + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        raise PhoneError("That code no longer works after too many wrong tries. "
+                         "Send a new code.")
+    db.session.refresh(confirmation)
     code = "".join((code or "").split())
     right = len(code) == CODE_LENGTH and code.isdigit() and hmac.compare_digest(
         confirmation.code_hash, code_digest(confirmation.id, code))
     if not right:
-        confirmation.wrong_codes += 1
         left = WRONG_CODES_ALLOWED - confirmation.wrong_codes
-        db.session.commit()
         if left <= 0:
             raise PhoneError("That code is not right, and after too many wrong tries it no "
                              "longer works. Send a new code.")

@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select
 from portal import policy
 from portal.clock import exact_time, zone
 from portal.extensions import db
-from portal.models import AuditEvent, Client, Feed, Pet, Role, User
+from portal.models import AuditEvent, Client, Feed, Pet, Role, ScheduledService, User
 from portal.services.schedule import describe_rule
 from portal.urls import id_arg
 
@@ -173,7 +173,37 @@ def people(viewer: User) -> list[User]:
 
 
 def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> AuditPage:
-    query = select(AuditEvent).where(*filters.where(viewer))
+    return _load(viewer, filters.where(viewer), before=before, limit=limit)
+
+
+# What a client's History shows: the household's record and logins' self-edits, its pets, its
+# visits and preferred sitters, whoever made the change. (An import is one event for the
+# business, so it is in the audit log, not here; the clients it made have their own events.)
+CLIENT_HISTORY_ACTIONS = tuple(action for action in KINDS["clients"][1]
+                               if action != "records.imported")
+
+
+def load_client_history(viewer: User, client: Client, *, before: int | None,
+                        limit: int) -> AuditPage:
+    """A client's change events, newest first: the same sentences as the audit log, found by
+    the (business, object) index, whatever the events hold besides."""
+    pets = select(Pet.id).where(Pet.client_id == client.id)
+    visits = select(ScheduledService.id).where(ScheduledService.client_id == client.id)
+    clauses = [
+        AuditEvent.business_id == viewer.business_id,
+        AuditEvent.action.in_(CLIENT_HISTORY_ACTIONS),
+        or_(
+            and_(AuditEvent.object_type == "client", AuditEvent.object_id == client.id),
+            and_(AuditEvent.object_type == "pet", AuditEvent.object_id.in_(pets)),
+            and_(AuditEvent.object_type == "scheduled_service",
+                 AuditEvent.object_id.in_(visits)),
+        ),
+    ]
+    return _load(viewer, clauses, before=before, limit=limit)
+
+
+def _load(viewer: User, clauses: list, *, before: int | None, limit: int) -> AuditPage:
+    query = select(AuditEvent).where(*clauses)
     if before is not None:
         query = query.where(AuditEvent.id < before)
     events = list(db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 
 from portal import policy
 from portal.fragments import render
+from portal.loaders import client_of_business
 from portal.services import settings
 from portal.settings import audit_events, bp
 from portal.settings.forms import PortalSettingsForm
@@ -14,6 +15,8 @@ from portal.urls import form_ids, id_arg
 @bp.before_request
 @login_required
 def admins_only():
+    if request.endpoint == "settings.client_history":
+        return None  # the admin team's: the route asks its own rule
     policy.require(policy.can_manage_settings(current_user))
 
 
@@ -67,6 +70,26 @@ def permissions():
 
 
 AUDIT_EVENTS_PER_PAGE = 50
+
+
+@bp.route("/clients/<int:client_id>/history")
+def client_history(client_id: int):
+    """A client's History: its change events as the audit log words them, newest first, More
+    by keyset from the same URL."""
+    client = client_of_business(current_user, client_id)
+    policy.require(policy.can_view_client_history(current_user, client))
+    before = id_arg("before")
+    events = audit_events.load_client_history(current_user, client, before=before,
+                                              limit=AUDIT_EVENTS_PER_PAGE)
+    next_page = None
+    if events.next_before is not None:
+        next_page = url_for("settings.client_history", client_id=client.id,
+                            before=events.next_before)
+    return render(
+        "clients/history.html",
+        "clients/_history_more.html" if before else "clients/_history_results.html",
+        client=client, events=events, next_page=next_page, paged=before is not None,
+    )
 
 
 @bp.route("/audit-log")

@@ -70,7 +70,7 @@ def test_admin_edits_client_and_pet_then_archives_and_unarchives(
     page.get_by_label("Breed").fill("Beagle")
     page.get_by_label("Birthday").fill("2019-05-04")
     page.get_by_label("Feeding").fill("One cup at 7am and 6pm")
-    page.get_by_label("Photo", exact=True).set_input_files(str(photo))
+    page.get_by_label("Choose a photo", exact=True).set_input_files(str(photo))
     shoot(page, screenshot_dir, f"pet-edit-{size}")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".flash-success")).to_contain_text("was saved")
@@ -80,6 +80,13 @@ def test_admin_edits_client_and_pet_then_archives_and_unarchives(
     expect(page.locator("#details")).to_contain_text("One cup at 7am and 6pm")
     page.locator("#details").scroll_into_view_if_needed()
     shoot(page, screenshot_dir, f"client-details-{size}")
+
+    # The History: what was just changed, before and after.
+    page.get_by_role("link", name="History", exact=True).click()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    expect(page.locator("#audit-list")).to_contain_text("Elm Street Vets")
+    shoot(page, screenshot_dir, f"client-history-{size}")
+    page.go_back()
 
     # Archive, after confirming; then unarchive.
     page.get_by_role("link", name="Archive", exact=True).click()
@@ -112,7 +119,12 @@ def test_household_edits_its_details_and_a_pets_feeding_notes(
     page.get_by_label("Emergency contact", exact=True).fill("Dana Rivera")
     page.get_by_label("Emergency contact's phone").fill("555-010-9999")
     page.get_by_label("Entry instructions").fill("Side gate, then the back door.")
+    expect(page.locator(".field", has=page.get_by_label("Phone", exact=True))
+           .get_by_role("link", name="Notifications page")).to_have_attribute(
+        "href", "/notifications#phone-texts")
     shoot(page, screenshot_dir, f"household-edit-{size}")
+    page.get_by_role("heading", name="Your pets' care notes").scroll_into_view_if_needed()
+    shoot(page, screenshot_dir, f"household-edit-pets-{size}")
     page.get_by_role("button", name="Save my details").click()
     expect(page.locator(".flash-success")).to_contain_text("Your details were saved")
     expect(page.locator("#details")).to_contain_text("Dana Rivera")

@@ -63,3 +63,21 @@ def test_a_sitter_confirms_a_new_number_with_the_texted_code(
     expect(section.locator(".phone-current")).to_have_text("Texts go to +1 312-555-0142 Confirmed")
     assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size]["viewport"]["width"]
     page.screenshot(path=screenshot_dir / f"phone-confirmed-{size}.png", full_page=True)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_channel_table_fits_the_card_at_every_width(
+        app, log_in, assigned_staff, size, screenshot_dir):
+    # A phone stacks the table per channel: each setting readable in full, nothing past the card.
+    update_row(app, User, assigned_staff.id, phone="312 555 0100")
+    page = log_in(assigned_staff, **SIZES[size])
+    page.goto("/notifications")
+    expect(page.get_by_text("(number not confirmed)")).to_be_visible()
+    page.screenshot(path=screenshot_dir / f"notifications-channels-{size}.png", full_page=True)
+    card = page.locator("section.card").first.bounding_box()
+    for select in page.locator("table select").all():
+        box = select.bounding_box()
+        assert box["x"] + box["width"] <= card["x"] + card["width"]
+        assert select.evaluate("s => s.scrollWidth <= s.clientWidth + 1"), "the choice is cut"
+    note = page.get_by_text("(number not confirmed)").bounding_box()
+    assert note["x"] + note["width"] <= card["x"] + card["width"]
