@@ -33,7 +33,17 @@ from PIL import Image
 from sqlalchemy import event, func, make_url, select, update
 
 from portal.extensions import db
-from portal.models import Business, Channel, Feed, Notification, PushSubscription, User, utcnow
+from portal.models import (
+    Business,
+    Channel,
+    Feed,
+    Notification,
+    PushSubscription,
+    ScheduledService,
+    ServiceStatus,
+    User,
+    utcnow,
+)
 from portal.notifications import worker
 from portal.reply_addresses import ReplyToken, address_for
 
@@ -502,3 +512,19 @@ def subscriptions(app) -> list[tuple[int, str]]:
 def confirmed_phone(number: str) -> dict:
     """Columns for update_row: a phone its owner confirmed with a code, so texts go to it."""
     return {"phone": number, "phone_confirmed_at": utcnow()}
+
+
+def insert_visit(app, client, staff, *, starts_at, ends_at, title="Walk", status=None):
+    """A visit row as it stands, written directly (no schedule rules): detached, for tests that
+    need visits at given moments."""
+    with app.app_context():
+        visit = ScheduledService(
+            business_id=client.business_id, client_id=client.id,
+            staff_id=staff.id if staff else None, title=title, starts_at=starts_at,
+            ends_at=ends_at, status=status or ServiceStatus.SCHEDULED,
+        )
+        db.session.add(visit)
+        db.session.commit()
+        db.session.refresh(visit)
+        db.session.expunge(visit)
+        return visit

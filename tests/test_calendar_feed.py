@@ -11,23 +11,14 @@ from portal.clock import exact_time
 from portal.extensions import db
 from portal.models import Client, Role, ScheduledService, ServiceStatus, User, utcnow
 
-from .helpers import count_queries, record_sql, update_row
+from .helpers import count_queries, insert_visit, record_sql, update_row
 
 
 def add_visit(app, client, staff, *, days: float, hours: float = 0.5, title="Walk",
               status=ServiceStatus.SCHEDULED) -> ScheduledService:
     starts_at = (utcnow() + timedelta(days=days)).replace(microsecond=0)
-    with app.app_context():
-        visit = ScheduledService(
-            business_id=client.business_id, client_id=client.id,
-            staff_id=staff.id if staff else None, title=title, starts_at=starts_at,
-            ends_at=starts_at + timedelta(hours=hours), status=status,
-        )
-        db.session.add(visit)
-        db.session.commit()
-        db.session.refresh(visit)
-        db.session.expunge(visit)
-        return visit
+    return insert_visit(app, client, staff, starts_at=starts_at,
+                        ends_at=starts_at + timedelta(hours=hours), title=title, status=status)
 
 
 def with_token(app, staff, token=None) -> str:

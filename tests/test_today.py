@@ -19,7 +19,7 @@ from portal.models import (
 )
 from portal.staff import visits
 
-from .helpers import count_queries, update_row
+from .helpers import count_queries, insert_visit, update_row
 
 TODAY = "/today"
 ZONE = "America/Chicago"  # the business's zone (the default)
@@ -34,17 +34,8 @@ def add_visit(app, client, staff, day_offset: int, at: time, *, minutes: int = 3
     """A visit starting at a wall-clock time in the business's zone, day_offset days from the
     business's today; minutes long (a stay lasts days)."""
     starts_at = to_utc(local_today() + timedelta(days=day_offset), at, ZONE)
-    with app.app_context():
-        visit = ScheduledService(
-            business_id=client.business_id, client_id=client.id,
-            staff_id=staff.id if staff else None, title=title, starts_at=starts_at,
-            ends_at=starts_at + timedelta(minutes=minutes), status=status,
-        )
-        db.session.add(visit)
-        db.session.commit()
-        db.session.refresh(visit)
-        db.session.expunge(visit)
-        return visit
+    return insert_visit(app, client, staff, starts_at=starts_at,
+                        ends_at=starts_at + timedelta(minutes=minutes), title=title, status=status)
 
 
 def day_sections(page: str) -> dict[str, str]:
