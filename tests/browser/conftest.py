@@ -25,6 +25,24 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output"
 
 
+def _closing_on_drop(app):
+    """The app, with every response closed even when the browser drops the connection midway
+    (an image it no longer needs): werkzeug's development server then skips the response's
+    close(), leaving a sent file open until the garbage collector warns about it. A generator
+    is closed when dropped, and closes the response in turn."""
+
+    def wsgi(environ, start_response):
+        response = app(environ, start_response)
+        try:
+            for chunk in response:  # not `yield from`, which would close it a second time
+                yield chunk
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+
+    return wsgi
+
+
 @pytest.fixture
 def live_server(app):
     """The test app on 127.0.0.1 and a free port, sharing the test's database."""
@@ -33,7 +51,7 @@ def live_server(app):
     def record(sender, exception, **extra):
         errors.append(exception)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing_on_drop(app), threaded=True)
     # server_close() then waits for the requests still being answered (a poll, say), so that
     # none is left holding a database connection when the app closes its engine.
     server.daemon_threads = False

@@ -28,6 +28,16 @@ def wait_for_htmx(page: Page) -> None:
     page.wait_for_function(HTMX_READY, timeout=WAIT)
 
 
+def expect_focused(page: Page, element_id: str) -> None:
+    """Waits until the element is the page's focused one, whether or not the browser counts
+    the page's window as the active one: with two windows open, a loaded machine may leave the
+    other one active, which Playwright's to_be_focused reports as "inactive"."""
+    page.wait_for_function(
+        "id => document.activeElement !== null && document.activeElement.id === id",
+        arg=element_id, timeout=WAIT,
+    )
+
+
 def wait_until(page: Page, condition: Callable[[], object], what: str) -> None:
     """Waits for something only Python sees (a route handler, a DevTools event): those run
     while Playwright waits, so this waits in short steps until it holds, or fails after WAIT."""

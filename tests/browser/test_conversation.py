@@ -10,7 +10,15 @@ from portal.extensions import db
 from portal.models import DeliveryStatus, Message, Notification, User
 from portal.services import messages
 
-from .helpers import WAIT, assert_not_reloaded, mark_page, send, wait_for_htmx, wait_for_polls
+from .helpers import (
+    WAIT,
+    assert_not_reloaded,
+    expect_focused,
+    mark_page,
+    send,
+    wait_for_htmx,
+    wait_for_polls,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -57,10 +65,7 @@ def test_send_and_unsend_message_without_reload(
     expect(sent).to_have_class(re.compile(r"\bdeleted\b"), timeout=WAIT)
     expect(sent.locator(".message-text")).to_have_count(0, timeout=WAIT)
     expect(client_page.locator("#message-text")).to_have_value(text, timeout=WAIT)
-    # The page's focused element, whether or not the browser counts its window as the active
-    # one: with two windows open, a loaded machine may leave the other one active ("inactive").
-    client_page.wait_for_function(
-        "document.activeElement && document.activeElement.id === 'message-text'", timeout=WAIT)
+    expect_focused(client_page, "message-text")
     assert_not_reloaded(client_page)
     # Every notification recalled: nobody was, or will be, told.
     with app.app_context():
