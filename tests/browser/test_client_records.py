@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.models import Client, Pet
 
 from ..helpers import png_bytes
+from .helpers import WAIT
 
 pytestmark = pytest.mark.browser
 
@@ -76,7 +77,8 @@ def test_admin_edits_client_and_pet_then_archives_and_unarchives(
     expect(page.locator(".flash-success")).to_contain_text("was saved")
     image = page.locator("#details img.pet-photo")
     expect(image).to_be_visible()
-    assert image.evaluate("img => img.naturalWidth") > 0
+    # Loaded, not just laid out: on a loaded machine the file may still be on its way.
+    expect(image).not_to_have_js_property("naturalWidth", 0, timeout=WAIT)
     expect(page.locator("#details")).to_contain_text("One cup at 7am and 6pm")
     page.locator("#details").scroll_into_view_if_needed()
     shoot(page, screenshot_dir, f"client-details-{size}")
