@@ -75,8 +75,10 @@
       if (selected) selected.focus();
     }
     // A deleted or restored message replaced the focused button: keep keyboard users in place.
+    // Only then: a message the live feed updated must not pull the focus out of the composer.
     var swapped = event.detail.elt && event.detail.elt.id && document.getElementById(event.detail.elt.id);
-    if (swapped && swapped.matches("article.message")) swapped.focus();
+    var focusLost = !document.activeElement || document.activeElement === document.body;
+    if (swapped && swapped.matches("article.message") && focusLost) swapped.focus();
     var refused = document.querySelector('#message-text[aria-invalid="true"]');
     if (refused) refused.focus();
     if (target.classList.contains("messages")) {

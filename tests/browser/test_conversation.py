@@ -236,7 +236,28 @@ def test_cancel_delete_restores_message_in_place(
     expect(article.locator("form.confirm-delete")).to_have_count(0, timeout=WAIT)
     expect(article.locator(".message-text")).to_have_text("Keep this one", timeout=WAIT)
     expect(article.get_by_role("link", name=re.compile(r"^Delete"))).to_be_visible(timeout=WAIT)
+    # The link pressed was replaced: the focus stays with the message, not lost to the page.
+    expect_focused(page, f"message-{message.id}")
     assert_not_reloaded(page)
+
+
+def test_a_message_the_live_feed_updates_leaves_the_focus_in_the_composer(
+    app, undo_window_over, log_in, household, household_login, admin, make_message
+):
+    """Someone typing while another person deletes a message they can see: the feed's update
+    swaps that message in place, and the focus stays where they are typing."""
+    message = make_message(household, admin, "Running late today")
+    page = log_in(household_login)
+    wait_for_htmx(page)
+    box = page.locator("#message-text")
+    box.click()
+    box.fill("Typing an answer")
+    with app.app_context():
+        messages.delete_message(db.session.get(User, admin.id), db.session.get(Message, message.id))
+    expect(page.locator(f"#message-{message.id} .tombstone")).to_be_visible(timeout=WAIT)
+    wait_for_polls(page, 1)
+    expect_focused(page, "message-text")
+    expect(box).to_have_value("Typing an answer")
 
 
 @pytest.fixture
