@@ -92,7 +92,23 @@ class AccountEmailKind(enum.StrEnum):
         return self.value.replace("_", " ").capitalize() + " email"
 
 
-class AccountEmail(db.Model):
+class OutboxDelivery:
+    """The delivery columns of a one-off outbox row the worker claims, sends and settles as it
+    does notifications: due now, retried with backoff, failed after too many attempts."""
+
+    status: Mapped[DeliveryStatus] = mapped_column(
+        enum_column(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AccountEmail(OutboxDelivery, db.Model):
     """The outbox of one-off account emails, delivered by the notification worker.
 
     Rows hold no link: the worker signs it when it sends, so no token is ever stored. A reset
@@ -110,15 +126,5 @@ class AccountEmail(db.Model):
     )
     email: Mapped[str | None] = mapped_column(String(254))
     kind: Mapped[AccountEmailKind] = mapped_column(enum_column(AccountEmailKind))
-    status: Mapped[DeliveryStatus] = mapped_column(
-        enum_column(DeliveryStatus), default=DeliveryStatus.PENDING
-    )
-    attempts: Mapped[int] = mapped_column(default=0)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     user: Mapped[User | None] = relationship()

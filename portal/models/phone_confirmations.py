@@ -4,12 +4,12 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.models.notifications import DeliveryStatus
-from portal.models.types import UTCDateTime, utcnow
-from portal.models.users import User, enum_column
+from portal.models.notifications import OutboxDelivery
+from portal.models.types import UTCDateTime
+from portal.models.users import User
 
 
-class PhoneConfirmation(db.Model):
+class PhoneConfirmation(OutboxDelivery, db.Model):
     """A number a person asked to get texts at, waiting for the code texted to it.
 
     Also an outbox row (the same delivery columns as notifications): the worker makes the
@@ -31,15 +31,5 @@ class PhoneConfirmation(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Wrong codes typed against this code: at WRONG_CODES_ALLOWED it no longer works.
     wrong_codes: Mapped[int] = mapped_column(default=0)
-    status: Mapped[DeliveryStatus] = mapped_column(
-        enum_column(DeliveryStatus), default=DeliveryStatus.PENDING
-    )
-    attempts: Mapped[int] = mapped_column(default=0)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     user: Mapped[User] = relationship()
