@@ -12,7 +12,7 @@ from portal.services import messages, settings
 from portal.settings import routes as settings_routes
 
 from ..helpers import set_private_messaging
-from .helpers import HTMX_READY, WAIT
+from .helpers import HTMX_READY, WAIT, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -116,3 +116,39 @@ def test_works_without_javascript(log_in, admin, eventful_business):
     expect(page).to_have_url(re.compile(r"kind=settings"), timeout=WAIT)
     expect(page.locator("li.audit-entry")).to_have_count(2, timeout=WAIT)
 
+
+
+def test_more_pressed_twice_on_a_slow_network_appends_the_next_events_once(
+    app, log_in, admin, business, assigned_staff, monkeypatch
+):
+    monkeypatch.setattr(settings_routes, "AUDIT_EVENTS_PER_PAGE", 4)
+    with app.app_context():
+        for _ in range(10):
+            db.session.add(AuditEvent(business_id=business.id, actor_id=admin.id,
+                                      action="user.reactivated", object_type="user",
+                                      object_id=assigned_staff.id, details={}))
+        db.session.commit()
+    page = log_in(admin, **DESKTOP)
+    page.goto("/settings/audit-log")
+    wait_for_htmx(page)
+    held, released = [], []
+
+    def hold_until_released(route):
+        if released:
+            route.continue_()  # anything asked later goes through: it must not append again
+        else:
+            held.append(route)
+
+    page.route(re.compile(r"/settings/audit-log\?.*before"), hold_until_released)
+    more = page.get_by_role("link", name="More")
+    more.click()
+    wait_until(page, lambda: held, "the first More request")
+    more.click()  # pressed again while the first answer is on its way
+    page.wait_for_timeout(200)
+    released.append(True)
+    for route in held:
+        route.continue_()
+    expect(page.locator("li.audit-entry")).to_have_count(8, timeout=WAIT)
+    page.wait_for_timeout(500)  # anything queued behind it would have landed by now
+    ids = page.locator("li.audit-entry").evaluate_all("items => items.map(i => i.id)")
+    assert len(ids) == len(set(ids)) == 8
