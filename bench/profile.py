@@ -1,6 +1,6 @@
 """Where one request's time goes: runs it many times in this process under pyinstrument.
 
-Run: .venv/bin/python -m bench.profile DATABASE_URL PATH [--user EMAIL] [--htmx] [--post]
+Run: .venv/bin/python -m bench.profile DATABASE_URL PATH [--user EMAIL] [--htmx] [--post] [--cold]
      [--requests 500]
 DATABASE_URL is a database filled by bench/dataset.py (bench.load builds one in a temporary
 folder; build one to keep with `python -m bench.profile URL --build`). Prints the time per
@@ -17,7 +17,7 @@ from flask import Flask
 from pyinstrument import Profiler, processors
 
 from bench import dataset
-from bench.load import UNTHROTTLED, csrf_token_of
+from bench.load import COLD_HEADER, UNTHROTTLED, csrf_token_of
 
 ROOT = Path(__file__).resolve().parent.parent
 # The project's own code, as the breakdown counts it: the package and its templates. Not the
@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--user", default=dataset.ADMIN_EMAIL)
     parser.add_argument("--htmx", action="store_true")
     parser.add_argument("--post", action="store_true")
+    parser.add_argument("--cold", action="store_true",
+                        help="render the messages afresh on every request")
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--sql", action="store_true", help="time each SQL statement")
     parser.add_argument("--no-profile", action="store_true", help="only the timings")
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             print(dataset.build())
         return
     visitor = Visitor(app, args.user)
-    request = visitor.request(args.path, htmx=args.htmx, post=args.post)
+    request = visitor.request(args.path, htmx=args.htmx, post=args.post, cold=args.cold)
     hello_ms, path_ms = interleaved_cpu_ms(visitor.hello, request, args.requests)
     print(f"hello: {hello_ms:.2f} ms CPU")
     print(f"{args.path}: {path_ms:.2f} ms CPU ({path_ms / hello_ms:.1f}x hello)")
@@ -70,11 +72,14 @@ class Visitor:
     def hello(self):
         return self.client.get("/bench/hello")
 
-    def request(self, path: str, *, htmx: bool = False, post: bool = False):
-        """A function making the request, checked once to succeed."""
+    def request(self, path: str, *, htmx: bool = False, post: bool = False, cold: bool = False):
+        """A function making the request, checked once to succeed. `cold`: its messages are
+        rendered afresh each time (bench.app empties the rendered-message cache first)."""
         headers = {"X-CSRFToken": self.csrf_token}
         if htmx or post:
             headers["HX-Request"] = "true"
+        if cold:
+            headers[COLD_HEADER] = "1"
 
         def call():
             if post:
