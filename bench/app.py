@@ -43,7 +43,7 @@ def _count_psycopg_round_trips(engine) -> None:
     runs in the process: there its round trips are its statements.)"""
 
     def ends_transaction(connection) -> None:
-        if _in_transaction(connection.connection.dbapi_connection):
+        if not connection.invalidated and _in_transaction(connection.connection.dbapi_connection):
             _add_round_trips(1)
 
     event.listen(engine, "commit", ends_transaction)

@@ -57,8 +57,8 @@ def _note_writes(connection, cursor, statement, *_) -> None:
 
 @event.listens_for(Engine, "rollback")
 def _commit_what_only_read(connection) -> None:
-    if (connection.dialect.driver != "psycopg" or connection.info.get(_WROTE)
-            or connection.invalidated or connection.closed):
+    if (connection.invalidated or connection.closed  # (before .info: it would raise)
+            or connection.dialect.driver != "psycopg" or connection.info.get(_WROTE)):
         return
     driver_connection = connection.connection.dbapi_connection
     if driver_connection.info.transaction_status != TransactionStatus.INTRANS:

@@ -1,11 +1,13 @@
-"""PostgreSQL restarting, or dropping a connection left idle: the request that finds its
-connection gone fails cleanly, and the portal carries on without a restart. (No connection is
-tested before use: that would cost every request a round trip.)"""
+"""The portal's connections to PostgreSQL: a read-only transaction keeps the statements
+prepared, one that wrote is still rolled back; and the server restarting, or dropping a
+connection left idle, fails one request cleanly, after which the portal carries on without a
+restart. (No connection is tested before use: that would cost every request a round trip.)"""
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text, update
 
 from portal.extensions import db
+from portal.models import Business
 
 from .helpers import POSTGRES_URL
 
@@ -49,3 +51,26 @@ def test_the_poll_finding_its_connection_dropped_is_answered_on_a_new_one(
     _drop_connections_of(app, database_url)
     assert admin_browser.htmx("GET", poll).status_code == 204
     assert admin_browser.get(f"/clients/{household.id}/feeds/conversation").status_code == 200
+
+
+def _prepared_statements(connection) -> int:
+    return connection.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+
+
+def test_statements_stay_prepared_across_read_only_transactions(app, business):
+    with app.app_context():
+        for _ in range(8):  # psycopg prepares a statement on its fifth run
+            db.session.scalar(select(Business.name).where(Business.id == business.id))
+            db.session.rollback()
+        assert _prepared_statements(db.session.connection()) >= 1
+        db.session.remove()
+
+
+def test_a_transaction_that_wrote_is_still_rolled_back(app, business):
+    with app.app_context():
+        db.session.execute(update(Business).where(Business.id == business.id)
+                           .values(name="Not kept"))
+        db.session.scalar(select(Business.name).where(Business.id == business.id))
+        db.session.rollback()
+        assert db.session.get(Business, business.id).name == business.name
+        db.session.remove()
