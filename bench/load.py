@@ -59,6 +59,7 @@ class Case:
     hello_cpu_ms: float | None = None
     bar: float | None = None  # of the engine measured
     queries: int | None = None
+    round_trips: int | None = None  # to the database server; SQLite's: its statements
     # The workers' peak resident memory once the case has run (VmHWM only grows: the peak so
     # far, which shows the case that raised it).
     peak_rss_mb: float = 0.0
@@ -203,13 +204,15 @@ class Browser:
     def get(self, path: str) -> str:
         return self.opener.open(self.base + path).read().decode()
 
-    def queries(self, case: Case) -> int:
-        """SQL statements the server ran for one request of the case (bench.app counts them)."""
+    def queries(self, case: Case) -> tuple[int, int]:
+        """SQL statements the server ran for one request of the case, and the round trips to
+        the database they took (bench.app counts them)."""
         headers = self.headers(case)
         data = b"text=Counting+queries" if case.post else None
         request = urllib.request.Request(self.base + case.path, data=data, headers=headers)
         with self.opener.open(request) as response:
-            return int(response.headers["X-Bench-Queries"])
+            return (int(response.headers["X-Bench-Queries"]),
+                    int(response.headers["X-Bench-Round-Trips"]))
 
     def headers(self, case: Case | None = None) -> dict[str, str]:
         headers = {"Cookie": "; ".join(f"{c.name}={c.value}" for c in self.jar)}
@@ -266,7 +269,7 @@ def measure(server: Server, data, args, engine: str) -> list[Case]:
     if args.only:
         cases = [case for case in cases if args.only in case.name]
     for case in cases:
-        case.queries = people[case.user].queries(case)
+        case.queries, case.round_trips = people[case.user].queries(case)
     hello = f"{server.base}/bench/hello"
     for _ in range(args.rounds):
         for case in cases:
@@ -323,14 +326,14 @@ def report(cases: list[Case], data, database_url, args, built_in, peak_rss) -> l
         f"{args.rounds} rounds, each case right after a hello run on the same server; medians.",
         "",
         "| case | requests/s | p50 | p99 | ratio to hello | bar | CPU in one process (hello) | "
-        "SQL queries | peak RSS per worker |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "SQL queries | round trips | peak RSS per worker |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in cases:
         lines.append(
             f"| {case.name} | {case.rate:.0f} | {_median(case, 'p50_ms')} | "
             f"{_median(case, 'p99_ms')} | {case.ratio:.2f} | {_bar(case)} | {_cpu(case)} | "
-            f"{case.queries} | {case.peak_rss_mb:.0f} MB |"
+            f"{case.queries} | {case.round_trips} | {case.peak_rss_mb:.0f} MB |"
         )
     lines += ["", *_summary({case.key: case for case in cases}, peak_rss), "", *READING, ""]
     return lines

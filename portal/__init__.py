@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask, g, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config, storage, throttle
@@ -135,6 +136,17 @@ def _register_error_pages(app: Flask) -> None:
     app.register_error_handler(
         500, error_page(500, "Something went wrong", "We have been told. Please try again.")
     )
+    app.register_error_handler(DBAPIError, _database_unavailable)
+
+
+def _database_unavailable(error: DBAPIError):
+    """A connection the database dropped (a restart, an idle connection closed) fails its
+    request with a 503; SQLAlchemy has already discarded the pool's connections, so the next
+    request connects afresh. Any other database error stays a 500."""
+    if not error.connection_invalidated:
+        raise error
+    db.session.rollback()
+    return render_template("unavailable.html"), 503
 
 
 def _register_template_helpers(app: Flask) -> None:

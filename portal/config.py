@@ -90,10 +90,6 @@ def from_environment(instance_path: Path) -> dict:
         "PRODUCTION": production,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(instance_path),
-        # A server may drop idle connections; a local SQLite file cannot, so no ping there.
-        "SQLALCHEMY_ENGINE_OPTIONS": {
-            "pool_pre_ping": not _sqlalchemy_url(instance_path).startswith("sqlite")
-        },
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_DURATION": timedelta(days=_whole_number("REMEMBER_ME_DAYS", 30,

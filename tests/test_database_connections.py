@@ -1,0 +1,76 @@
+"""The portal's connections to PostgreSQL: a read-only transaction keeps the statements
+prepared, one that wrote is still rolled back; and the server restarting, or dropping a
+connection left idle, fails one request cleanly, after which the portal carries on without a
+restart. (No connection is tested before use: that would cost every request a round trip.)"""
+
+import pytest
+from sqlalchemy import create_engine, select, text, update
+
+from portal.extensions import db
+from portal.models import Business
+
+from .helpers import POSTGRES_URL
+
+pytestmark = [
+    pytest.mark.committed,
+    pytest.mark.skipif(not POSTGRES_URL, reason="a database server drops connections; "
+                                                "a SQLite file cannot"),
+]
+
+
+def _drop_connections_of(app, database_url):
+    """Ends the app's connection on the server's side, as a restart or an idle timeout does."""
+    with app.app_context(), db.engine.connect() as connection:
+        backend = connection.scalar(text("SELECT pg_backend_pid()"))
+    server = create_engine(database_url)
+    with server.connect() as connection:
+        assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    server.dispose()
+
+
+def test_a_page_finding_its_connection_dropped_is_a_503_then_the_next_work(
+        app, database_url, admin_browser, household):
+    page = f"/clients/{household.id}/feeds/conversation"
+    assert admin_browser.get(page).status_code == 200
+
+    _drop_connections_of(app, database_url)
+    failed = admin_browser.get(page)
+    assert failed.status_code == 503
+    assert "Please try again" in failed.get_data(as_text=True)
+
+    assert admin_browser.get(page).status_code == 200
+
+
+def test_the_poll_finding_its_connection_dropped_is_answered_on_a_new_one(
+        app, database_url, admin_browser, household):
+    """The poll reads on a connection of its own first: a dropped one is discarded and the
+    full route answers, as when the quick answer is not a plain "nothing new"."""
+    poll = f"/clients/{household.id}/feeds/conversation/updates?after=0"
+    assert admin_browser.htmx("GET", poll).status_code == 204
+
+    _drop_connections_of(app, database_url)
+    assert admin_browser.htmx("GET", poll).status_code == 204
+    assert admin_browser.get(f"/clients/{household.id}/feeds/conversation").status_code == 200
+
+
+def _prepared_statements(connection) -> int:
+    return connection.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+
+
+def test_statements_stay_prepared_across_read_only_transactions(app, business):
+    with app.app_context():
+        for _ in range(8):  # psycopg prepares a statement on its fifth run
+            db.session.scalar(select(Business.name).where(Business.id == business.id))
+            db.session.rollback()
+        assert _prepared_statements(db.session.connection()) >= 1
+        db.session.remove()
+
+
+def test_a_transaction_that_wrote_is_still_rolled_back(app, business):
+    with app.app_context():
+        db.session.execute(update(Business).where(Business.id == business.id)
+                           .values(name="Not kept"))
+        db.session.scalar(select(Business.name).where(Business.id == business.id))
+        db.session.rollback()
+        assert db.session.get(Business, business.id).name == business.name
+        db.session.remove()
