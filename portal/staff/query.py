@@ -4,12 +4,12 @@ Paged by keyset on (name, id), so the hundredth page costs what the first does.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 
+from markupsafe import Markup
 from sqlalchemy import bindparam, literal, select, tuple_
 
-from portal import policy, unread
+from portal import clock, policy, unread
 from portal.extensions import db
 from portal.models import Client, Pet, User, utcnow
 from portal.models.types import UTCDateTime
@@ -19,15 +19,16 @@ from portal.urls import url_pattern
 
 @dataclass(frozen=True, slots=True)
 class ClientCard:
+    """One client as a card, formatted once in Python: the template only places the parts."""
+
     id: int
     name: str
     address: str | None
     pets: str  # "Biscuit (Dog), Luna (Cat)"
-    unread: int
+    unread_badge: Markup
     url: str
-    # The staff member's next visit with the client (or the one under way), if any.
-    next_starts_at: datetime | None = None
-    next_ends_at: datetime | None = None
+    # When the staff member's next visit with the client (or the one under way) happens.
+    next_visit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,12 @@ def load(viewer: User, *, after: tuple[str, int] | None, limit: int) -> ClientPa
     rows = rows[:limit]
     pets = _pets([row.id for row in rows])
     profile_url = url_pattern("clients.profile", client_id=0)
+    zones = (viewer.business.time_zone, viewer.time_zone)
     cards = [
-        ClientCard(row.id, row.name, row.address, pets.get(row.id, ""), row.unread,
-                   profile_url(row.id), row.next_starts_at, row.next_ends_at)
+        ClientCard(row.id, row.name, row.address, pets.get(row.id, ""), _badge(row.unread),
+                   profile_url(row.id),
+                   clock.visit_span(row.next_starts_at, row.next_ends_at, *zones)
+                   if row.next_starts_at else None)
         for row in rows
     ]
     return ClientPage(cards, (rows[-1].name, rows[-1].id) if more else None)
@@ -87,6 +91,10 @@ def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int):
         .where(Client.id.in_(page))
         .order_by(Client.name, Client.id)
     )
+
+
+# The few badges a page shows, made once: counts stop at unread.CAP.
+_badge = lru_cache(maxsize=unread.CAP + 1)(unread.badge)
 
 
 def _pets(client_ids: list[int]) -> dict[int, str]:
