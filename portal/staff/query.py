@@ -1,4 +1,4 @@
-"""A staff member's clients as cards: one Core query for a page of them, one for their pets.
+"""A staff member's clients as cards: one Core query for a page of them with their pets.
 
 Paged by keyset on (name, id), so the hundredth page costs what the first does.
 """
@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from markupsafe import Markup
-from sqlalchemy import bindparam, literal, select, tuple_
+from sqlalchemy import String, bindparam, literal, select, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
 
 from portal import clock, policy, unread
 from portal.extensions import db
@@ -38,11 +40,37 @@ class ClientPage:
     next_after: tuple[str, int] | None
 
 
-_PETS = (
-    select(Pet.client_id, Pet.name, Pet.species)
-    .where(Pet.client_id.in_(bindparam("client_ids", expanding=True)), Pet.archived_at.is_(None))
-    .order_by(Pet.client_id, Pet.name)
-)
+class _ordered_join(GenericFunction):
+    """SQL aggregate: texts joined by a separator in the order of a key. PostgreSQL orders
+    inside string_agg; SQLite's group_concat (before 3.44) takes rows in the order its
+    subquery gives them, so the texts come from a subquery ordered by the same key."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_ordered_join)
+def _group_concat(element, compiler, **kw):
+    text, _key, separator = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"group_concat({text}, {separator})"
+
+
+@compiles(_ordered_join, "postgresql")
+def _string_agg(element, compiler, **kw):
+    text, key, separator = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"string_agg({text}, {separator} ORDER BY {key})"
+
+
+def _pets_column(client_id):
+    """SQL: a client's pets as one text, "Biscuit (Dog), Luna (Cat)", by name."""
+    pets = (
+        select((Pet.name + " (" + Pet.species + ")").label("text"), Pet.name)
+        .where(Pet.client_id == client_id, Pet.archived_at.is_(None))
+        .order_by(Pet.name)
+        .correlate(Client)
+        .subquery()
+    )
+    return select(_ordered_join(pets.c.text, pets.c.name, literal(", "))).scalar_subquery()
 
 
 def load(viewer: User, *, after: tuple[str, int] | None, limit: int) -> ClientPage:
@@ -53,11 +81,10 @@ def load(viewer: User, *, after: tuple[str, int] | None, limit: int) -> ClientPa
     rows = db.session.execute(statement, parameters).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    pets = _pets([row.id for row in rows])
     profile_url = url_pattern("clients.profile", client_id=0)
     zones = (viewer.business.time_zone, viewer.time_zone)
     cards = [
-        ClientCard(row.id, row.name, row.address, pets.get(row.id, ""), _badge(row.unread),
+        ClientCard(row.id, row.name, row.address, row.pets or "", _badge(row.unread),
                    profile_url(row.id),
                    clock.visit_span(row.next_starts_at, row.next_ends_at, *zones)
                    if row.next_starts_at else None)
@@ -86,8 +113,8 @@ def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int):
     next_visit = visits.next_visit_columns(shape.id, bindparam("now", type_=UTCDateTime()),
                                            client_id=Client.id)
     return (
-        select(Client.id, Client.name, Client.address, unread_count.label("unread"),
-               *next_visit)
+        select(Client.id, Client.name, Client.address, _pets_column(Client.id).label("pets"),
+               unread_count.label("unread"), *next_visit)
         .where(Client.id.in_(page))
         .order_by(Client.name, Client.id)
     )
@@ -95,11 +122,3 @@ def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int):
 
 # The few badges a page shows, made once: counts stop at unread.CAP.
 _badge = lru_cache(maxsize=unread.CAP + 1)(unread.badge)
-
-
-def _pets(client_ids: list[int]) -> dict[int, str]:
-    found: dict[int, list[str]] = {}
-    if client_ids:
-        for row in db.session.execute(_PETS, {"client_ids": client_ids}):
-            found.setdefault(row.client_id, []).append(f"{row.name} ({row.species})")
-    return {client_id: ", ".join(names) for client_id, names in found.items()}
