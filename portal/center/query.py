@@ -8,6 +8,7 @@ Paged by keyset on the latest message id, which orders feeds by activity and is 
 from dataclasses import dataclass
 from functools import lru_cache
 
+from markupsafe import Markup
 from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.orm import aliased
 
@@ -54,19 +55,19 @@ class Filters:
 
 @dataclass(frozen=True, slots=True)
 class Thread:
-    """One feed as a row of the list, formatted once in Python."""
+    """One feed as a row of the list, formatted once in Python: the template only places the
+    parts (a page prints twenty-five of them)."""
 
-    client_id: int
-    client_name: str
-    feed: Feed
+    css_class: str  # "thread has-unread is-private"
     url: str
-    excerpt: str
-    author: str
+    client_name: str
+    feed_label: str | None  # only where the list mixes feeds
     iso_time: str
     exact_time: str
     relative_time: str
-    unread: int
-    unread_label: str
+    author: str
+    excerpt: str
+    unread_badge: Markup
     waiting: str | None  # "3 h" while the client waits for an answer
 
 
@@ -89,7 +90,7 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> C
     rows = db.session.execute(statement, parameters).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    present = _Presenter(viewer)
+    present = _Presenter(viewer, filters.mixed_feeds)
     return CenterPage([present(row) for row in rows], rows[-1].last_message_id if more else None)
 
 
@@ -150,27 +151,37 @@ def excerpt(text: str | None) -> str:
 class _Presenter:
     """Formats rows for one viewer: their clock and the shape of links, worked out once."""
 
-    def __init__(self, viewer: User):
-        self.viewer = getattr(viewer, "_get_current_object", lambda: viewer)()
-        self.clock = ViewerClock(self.viewer.time_zone, utcnow())
+    def __init__(self, viewer: User, mixed_feeds: bool):
+        self.viewer_id = viewer.id
+        self.clock = ViewerClock(viewer.time_zone, utcnow())
         self.links = {
             feed: url_pattern("feeds.show", client_id=0, feed_name=feed.value) for feed in Feed
         }
+        self.mixed_feeds = mixed_feeds
 
     def __call__(self, row) -> Thread:
         exact, relative = self.clock.exact_and_relative(row.last_message_at)
         waiting = row.awaiting_reply_since
+        feed = row.feed
         return Thread(
-            client_id=row.client_id,
+            css_class=_css_class(bool(row.unread), feed == Feed.PRIVATE),
+            url=self.links[feed](row.client_id),
             client_name=row.client_name,
-            feed=row.feed,
-            url=self.links[row.feed](row.client_id),
-            excerpt=excerpt(row.text),
-            author="You" if row.last_author_id == self.viewer.id else row.author_name,
+            feed_label=feed.label if self.mixed_feeds else None,
             iso_time=row.last_message_at.isoformat(),
             exact_time=exact,
             relative_time=relative,
-            unread=row.unread,
-            unread_label=unread.label(row.unread),
+            author="You" if row.last_author_id == self.viewer_id else row.author_name,
+            excerpt=excerpt(row.text) or "sent a file",
+            unread_badge=_badge(row.unread),
             waiting=elapsed(waiting, self.clock.now) if waiting else None,
         )
+
+
+@lru_cache(maxsize=4)
+def _css_class(has_unread: bool, is_private: bool) -> str:
+    return "thread" + (" has-unread" if has_unread else "") + (" is-private" if is_private else "")
+
+
+# The few badges a page shows, made once: counts stop at unread.CAP.
+_badge = lru_cache(maxsize=unread.CAP + 1)(unread.badge)
