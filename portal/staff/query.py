@@ -67,7 +67,7 @@ def _pets_column(client_id):
         select((Pet.name + " (" + Pet.species + ")").label("text"), Pet.name)
         .where(Pet.client_id == client_id, Pet.archived_at.is_(None))
         .order_by(Pet.name)
-        .correlate(Client)
+        .correlate_except(Pet)
         .subquery()
     )
     return select(_ordered_join(pets.c.text, pets.c.name, literal(", "))).scalar_subquery()
@@ -96,27 +96,29 @@ def load(viewer: User, *, after: tuple[str, int] | None, limit: int) -> ClientPa
 @lru_cache(maxsize=64)
 def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int):
     """A page of the clients the policy shows this kind of viewer, built once: the page is
-    chosen first, by the (business, name, id) index, and only its rows are counted."""
-    page = policy.clients_visible_to(shape).with_only_columns(Client.id)
+    chosen first, by the (business, name, id) index, and only its rows are counted. The
+    counts read the page's own columns: the clients table is not read a second time."""
+    page = policy.clients_visible_to(shape).with_only_columns(
+        Client.id, Client.name, Client.address
+    )
     if paged:
         page = page.where(
             tuple_(Client.name, Client.id) > tuple_(bindparam("after_name"), bindparam("after_id"))
         )
-    page = page.order_by(Client.name, Client.id).limit(limit + 1)
+    page = page.order_by(Client.name, Client.id).limit(limit + 1).subquery("page")
     # Unread counts as a column, over the feeds the policy lets the viewer see.
     unread_count = sum(
-        (unread.count_column(shape, Client.id, feed, correlate=(Client,))
+        (unread.count_column(shape, page.c.id, feed, correlate=(page,))
          for feed in policy.feeds_in_lists(shape)),
         literal(0),
     )
     # The viewer's next visit with each client: its start and end, as two columns.
     next_visit = visits.next_visit_columns(shape.id, bindparam("now", type_=UTCDateTime()),
-                                           client_id=Client.id)
+                                           client_id=page.c.id)
     return (
-        select(Client.id, Client.name, Client.address, _pets_column(Client.id).label("pets"),
+        select(page.c.id, page.c.name, page.c.address, _pets_column(page.c.id).label("pets"),
                unread_count.label("unread"), *next_visit)
-        .where(Client.id.in_(page))
-        .order_by(Client.name, Client.id)
+        .order_by(page.c.name, page.c.id)
     )
 
 
