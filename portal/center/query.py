@@ -76,13 +76,19 @@ class CenterPage:
     threads: list[Thread]
     # The keyset for "More": the last message id of the last thread shown, or None at the end.
     next_before: int | None
+    # The navigation's unread total, when asked for and the page has a row to carry it.
+    unread_total: int | None = None
 
 
 _author = aliased(User)
 
 
-def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> CenterPage:
-    statement = _statement(policy.viewer_shape(viewer), filters.show, before is not None, limit)
+def load(viewer: User, filters: Filters, *, before: int | None, limit: int,
+         with_total: bool = False) -> CenterPage:
+    """A page of threads; `with_total` also counts the navigation's unread total in the same
+    statement (for the whole page, which shows the navigation)."""
+    statement = _statement(policy.viewer_shape(viewer), filters.show, before is not None, limit,
+                           with_total)
     if filters.search:
         # Added to the built statement: autoescape takes the text itself, not a parameter.
         statement = statement.where(Client.name.icontains(filters.search, autoescape=True))
@@ -91,11 +97,12 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> C
     more = len(rows) > limit
     rows = rows[:limit]
     present = _Presenter(viewer, filters.mixed_feeds)
-    return CenterPage([present(row) for row in rows], rows[-1].last_message_id if more else None)
+    return CenterPage([present(row) for row in rows], rows[-1].last_message_id if more else None,
+                      rows[0].unread_total if with_total and rows else None)
 
 
 @lru_cache(maxsize=256)
-def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int):
+def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int, with_total: bool):
     """The list's statement for a kind of viewer and filter, built once; who the viewer is
     and the keyset are bound at execution."""
     marker = func.coalesce(ReadMarker.last_read_id, 0)
@@ -138,6 +145,8 @@ def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int):
         query = query.where(FeedSummary.feed == Feed(show))
     if paged:
         query = query.where(FeedSummary.last_message_id < bindparam("before"))
+    if with_total:  # not correlated: the database counts it once, not per row
+        query = query.add_columns(unread.total_column(shape).label("unread_total"))
     return query.order_by(FeedSummary.last_message_id.desc()).limit(limit + 1)
 
 

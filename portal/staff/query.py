@@ -38,6 +38,8 @@ class ClientPage:
     cards: list[ClientCard]
     # The keyset of "More clients": the last card's (name, id), or None at the end.
     next_after: tuple[str, int] | None
+    # The navigation's unread total, when asked for and the page has a card to carry it.
+    unread_total: int | None = None
 
 
 class _ordered_join(GenericFunction):
@@ -73,8 +75,12 @@ def _pets_column(client_id):
     return select(_ordered_join(pets.c.text, pets.c.name, literal(", "))).scalar_subquery()
 
 
-def load(viewer: User, *, after: tuple[str, int] | None, limit: int) -> ClientPage:
-    statement = _page_statement(policy.viewer_shape(viewer), after is not None, limit)
+def load(viewer: User, *, after: tuple[str, int] | None, limit: int,
+         with_total: bool = False) -> ClientPage:
+    """A page of cards; `with_total` also counts the navigation's unread total in the same
+    statement (for the whole page, which shows the navigation)."""
+    statement = _page_statement(policy.viewer_shape(viewer), after is not None, limit,
+                                with_total)
     parameters = {**policy.viewer_parameters(viewer), "now": utcnow()}
     if after is not None:
         parameters.update(after_name=after[0], after_id=after[1])
@@ -90,11 +96,12 @@ def load(viewer: User, *, after: tuple[str, int] | None, limit: int) -> ClientPa
                    if row.next_starts_at else None)
         for row in rows
     ]
-    return ClientPage(cards, (rows[-1].name, rows[-1].id) if more else None)
+    return ClientPage(cards, (rows[-1].name, rows[-1].id) if more else None,
+                      rows[0].unread_total if with_total and rows else None)
 
 
 @lru_cache(maxsize=64)
-def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int):
+def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int, with_total: bool):
     """A page of the clients the policy shows this kind of viewer, built once: the page is
     chosen first, by the (business, name, id) index, and only its rows are counted. The
     counts read the page's own columns: the clients table is not read a second time."""
@@ -115,11 +122,14 @@ def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int):
     # The viewer's next visit with each client: its start and end, as two columns.
     next_visit = visits.next_visit_columns(shape.id, bindparam("now", type_=UTCDateTime()),
                                            client_id=page.c.id)
-    return (
+    statement = (
         select(page.c.id, page.c.name, page.c.address, _pets_column(page.c.id).label("pets"),
                unread_count.label("unread"), *next_visit)
         .order_by(page.c.name, page.c.id)
     )
+    if with_total:  # not correlated: the database counts it once, not per row
+        statement = statement.add_columns(unread.total_column(shape).label("unread_total"))
+    return statement
 
 
 # The few badges a page shows, made once: counts stop at unread.CAP.
