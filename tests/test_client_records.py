@@ -1,6 +1,7 @@
 """Client and pet records: the admin team's edits, archiving, photos, and a household's own
 edits from the portal, with the audit log's before/after of each field."""
 
+import re
 from datetime import date, timedelta
 from io import BytesIO
 
@@ -617,6 +618,25 @@ def test_archived_pet_leaves_my_clients_cards(app, logged_in, assigned_staff, ho
     assert f"{pet.name} (Dog)" in staff.get("/my-clients").get_data(as_text=True)
     update_row(app, Pet, pet.id, archived_at=clients_service.utcnow())
     assert f"{pet.name} (Dog)" not in staff.get("/my-clients").get_data(as_text=True)
+
+
+def test_my_clients_card_lists_pets_by_name_in_one_text(app, logged_in, assigned_staff,
+                                                        household, other_household):
+    """The pets come with the page's one statement: by name whatever the order they were
+    added in, the archived left out, each client's own only."""
+    with app.app_context():
+        owner = db.session.get(Client, household.id)
+        for name, species in (("Zelda", "Cat"), ("Archie", "Rabbit"), ("Moss", "Dog")):
+            pet = clients_service.add_pet(None, owner, name=name, species=species, notes=None)
+        clients_service.archive_pet(None, pet)
+        clients_service.add_pet(None, db.session.get(Client, other_household.id),
+                                name="Bruno", species="Dog", notes=None)
+    page = logged_in(assigned_staff).get("/my-clients").get_data(as_text=True)
+    names = sorted([first_pet(app, household).name, "Archie", "Zelda"])
+    shown = re.search(r'<p class="muted small">([^<]*)</p>', page).group(1)
+    assert shown.split(", ") == [
+        f"{name} ({dict(Archie='Rabbit', Zelda='Cat').get(name, 'Dog')})" for name in names]
+    assert "Moss" not in page and "Bruno" not in page
 
 
 def test_audit_log_shows_the_households_own_changes(app, admin_browser, logged_in,

@@ -8,6 +8,7 @@ Paged by keyset on the latest message id, which orders feeds by activity and is 
 from dataclasses import dataclass
 from functools import lru_cache
 
+from markupsafe import Markup
 from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.orm import aliased
 
@@ -54,19 +55,19 @@ class Filters:
 
 @dataclass(frozen=True, slots=True)
 class Thread:
-    """One feed as a row of the list, formatted once in Python."""
+    """One feed as a row of the list, formatted once in Python: the template only places the
+    parts (a page prints twenty-five of them)."""
 
-    client_id: int
-    client_name: str
-    feed: Feed
+    css_class: str  # "thread has-unread is-private"
     url: str
-    excerpt: str
-    author: str
+    client_name: str
+    feed_label: str | None  # only where the list mixes feeds
     iso_time: str
     exact_time: str
     relative_time: str
-    unread: int
-    unread_label: str
+    author: str
+    excerpt: str
+    unread_badge: Markup
     waiting: str | None  # "3 h" while the client waits for an answer
 
 
@@ -75,13 +76,19 @@ class CenterPage:
     threads: list[Thread]
     # The keyset for "More": the last message id of the last thread shown, or None at the end.
     next_before: int | None
+    # The navigation's unread total, when asked for and the page has a row to carry it.
+    unread_total: int | None = None
 
 
 _author = aliased(User)
 
 
-def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> CenterPage:
-    statement = _statement(policy.viewer_shape(viewer), filters.show, before is not None, limit)
+def load(viewer: User, filters: Filters, *, before: int | None, limit: int,
+         with_total: bool = False) -> CenterPage:
+    """A page of threads; `with_total` also counts the navigation's unread total in the same
+    statement (for the whole page, which shows the navigation)."""
+    statement = _statement(policy.viewer_shape(viewer), filters.show, before is not None, limit,
+                           with_total)
     if filters.search:
         # Added to the built statement: autoescape takes the text itself, not a parameter.
         statement = statement.where(Client.name.icontains(filters.search, autoescape=True))
@@ -89,12 +96,13 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int) -> C
     rows = db.session.execute(statement, parameters).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    present = _Presenter(viewer)
-    return CenterPage([present(row) for row in rows], rows[-1].last_message_id if more else None)
+    present = _Presenter(viewer, filters.mixed_feeds)
+    return CenterPage([present(row) for row in rows], rows[-1].last_message_id if more else None,
+                      rows[0].unread_total if with_total and rows else None)
 
 
 @lru_cache(maxsize=256)
-def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int):
+def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int, with_total: bool):
     """The list's statement for a kind of viewer and filter, built once; who the viewer is
     and the keyset are bound at execution."""
     marker = func.coalesce(ReadMarker.last_read_id, 0)
@@ -137,6 +145,8 @@ def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int):
         query = query.where(FeedSummary.feed == Feed(show))
     if paged:
         query = query.where(FeedSummary.last_message_id < bindparam("before"))
+    if with_total:  # not correlated: the database counts it once, not per row
+        query = query.add_columns(unread.total_column(shape).label("unread_total"))
     return query.order_by(FeedSummary.last_message_id.desc()).limit(limit + 1)
 
 
@@ -150,27 +160,37 @@ def excerpt(text: str | None) -> str:
 class _Presenter:
     """Formats rows for one viewer: their clock and the shape of links, worked out once."""
 
-    def __init__(self, viewer: User):
-        self.viewer = getattr(viewer, "_get_current_object", lambda: viewer)()
-        self.clock = ViewerClock(self.viewer.time_zone, utcnow())
+    def __init__(self, viewer: User, mixed_feeds: bool):
+        self.viewer_id = viewer.id
+        self.clock = ViewerClock(viewer.time_zone, utcnow())
         self.links = {
             feed: url_pattern("feeds.show", client_id=0, feed_name=feed.value) for feed in Feed
         }
+        self.mixed_feeds = mixed_feeds
 
     def __call__(self, row) -> Thread:
         exact, relative = self.clock.exact_and_relative(row.last_message_at)
         waiting = row.awaiting_reply_since
+        feed = row.feed
         return Thread(
-            client_id=row.client_id,
+            css_class=_css_class(bool(row.unread), feed == Feed.PRIVATE),
+            url=self.links[feed](row.client_id),
             client_name=row.client_name,
-            feed=row.feed,
-            url=self.links[row.feed](row.client_id),
-            excerpt=excerpt(row.text),
-            author="You" if row.last_author_id == self.viewer.id else row.author_name,
+            feed_label=feed.label if self.mixed_feeds else None,
             iso_time=row.last_message_at.isoformat(),
             exact_time=exact,
             relative_time=relative,
-            unread=row.unread,
-            unread_label=unread.label(row.unread),
+            author="You" if row.last_author_id == self.viewer_id else row.author_name,
+            excerpt=excerpt(row.text) or "sent a file",
+            unread_badge=_badge(row.unread),
             waiting=elapsed(waiting, self.clock.now) if waiting else None,
         )
+
+
+@lru_cache(maxsize=4)
+def _css_class(has_unread: bool, is_private: bool) -> str:
+    return "thread" + (" has-unread" if has_unread else "") + (" is-private" if is_private else "")
+
+
+# The few badges a page shows, made once: counts stop at unread.CAP.
+_badge = lru_cache(maxsize=unread.CAP + 1)(unread.badge)

@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 
 from portal import policy, unread
 from portal.center import bp, query
-from portal.fragments import render
+from portal.fragments import wants_fragment
 from portal.loaders import client_of_business
 from portal.urls import id_arg
 
@@ -18,15 +18,20 @@ def index():
     policy.require(policy.can_use_message_center(current_user))
     filters = query.Filters.from_args(request.args, policy.feeds_in_lists(current_user))
     before = id_arg("before")
-    listing = query.load(current_user, filters, before=before, limit=THREADS_PER_PAGE)
+    whole_page = not wants_fragment()
+    listing = query.load(current_user, filters, before=before, limit=THREADS_PER_PAGE,
+                         with_total=whole_page)
+    if listing.unread_total is not None:
+        g.unread_total = listing.unread_total  # the navigation badge, already counted
     next_page = None
     if listing.next_before is not None:
         next_page = url_for(
             "center.index", show=filters.show if filters.show != query.Show.ALL else None,
             q=filters.search or None, before=listing.next_before,
         )
-    return render(
-        "center/index.html", "center/_more.html" if before else "center/_results.html",
+    return render_template(
+        "center/index.html" if whole_page else
+        "center/_more.html" if before else "center/_results.html",
         listing=listing, filters=filters, next_page=next_page, paged=before is not None,
     )
 

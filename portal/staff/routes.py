@@ -1,11 +1,11 @@
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from portal import policy, throttle
 from portal.extensions import db
 from portal.forms import LoginAccountForm
-from portal.fragments import render
+from portal.fragments import wants_fragment
 from portal.models import Role, User, utcnow
 from portal.services import accounts, calendar_links
 from portal.staff import bp, calendar, visits
@@ -57,9 +57,13 @@ def my_clients():
     policy.require(policy.can_view_my_clients(current_user))
     name, client_id = request.args.get("after_name"), id_arg("after_id")
     after = (name, client_id) if name is not None and client_id is not None else None
-    listing = clients_query.load(current_user, after=after, limit=CLIENTS_PER_PAGE)
-    return render("staff/my_clients.html", "staff/_more_clients.html", listing=listing,
-                  paged=after is not None)
+    whole_page = not wants_fragment()
+    listing = clients_query.load(current_user, after=after, limit=CLIENTS_PER_PAGE,
+                                 with_total=whole_page)
+    if listing.unread_total is not None:
+        g.unread_total = listing.unread_total  # the navigation badge, already counted
+    return render_template("staff/my_clients.html" if whole_page else "staff/_more_clients.html",
+                           listing=listing, paged=after is not None)
 
 
 @bp.route("/today")
