@@ -55,13 +55,15 @@ def sent_with(author: User, send_key: str | None) -> Message | None:
 def post_message(
     author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
     send_key: str | None = None, via: str | None = None, inbound: InboundMessage | None = None,
+    audience: outbox.Audience | None = None,
 ) -> Message:
     """The message, its attachment rows and their bytes: all of them, or none. A send key
     already used by this author raises AlreadySent instead, whichever of two sends racing
     each other commits first. A reply that came in by email or text says so (`via`), and its
-    record (`inbound`) commits with the message it became."""
+    record (`inbound`) commits with the message it became. `audience` is
+    outbox.audience(author, client, feed) when the caller has read it already."""
     written: list[str] = []
-    told = outbox.recipients(author, client, feed)
+    told = (audience or outbox.audience(author, client, feed)).told
     try:
         # The bytes first, under random keys and before any lock: removed if anything fails.
         stored = [_save(prepared, written) for prepared in files]
