@@ -76,7 +76,8 @@ def create(client_id: int, feed_name: str):
         return redirect(feed_url(client.id, feed, message.id))
     return render_template(
         "messages/_created.html",
-        item=posted_item(message, current_user, client, feed, with_files=bool(files)),
+        item=posted_item(message, current_user, client, feed, with_files=bool(files),
+                         told=audience.told),
         **composer_context(client, feed, token=form.composer.data, roster=audience.staff),
     )
 

@@ -126,13 +126,18 @@ def undo_window() -> timedelta:
     return timedelta(seconds=current_app.config["NOTIFICATION_DELAY_SECONDS"])
 
 
+def due_at(message: Message):
+    """When the message's notifications go: once its undo window has passed."""
+    return message.created_at + undo_window()
+
+
 def enqueue(message: Message, recipients: list[Recipient]) -> None:
     """Writes the message's notification rows in the caller's transaction: they commit with
     the message. One INSERT for them all; nothing reads them back as objects."""
-    due_at = utcnow() + undo_window()
+    due = due_at(message)
     rows = [
         {"business_id": message.business_id, "message_id": message.id,
-         "recipient_id": recipient.user_id, "channel": channel, "due_at": due_at}
+         "recipient_id": recipient.user_id, "channel": channel, "due_at": due}
         for recipient in recipients
         for channel in recipient.channels
     ]
