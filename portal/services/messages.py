@@ -1,8 +1,9 @@
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from portal.extensions import db
 from portal.models import Attachment, Client, Feed, InboundMessage, Message, User, utcnow
@@ -67,16 +68,7 @@ def post_message(
     try:
         # The bytes first, under random keys and before any lock: removed if anything fails.
         stored = [_save(prepared, written) for prepared in files]
-        _one_post_at_a_time(client)
-        # After the lock: a repeat that waited on it sees the first send's commit.
-        if earlier := sent_with(author, send_key):
-            raise AlreadySent(earlier)
-        message = Message(
-            business_id=client.business_id, client_id=client.id, feed=feed,
-            author_id=author.id, text=text, send_key=send_key, via=via,
-        )
-        db.session.add(message)
-        db.session.flush()
+        message = _insert_message(author, client, feed, text, send_key, via)
         if inbound is not None:
             inbound.message_id = message.id
             db.session.add(inbound)
@@ -89,7 +81,8 @@ def post_message(
         db.session.commit()
     except IntegrityError as error:
         _discard(written)
-        # The unique index caught a repeat the lock did not (SQLite, another client's page).
+        # The unique index caught a repeat: one that waited on the client's lock, or one the
+        # lock did not hold back (SQLite, another client's page).
         if earlier := sent_with(author, send_key):
             raise AlreadySent(earlier) from error
         raise
@@ -105,16 +98,46 @@ def _discard(written: list[str]) -> None:
         storage().delete(key)
 
 
-def _one_post_at_a_time(client: Client) -> None:
-    """Posts to one client commit in the order of their ids, so that whoever was shown message
+_WRITTEN = ("business_id", "client_id", "feed", "author_id", "text", "created_at", "unsent",
+            "send_key", "via")
+
+
+def _insert_statement():
+    """One INSERT … SELECT … RETURNING, built once, that takes the client's lock and writes.
+
+    Posts to one client commit in the order of their ids, so that whoever was shown message
     N was shown every message before it: the live feed asks only for what came after the
     newest it shows, and the worker spares notifications of what was read. PostgreSQL would
     otherwise let a slow post (files, many recipients) commit after a later one: the client's
-    row is locked until commit (NO KEY: other rows may still point at it meanwhile). SQLite
-    has one writer at a time already, and renders no lock clause."""
-    db.session.execute(
-        select(Client.id).where(Client.id == client.id).with_for_update(key_share=True)
-    )
+    row is locked until commit (NO KEY: other rows may still point at it meanwhile), and the
+    new id is drawn once the lock is held. SQLite has one writer at a time already, and
+    renders no lock clause. A repeat of a send key that waited on the lock meets the unique
+    index."""
+    table = Message.__table__
+    row = select(*(
+        Client.id if name == "client_id" else bindparam(name, type_=table.c[name].type)
+        for name in _WRITTEN
+    )).where(Client.id == bindparam("client_id")).with_for_update(key_share=True)
+    return insert(table).from_select(_WRITTEN, row).returning(table.c.id)
+
+
+_INSERT_MESSAGE = _insert_statement()
+
+
+def _insert_message(author: User, client: Client, feed: Feed, text: str,
+                    send_key: str | None, via: str | None) -> Message:
+    """The message, written in one statement and kept in the session as written (not read
+    back, nor flushed through the unit of work)."""
+    values = {
+        "business_id": client.business_id, "client_id": client.id, "feed": feed,
+        "author_id": author.id, "text": text, "created_at": utcnow(), "unsent": False,
+        "send_key": send_key, "via": via,
+    }
+    message_id = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
+    message = Message(id=message_id, deleted_at=None, deleted_by_id=None, **values)
+    make_transient_to_detached(message)
+    db.session.add(message)
+    return message
 
 
 def _save(prepared: PreparedFile, written: list[str]) -> tuple[str, str | None]:
