@@ -628,19 +628,38 @@ def notification_audience(author: User, client: Client, feed: Feed) -> list[User
 
     Conversation: the client (from the business side), the staff who see the feed, and the
     admin team when the client wrote. Private: the client (from the admin team), or the admins
-    and granted office managers (from the client). One query, prepared once per case.
+    and granted office managers (from the client).
     """
-    if client.archived_at is not None:
-        return []
-    statement = _audience_statement(author.role == Role.CLIENT, feed)
-    return list(db.session.scalars(statement, {
-        "business_id": client.business_id, "client_id": client.id, "author_id": author.id,
+    return [row.User for row in post_audience(author, client, feed, (User,)).told]
+
+
+@dataclass(frozen=True, slots=True)
+class PostAudience:
+    # Who is told of the new message (notification_audience): rows of id, name, role and
+    # the columns asked for, by id.
+    told: list
+    # The staff who see the feed, by name: the composer's audience line (feed_audience).
+    staff: list[StaffMember]
+
+
+def post_audience(author: User, client: Client, feed: Feed, columns: tuple) -> PostAudience:
+    """Everyone a new message reaches, in one query prepared once per case: who is told of
+    it, and the staff who see it. `columns` (the same tuple on every call of a caller) are
+    read of each person told."""
+    rows = db.session.execute(_audience_statement(author.role == Role.CLIENT, feed, columns), {
+        "business_id": client.business_id, "client_id": client.id,
         **_window_parameters(author.business),
-    }))
+    }).all()
+    staff = [StaffMember(row.id, row.name, True, False) for row in rows if row.role == Role.STAFF]
+    told = [] if client.archived_at is not None else sorted(
+        (row for row in rows if row.id != author.id), key=lambda row: row.id
+    )
+    return PostAudience(told, staff)
 
 
-@lru_cache(maxsize=4)
-def _audience_statement(from_client: bool, feed: Feed):
+@lru_cache(maxsize=16)
+def _audience_statement(from_client: bool, feed: Feed, columns: tuple):
+    """The author is not left out here: staff who see the feed are all named on its line."""
     client_id, business_id = bindparam("client_id"), bindparam("business_id")
     team = select(User.id).where(User.business_id == business_id)
     groups = []
@@ -656,12 +675,12 @@ def _audience_statement(from_client: bool, feed: Feed):
             | ((User.role == Role.OFFICE_MANAGER) & User.private_messages_access)
         ))
     return (
-        select(User)
+        select(User.id, User.name, User.role, *columns)
         .where(
             User.id.in_(union(*groups)) if len(groups) > 1 else User.id.in_(groups[0]),
-            User.business_id == business_id, User.active, User.id != bindparam("author_id"),
+            User.business_id == business_id, User.active,
         )
-        .order_by(User.id)
+        .order_by(User.name, User.id)
     )
 
 

@@ -28,7 +28,7 @@ from functools import lru_cache
 from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import STRATEGIES, RateLimiter
 
 from portal.models import User
@@ -62,10 +62,32 @@ def init_app(app: Flask) -> None:
     """This app's counters: a storage and strategy of its own (fresh counters in memory, or the
     shared ones in Redis)."""
     config = app.config
-    storage = storage_from_string(
-        config["RATELIMIT_STORAGE_URI"], **config["RATELIMIT_STORAGE_OPTIONS"]
-    )
+    if config["RATELIMIT_STORAGE_URI"] == "memory://":
+        storage = MemoryCounters()
+    else:
+        storage = storage_from_string(
+            config["RATELIMIT_STORAGE_URI"], **config["RATELIMIT_STORAGE_OPTIONS"]
+        )
     app.extensions["throttle"] = STRATEGIES[config["RATELIMIT_STRATEGY"]](storage)
+
+
+class MemoryCounters(MemoryStorage):
+    """limits' memory storage, its expired entries dropped by the hits themselves, once a
+    second at most. The stock one starts a timer thread to drop them on almost every hit once
+    the last has run (10 ms later): about 0.2 ms of a request each time. Expired entries never
+    count either way; dropping them only frees the memory."""
+
+    EXPIRE_EVERY = 1.0  # seconds
+
+    def __init__(self):
+        super().__init__()
+        self._next_expiry = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the stock method's mangled name
+        now = time.monotonic()
+        if now >= self._next_expiry:
+            self._next_expiry = now + self.EXPIRE_EVERY
+            self._MemoryStorage__expire_events()
 
 
 # --- the rules --------------------------------------------------------------------------------

@@ -309,3 +309,19 @@ def test_the_signature_is_checked_by_twilios_validator():
     assert not sms.signed_by_twilio({"TWILIO_AUTH_TOKEN": "12346"}, url, fields, signature)
     assert not sms.signed_by_twilio({"TWILIO_AUTH_TOKEN": None}, url, fields, signature)
     assert not sms.signed_by_twilio({"TWILIO_AUTH_TOKEN": "12345"}, url, fields, None)
+
+
+@pytest.mark.parametrize("author", ["admin", "assigned_staff", "household_login"])
+def test_a_message_just_posted_shows_the_line_its_page_shows(
+    request, logged_in, household, preferred_sitter, texted, author
+):
+    browser = logged_in(request.getfixturevalue(author))
+    posted = browser.htmx("post", f"/clients/{household.id}/feeds/conversation/messages",
+                          data={"text": "Walk moved to 3pm"}).get_data(as_text=True)
+    message_id = int(re.search(r'id="message-(\d+)"', posted).group(1))
+    page = page_of(browser, household)
+    assert line(posted, message_id) == line(page, message_id)
+    shown = f'id="delivery-{message_id}"'
+    assert (shown in posted) == (shown in page)
+    if author != "household_login":
+        assert line(posted, message_id).startswith("Waiting to notify ")

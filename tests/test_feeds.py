@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.feed_component import query
 from portal.models import AuditEvent, Feed, Message, utcnow
 
-from .helpers import count_queries, count_rows, png_bytes, record_sql
+from .helpers import POSTGRES_URL, count_queries, count_rows, png_bytes, record_sql
 
 
 def feed_url(record, feed="conversation"):
@@ -210,7 +210,7 @@ def test_posting_text_reads_nothing_back_from_messages(app, admin_browser, house
     with record_sql(app) as statements:
         admin_browser.htmx("POST", f"{feed_url(household)}/messages", data={"text": "Hi"})
     written = [index for index, (sql, _) in enumerate(statements)
-               if sql.startswith("INSERT INTO messages")]
+               if "INSERT INTO messages" in sql]
     assert written and not [sql for sql, _ in statements[written[0]:]
                             if sql.startswith("SELECT") and "FROM messages" in sql]
 
@@ -371,19 +371,20 @@ def test_posts_to_one_client_commit_in_the_order_of_their_ids(
     before it, or a reader shown the later one would never be shown the slow one (the live
     feed asks for what came after the newest it shows) and would not be told of it either."""
     from portal.models import Client, User
-    from portal.services import feed_activity, messages
+    from portal.notifications import outbox
+    from portal.services import messages
 
-    record_posted = feed_activity.record_posted
+    enqueue = outbox.enqueue
     slow = threading.Event()
     finished = []
 
-    def record_slowly(message, author):
-        if author.id == admin.id:
+    def enqueue_slowly(message, recipients):
+        if message.author_id == admin.id:
             slow.set()  # the slow post has its id: the other one starts now
             time.sleep(0.6)
-        record_posted(message, author)
+        enqueue(message, recipients)
 
-    monkeypatch.setattr(feed_activity, "record_posted", record_slowly)
+    monkeypatch.setattr(outbox, "enqueue", enqueue_slowly)
 
     def post(author_id: int, text: str) -> None:
         with app.app_context():
@@ -400,3 +401,16 @@ def test_posts_to_one_client_commit_in_the_order_of_their_ids(
     first.join()
     assert [text for text, _ in finished] == ["slow", "quick"]
     assert finished[0][1] < finished[1][1]
+
+
+def test_posting_text_costs_four_statements_and_its_notifications(
+    app, admin_browser, household
+):
+    """The person, the client, who is told (and who sees the feed), the message (with its
+    feed's summary on PostgreSQL; SQLite upserts the summary apart); then one INSERT for
+    the notifications, when anyone is told."""
+    admin_browser.csrf_token()
+    with record_sql(app) as statements:
+        admin_browser.htmx("POST", f"{feed_url(household)}/messages", data={"text": "Hi"})
+    others = [sql[:60] for sql, _ in statements if not sql.startswith("INSERT INTO notifications")]
+    assert len(others) == (4 if POSTGRES_URL else 5), others

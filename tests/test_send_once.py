@@ -12,7 +12,8 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Attachment, Client, Feed, Message, Notification, User
-from portal.services import feed_activity, messages
+from portal.notifications import outbox
+from portal.services import messages
 
 from .helpers import count_rows, every_row, png_bytes
 
@@ -148,16 +149,16 @@ def test_a_send_without_a_usable_key_is_still_sent(app, admin_browser, household
 def test_two_sends_racing_with_one_key_make_one_message(app, admin, household, monkeypatch):
     """The second arrives while the first is still writing: it waits for the first's commit
     (PostgreSQL: the client's row lock; SQLite: the one writer) and finds its message."""
-    record_posted = feed_activity.record_posted
+    enqueue = outbox.enqueue
     first_written = threading.Event()
 
-    def record_slowly(message, author):
+    def enqueue_slowly(message, recipients):
         if message.text == "first":
             first_written.set()
             time.sleep(0.5)
-        record_posted(message, author)
+        enqueue(message, recipients)
 
-    monkeypatch.setattr(feed_activity, "record_posted", record_slowly)
+    monkeypatch.setattr(outbox, "enqueue", enqueue_slowly)
     outcomes = []
 
     def post(text: str) -> None:

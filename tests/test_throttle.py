@@ -2,6 +2,7 @@
 requests; counters fresh for every app, in memory by default and in Redis when configured."""
 
 import socket
+import time
 import uuid
 from io import BytesIO
 
@@ -284,3 +285,17 @@ def test_forgot_password_page_refuses_too_many_requests(client, limits, admin):
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
         page = refused.get_data(as_text=True)
         assert "Too many attempts. Try again in" in page and "Check your email" not in page
+
+
+def test_memory_counters_refuse_within_the_window_and_forget_after_it(monkeypatch):
+    from limits import parse
+    from limits.strategies import MovingWindowRateLimiter
+
+    storage = throttle.MemoryCounters()
+    monkeypatch.setattr(storage, "EXPIRE_EVERY", 0)
+    limiter, once = MovingWindowRateLimiter(storage), parse("1 per second")
+    assert limiter.hit(once, "someone") and not limiter.hit(once, "someone")
+    time.sleep(1.05)
+    assert limiter.hit(once, "someone")
+    # The hit dropped the expired entry itself, leaving only its own.
+    assert [len(events) for events in storage.events.values()] == [1]

@@ -9,6 +9,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, union_all
 
@@ -80,11 +81,23 @@ class Delivery:
     settling: bool
 
 
+class _Written(NamedTuple):
+    """A notification row just written, in the shape of an _OUTBOX row."""
+
+    name: str
+    channel: Channel
+    due_at: datetime
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    provider_status: None = None
+    last_error: None = None
+
+
 class DeliveryLines:
     """The delivery lines of one feed's messages as one viewer may see them."""
 
     def __init__(self, viewer: User, client: Client, feed: Feed, clock: ViewerClock):
         self.viewer, self.client, self.feed, self.clock = viewer, client, feed, clock
+        self._written = None
         self.sees_all = policy.sees_delivery(viewer, client, feed, author_id=-1)
         self.sees_own = policy.sees_delivery(viewer, client, feed, author_id=viewer.id)
         self.details = policy.sees_delivery_details(viewer)
@@ -94,13 +107,25 @@ class DeliveryLines:
     def shows_line(self, author_id: int) -> bool:
         return self.sees_all or (self.sees_own and author_id == self.viewer.id)
 
+    def just_posted(self, message_id: int, told, due_at: datetime) -> None:
+        """The line of a message just posted comes from the notifications just written for it
+        (outbox.Recipient: name and channels, all waiting until due_at), not read back: nobody
+        can have been sent one, nor been shown the message, yet."""
+        self._written = {message_id: sorted(
+            _Written(recipient.name, channel, due_at)
+            for recipient in told for channel in recipient.channels
+        )}
+
     def for_items(self, items) -> dict[int, Delivery]:
         """Lines for the FeedItems that show one (not deleted, and the viewer's to see)."""
         shown = [item for item in items if not item.deleted and self.shows_line(item.author_id)]
         if not shown:
             return {}
-        outbox = self._outbox([item.id for item in shown])
-        readers = self._readers(shown[0].id, shown[-1].id) if self.receipts else {}
+        if self._written is not None:
+            outbox, readers = self._written, {}
+        else:
+            outbox = self._outbox([item.id for item in shown])
+            readers = self._readers(shown[0].id, shown[-1].id) if self.receipts else {}
         return {
             item.id: self._line(item.author_id, outbox.get(item.id, ()),
                                 self._seen(readers, item.id, item.author_id))

@@ -252,12 +252,16 @@ class _Written(NamedTuple):
 
 
 def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
-                with_files: bool) -> FeedItem:
+                with_files: bool, told=None) -> FeedItem:
     """The message its author just posted, as they see it: from what was written, not read
-    back (only its files are, when it has some)."""
+    back (only its files are, when it has some; and its notifications, unless `told`, the
+    outbox.Recipients they were written for, is given)."""
     row = _Written(message.id, author.id, author.name, author.role, message.text,
                    message.created_at, via=message.via)
-    return Presenter(author, client, feed).items([row], files_after=0 if with_files else row.id)[0]
+    presenter = Presenter(author, client, feed)
+    if told is not None:
+        presenter.deliveries.just_posted(message.id, told, outbox.due_at(message))
+    return presenter.items([row], files_after=0 if with_files else row.id)[0]
 
 
 class Presenter:

@@ -36,14 +36,16 @@ def page_options() -> tuple:
     return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
 
 
-def composer_context(client: Client, feed: Feed, form=None, token: str | None = None) -> dict:
+def composer_context(client: Client, feed: Feed, form=None, token: str | None = None,
+                     roster=None) -> dict:
     """Just what the composer shows: after a send, not a whole feed page. `token` keeps the
-    page's composer token (its tabs' pings name it); without one the composer gets a new one."""
+    page's composer token (its tabs' pings name it); without one the composer gets a new one.
+    `roster`: the staff who see the feed, when already read."""
     return {
         "client": client,
         "feed": feed,
         "form": form or MessageForm(formdata=None),
-        "audience": policy.feed_audience(current_user, client, feed),
+        "audience": policy.feed_audience(current_user, client, feed, roster),
         "composer_token": token if composers.is_token(token) else composers.new_token(),
         "send_key": composers.new_token(),
     }

@@ -65,17 +65,20 @@ def create(client_id: int, feed_name: str):
     except UploadError as error:
         form.files.errors = [str(error)]
         return _refused(client, feed, form)
+    # Read once: who is told of the message, and the composer's line naming who sees it.
+    audience = outbox.audience(current_user, client, feed)
     try:
         message = messages.post_message(current_user, client, feed, form.text.data, files,
-                                        send_key=send_key)
+                                        send_key=send_key, audience=audience)
     except messages.AlreadySent as repeat:
         return _already_sent(client, feed, repeat.message, form)
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, message.id))
     return render_template(
         "messages/_created.html",
-        item=posted_item(message, current_user, client, feed, with_files=bool(files)),
-        **composer_context(client, feed, token=form.composer.data),
+        item=posted_item(message, current_user, client, feed, with_files=bool(files),
+                         told=audience.told),
+        **composer_context(client, feed, token=form.composer.data, roster=audience.staff),
     )
 
 

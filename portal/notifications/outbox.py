@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased, joinedload
 from portal import policy
 from portal.extensions import db
 from portal.models import (
+    Business,
     Channel,
     Client,
     DeliveryStatus,
@@ -31,25 +32,28 @@ from portal.models import (
 
 # --- who is told, and how ----------------------------------------------------------------------
 
-def wants(user: User, channel: Channel) -> bool:
+def wants(user: User, channel: Channel, business: Business | None = None) -> bool:
+    """`user` may be a row of the person's columns, given their `business`."""
     choice = getattr(user, f"notify_{channel.value}")
     if choice is None:
-        choice = getattr(user.business, f"notify_{channel.value}_default")
+        choice = getattr(business or user.business, f"notify_{channel.value}_default")
     return bool(choice)
 
 
-def channels_for(user: User, feed: Feed, has_device: bool) -> list[Channel]:
+def channels_for(user: User, feed: Feed, has_device: bool,
+                 business: Business | None = None) -> list[Channel]:
     """Email to everyone who wants it, unless their address bounced; text messages only for
     Conversation messages, to people with a phone number they confirmed (with a code texted to
     it) who opted in and have not replied STOP since; push only to devices the person
     enabled."""
     channels = []
-    if user.email and wants(user, Channel.EMAIL) and not unreachable(user, Channel.EMAIL):
+    if (user.email and wants(user, Channel.EMAIL, business)
+            and not unreachable(user, Channel.EMAIL)):
         channels.append(Channel.EMAIL)
-    if (feed == Feed.CONVERSATION and wants(user, Channel.SMS)
+    if (feed == Feed.CONVERSATION and wants(user, Channel.SMS, business)
             and not unreachable(user, Channel.SMS)):
         channels.append(Channel.SMS)
-    if has_device and wants(user, Channel.PUSH):
+    if has_device and wants(user, Channel.PUSH, business):
         channels.append(Channel.PUSH)
     return channels
 
@@ -77,22 +81,42 @@ def unreachable(user: User, channel: Channel) -> str | None:
 @dataclass(frozen=True, slots=True)
 class Recipient:
     user_id: int
+    name: str
     channels: tuple[Channel, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Audience:
+    # Who is told of a new message, and how.
+    told: list[Recipient]
+    # The staff who see the feed, by name: the composer's audience line.
+    staff: list[policy.StaffMember]
+
+
+# What channels_for reads of each person told, and whether they enabled a device.
+_TOLD_COLUMNS = (
+    User.email, User.notify_email, User.notify_sms, User.notify_push, User.email_bounced_at,
+    User.phone, User.phone_confirmed_at, User.sms_opted_out_at,
+    exists().where(PushSubscription.user_id == User.id).label("has_device"),
+)
+
+
+def audience(author: User, client: Client, feed: Feed) -> Audience:
+    """Who is told of a message in this feed, and how; and who else sees it. One query, read
+    before the message is written, so that the write transaction (one writer at a time on
+    SQLite) holds only the writes."""
+    found = policy.post_audience(author, client, feed, _TOLD_COLUMNS)
+    told = (
+        Recipient(row.id, row.name, tuple(channels_for(row, feed, row.has_device,
+                                                       author.business)))
+        for row in found.told
+    )
+    return Audience([recipient for recipient in told if recipient.channels], found.staff)
+
+
 def recipients(author: User, client: Client, feed: Feed) -> list[Recipient]:
-    """Who is told of a message in this feed, and how. Read before the message is written,
-    so that the write transaction (one writer at a time on SQLite) holds only the writes."""
-    audience = policy.notification_audience(author, client, feed)
-    with_devices = set(db.session.scalars(
-        select(PushSubscription.user_id)
-        .where(PushSubscription.user_id.in_([person.id for person in audience]))
-    )) if audience else set()
-    found = [
-        Recipient(person.id, tuple(channels_for(person, feed, person.id in with_devices)))
-        for person in audience
-    ]
-    return [recipient for recipient in found if recipient.channels]
+    """Who is told of a message in this feed, and how."""
+    return audience(author, client, feed).told
 
 
 # --- writing and cancelling, inside the caller's transaction ----------------------------------
@@ -102,13 +126,18 @@ def undo_window() -> timedelta:
     return timedelta(seconds=current_app.config["NOTIFICATION_DELAY_SECONDS"])
 
 
+def due_at(message: Message):
+    """When the message's notifications go: once its undo window has passed."""
+    return message.created_at + undo_window()
+
+
 def enqueue(message: Message, recipients: list[Recipient]) -> None:
     """Writes the message's notification rows in the caller's transaction: they commit with
     the message. One INSERT for them all; nothing reads them back as objects."""
-    due_at = utcnow() + undo_window()
+    due = due_at(message)
     rows = [
         {"business_id": message.business_id, "message_id": message.id,
-         "recipient_id": recipient.user_id, "channel": channel, "due_at": due_at}
+         "recipient_id": recipient.user_id, "channel": channel, "due_at": due}
         for recipient in recipients
         for channel in recipient.channels
     ]

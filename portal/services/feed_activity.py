@@ -56,23 +56,47 @@ def mark_read(user: User, client: Client, feed: Feed, up_to_id: int) -> None:
 def record_posted(message: Message, author: User) -> None:
     """The new message is now its feed's latest. A message from the client starts (or keeps)
     the wait for a reply; one from the business ends it."""
-    db.session.execute(_posted_statement(db.session.get_bind().dialect.name), {
+    db.session.execute(_posted_statement(db.session.get_bind().dialect.name),
+                       posted_values(message, author))
+
+
+def posted_values(message: Message, author: User) -> dict:
+    """The values posted_upsert binds."""
+    return {
         "client_id": message.client_id, "feed": message.feed,
         "business_id": message.business_id, "last_message_id": message.id,
         "last_message_at": message.created_at, "last_author_id": author.id,
-        "awaiting_reply_since": message.created_at if author.role == Role.CLIENT else None,
-    })
+        "awaiting_reply_since": waiting_since(author, message.created_at),
+    }
+
+
+def waiting_since(author: User, posted_at):
+    """A message from the client starts (or keeps) the wait for a reply; one from the
+    business ends it."""
+    return posted_at if author.role == Role.CLIENT else None
+
+
+POSTED_COLUMNS = ("client_id", "feed", "business_id", "last_message_id", "last_message_at",
+                  "last_author_id", "awaiting_reply_since")
 
 
 @lru_cache(maxsize=2)
 def _posted_statement(dialect: str):
     """record_posted's upsert, built once per dialect; the values are bound at execution."""
-    columns = ("client_id", "feed", "business_id", "last_message_id", "last_message_at",
-               "last_author_id", "awaiting_reply_since")
+    table = FeedSummary.__table__
+    return posted_upsert(dialect, {name: bindparam(name, type_=table.c[name].type)
+                                   for name in POSTED_COLUMNS})
+
+
+def posted_upsert(dialect: str, values):
+    """The feed summary's upsert of a new message, from `values`: bound parameters by column
+    (POSTED_COLUMNS), or a SELECT of them in that order."""
     table = FeedSummary.__table__  # not the mapped class: the ORM's bulk path triples the cost
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table).values(
-        {name: bindparam(name, type_=table.c[name].type) for name in columns}
-    )
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    if isinstance(values, dict):
+        statement = statement.values(values)
+    else:
+        statement = statement.from_select(POSTED_COLUMNS, values)
     new = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[FeedSummary.client_id, FeedSummary.feed],

@@ -1,11 +1,22 @@
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from portal.extensions import db
-from portal.models import Attachment, Client, Feed, InboundMessage, Message, User, utcnow
+from portal.models import (
+    Attachment,
+    Client,
+    Feed,
+    FeedSummary,
+    InboundMessage,
+    Message,
+    User,
+    utcnow,
+)
 from portal.notifications import outbox
 from portal.services import audit, feed_activity
 from portal.services.uploads import PreparedFile, Upload, UploadError, prepare
@@ -55,26 +66,19 @@ def sent_with(author: User, send_key: str | None) -> Message | None:
 def post_message(
     author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
     send_key: str | None = None, via: str | None = None, inbound: InboundMessage | None = None,
+    audience: outbox.Audience | None = None,
 ) -> Message:
     """The message, its attachment rows and their bytes: all of them, or none. A send key
     already used by this author raises AlreadySent instead, whichever of two sends racing
     each other commits first. A reply that came in by email or text says so (`via`), and its
-    record (`inbound`) commits with the message it became."""
+    record (`inbound`) commits with the message it became. `audience` is
+    outbox.audience(author, client, feed) when the caller has read it already."""
     written: list[str] = []
-    told = outbox.recipients(author, client, feed)
+    told = (audience or outbox.audience(author, client, feed)).told
     try:
         # The bytes first, under random keys and before any lock: removed if anything fails.
         stored = [_save(prepared, written) for prepared in files]
-        _one_post_at_a_time(client)
-        # After the lock: a repeat that waited on it sees the first send's commit.
-        if earlier := sent_with(author, send_key):
-            raise AlreadySent(earlier)
-        message = Message(
-            business_id=client.business_id, client_id=client.id, feed=feed,
-            author_id=author.id, text=text, send_key=send_key, via=via,
-        )
-        db.session.add(message)
-        db.session.flush()
+        message = _insert_message(author, client, feed, text, send_key, via)
         if inbound is not None:
             inbound.message_id = message.id
             db.session.add(inbound)
@@ -83,11 +87,11 @@ def post_message(
             for position, (prepared, keys) in enumerate(zip(files, stored, strict=True))
         )
         outbox.enqueue(message, told)
-        feed_activity.record_posted(message, author)
         db.session.commit()
     except IntegrityError as error:
         _discard(written)
-        # The unique index caught a repeat the lock did not (SQLite, another client's page).
+        # The unique index caught a repeat: one that waited on the client's lock, or one the
+        # lock did not hold back (SQLite, another client's page).
         if earlier := sent_with(author, send_key):
             raise AlreadySent(earlier) from error
         raise
@@ -103,16 +107,66 @@ def _discard(written: list[str]) -> None:
         storage().delete(key)
 
 
-def _one_post_at_a_time(client: Client) -> None:
-    """Posts to one client commit in the order of their ids, so that whoever was shown message
+_WRITTEN = ("business_id", "client_id", "feed", "author_id", "text", "created_at", "unsent",
+            "send_key", "via")
+
+
+@lru_cache(maxsize=2)
+def _insert_statement(dialect: str):
+    """One INSERT … SELECT … RETURNING, built once, that takes the client's lock and writes;
+    on PostgreSQL the feed summary's upsert rides along (a CTE: one round trip fewer).
+
+    Posts to one client commit in the order of their ids, so that whoever was shown message
     N was shown every message before it: the live feed asks only for what came after the
     newest it shows, and the worker spares notifications of what was read. PostgreSQL would
     otherwise let a slow post (files, many recipients) commit after a later one: the client's
-    row is locked until commit (NO KEY: other rows may still point at it meanwhile). SQLite
-    has one writer at a time already, and renders no lock clause."""
-    db.session.execute(
-        select(Client.id).where(Client.id == client.id).with_for_update(key_share=True)
-    )
+    row is locked until commit (NO KEY: other rows may still point at it meanwhile), and the
+    new id is drawn once the lock is held. SQLite has one writer at a time already, and
+    renders no lock clause. A repeat of a send key that waited on the lock meets the unique
+    index."""
+    table = Message.__table__
+    row = select(*(
+        Client.id if name == "client_id" else bindparam(name, type_=table.c[name].type)
+        for name in _WRITTEN
+    )).where(Client.id == bindparam("client_id")).with_for_update(key_share=True)
+    written = insert(table).from_select(_WRITTEN, row).returning(table.c.id)
+    if dialect != "postgresql":
+        return written
+    new = written.cte("new_message")
+    summary = FeedSummary.__table__.c
+    summarized = feed_activity.posted_upsert(dialect, select(
+        bindparam("client_id", type_=summary.client_id.type),
+        bindparam("feed", type_=summary.feed.type),
+        bindparam("business_id", type_=summary.business_id.type),
+        new.c.id,
+        bindparam("created_at", type_=summary.last_message_at.type),
+        bindparam("author_id", type_=summary.last_author_id.type),
+        bindparam("awaiting_reply_since", type_=summary.awaiting_reply_since.type),
+    ).select_from(new))
+    return select(new.c.id).add_cte(summarized.cte("feed_summary"))
+
+
+def _insert_message(author: User, client: Client, feed: Feed, text: str,
+                    send_key: str | None, via: str | None) -> Message:
+    """The message and its feed's summary, written (in one statement on PostgreSQL) and
+    kept in the session as written (not read back, nor flushed through the unit of work)."""
+    dialect = db.session.get_bind().dialect.name
+    values = {
+        "business_id": client.business_id, "client_id": client.id, "feed": feed,
+        "author_id": author.id, "text": text, "created_at": utcnow(), "unsent": False,
+        "send_key": send_key, "via": via,
+    }
+    summary = {}
+    if dialect == "postgresql":
+        summary = {"awaiting_reply_since": feed_activity.waiting_since(
+            author, values["created_at"])}
+    message_id = db.session.execute(_insert_statement(dialect), values | summary).scalar_one()
+    message = Message(id=message_id, deleted_at=None, deleted_by_id=None, **values)
+    make_transient_to_detached(message)
+    db.session.add(message)
+    if dialect != "postgresql":
+        feed_activity.record_posted(message, author)
+    return message
 
 
 def _save(prepared: PreparedFile, written: list[str]) -> tuple[str, str | None]:
