@@ -1,8 +1,8 @@
 """Where each message went: one quiet line under it, "Emailed Dana ✓ · Texted Sam: delivered ·
 Seen by Dana 9:14", built from the outbox, the SMS provider's reports and read receipts.
 
-A page of messages costs two queries whatever its length: the outbox rows of the messages that
-show a line, and the read receipts reaching the first of them.
+A page of messages costs two queries whatever its length: the outbox rows of the page's messages,
+and the read receipts reaching the first of them.
 """
 
 from bisect import bisect_left
@@ -20,6 +20,7 @@ from portal.models import (
     Client,
     DeliveryStatus,
     Feed,
+    Message,
     Notification,
     ReadReceipt,
     User,
@@ -41,8 +42,14 @@ _OUTBOX = (
         Notification.message_id, Notification.channel, Notification.status,
         Notification.provider_status, Notification.last_error, Notification.due_at, User.name,
     )
+    .join(Message, Message.id == Notification.message_id)
     .join(User, User.id == Notification.recipient_id)
-    .where(Notification.message_id.in_(bindparam("message_ids", expanding=True)))
+    # The feed's messages from the first to the last shown, by the feed's index: a fixed
+    # statement, where an IN list of ids is expanded and compiled anew on every page.
+    .where(
+        Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"),
+        Message.id.between(bindparam("first_id"), bindparam("last_id")),
+    )
     .order_by(Notification.message_id, User.name, Notification.channel)
 )
 _IN_FEED = (ReadReceipt.client_id == bindparam("client_id"), ReadReceipt.feed == bindparam("feed"))
@@ -99,17 +106,24 @@ class DeliveryLines:
         shown = [item for item in items if not item.deleted and self.shows_line(item.author_id)]
         if not shown:
             return {}
-        outbox = self._outbox([item.id for item in shown])
-        readers = self._readers(shown[0].id, shown[-1].id) if self.receipts else {}
+        first_id, last_id = shown[0].id, shown[-1].id
+        outbox = self._outbox(first_id, last_id)
+        readers = self._readers(first_id, last_id) if self.receipts else {}
         return {
             item.id: self._line(item.author_id, outbox.get(item.id, ()),
                                 self._seen(readers, item.id, item.author_id))
             for item in shown
         }
 
-    def _outbox(self, message_ids: list[int]) -> dict[int, list]:
+    def _outbox(self, first_id: int, last_id: int) -> dict[int, list]:
+        """The outbox rows of the feed's messages from first_id to last_id, by message (the
+        rows of messages in between that show no line come too, and are left unread)."""
         found = defaultdict(list)
-        for row in db.session.execute(_OUTBOX, {"message_ids": message_ids}):
+        rows = db.session.execute(_OUTBOX, {
+            "client_id": self.client.id, "feed": self.feed, "first_id": first_id,
+            "last_id": last_id,
+        })
+        for row in rows:
             found[row.message_id].append(row)
         return found
 
