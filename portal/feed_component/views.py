@@ -36,13 +36,20 @@ def page_options() -> tuple:
     return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
 
 
+def _blank_form() -> MessageForm:
+    """An empty composer's form, only shown: it carries the page's CSRF token (csrf_token() in
+    the template), so it makes none of its own (half of the form's cost). Sends are checked
+    by the form the route builds from what was posted."""
+    return MessageForm(formdata=None, meta={"csrf": False})
+
+
 def composer_context(client: Client, feed: Feed, form=None, token: str | None = None) -> dict:
     """Just what the composer shows: after a send, not a whole feed page. `token` keeps the
     page's composer token (its tabs' pings name it); without one the composer gets a new one."""
     return {
         "client": client,
         "feed": feed,
-        "form": form or MessageForm(formdata=None),
+        "form": form or _blank_form(),
         "audience": policy.feed_audience(current_user, client, feed),
         "composer_token": token if composers.is_token(token) else composers.new_token(),
         "send_key": composers.new_token(),
@@ -74,7 +81,7 @@ def feed_context(
         "read_up_to": shown_up_to if opened.needs_marking else None,
         "page": page,
         "paged": before is not None,
-        "form": form or MessageForm(),
+        "form": form or _blank_form(),
         "audience": policy.feed_audience(current_user, client, feed, roster),
         "roster": roster,
         "since": moment_token(utcnow()),
