@@ -386,12 +386,25 @@ def _roster_statement():
 def staff_roster(client: Client, business: Business) -> list[StaffMember]:
     """Every active staff member, with whether they see the client's Conversation feed and are
     its preferred sitter: one query serves the audience line, the sitter list and the forms."""
-    rows = db.session.execute(_ROSTER, {
-        "client_id": client.id, "business_id": client.business_id,
-        **_window_parameters(business),
-    })
+    return roster_of(db.session.execute(_ROSTER, roster_parameters(client, business)))
+
+
+def roster_subquery():
+    """staff_roster's statement, for a query that reads it with other things (the feed page's
+    counts): its rows come unordered, order them by `name`."""
+    return _ROSTER.order_by(None).subquery("roster")
+
+
+def roster_parameters(client: Client, business: Business) -> dict:
+    return {"client_id": client.id, "business_id": client.business_id,
+            **_window_parameters(business)}
+
+
+def roster_of(rows) -> list[StaffMember]:
+    """The StaffMembers of roster rows; a row without an id (an outer join found nobody) is
+    no one."""
     return [StaffMember(row.id, row.name, bool(row.has_access), bool(row.is_preferred))
-            for row in rows]
+            for row in rows if row.id is not None]
 
 
 def staff_with_feed_access(client: Client, business: Business) -> list[User]:
@@ -595,7 +608,7 @@ def feed_audience(
     viewer: User, client: Client, feed: Feed, roster: list[StaffMember] | None = None
 ) -> str:
     """One line beside Send telling the writer who will read the message."""
-    if feed == Feed.PRIVATE:
+    if not audience_names_staff(feed):
         if is_client(viewer):
             return (f"Visible to you and the {viewer.business.name} admin team. "
                     "Staff never see private messages.")
@@ -612,6 +625,11 @@ def feed_audience(
     if not staff:
         return "Visible to the client and the admin team. No staff member has access right now."
     return f"Visible to the client, the admin team and staff: {and_list(staff)}."
+
+
+def audience_names_staff(feed: Feed) -> bool:
+    """Whether feed_audience reads the roster: staff never see private messages."""
+    return feed != Feed.PRIVATE
 
 
 def delivery_line(feed: Feed) -> str:

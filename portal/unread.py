@@ -11,7 +11,17 @@ from functools import lru_cache
 from flask import g
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, literal, not_, select
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    not_,
+    select,
+    true,
+)
 
 from portal import policy
 from portal.extensions import db
@@ -128,26 +138,34 @@ class OpenedFeed:
     unread: dict[Feed, int]
     total: int
     needs_marking: bool
+    # The client's staff roster (policy.staff_roster), when asked for.
+    roster: list[policy.StaffMember] | None = None
 
 
 def open_feed(viewer: User, client: Client, feed: Feed | None, feeds: list[Feed],
-              newest_id: int | None) -> OpenedFeed:
+              newest_id: int | None, *, with_roster: bool = False) -> OpenedFeed:
     """One query: the other tabs' counts, the navigation total as it is once the open feed is
-    read up to newest_id, and whether that feed had anything unread up to there."""
+    read up to newest_id, and whether that feed had anything unread up to there; and the
+    client's staff roster too `with_roster` (a row per staff member, the counts on each)."""
     others = feeds if newest_id is None else [tab for tab in feeds if tab != feed]
     statement = _open_feed_statement(
-        policy.viewer_shape(viewer), tuple(others), feed if newest_id is not None else None
+        policy.viewer_shape(viewer), tuple(others), feed if newest_id is not None else None,
+        with_roster,
     )
     parameters = {**policy.viewer_parameters(viewer), "client_id": client.id,
                   "newest_id": newest_id}
-    row = db.session.execute(statement, parameters).one()._mapping
-    unread = {tab: row[tab.value] if tab in others else 0 for tab in feeds}
-    return OpenedFeed(unread, row["total"], bool(row.get("news")))
+    if with_roster:
+        parameters |= policy.roster_parameters(client, viewer.business)
+    rows = db.session.execute(statement, parameters).all()
+    counts = rows[0]._mapping
+    unread = {tab: counts[tab.value] if tab in others else 0 for tab in feeds}
+    roster = policy.roster_of(rows) if with_roster else None
+    return OpenedFeed(unread, counts["total"], bool(counts.get("news")), roster)
 
 
 @lru_cache(maxsize=256)
 def _open_feed_statement(shape: policy.ViewerShape, others: tuple[Feed, ...],
-                         opened: Feed | None):
+                         opened: Feed | None, with_roster: bool = False):
     """open_feed's statement for a kind of viewer and set of tabs; `opened` is the feed being
     read up to :newest_id, if any. The client and ids are bound at execution."""
     client_id, newest_id = bindparam("client_id"), bindparam("newest_id")
@@ -158,4 +176,15 @@ def _open_feed_statement(shape: policy.ViewerShape, others: tuple[Feed, ...],
         columns.append(total_column(shape, (client_id, opened, newest_id)).label("total"))
     else:
         columns.append(total_column(shape).label("total"))
-    return select(*columns)
+    if not with_roster:
+        return select(*columns)
+    # The counts' one row joined to every staff member (to a row of nulls when there is
+    # nobody): one round trip instead of two. Their subqueries name no outer column, so the
+    # database counts once, not once per staff member.
+    counts = select(*columns).subquery("counts")
+    roster = policy.roster_subquery()
+    return (
+        select(counts, roster)
+        .select_from(counts.outerjoin(roster, true()))
+        .order_by(roster.c.name)
+    )

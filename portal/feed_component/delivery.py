@@ -1,8 +1,8 @@
 """Where each message went: one quiet line under it, "Emailed Dana ✓ · Texted Sam: delivered ·
 Seen by Dana 9:14", built from the outbox, the SMS provider's reports and read receipts.
 
-A page of messages costs two queries whatever its length: the outbox rows of the messages that
-show a line, and the read receipts reaching the first of them.
+A page of messages costs one query whatever its length: the outbox rows of the page's messages,
+and the read receipts reaching the first of them.
 """
 
 from bisect import bisect_left
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import bindparam, func, null, select, type_coerce, union_all
 
 from portal import policy
 from portal.clock import ViewerClock
@@ -21,6 +21,7 @@ from portal.models import (
     Client,
     DeliveryStatus,
     Feed,
+    Message,
     Notification,
     ReadReceipt,
     User,
@@ -37,14 +38,27 @@ SOON = timedelta(minutes=1)
 
 _DONE = {Channel.EMAIL: "Emailed", Channel.SMS: "Texted", Channel.PUSH: "App notification to"}
 
+def _none_as(column):
+    """A NULL in the place of `column`, read back as its type: the outbox and the receipts
+    share one result, each leaving the other's columns empty."""
+    return type_coerce(null(), column.type).label(column.key)
+
+
 _OUTBOX = (
     select(
-        Notification.message_id, Notification.channel, Notification.status,
-        Notification.provider_status, Notification.last_error, Notification.due_at, User.name,
+        Notification.message_id.label("subject_id"), User.name, Notification.channel,
+        Notification.status, Notification.provider_status, Notification.last_error,
+        Notification.due_at, _none_as(User.role), _none_as(ReadReceipt.up_to_id),
+        _none_as(ReadReceipt.read_at),
     )
+    .join(Message, Message.id == Notification.message_id)
     .join(User, User.id == Notification.recipient_id)
-    .where(Notification.message_id.in_(bindparam("message_ids", expanding=True)))
-    .order_by(Notification.message_id, User.name, Notification.channel)
+    # The feed's messages from the first to the last shown, by the feed's index: a fixed
+    # statement, where an IN list of ids is expanded and compiled anew on every page.
+    .where(
+        Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"),
+        Message.id.between(bindparam("first_id"), bindparam("last_id")),
+    )
 )
 _IN_FEED = (ReadReceipt.client_id == bindparam("client_id"), ReadReceipt.feed == bindparam("feed"))
 _PAGE_RECEIPTS = union_all(
@@ -58,11 +72,21 @@ _PAGE_RECEIPTS = union_all(
     .group_by(ReadReceipt.user_id),
 ).subquery()
 _RECEIPTS = (
-    select(_PAGE_RECEIPTS.c.user_id, User.name, User.role, _PAGE_RECEIPTS.c.up_to_id,
-           _PAGE_RECEIPTS.c.read_at)
+    select(
+        _PAGE_RECEIPTS.c.user_id, User.name, _none_as(Notification.channel),
+        _none_as(Notification.status), _none_as(Notification.provider_status),
+        _none_as(Notification.last_error), _none_as(Notification.due_at), User.role,
+        _PAGE_RECEIPTS.c.up_to_id, _PAGE_RECEIPTS.c.read_at,
+    )
     .join(User, User.id == _PAGE_RECEIPTS.c.user_id)
-    .order_by(_PAGE_RECEIPTS.c.user_id, _PAGE_RECEIPTS.c.up_to_id)
 )
+# Both in one round trip: outbox rows (by message) have a channel, receipts (by reader) none.
+_BOTH = union_all(_OUTBOX, _RECEIPTS).subquery()
+_DELIVERY = select(_BOTH).order_by(
+    _BOTH.c.subject_id, _BOTH.c.name, _BOTH.c.channel, _BOTH.c.up_to_id
+)
+# For a viewer who is not told who has seen what.
+_OUTBOX_ONLY = _OUTBOX.order_by(Notification.message_id, User.name, Notification.channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,34 +148,32 @@ class DeliveryLines:
         if self._written is not None:
             outbox, readers = self._written, {}
         else:
-            outbox = self._outbox([item.id for item in shown])
-            readers = self._readers(shown[0].id, shown[-1].id) if self.receipts else {}
+            outbox, readers = self._rows(shown[0].id, shown[-1].id)
         return {
             item.id: self._line(item.author_id, outbox.get(item.id, ()),
                                 self._seen(readers, item.id, item.author_id))
             for item in shown
         }
 
-    def _outbox(self, message_ids: list[int]) -> dict[int, list]:
-        found = defaultdict(list)
-        for row in db.session.execute(_OUTBOX, {"message_ids": message_ids}):
-            found[row.message_id].append(row)
-        return found
-
-    def _readers(self, first_id: int, last_id: int) -> dict[int, tuple]:
-        """Each reader's receipts that tell when they reached the messages from first_id to
-        last_id: marks reached, and when (name, role, marks, times). However long the feed
-        went on after them, a reader brings at most their page's receipts and one more."""
-        readers = {}
-        rows = db.session.execute(_RECEIPTS, {
+    def _rows(self, first_id: int, last_id: int) -> tuple[dict[int, list], dict[int, tuple]]:
+        """The outbox rows of the feed's messages from first_id to last_id, by message (the
+        rows of messages in between that show no line come too, and are left unread); and,
+        when the viewer is told of them, each reader's receipts that tell when they reached
+        those messages: marks reached, and when (name, role, marks, times). However long the
+        feed went on after them, a reader brings at most their page's receipts and one more."""
+        outbox, readers = defaultdict(list), {}
+        rows = db.session.execute(_DELIVERY if self.receipts else _OUTBOX_ONLY, {
             "client_id": self.client.id, "feed": self.feed, "first_id": first_id,
             "last_id": last_id,
         })
-        for user_id, name, role, up_to_id, read_at in rows:
-            reader = readers.setdefault(user_id, (name, role, [], []))
-            reader[2].append(up_to_id)
-            reader[3].append(read_at)
-        return readers
+        for row in rows:
+            if row.channel is not None:
+                outbox[row.subject_id].append(row)
+                continue
+            reader = readers.setdefault(row.subject_id, (row.name, row.role, [], []))
+            reader[2].append(row.up_to_id)
+            reader[3].append(row.read_at)
+        return outbox, readers
 
     def _seen(self, readers, message_id: int, author_id: int) -> list[tuple[datetime, str]]:
         """(when, who) for everyone but the author who has been shown the message: the first

@@ -36,6 +36,13 @@ def page_options() -> tuple:
     return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
 
 
+def _blank_form() -> MessageForm:
+    """An empty composer's form, only shown: it carries the page's CSRF token (csrf_token() in
+    the template), so it makes none of its own (half of the form's cost). Sends are checked
+    by the form the route builds from what was posted."""
+    return MessageForm(formdata=None, meta={"csrf": False})
+
+
 def composer_context(client: Client, feed: Feed, form=None, token: str | None = None,
                      roster=None) -> dict:
     """Just what the composer shows: after a send, not a whole feed page. `token` keeps the
@@ -44,7 +51,7 @@ def composer_context(client: Client, feed: Feed, form=None, token: str | None = 
     return {
         "client": client,
         "feed": feed,
-        "form": form or MessageForm(formdata=None),
+        "form": form or _blank_form(),
         "audience": policy.feed_audience(current_user, client, feed, roster),
         "composer_token": token if composers.is_token(token) else composers.new_token(),
         "send_key": composers.new_token(),
@@ -52,15 +59,21 @@ def composer_context(client: Client, feed: Feed, form=None, token: str | None = 
 
 
 def feed_context(
-    client: Client, feed: Feed, *, before: int | None = None, form=None, roster=None
+    client: Client, feed: Feed, *, before: int | None = None, form=None, with_roster=False
 ) -> dict:
+    """The feed's context; `with_roster` brings the client's staff roster in it too (as the
+    composer's audience line does for a feed that staff see)."""
     page = query.load_page(
         client, feed, current_user, before=before, limit=current_app.config["FEED_PAGE_SIZE"]
     )
     feeds = policy.visible_feeds(current_user, client)
     # The newest messages are on show (not an earlier page): the feed is read up to them.
     shown_up_to = page.items[-1].id if page.items and before is None else None
-    opened = unread.open_feed(current_user, client, feed, feeds, shown_up_to)
+    opened = unread.open_feed(
+        current_user, client, feed, feeds, shown_up_to,
+        with_roster=with_roster or policy.audience_names_staff(feed),
+    )
+    roster = opened.roster
     g.unread_total = opened.total  # the navigation badge, already counted
     return {
         "client": client,
@@ -70,8 +83,9 @@ def feed_context(
         "read_up_to": shown_up_to if opened.needs_marking else None,
         "page": page,
         "paged": before is not None,
-        "form": form or MessageForm(),
+        "form": form or _blank_form(),
         "audience": policy.feed_audience(current_user, client, feed, roster),
+        "roster": roster,
         "since": moment_token(utcnow()),
         "composer_token": composers.new_token(),
         "send_key": composers.new_token(),
@@ -87,10 +101,9 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
             "_nav_unread.html", oob=True
         )
     elif policy.sees_client_profile(current_user):
-        roster = policy.staff_roster(client, current_user.business)
-        context = feed_context(client, feed, before=before, form=form, roster=roster)
+        context = feed_context(client, feed, before=before, form=form, with_roster=True)
         html = render_template(
-            "clients/profile.html", **context, **_profile_context(client, roster)
+            "clients/profile.html", **context, **_profile_context(client, context["roster"])
         )
     else:
         context = feed_context(client, feed, before=before, form=form)
