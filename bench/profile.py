@@ -1,7 +1,7 @@
 """Where one request's time goes: runs it many times in this process under pyinstrument.
 
 Run: .venv/bin/python -m bench.profile DATABASE_URL PATH [--user EMAIL] [--htmx] [--post]
-     [--requests 500]
+     [--requests 500] [--cold]
 DATABASE_URL is a database filled by bench/dataset.py (bench.load builds one in a temporary
 folder; build one to keep with `python -m bench.profile URL --build`). Prints the time per
 request of the path and of the hello view, then the profile of the path.
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--htmx", action="store_true")
     parser.add_argument("--post", action="store_true")
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--cold", action="store_true",
+                        help="forget the rendered messages before each request")
     parser.add_argument("--sql", action="store_true", help="time each SQL statement")
     parser.add_argument("--no-profile", action="store_true", help="only the timings")
     parser.add_argument("--build", action="store_true", help="fill the database first")
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     visitor = Visitor(app, args.user)
     request = visitor.request(args.path, htmx=args.htmx, post=args.post)
+    if args.cold:
+        request = cold(app, request)
     hello_ms, path_ms = interleaved_cpu_ms(visitor.hello, request, args.requests)
     print(f"hello: {hello_ms:.2f} ms CPU")
     print(f"{args.path}: {path_ms:.2f} ms CPU ({path_ms / hello_ms:.1f}x hello)")
@@ -85,6 +89,17 @@ class Visitor:
         if status not in (200, 204):
             raise RuntimeError(f"{path} answered {status}")
         return call
+
+
+def cold(app: Flask, call):
+    """The request as if none of its messages had been rendered before."""
+    from portal.feed_component import rendered
+
+    def call_cold():
+        rendered.clear(app)
+        return call()
+
+    return call_cold
 
 
 def cpu_ms(call, requests: int) -> float:

@@ -40,7 +40,9 @@ def render_messages(items: Sequence, oob: bool = False) -> Markup:
     """The articles of FeedItems, as the `messages` macro shows them: the kept ones as kept,
     the others rendered together in one call of the template's `articles` macro."""
     store = _store()
-    keys = [shown(item, oob) if lasts(item) else None for item in items]
+    # The settings the template reads: the same in every request of a process, not of a test.
+    settings = (oob, current_app.config["DELIVERY_POLL_SECONDS"])
+    keys = [shown(item, settings) if lasts(item) else None for item in items]
     found = store.get_many(keys)
     missing = [index for index, html in enumerate(found) if html is None]
     if missing:
@@ -59,12 +61,12 @@ def lasts(item) -> bool:
     return not (item.unsend_url or item.notice or (item.delivery and item.delivery.retry))
 
 
-def shown(item, oob: bool) -> tuple:
+def shown(item, settings: tuple) -> tuple:
     """Everything templates/feeds/_message.html shows of an item (what it derives, such as the
-    author label or the css class, comes from these): two items with the same key render the
-    same. A field the template starts to show must be added here."""
+    author label or the css class, comes from these) and the settings it reads: two items with
+    the same key render the same. A field the template starts to show must be added here."""
     return (
-        item.id, oob, item.is_own, item.author_name, item.author_role, item.text,
+        item.id, settings, item.is_own, item.author_name, item.author_role, item.text,
         item.iso_time, item.exact_time, item.relative_time, item.via_label,
         item.deleted, item.unsent, item.deleted_by_name, item.deleted_exact_time,
         item.images, item.files, item.delete_url, item.delivery,
@@ -102,9 +104,10 @@ def _redis_prefix(config) -> str:
     return f"{config.get('RENDERED_MESSAGES_REDIS_PREFIX', 'portal')}:message:{version}:"
 
 
-def clear() -> None:
-    """Forgets what this process kept (the benchmarks' cold pages)."""
-    _store().clear()
+def clear(app) -> None:
+    """Forgets what this process kept of the app's articles (the benchmarks' cold pages)."""
+    if store := app.extensions.get("rendered_messages"):
+        store.clear()
 
 
 class LocalStore:
