@@ -24,7 +24,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from flask import current_app
-from markupsafe import Markup
+
+from portal.bidi import Printed
 
 TEMPLATE = "feeds/_message.html"
 # How long Redis keeps an article no page asked for: relative times make most keys short-lived.
@@ -36,7 +37,7 @@ REDIS_TIMEOUT_SECONDS = 0.25
 log = logging.getLogger(__name__)
 
 
-def render_messages(items: Sequence, oob: bool = False) -> Markup:
+def render_messages(items: Sequence, oob: bool = False) -> Printed:
     """The articles of FeedItems, as the `messages` macro shows them: the kept ones as kept,
     the others rendered together in one call of the template's `articles` macro."""
     store = _store()
@@ -53,7 +54,7 @@ def render_messages(items: Sequence, oob: bool = False) -> Markup:
             if keys[index] is not None:
                 kept.append((keys[index], html))
         store.set_many(kept)
-    return Markup("".join(found))
+    return Printed("".join(found))
 
 
 def lasts(item) -> bool:
@@ -133,8 +134,9 @@ class LocalStore:
         entries = self.entries
         with self.lock:
             for key, html in pairs:
+                if key in entries:
+                    entries.move_to_end(key)
                 entries[key] = html
-                entries.move_to_end(key)
             while len(entries) > self.size:
                 entries.popitem(last=False)
 
