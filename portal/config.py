@@ -210,8 +210,8 @@ def _upload_limits() -> dict:
 
 
 DEFAULTS = {
-    # Articles kept per process (each is about 1-2 KB with its key).
-    "RENDERED_MESSAGES_CACHE_SIZE": 10_000,
+    # Rendered messages kept per process: about 2.5 KB each with its key, so ~12 MB.
+    "RENDERED_MESSAGES_CACHE_SIZE": 5_000,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
