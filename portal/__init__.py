@@ -151,12 +151,14 @@ def _database_unavailable(error: DBAPIError):
 
 def _register_template_helpers(app: Flask) -> None:
     from portal import bidi, clock, phones, policy, unread
+    from portal.feed_component.rendered import render_messages
     from portal.models import Feed, Role
     from portal.services import form_keys
 
     app.jinja_env.globals.update(
         policy=policy, Feed=Feed, Role=Role, unread_badge=unread.badge,
         nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
+        rendered_messages=render_messages,
     )
     app.jinja_env.filters.update(
         local_datetime=clock.viewer_datetime, local_time=clock.viewer_time,

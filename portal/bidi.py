@@ -19,10 +19,17 @@ def without_bidi_controls(text: str) -> str:
     return Markup(cleaned) if isinstance(text, Markup) else cleaned
 
 
+class Printed(Markup):
+    """HTML a template already printed: each value in it went through finalize. Printed again
+    (a feed's fifty messages in the page around them) it is not searched through again."""
+
+    __slots__ = ()
+
+
 def finalize(value):
     """Jinja's finalize: whatever a template prints loses its direction controls, names and
     texts in pages, fragments and emails alike. Runs for every value printed: the usual
     answer, plain ASCII, is given here without a further call."""
-    if isinstance(value, str) and not value.isascii():
+    if isinstance(value, str) and not value.isascii() and type(value) is not Printed:
         return without_bidi_controls(value)
     return value

@@ -113,6 +113,10 @@ def from_environment(instance_path: Path) -> dict:
         **_web_push(instance_path),
         # Throttle counters: in Redis every worker shares them; memory is per process.
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        # Rendered messages: kept per process, and shared in Redis when there is one.
+        "REDIS_URL": os.environ.get("REDIS_URL"),
+        "RENDERED_MESSAGES_CACHE_SIZE": _whole_number(
+            "RENDERED_MESSAGES_CACHE_SIZE", DEFAULTS["RENDERED_MESSAGES_CACHE_SIZE"], minimum=1),
         "TRUSTED_PROXIES": _whole_number("TRUSTED_PROXIES", 0, minimum=0),
         **{name: _whole_number(name, DEFAULTS[name], minimum=1)
            for name in ("FEED_POLL_SECONDS", "DELIVERY_POLL_SECONDS", "UNREAD_POLL_SECONDS")},
@@ -202,6 +206,8 @@ def _upload_limits() -> dict:
 
 
 DEFAULTS = {
+    # Rendered messages kept per process: about 2.5 KB each with its key, so ~12 MB.
+    "RENDERED_MESSAGES_CACHE_SIZE": 5_000,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,

@@ -123,7 +123,9 @@ class FeedItem:
     author_id: int
     author_name: str
     author_role: Role
-    html: Markup | None
+    # The text as written: made HTML only when the message is rendered (not when its HTML was
+    # rendered before and kept, see portal/feed_component/rendered.py).
+    text: str | None
     iso_time: str
     exact_time: str
     relative_time: str
@@ -146,6 +148,10 @@ class FeedItem:
     delivery: Delivery | None = None
     # "via email" or "via text" for a reply that came in that way.
     via_label: str | None = None
+
+    @property
+    def html(self) -> Markup | None:
+        return message_html(self.text) if self.text and not self.text.isspace() else None
 
     @property
     def css_class(self) -> str:
@@ -320,7 +326,7 @@ class Presenter:
             author_id=author_id,
             author_name=author_name,
             author_role=author_role,
-            html=message_html(text) if text and not text.isspace() else None,
+            text=text,
             iso_time=created_at.isoformat(),
             exact_time=exact,
             relative_time=relative,
