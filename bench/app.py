@@ -2,14 +2,17 @@
 on the very same server and configuration (gunicorn "bench.app:build_app()", see bench/load.py).
 
 Every response says how many SQL statements its request ran (X-Bench-Queries) and how many
-round trips to the database they took (X-Bench-Round-Trips), for the report.
+round trips to the database they took (X-Bench-Round-Trips), for the report. A request
+carrying COLD_HEADER renders its messages as if for the first time.
 """
 
-from flask import Flask, g, has_request_context
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import event
 
+from bench.load import COLD_HEADER
 from portal import create_app
 from portal.extensions import db
+from portal.feed_component import rendered
 
 
 def build_app(config: dict | None = None) -> Flask:
@@ -19,6 +22,7 @@ def build_app(config: dict | None = None) -> Flask:
     event.listen(engine, "before_cursor_execute", _count_query)
     if engine.dialect.driver == "psycopg":
         _count_psycopg_round_trips(engine)
+    app.before_request(_forget_rendered_messages)
     app.after_request(_report_queries)
     app.add_url_rule("/bench/hello", "bench_hello", hello)
     return app
@@ -26,6 +30,11 @@ def build_app(config: dict | None = None) -> Flask:
 
 def hello():
     return "hello"
+
+
+def _forget_rendered_messages() -> None:
+    if request.headers.get(COLD_HEADER):
+        rendered.clear(current_app)
 
 
 def _count_query(_connection, cursor, *_args) -> None:
