@@ -276,7 +276,9 @@ def measure(server: Server, data, args, engine: str) -> list[Case]:
             person = people[case.user]
             baseline = wrk(hello, args.seconds, person.headers(case))
             run = wrk(server.base + case.path, args.seconds, person.headers(case), post=case.post)
-            case.runs.append(Run(run.rate, run.p50_ms, run.p99_ms, run.rate / baseline.rate))
+            # A server too busy to answer hello at all in a short run counts as no ratio.
+            ratio = run.rate / baseline.rate if baseline.rate else 0.0
+            case.runs.append(Run(run.rate, run.p50_ms, run.p99_ms, ratio))
             case.peak_rss_mb = max(case.peak_rss_mb, server.peak_rss_mb())
     return cases
 
