@@ -66,6 +66,12 @@ def test_statements_stay_prepared_across_read_only_transactions(app, business):
         db.session.remove()
 
 
+def test_prepared_statements_are_planned_once(app):
+    with app.app_context():
+        assert db.session.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
+        db.session.remove()
+
+
 def test_a_transaction_that_wrote_is_still_rolled_back(app, business):
     with app.app_context():
         db.session.execute(update(Business).where(Business.id == business.id)
