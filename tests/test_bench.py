@@ -99,3 +99,19 @@ def _sibling_database(url: str, suffix: str) -> str:
             connection.execute(text(f'CREATE DATABASE "{sibling.database}"'))
     engine.dispose()
     return sibling.render_as_string(hide_password=False)
+
+
+WRK_TIMEOUTS = """  Latency Distribution
+     50%    4.10ms
+  13105 requests in 5.00s, 40.12MB read
+  Socket errors: connect 0, read 0, write 0, timeout 8
+Requests/sec:   2621.00
+"""
+
+
+def test_a_run_with_only_timeouts_is_measured_again_and_other_errors_are_not():
+    assert load._only_timeouts(WRK_TIMEOUTS)
+    assert not load._only_timeouts(WRK_TIMEOUTS.replace("connect 0", "connect 3"))
+    assert not load._only_timeouts(WRK_TIMEOUTS + "  Non-2xx or 3xx responses: 2\n")
+    assert not load._only_timeouts(WRK_TIMEOUTS.replace("timeout 8", "timeout 0"))
+    assert not load._only_timeouts("Requests/sec:   2621.00\n")
