@@ -6,13 +6,23 @@ round trips to the database they took (X-Bench-Round-Trips), for the report. A r
 carrying COLD_HEADER renders its messages as if for the first time.
 """
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, render_template, request
+from flask_login import current_user, login_required
 from sqlalchemy import event
 
 from bench.load import COLD_HEADER
 from portal import create_app
 from portal.extensions import db
-from portal.feed_component import rendered
+from portal.feed_component import query, rendered
+from portal.loaders import client_of_business
+from portal.models import Feed
+
+# The floor page's content: the client's name and the articles, inside the portal's layout.
+FLOOR_TEMPLATE = (
+    '{% extends "base.html" %}{% block title %}{{ client.name }}{% endblock %}'
+    '{% block content %}<h1>{{ client.name }}</h1><section class="feed">{{ articles }}'
+    '</section>{% endblock %}'
+)
 
 
 def build_app(config: dict | None = None) -> Flask:
@@ -25,11 +35,32 @@ def build_app(config: dict | None = None) -> Flask:
     app.before_request(_forget_rendered_messages)
     app.after_request(_report_queries)
     app.add_url_rule("/bench/hello", "bench_hello", hello)
+    app.add_url_rule("/bench/floor/<int:client_id>", "bench_floor", floor)
     return app
 
 
 def hello():
     return "hello"
+
+
+@login_required
+def floor(client_id: int):
+    """Not a portal page: the least any logged-in feed page costs. It loads the person and the
+    client as every page does and renders the layout around the latest messages' articles,
+    kept whole by this process after its first request; nothing else (no unread counts, tabs,
+    roster, sidebar or composer). The feed page's bar, set beside this, is what is left for
+    those."""
+    client = client_of_business(current_user, client_id)
+    g.unread_total = 0  # the navigation's badge: real pages count it with another statement
+    kept = current_app.extensions.setdefault("bench_floor", {})
+    key = (current_user.id, client_id)
+    if key not in kept:
+        page = query.load_page(client, Feed.CONVERSATION, current_user,
+                               limit=current_app.config["FEED_PAGE_SIZE"])
+        kept[key] = rendered.render_messages(page.items)
+    if "template" not in kept:
+        kept["template"] = current_app.jinja_env.from_string(FLOOR_TEMPLATE)
+    return render_template(kept["template"], client=client, articles=kept[key])
 
 
 def _forget_rendered_messages() -> None:

@@ -252,6 +252,8 @@ def cases_for(data, admin: Browser) -> list[Case]:
              f"{poll}&after={max(shown)}&oldest={min(shown)}", (0.70, 0.60), htmx=True),
         Case("post", "post a text message (htmx)", f"{feed(data.post_client_id)}/messages",
              (0.15, 0.12), post=True),
+        Case("floor", "reference, not a page: layout and the latest 50 articles kept whole",
+             f"/bench/floor/{data.typical_client_id}", None),
         Case("center", f"Message Center, {data.scale.clients:,} clients", "/messages",
              (0.15, 0.12)),
         Case("my_clients", "staff My Clients", "/my-clients", (0.20, 0.15), user="staff"),
@@ -362,7 +364,10 @@ a ratio of 0.20 leaves a page about 1.6 ms of its own. Rendering fifty messages 
 alone takes about 0.7 ms; the feed page also loads the person and the client, counts unread
 messages for its tabs and the navigation, lists the client's staff, services and logins, and
 renders the composer. What is left is spread over that work (the profiles below), with no
-single cause dominating.
+single cause dominating. The reference row (bench/app.py's floor, not a portal page) is the
+least a logged-in feed page can cost: the person, the client, the layout and the latest
+messages' articles kept whole, nothing else; a feed page's bar leaves it what separates the
+two for unread counts, tabs, roster, sidebar and composer.
 The flat-page bar compares a page of fifty messages with a page of twenty: the queries are the
 same keyset lookups whatever the feed's length, and the difference is the thirty messages more
 to render. Posting on SQLite also waits for its one writer at a time.""".splitlines()

@@ -36,7 +36,7 @@ def test_load_benchmark_runs_every_case(tmp_path):
     table = report.read_text()
     for case in ("Conversation feed page", "feed page, client with 20", "Load earlier messages",
                  '"nothing new" live-feed poll', "post a text message", "Message Center",
-                 "staff My Clients"):
+                 "staff My Clients", "reference, not a page"):
         assert f"| {case}" in table
     assert "PostgreSQL" in table if POSTGRES_URL else "SQLite" in table
     assert "Flat feed page" in table and "Peak RSS per gunicorn worker" in table
