@@ -381,6 +381,21 @@ def test_profile_hides_cancelled_visits_from_staff(app, household, assigned_staf
     assert "Cancelled" not in page
 
 
+def test_profile_schedule_form_lists_the_staff_as_they_are_now(app, admin_browser, household,
+                                                               make_user):
+    # The empty fields are rendered once per set of staff: a renamed or added sitter shows.
+    sam = make_user(Role.STAFF, name="Sam Sitter")
+    page = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert f'<option value="{sam.id}" selected>Sam Sitter</option>' in page
+    update_row(app, User, sam.id, name="Sam <Walker>")
+    ida = make_user(Role.STAFF, name="Ida Idle")
+    page = admin_browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "Sam Sitter" not in page
+    assert f'<option value="{ida.id}"' in page and "Sam &lt;Walker&gt;" in page
+    assert 'id="service-title" name="title" value="Dog walk"' in page
+    assert "Times are in the business's time zone, " in page
+
+
 # --- the week schedule ---
 
 def monday_of(day: date) -> date:
