@@ -9,7 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Engine, MetaData, event
+from sqlalchemy import Engine, MetaData, event, text
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -66,3 +66,17 @@ def _commit_what_only_read(connection) -> None:
     # Should it fail, the ROLLBACK that follows meets the same error, through SQLAlchemy.
     with suppress(connection.dialect.loaded_dbapi.Error):
         driver_connection.commit()
+
+
+# PostgreSQL plans the portal's prepared statements once, for any values (plan_cache_mode,
+# portal/__init__.py). A search's best plan depends on its words: a common one is found by
+# walking the newest first and stopping at a page, a rare one by its few matching names. One
+# plan for both took 138 ms for "son" on 5,000 clients, where its own plan took 2 ms.
+_PLAN_FOR_VALUES = text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+
+
+def plan_for_values() -> None:
+    """The rest of this transaction's statements are planned for the values they run with.
+    (A SELECT rather than SET LOCAL: the transaction still only reads, see above.)"""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_PLAN_FOR_VALUES)

@@ -573,7 +573,9 @@ def test_center_query_count_is_constant(app, request, logged_in, business, house
     large = center_queries(app, browser)
     assert len(threads(browser)) == 25
     assert small == large <= 2, (small, large)
-    assert center_queries(app, browser, f"{CENTER}?show=unread&q=client") == large
+    # A search on PostgreSQL first asks for a plan of its own (portal.extensions.plan_for_values).
+    searching = large + (1 if POSTGRES_URL else 0)
+    assert center_queries(app, browser, f"{CENTER}?show=unread&q=client") == searching
 
 
 def test_my_clients_query_count_is_constant(app, logged_in, assigned_staff, business,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 
 from portal import policy, unread
 from portal.clock import ViewerClock, elapsed
-from portal.extensions import db
+from portal.extensions import db, plan_for_values
 from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, User, utcnow
 from portal.urls import url_pattern
 
@@ -92,6 +92,7 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int,
     if filters.search:
         # Added to the built statement: autoescape takes the text itself, not a parameter.
         statement = statement.where(Client.name.icontains(filters.search, autoescape=True))
+        plan_for_values()
     parameters = {**policy.viewer_parameters(viewer), "before": before}
     rows = db.session.execute(statement, parameters).all()
     more = len(rows) > limit

@@ -24,7 +24,7 @@ from portal.clients.forms import (
     ServiceForm,
 )
 from portal.clock import zone
-from portal.extensions import db
+from portal.extensions import db, plan_for_values
 from portal.feed_component.views import WITH_PETS, page_options, render_client_page
 from portal.forms import LoginAccountForm
 from portal.fragments import render
@@ -58,6 +58,7 @@ def index():
             Client.name.icontains(search, autoescape=True),
             Client.email.icontains(search, autoescape=True),
         ))
+        plan_for_values()
     after_name, after_id = request.args.get("after_name"), id_arg("after_id")
     if after_name is not None and after_id is not None:
         query = query.where(tuple_(Client.name, Client.id) > tuple_(after_name, after_id))
