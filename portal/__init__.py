@@ -169,11 +169,12 @@ def _register_template_helpers(app: Flask) -> None:
     from portal.feed_component.rendered import render_messages
     from portal.models import Feed, Role
     from portal.services import form_keys
+    from portal.urls import kept_url_for
 
     app.jinja_env.globals.update(
         policy=policy, Feed=Feed, Role=Role, unread_badge=unread.badge,
         nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
-        rendered_messages=render_messages,
+        rendered_messages=render_messages, url_for=kept_url_for,
     )
     app.jinja_env.filters.update(
         local_datetime=clock.viewer_datetime, local_time=clock.viewer_time,

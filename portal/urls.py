@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from flask import abort, request, url_for
+from flask import abort, current_app, has_request_context, request, url_for
 from werkzeug.routing import BaseConverter
 
 from portal.models import Feed
@@ -26,6 +26,35 @@ def url_pattern(endpoint: str, **values) -> Callable[[object], str]:
     if url.count(str(mark)) != 1:
         raise ValueError(f"{endpoint}: cannot tell the varying part of {url}")
     return lambda value: url.replace(str(mark), str(value))
+
+
+# Enough for every link of every page a process serves for a while; then it starts again.
+KEPT_URLS = 20_000
+
+
+def kept_url_for(endpoint: str, **values) -> str:
+    """url_for for the templates, each URL built once per process: a URL is the same for the
+    same endpoint and values under the same mount point (the portal sets no URL defaults), and
+    a page builds dozens, at microseconds each. Anything else (an external URL, an anchor, an
+    endpoint relative to the request's blueprint, a list of values, no request) is built as
+    usual."""
+    if (endpoint.startswith(".") or any(name.startswith("_") for name in values)
+            or not has_request_context()):  # emails: external URLs, built by the worker
+        return url_for(endpoint, **values)
+    # With each value's type: 1, 1.0 and True are equal keys but different URLs.
+    key = (endpoint, request.script_root,
+           *[(name, value.__class__, value) for name, value in values.items()])
+    kept = current_app.extensions.setdefault("kept_urls", {})
+    try:
+        return kept[key]
+    except KeyError:
+        pass
+    except TypeError:  # a value that cannot be a key
+        return url_for(endpoint, **values)
+    if len(kept) >= KEPT_URLS:
+        kept.clear()
+    url = kept[key] = url_for(endpoint, **values)
+    return url
 
 
 # The largest id the tables can hold (INTEGER columns on PostgreSQL): a larger number must find
