@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from portal import policy
-from portal.extensions import db
+from portal.driver_reads import DriverRead
 from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, User
 
 CAP = 100
@@ -111,14 +111,14 @@ def total_column(viewer: User, read: tuple[int, Feed, int] | None = None) -> Col
 
 
 @lru_cache(maxsize=64)
-def _total_statement(shape: policy.ViewerShape):
-    return select(total_column(shape))
+def _total_statement(shape: policy.ViewerShape) -> DriverRead:
+    return DriverRead(select(total_column(shape).label("total")))
 
 
 def total(viewer: User) -> int:
     """The navigation badge: one query, prepared once per kind of viewer."""
     statement = _total_statement(policy.viewer_shape(viewer))
-    return db.session.execute(statement, policy.viewer_parameters(viewer)).scalar()
+    return statement.rows(policy.viewer_parameters(viewer))[0].total
 
 
 def nav_total() -> int | None:
@@ -154,8 +154,8 @@ def open_feed(viewer: User, client: Client, feed: Feed | None, feeds: list[Feed]
                   "newest_id": newest_id}
     if with_roster:
         parameters |= policy.roster_parameters(client, viewer.business)
-    rows = db.session.execute(statement, parameters).all()
-    counts = rows[0]._mapping
+    rows = statement.rows(parameters)
+    counts = rows[0]._asdict()
     unread = {tab: counts[tab.value] if tab in others else 0 for tab in feeds}
     roster = policy.roster_of(rows) if with_roster else None
     return OpenedFeed(unread, counts["total"], bool(counts.get("news")), roster)
@@ -163,7 +163,7 @@ def open_feed(viewer: User, client: Client, feed: Feed | None, feeds: list[Feed]
 
 @lru_cache(maxsize=256)
 def _open_feed_statement(shape: policy.ViewerShape, others: tuple[Feed, ...],
-                         opened: Feed | None, with_roster: bool = False):
+                         opened: Feed | None, with_roster: bool = False) -> DriverRead:
     """open_feed's statement for a kind of viewer and set of tabs; `opened` is the feed being
     read up to :newest_id, if any. The client and ids are bound at execution."""
     client_id, newest_id = bindparam("client_id"), bindparam("newest_id")
@@ -175,13 +175,13 @@ def _open_feed_statement(shape: policy.ViewerShape, others: tuple[Feed, ...],
     else:
         columns.append(total_column(shape).label("total"))
     if not with_roster:
-        return select(*columns)
+        return DriverRead(select(*columns))
     # The counts' one row joined to every staff member (to a row of nulls when there is
     # nobody): one round trip instead of two. Their subqueries name no outer column, so the
     # database counts once, not once per staff member.
     counts = select(*columns).subquery("counts")
     roster = policy.roster_subquery()
-    return (
+    return DriverRead(
         select(counts, roster)
         .select_from(counts.outerjoin(roster, true()))
         .order_by(roster.c.name)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 
 from portal import policy, unread
 from portal.clock import ViewerClock, elapsed
+from portal.driver_reads import DriverRead
 from portal.extensions import db, plan_for_values
 from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, User, utcnow
 from portal.urls import url_pattern
@@ -87,14 +88,16 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int,
          with_total: bool = False) -> CenterPage:
     """A page of threads; `with_total` also counts the navigation's unread total in the same
     statement (for the whole page, which shows the navigation)."""
-    statement = _statement(policy.viewer_shape(viewer), filters.show, before is not None, limit,
-                           with_total)
+    read = _read(policy.viewer_shape(viewer), filters.show, before is not None, limit,
+                 with_total)
+    parameters = {**policy.viewer_parameters(viewer), "before": before}
     if filters.search:
         # Added to the built statement: autoescape takes the text itself, not a parameter.
-        statement = statement.where(Client.name.icontains(filters.search, autoescape=True))
+        statement = read.statement.where(Client.name.icontains(filters.search, autoescape=True))
         plan_for_values()
-    parameters = {**policy.viewer_parameters(viewer), "before": before}
-    rows = db.session.execute(statement, parameters).all()
+        rows = db.session.execute(statement, parameters).all()
+    else:
+        rows = read.rows(parameters)
     more = len(rows) > limit
     rows = rows[:limit]
     present = _Presenter(viewer, filters.mixed_feeds)
@@ -103,9 +106,14 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int,
 
 
 @lru_cache(maxsize=256)
-def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int, with_total: bool):
+def _read(shape: policy.ViewerShape, show: str, paged: bool, limit: int,
+          with_total: bool) -> DriverRead:
     """The list's statement for a kind of viewer and filter, built once; who the viewer is
     and the keyset are bound at execution."""
+    return DriverRead(_statement(shape, show, paged, limit, with_total))
+
+
+def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int, with_total: bool):
     marker = func.coalesce(ReadMarker.last_read_id, 0)
     query = (
         select(

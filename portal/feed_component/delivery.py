@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, null, select, type_coerce, union_all
 
 from portal import policy
 from portal.clock import ViewerClock
-from portal.extensions import db
+from portal.driver_reads import DriverRead
 from portal.models import (
     Channel,
     Client,
@@ -82,11 +82,13 @@ _RECEIPTS = (
 )
 # Both in one round trip: outbox rows (by message) have a channel, receipts (by reader) none.
 _BOTH = union_all(_OUTBOX, _RECEIPTS).subquery()
-_DELIVERY = select(_BOTH).order_by(
+_DELIVERY = DriverRead(select(_BOTH).order_by(
     _BOTH.c.subject_id, _BOTH.c.name, _BOTH.c.channel, _BOTH.c.up_to_id
-)
+))
 # For a viewer who is not told who has seen what.
-_OUTBOX_ONLY = _OUTBOX.order_by(Notification.message_id, User.name, Notification.channel)
+_OUTBOX_ONLY = DriverRead(
+    _OUTBOX.order_by(Notification.message_id, User.name, Notification.channel)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,7 @@ class DeliveryLines:
         those messages: marks reached, and when (name, role, marks, times). However long the
         feed went on after them, a reader brings at most their page's receipts and one more."""
         outbox, readers = defaultdict(list), {}
-        rows = db.session.execute(_DELIVERY if self.receipts else _OUTBOX_ONLY, {
+        rows = (_DELIVERY if self.receipts else _OUTBOX_ONLY).rows({
             "client_id": self.client.id, "feed": self.feed, "first_id": first_id,
             "last_id": last_id,
         })

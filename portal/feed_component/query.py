@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from portal import policy
 from portal.clock import ViewerClock
+from portal.driver_reads import DriverRead
 from portal.extensions import db
 from portal.feed_component.delivery import Delivery, DeliveryLines
 from portal.models import (
@@ -53,7 +54,7 @@ _FEED_PAGE = (
 )
 
 
-_ATTACHMENTS = (
+_ATTACHMENTS = DriverRead(
     select(
         Attachment.message_id,
         Attachment.token,
@@ -174,11 +175,11 @@ class FeedPage:
     earlier_before: int | None
 
 
-_NEWEST = (
+_NEWEST = DriverRead(
     _FEED_PAGE.where(Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"))
     .order_by(Message.id.desc()).limit(bindparam("limit"))
 )
-_EARLIER = (
+_EARLIER = DriverRead(
     _FEED_PAGE.where(
         Message.client_id == bindparam("client_id"), Message.feed == bindparam("feed"),
         Message.id < bindparam("before"),
@@ -191,8 +192,7 @@ def load_page(
     client: Client, feed: Feed, viewer: User, *, before: int | None = None, limit: int = 50
 ) -> FeedPage:
     parameters = {"client_id": client.id, "feed": feed, "limit": limit + 1, "before": before}
-    query = _NEWEST if before is None else _EARLIER
-    rows = db.session.execute(query, parameters).all()
+    rows = (_NEWEST if before is None else _EARLIER).rows(parameters)
     has_earlier = len(rows) > limit
     rows = rows[:limit]
     items = Presenter(viewer, client, feed).items(reversed(rows))
@@ -348,7 +348,7 @@ class Presenter:
     def _attachments(self, first_id: int, last_id: int) -> dict[int, list[AttachmentView]]:
         """The attachments of the feed's messages from first_id to last_id, in one query."""
         found: dict[int, list[AttachmentView]] = {}
-        rows = db.session.execute(_ATTACHMENTS, {
+        rows = _ATTACHMENTS.rows({
             "client_id": self.client.id, "feed": self.feed, "first_id": first_id,
             "last_id": last_id,
         })

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from portal import policy, unread
-from portal.extensions import db
+from portal.driver_reads import DriverRead
 from portal.feed_component import query
 from portal.forms import MessageForm
 from portal.fragments import wants_fragment
@@ -117,7 +117,7 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
     return html
 
 
-_SERVICES = (
+_SERVICES_SHOWN = (
     select(
         ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
         ScheduledService.ends_at, ScheduledService.status, ScheduledService.series_id,
@@ -135,15 +135,16 @@ _SERVICES = (
     .limit(SERVICES_SHOWN)
 )
 # Staff see their own visits still on, never cancelled ones.
-_STAFF_SERVICES = _SERVICES.where(
+_STAFF_SERVICES = DriverRead(_SERVICES_SHOWN.where(
     ScheduledService.staff_id == bindparam("staff_id"),
     ScheduledService.status != ServiceStatus.CANCELLED,
-)
+))
+_SERVICES = DriverRead(_SERVICES_SHOWN)
 
 
 UPCOMING_DAYS = 14
 UPCOMING_SHOWN = 20
-_UPCOMING = (
+_UPCOMING = DriverRead(
     select(
         ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
         ScheduledService.ends_at, User.name.label("staff_name"),
@@ -163,7 +164,7 @@ def upcoming_visits(client: Client) -> list:
     """The household's next visits (and one under way) in the next UPCOMING_DAYS days, with
     the first name of who is coming, or None while nobody is assigned."""
     now = utcnow()
-    rows = db.session.execute(_UPCOMING, {
+    rows = _UPCOMING.rows({
         "client_id": client.id, "now": now, "until": now + timedelta(days=UPCOMING_DAYS),
     })
     return [
@@ -177,10 +178,10 @@ def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
     """The sidebar: services, preferred sitters, and for the admin team staff and logins."""
     services = _STAFF_SERVICES if policy.sees_only_own_services(current_user) else _SERVICES
     context = {
-        "services": db.session.execute(services, {
+        "services": services.rows({
             "client_id": client.id, "staff_id": current_user.id,
             "window_start": policy.staff_access_window(current_user.business).start,
-        }).all(),
+        }),
         "preferred_sitters": [member for member in roster if member.is_preferred],
         "repeat_line": schedule.describe_rule,
         "now": utcnow(),

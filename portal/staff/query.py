@@ -12,7 +12,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
 from portal import clock, policy, unread
-from portal.extensions import db
+from portal.driver_reads import DriverRead
 from portal.models import Client, Pet, User, utcnow
 from portal.models.types import UTCDateTime
 from portal.staff import visits
@@ -84,7 +84,7 @@ def load(viewer: User, *, after: tuple[str, int] | None, limit: int,
     parameters = {**policy.viewer_parameters(viewer), "now": utcnow()}
     if after is not None:
         parameters.update(after_name=after[0], after_id=after[1])
-    rows = db.session.execute(statement, parameters).all()
+    rows = statement.rows(parameters)
     more = len(rows) > limit
     rows = rows[:limit]
     profile_url = url_pattern("clients.profile", client_id=0)
@@ -101,7 +101,8 @@ def load(viewer: User, *, after: tuple[str, int] | None, limit: int,
 
 
 @lru_cache(maxsize=64)
-def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int, with_total: bool):
+def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int,
+                    with_total: bool) -> DriverRead:
     """A page of the clients the policy shows this kind of viewer, built once: the page is
     chosen first, by the (business, name, id) index, and only its rows are counted. The
     counts read the page's own columns: the clients table is not read a second time."""
@@ -129,7 +130,7 @@ def _page_statement(shape: policy.ViewerShape, paged: bool, limit: int, with_tot
     )
     if with_total:  # not correlated: the database counts it once, not per row
         statement = statement.add_columns(unread.total_column(shape).label("unread_total"))
-    return statement
+    return DriverRead(statement)
 
 
 # The few badges a page shows, made once: counts stop at unread.CAP.
