@@ -107,6 +107,9 @@ class Delivery:
     settling: bool
 
 
+_NOTHING_TO_SAY = Delivery((), False, False)
+
+
 class _Written(NamedTuple):
     """A notification row just written, in the shape of an _OUTBOX row."""
 
@@ -190,6 +193,8 @@ class DeliveryLines:
         return sorted(seen)
 
     def _line(self, author_id: int, rows, seen) -> Delivery:
+        if not rows and not seen:
+            return _NOTHING_TO_SAY  # most of a feed's older messages: one made for all
         parts, waiting, failed = [], defaultdict(list), False
         for row in rows:
             status = row.status
