@@ -138,7 +138,10 @@ def _fetch(engine, connection, sql: str, parameters) -> tuple | None:
             # No SQLAlchemy Connection or execution context runs this statement: None for both.
             listener(None, cursor, sql, parameters, None, False)
         cursor.execute(sql, parameters)
-        return cursor.fetchone()
+        row = cursor.fetchone()
+        for listener in engine.dispatch.after_cursor_execute:
+            listener(None, cursor, sql, parameters, None, False)
+        return row
     finally:
         cursor.close()
 
