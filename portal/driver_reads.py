@@ -32,7 +32,10 @@ class DriverRead:
         self._lock = Lock()
 
     def rows(self, values: Mapping) -> list:
-        connection = db.session.connection()
+        session = db.session()
+        if session.autoflush:  # what the session holds unwritten is read, as by its execute
+            session.flush()
+        connection = session.connection()
         return self._plan(connection).run(connection, values)
 
     def _plan(self, connection: Connection) -> "_Plan":

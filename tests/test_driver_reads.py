@@ -128,3 +128,15 @@ def test_a_dropped_connection_is_invalidated_and_the_next_session_connects_afres
     with app.app_context():
         assert query._NEWEST.rows(values) == []
         db.session.remove()
+
+
+def test_what_the_session_holds_unwritten_is_read(app, admin, household):
+    with app.app_context():
+        author = db.session.get(User, admin.id)
+        db.session.add(Message(business_id=author.business_id, client_id=household.id,
+                               feed=Feed.CONVERSATION, author_id=author.id, text="Unflushed"))
+        rows = query._NEWEST.rows({"client_id": household.id, "feed": Feed.CONVERSATION,
+                                   "limit": 5})
+        assert [row.text for row in rows] == ["Unflushed"]
+        db.session.rollback()
+        db.session.remove()
