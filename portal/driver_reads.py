@@ -65,6 +65,8 @@ class _Plan:
         self.sql = compiled.string
         self.positional = compiled.positional
         self.names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+        # Named values as the SQL names them (SQLAlchemy escapes names the driver cannot take).
+        self.keys = [compiled.escaped_bind_names.get(name, name) for name in self.names]
         # A value the statement holds itself (a LIMIT, a literal) unless one is given.
         self.binds = [
             (name, name in required, binds[name].value, _bind_converter(binds[name].type, dialect))
@@ -100,7 +102,7 @@ class _Plan:
             converted.append(value if convert is None else convert(value))
         if self.positional:
             return tuple(converted)
-        return dict(zip(self.names, converted, strict=True))
+        return dict(zip(self.keys, converted, strict=True))
 
     def _rows(self, fetched: list) -> list:
         if not fetched:

@@ -574,15 +574,16 @@ def test_a_very_long_reply_without_history_is_kept_whole():
 
 def test_lines_made_to_slow_the_reply_parser_down_are_read_quickly():
     hostile = ("On " + "a " * 20_000 + "\n") * 20 + ("On " + "a " * 140 + "\n") * 200
-    started = time.monotonic()
+    started = time.process_time()
     parse(bytes(message(hostile)))
     # Without the limits of _reply_text this takes minutes.
-    assert time.monotonic() - started < 10
+    assert time.process_time() - started < 10
 
 
 # Most of these took from 18 s to hours before every reading was made linear; on a loaded
 # two-core machine each now takes at most 1.6 s (the 30 MB ones, mostly the email package's
-# own parsing): the bound is five times that.
+# own parsing): the bound is five times that. Counted in this process's CPU time, not on the
+# clock: what else the machine runs (the other test worker, a browser) does not count.
 HOSTILE_SECONDS = 8
 MB = 1024 * 1024
 
@@ -598,9 +599,9 @@ def plain_message(text: bytes) -> bytes:
 
 
 def parse_quickly(raw: bytes) -> ParsedEmail:
-    started = time.monotonic()
+    started = time.process_time()
     parsed = parse(raw)
-    assert time.monotonic() - started < HOSTILE_SECONDS
+    assert time.process_time() - started < HOSTILE_SECONDS
     return parsed
 
 

@@ -117,7 +117,7 @@ def render_client_page(client: Client, feed: Feed, *, before: int | None = None,
     return html
 
 
-_SERVICES_SHOWN = (
+_CLIENT_SERVICES = (
     select(
         ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
         ScheduledService.ends_at, ScheduledService.status, ScheduledService.series_id,
@@ -135,11 +135,11 @@ _SERVICES_SHOWN = (
     .limit(SERVICES_SHOWN)
 )
 # Staff see their own visits still on, never cancelled ones.
-_STAFF_SERVICES = DriverRead(_SERVICES_SHOWN.where(
+_STAFF_SERVICES = DriverRead(_CLIENT_SERVICES.where(
     ScheduledService.staff_id == bindparam("staff_id"),
     ScheduledService.status != ServiceStatus.CANCELLED,
 ))
-_SERVICES = DriverRead(_SERVICES_SHOWN)
+_SERVICES = DriverRead(_CLIENT_SERVICES)
 
 
 UPCOMING_DAYS = 14
