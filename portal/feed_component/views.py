@@ -34,8 +34,9 @@ WITH_PETS_AND_LOGINS = (joinedload(Client.pets), joinedload(Client.logins))
 
 
 def page_options() -> tuple:
-    """What to load with the client for render_client_page: a fragment needs no logins."""
-    return (WITH_PETS,) if wants_fragment() else WITH_PETS_AND_LOGINS
+    """What to load with the client for render_client_page: a fragment (a feed, or earlier
+    messages) shows neither pets nor logins."""
+    return () if wants_fragment() else WITH_PETS_AND_LOGINS
 
 
 def _blank_form() -> MessageForm:
