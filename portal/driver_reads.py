@@ -36,10 +36,10 @@ class DriverRead:
         if session.autoflush:  # what the session holds unwritten is read, as by its execute
             session.flush()
         connection = session.connection()
-        return self._plan(connection).run(connection, values)
+        return self.plan(connection.dialect).run(connection, values)
 
-    def _plan(self, connection: Connection) -> "_Plan":
-        dialect = connection.dialect
+    def plan(self, dialect) -> "_Plan":
+        """The statement as this dialect's driver takes it (compiled on first use)."""
         key = (dialect.name, dialect.driver)  # drivers differ in how values are passed
         plan = self._plans.get(key)
         if plan is None:
@@ -80,7 +80,7 @@ class _Plan:
         self.row_type = namedtuple("Row", statement.selected_columns.keys(), rename=True)
 
     def run(self, connection: Connection, values: Mapping) -> list:
-        parameters = self._parameters(values)
+        parameters = self.parameters(values)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             connection.dispatch.before_cursor_execute(
@@ -95,7 +95,8 @@ class _Plan:
             cursor.close()
         return self._rows(fetched)
 
-    def _parameters(self, values: Mapping):
+    def parameters(self, values: Mapping):
+        """The values as the driver takes them: converted by their types, in its style."""
         converted = []
         for name, required, default, convert in self.binds:
             value = values[name] if required else values.get(name, default)

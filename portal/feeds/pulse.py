@@ -10,13 +10,13 @@ handling.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 
 from flask import session
 from sqlalchemy import Connection, bindparam, exists, select
 
 from portal import policy
+from portal.driver_reads import DriverRead
 from portal.extensions import db
 from portal.models import Business, Client, Feed, LoginSession, Message, Role, User
 from portal.services.accounts import LIVE_SESSION, live_session
@@ -41,6 +41,8 @@ _PULSE = (
     .join(Business, Business.id == User.business_id)
     .where(LIVE_SESSION, User.active)
 )
+# Compiled once per dialect; run here by the driver itself, outside any transaction (_run).
+_PULSE_READ = DriverRead(_PULSE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ def nothing_new(client_id: int, feed: Feed, *, after: int, oldest: int, since: d
     key = session.get("_user_id")  # Flask-Login's session key (see LoginSession)
     if not isinstance(key, str):
         return False
-    row = _run({**live_session(key), "client_id": client_id, "feed": feed.value,
+    row = _run({**live_session(key), "client_id": client_id, "feed": feed,
                 "after": after, "oldest": oldest, "since": since})
     if row is None:
         return False
@@ -96,11 +98,8 @@ def _run(values: dict) -> tuple | None:
     the query itself here, on the request made most often. Statement listeners (the query
     counts of tests and benchmarks) still see it."""
     engine = db.engine
-    sql, names = _driver_sql(engine.dialect)
-    if engine.dialect.name == "sqlite":  # times as SQLAlchemy stores them there: naive UTC text
-        values = {name: _sqlite_time(value) if isinstance(value, datetime) else value
-                  for name, value in values.items()}
-    parameters = values if names is None else tuple(values[name] for name in names)
+    plan = _PULSE_READ.plan(engine.dialect)
+    sql, parameters = plan.sql, plan.parameters(values)
     bound = db.session.session_factory.kw.get("bind")
     if isinstance(bound, Connection):  # sessions bound to one transaction read inside it
         return _fetch(engine, bound.connection.dbapi_connection, sql, parameters)
@@ -144,15 +143,3 @@ def _fetch(engine, connection, sql: str, parameters) -> tuple | None:
         return row
     finally:
         cursor.close()
-
-
-def _sqlite_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-@lru_cache(maxsize=4)
-def _driver_sql(dialect) -> tuple[str, list[str] | None]:
-    """_PULSE as this dialect's driver takes it (its parameter style), and the order of the
-    parameters where they are positional."""
-    compiled = _PULSE.compile(dialect=dialect)
-    return compiled.string, list(compiled.positiontup) if compiled.positional else None
