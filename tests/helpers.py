@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from PIL import Image
-from sqlalchemy import event, func, make_url, select, update
+from sqlalchemy import create_engine, event, func, make_url, select, text, update
 
 from portal.extensions import db
 from portal.models import (
@@ -155,6 +155,16 @@ def count_rows(app, model, *where) -> int:
 # The savepoints that stand for the app's transactions inside a test's own (conftest.py): the
 # app does not send them outside tests.
 _TEST_SAVEPOINTS = re.compile(r"(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) \w+$")
+
+
+def drop_connections_of(app, database_url):
+    """Ends the app's connection on the server's side, as a restart or an idle timeout does."""
+    with app.app_context(), db.engine.connect() as connection:
+        backend = connection.scalar(text("SELECT pg_backend_pid()"))
+    server = create_engine(database_url)
+    with server.connect() as connection:
+        assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    server.dispose()
 
 
 @contextmanager

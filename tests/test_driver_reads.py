@@ -13,8 +13,7 @@ from portal.extensions import db
 from portal.feed_component import query, views
 from portal.models import Feed, Message, Role, ServiceStatus, User, utcnow
 
-from .helpers import POSTGRES_URL, record_sql, update_row
-from .test_database_connections import _drop_connections_of
+from .helpers import POSTGRES_URL, drop_connections_of, record_sql, update_row
 
 
 @pytest.fixture
@@ -119,7 +118,7 @@ def test_a_dropped_connection_is_invalidated_and_the_next_session_connects_afres
     with app.app_context():
         query._NEWEST.rows(values)
         db.session.remove()
-    _drop_connections_of(app, database_url)
+    drop_connections_of(app, database_url)
     with app.app_context():
         with pytest.raises(exc.DBAPIError) as raised:
             query._NEWEST.rows(values)
