@@ -98,6 +98,45 @@ def test_kept_articles_are_what_rendering_gives_for_every_role(
     assert len(shown) <= kept(app) < len(feed_of_every_kind) * len(VIEWERS)
 
 
+# Ages of messages, and moments later the page is seen again: across "just now", the minutes,
+# today, yesterday, the week, and the year (the viewer's zone: America/Chicago).
+AGES = [timedelta(seconds=20), timedelta(minutes=3), timedelta(minutes=58), timedelta(hours=2),
+        timedelta(hours=23), timedelta(days=3), timedelta(days=40), timedelta(days=300)]
+LATER = [timedelta(0), timedelta(seconds=45), timedelta(minutes=1), timedelta(minutes=5),
+         timedelta(hours=1), timedelta(hours=7), timedelta(days=1), timedelta(days=6),
+         timedelta(days=70)]
+
+
+def test_kept_articles_follow_the_clock(app, cast, household, make_message, monkeypatch):
+    # A page's articles are kept by their rows and the viewer's clock (query.Presenter's
+    # article_key): as time passes, a kept article is used only while its words still hold.
+    made = [make_message(household, cast["household_login"], f"aged {n}")
+            for n in range(len(AGES))]
+    start = utcnow()
+    for message, age in zip(made, AGES, strict=True):
+        update_row(app, Message, message.id, created_at=start - age)
+    rendered.clear(app)
+    seen = set()
+    for later in LATER:
+        monkeypatch.setattr(query, "utcnow", lambda later=later: start + later)
+        uncached, first, second = render_three_ways(app, cast["admin"], household)
+        assert first == uncached and second == uncached, later
+        seen.add(uncached)
+    assert len(seen) > len(LATER) // 2  # the words did move on
+
+
+def test_a_page_item_given_a_notice_is_not_kept(app, cast, household, make_message):
+    make_message(household, cast["household_login"], "noticed zq-77")
+    rendered.clear(app)
+    with app.test_request_context():
+        user = db.session.get(User, cast["admin"].id)
+        login_user(user)
+        page = query.load_page(db.session.get(Client, household.id), Feed.CONVERSATION, user)
+        page.items[-1].notice = "Sent again"
+        assert "Sent again" in str(rendered.render_messages(page.items))
+    assert kept(app) == 0
+
+
 def test_rights_of_a_viewer_never_reach_another(
     logged_in, cast, household, feed_of_every_kind
 ):

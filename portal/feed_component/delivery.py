@@ -145,19 +145,21 @@ class DeliveryLines:
             for recipient in told for channel in recipient.channels
         )}
 
-    def for_items(self, items) -> dict[int, Delivery]:
-        """Lines for the FeedItems that show one (not deleted, and the viewer's to see)."""
-        shown = [item for item in items if not item.deleted and self.shows_line(item.author_id)]
+    def for_messages(self, messages) -> dict[int, Delivery]:
+        """Lines for the messages, (id, author id, deleted) in ascending id order, that show
+        one (not deleted, and the viewer's to see)."""
+        shown = [(message_id, author_id) for message_id, author_id, deleted in messages
+                 if not deleted and self.shows_line(author_id)]
         if not shown:
             return {}
         if self._written is not None:
             outbox, readers = self._written, {}
         else:
-            outbox, readers = self._rows(shown[0].id, shown[-1].id)
+            outbox, readers = self._rows(shown[0][0], shown[-1][0])
         return {
-            item.id: self._line(item.author_id, outbox.get(item.id, ()),
-                                self._seen(readers, item.id, item.author_id))
-            for item in shown
+            message_id: self._line(author_id, outbox.get(message_id, ()),
+                                   self._seen(readers, message_id, author_id))
+            for message_id, author_id in shown
         }
 
     def _rows(self, first_id: int, last_id: int) -> tuple[dict[int, list], dict[int, tuple]]:

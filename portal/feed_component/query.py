@@ -1,6 +1,7 @@
 """Reading a feed: one Core query per page, keyset paged, only the columns shown."""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -13,6 +14,7 @@ from portal import policy
 from portal.clock import ViewerClock
 from portal.driver_reads import DriverRead
 from portal.extensions import db
+from portal.feed_component import rendered
 from portal.feed_component.delivery import Delivery, DeliveryLines
 from portal.models import (
     Attachment,
@@ -170,9 +172,11 @@ class FeedItem:
 
 @dataclass(frozen=True, slots=True)
 class FeedPage:
-    items: list[FeedItem]
+    items: "Sequence[FeedItem]"
     # The id to page before for "Load earlier messages", or None at the start of the feed.
     earlier_before: int | None
+    # The newest message's id, None for an empty page.
+    newest_id: int | None = None
 
 
 _NEWEST = DriverRead(
@@ -194,9 +198,10 @@ def load_page(
     parameters = {"client_id": client.id, "feed": feed, "limit": limit + 1, "before": before}
     rows = (_NEWEST if before is None else _EARLIER).rows(parameters)
     has_earlier = len(rows) > limit
-    rows = rows[:limit]
-    items = Presenter(viewer, client, feed).items(reversed(rows))
-    return FeedPage(items, items[0].id if has_earlier else None)
+    rows = rows[:limit][::-1]
+    items = Presenter(viewer, client, feed).presented(rows)
+    return FeedPage(items, rows[0].id if has_earlier else None,
+                    rows[-1].id if rows else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,18 +296,27 @@ class Presenter:
         self.unsends = policy.can_unsend(viewer, client, feed, self.viewer.id, False)
         self.unsend_until = self.clock.now - outbox.undo_window()
         self.deliveries = DeliveryLines(self.viewer, client, feed, self.clock)
+        # What of the viewer any article shows (besides whether it is theirs, and whether they
+        # may delete it): the zone and date its times are read in, whether deletions are
+        # explained, the links' mount point.
+        self.viewer_facts = (self.viewer.time_zone, self.clock.today, self.sees_deletions,
+                             self.delete_url(0))
 
     def items(self, rows, *, files_after: int = 0) -> list[FeedItem]:
         """FeedItems of rows in ascending id order, with the attachments of those above
         files_after (a poll's tombstones need none, and lie far below its new messages)."""
+        return list(self.presented(rows, files_after=files_after))
+
+    def presented(self, rows, *, files_after: int = 0) -> "PresentedRows":
+        """The rows as items built when read (see PresentedRows), their attachments and
+        delivery lines read now."""
         rows = list(rows)
         with_files = [row.id for row in rows if row.id > files_after]
         attachments = self._attachments(with_files[0], with_files[-1]) if with_files else {}
-        items = [self.item(row, attachments.get(row.id, ())) for row in rows]
-        lines = self.deliveries.for_items(items)
-        for item in items:
-            item.delivery = lines.get(item.id)
-        return items
+        lines = self.deliveries.for_messages(
+            (row.id, row.author_id, row.deleted_at is not None) for row in rows
+        )
+        return PresentedRows(self, rows, attachments, lines)
 
     def may_delete(self, author_id: int) -> bool:
         if author_id not in self._deletable:
@@ -311,14 +325,36 @@ class Presenter:
             )
         return self._deletable[author_id]
 
+    def unsend_seconds(self, author_id: int, created_at: datetime, deleted: bool) -> int:
+        """How long the viewer may still unsend the message (0 or less: not at all)."""
+        if self.unsends and author_id == self.viewer.id and not deleted:
+            return math.ceil((created_at - self.unsend_until).total_seconds())
+        return 0
+
+    def article_key(self, row, attachments, delivery, settings: tuple) -> tuple | None:
+        """What the row's article shows, as rendered.shown would find it in the row's FeedItem,
+        without building it (None: an article not to keep, as rendered.lasts says). The row
+        and the viewer's facts determine every field of the item but the relative time, whose
+        words are set by the viewer's date and, within the hour, the minutes passed."""
+        (_id, author_id, _name, _role, _text, created_at, deleted_at, *_rest) = row
+        deleted = deleted_at is not None
+        if self.unsend_seconds(author_id, created_at, deleted) > 0 or (
+            delivery is not None and delivery.retry
+        ):
+            return None
+        seconds = (self.clock.now - created_at).total_seconds()
+        return (
+            "row", settings, self.viewer_facts, tuple(row), author_id == self.viewer.id,
+            self.may_delete(author_id),
+            int(seconds // 60) if seconds < 3600 else None, attachments, delivery,
+        )
+
     def item(self, row, attachments=()) -> FeedItem:
         # Unpacked, not read by name: a Row's named access costs half a microsecond a field.
         (message_id, author_id, author_name, author_role, text, created_at, deleted_at,
          deleted_by_name, unsent, via) = row
         deleted = deleted_at is not None
-        unsend_seconds = 0
-        if self.unsends and author_id == self.viewer.id and not deleted:
-            unsend_seconds = math.ceil((created_at - self.unsend_until).total_seconds())
+        unsend_seconds = self.unsend_seconds(author_id, created_at, deleted)
         exact, relative = self.clock.exact_and_relative(created_at)
         shows_deleter = deleted and self.sees_deletions
         return FeedItem(
@@ -361,6 +397,44 @@ class Presenter:
                 view_url=self.view_url(row.token),
             ))
         return found
+
+
+class PresentedRows(Sequence):
+    """A page's rows as the viewer's FeedItems, each built the first time it is read. The
+    articles kept from an earlier rendering need no item: rendered.render_messages reads
+    their keys from the rows (article_keys), and builds only the items it renders."""
+
+    def __init__(self, presenter: Presenter, rows: list, attachments: dict, lines: dict):
+        self.presenter, self.rows = presenter, rows
+        self.attachments, self.lines = attachments, lines
+        self.built: dict[int, FeedItem] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.rows)))]
+        index = range(len(self.rows))[index]  # negative indexes, and IndexError past the end
+        if index not in self.built:
+            row = self.rows[index]
+            item = self.presenter.item(row, self.attachments.get(row.id, ()))
+            item.delivery = self.lines.get(row.id)
+            self.built[index] = item
+        return self.built[index]
+
+    def article_keys(self, settings: tuple) -> list[tuple | None]:
+        """Each row's key for rendered.render_messages (None: rendered every time). An item
+        already built and given a notice since is never kept, as rendered.lasts says."""
+        keys = []
+        for index, row in enumerate(self.rows):
+            built = self.built.get(index)
+            if built is not None and not rendered.lasts(built):
+                keys.append(None)
+                continue
+            keys.append(self.presenter.article_key(
+                row, tuple(self.attachments.get(row.id, ())), self.lines.get(row.id), settings))
+        return keys
 
 
 def size_label(size: int) -> str:

@@ -9,6 +9,10 @@ different things, so their keys differ: an article can never carry another viewe
 Nothing is ever invalidated by hand: what changes a message (deleting, unsending, its files,
 a notification going out, the minutes passing) changes its key, in every process at once.
 
+A feed page keys its articles by its rows instead (query.Presenter.article_key): the row, and
+the viewer's facts that decide every field of its item, so that an article kept is found
+without building the item at all. The two keys tell the same things apart.
+
 What carries a session or a moment stays out: an article with the Unsend form (a CSRF token
 and a countdown), a notice, or a Retry form (a CSRF token) is rendered every time.
 
@@ -43,7 +47,11 @@ def render_messages(items: Sequence, oob: bool = False) -> Printed:
     store = _store()
     # The settings the template reads: the same in every request of a process, not of a test.
     settings = (oob, current_app.config["DELIVERY_POLL_SECONDS"])
-    keys = [shown(item, settings) if lasts(item) else None for item in items]
+    article_keys = getattr(items, "article_keys", None)  # a page's rows (query.PresentedRows)
+    if article_keys is not None:
+        keys = article_keys(settings)
+    else:
+        keys = [shown(item, settings) if lasts(item) else None for item in items]
     found = store.get_many(keys)
     missing = [index for index, html in enumerate(found) if html is None]
     if missing:

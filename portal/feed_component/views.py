@@ -71,7 +71,7 @@ def feed_context(
     )
     feeds = policy.visible_feeds(current_user, client)
     # The newest messages are on show (not an earlier page): the feed is read up to them.
-    shown_up_to = page.items[-1].id if page.items and before is None else None
+    shown_up_to = page.newest_id if before is None else None
     opened = unread.open_feed(
         current_user, client, feed, feeds, shown_up_to,
         with_roster=with_roster or policy.audience_names_staff(feed),
