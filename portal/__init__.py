@@ -101,6 +101,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.clients import bp as clients_bp
     from portal.feeds import bp as feeds_bp
     from portal.files import bp as files_bp
+    from portal.install import bp as install_bp
     from portal.messages import bp as messages_bp
     from portal.preferences import bp as preferences_bp
     from portal.push import bp as push_bp
@@ -111,7 +112,7 @@ def _register_blueprints(app: Flask) -> None:
 
     blueprints = (
         auth_bp, clients_bp, feeds_bp, files_bp, messages_bp, preferences_bp, settings_bp,
-        staff_bp, push_bp, center_bp, accounts_bp, sms_bp, replies_bp,
+        staff_bp, push_bp, center_bp, accounts_bp, sms_bp, replies_bp, install_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

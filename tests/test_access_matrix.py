@@ -62,6 +62,10 @@ PUBLIC = {
     "static": {"filename": "portal.css"},
     "auth.login": {},
     "push.service_worker": {},
+    # The installable app: named after the business of whoever asks (tests/test_install.py).
+    "install.manifest": {},
+    "install.icon": {"name": "icon-192"},
+    "install.favicon": {},
     "auth.forgot_password": {},
     # A link that does not work answers with a page saying so (tests/test_accounts.py).
     "auth.reset_password": {"token": "not-a-token"},
