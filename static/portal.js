@@ -600,3 +600,31 @@ document.addEventListener("submit", function (event) {
     .catch(function () { return null; })
     .then(finish);
 });
+
+// The phone's menu: the button folds and unfolds it; Escape folds it and gives the button back
+// its focus. Wider screens always show it whole.
+(function () {
+  "use strict";
+  var button = document.getElementById("menu-button");
+  if (!button) return;
+  var bar = button.closest(".topbar");
+  button.hidden = false;
+
+  function setOpen(open) {
+    bar.classList.toggle("menu-open", open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  button.addEventListener("click", function () {
+    setOpen(button.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && bar.classList.contains("menu-open")) {
+      setOpen(false);
+      button.focus();
+    }
+  });
+  window.matchMedia("(max-width: 760px)").addEventListener("change", function (event) {
+    if (!event.matches) setOpen(false);
+  });
+})();

@@ -87,6 +87,11 @@ class User(UserMixin, db.Model):
         return self.active
 
     @property
+    def first_name(self) -> str:
+        """What a small screen shows of the name: its first word."""
+        return self.name.split(maxsplit=1)[0] if self.name.strip() else self.name
+
+    @property
     def is_invited(self) -> bool:
         """Invited and has not set a password yet."""
         return not self.password_hash

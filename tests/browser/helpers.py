@@ -60,3 +60,12 @@ def wait_for_polls(page: Page, count: int) -> None:
 def send(page: Page, text: str) -> None:
     page.locator("#message-text").fill(text)
     page.locator("#feed form.composer").get_by_role("button", name="Send").click()
+
+
+def follow_nav(page: Page, name: str) -> None:
+    """Follows a link of the main navigation as a person would: on a phone, through the menu
+    button first."""
+    menu = page.locator("#menu-button")
+    if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
+        menu.click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()

@@ -48,6 +48,9 @@ def test_invitation_to_password_to_logged_in(app, log_in, new_page, admin, scree
     wendy.get_by_role("button", name="Set password and log in").click()
     expect(wendy).to_have_url(re.compile(r"/today$"), timeout=WAIT)
     expect(wendy.get_by_text("Welcome! Your password is set")).to_be_visible()
+    # Logged in as herself: her name on the phone's menu button, Log out inside the menu.
+    menu = wendy.get_by_role("button", name=re.compile(r"^Wendy\W+menu$"))
+    menu.click()
     expect(wendy.get_by_role("button", name="Log out")).to_be_visible()
 
     # The admin deactivates her in place (htmx): she is logged out on her next request.

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from portal.extensions import db
 from portal.models import Business, Feed, User
 
-from .helpers import HTMX_READY, WAIT
+from .helpers import HTMX_READY, WAIT, follow_nav
 
 pytestmark = pytest.mark.browser
 
@@ -88,7 +88,7 @@ def send(page: Page, text: str) -> None:
 
 
 def open_settings(page: Page) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    follow_nav(page, "Settings")
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible(timeout=WAIT)
 
 
@@ -118,7 +118,7 @@ def set_private_messaging(page: Page, answer: str) -> None:
 
 
 def open_profile_from_clients_list(page: Page, household) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Clients").click()
+    follow_nav(page, "Clients")
     page.locator("#client-results").get_by_role("link", name=household.name, exact=True).click()
     expect(page).to_have_url(re.compile(rf"{profile_url(household)}$"), timeout=WAIT)
     expect(page.get_by_role("heading", name=household.name, level=1)).to_be_visible(timeout=WAIT)
@@ -381,7 +381,7 @@ def test_back_from_another_page_restores_the_whole_private_feed_page(
     wait_for_htmx(page)
     tab(page, "Private").click()
     expect_open_feed(page, "Private", private_url(household))
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    follow_nav(page, "Settings")
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible(timeout=WAIT)
     page.go_back()
     expect_open_feed(page, "Private", private_url(household))

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from portal.models import Role, utcnow
 
-from .helpers import WAIT
+from .helpers import WAIT, follow_nav
 
 pytestmark = pytest.mark.browser
 
@@ -108,7 +108,7 @@ def test_admin_schedules_confirms_overlap_cancels_and_sees_the_week(
     no_sideways_scroll(page)
 
     # The week's schedule: from the navigation, then next week, where the visits are.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Schedule").click()
+    follow_nav(page, "Schedule")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Week of")
     page.get_by_role("link", name="Next week").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(
