@@ -709,3 +709,17 @@ def test_staff_lose_an_archived_clients_pet_photos(app, admin_browser, logged_in
     assert staff.get(url).status_code == 404
     assert logged_in(household_login).get(url).status_code == 200
     assert admin_browser.get(url).status_code == 200
+
+
+def test_a_phone_sees_the_household_at_a_glance_before_the_feed(
+    app, logged_in, household, assigned_staff
+):
+    update_row(app, Client, household.id, gate_code="4321", entry_instructions="Key under the mat",
+               address="1418 W Addison St")
+    page = logged_in(assigned_staff).get(f"/clients/{household.id}").get_data(as_text=True)
+    glance = page[page.index('<details class="key-facts'):page.index("</details>",
+                                                                   page.index("key-facts"))]
+    assert page.index("key-facts") < page.index('id="feed"')
+    for fact in ("4321", "Key under the mat", "1418 W Addison St", "Next visit"):
+        assert fact in glance, fact
+    assert "Unassigned" not in glance  # a sitter's own visit: no name beside it

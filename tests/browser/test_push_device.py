@@ -75,6 +75,11 @@ def test_enable_and_turn_off_this_device(app, vapid, log_in, household_login, li
     scope = page.evaluate("navigator.serviceWorker.ready.then(r => r.scope)")
     assert scope == live_server + "/"
     page.screenshot(path=screenshot_dir / "push-device-enabled.png", full_page=True)
+    # It keeps nothing: after a feed is opened under it, the browser's caches are empty.
+    page.goto(f"/clients/{household_login.client_id}")
+    assert page.evaluate("navigator.serviceWorker.controller !== null")
+    assert page.evaluate("caches.keys()") == []
+    page.goto("/notifications")
 
     page.reload()  # the server knows this device: still on
     expect(section.get_by_role("status")).to_have_text("Notifications are on for this device.")
