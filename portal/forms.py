@@ -15,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from portal.services.uploads import Upload
+from portal.services.uploads import PreparedFile, Upload, UploadError, prepare
 
 # Zones by region (America/Chicago under America); the old aliases (US/Central, EST5EDT) and
 # bare abbreviations are left out: each place once, by the name the zone database keeps.
@@ -82,3 +82,27 @@ class MessageForm(FlaskForm):
             raise ValidationError(
                 f"Messages can be at most {limit:,} characters; this one has {len(field.data):,}."
             )
+
+
+def uploaded_photo(field, refusal: str = "Choose a photo (JPEG, PNG, WebP, GIF or HEIC).") \
+        -> PreparedFile | None:
+    """The photo chosen in a file field, decoded and re-encoded (services.uploads), or None when
+    none was chosen; a refused file becomes the field's error (`refusal` for one that is not a
+    photo at all)."""
+    part = request.files.get(field.name)
+    if part is None or not (part.filename or part.content_length):
+        return None
+    limit = current_app.config["UPLOAD_MAX_FILE_BYTES"]
+    data = part.stream.read(limit + 1)
+    if not data and not part.filename:
+        return None
+    try:
+        prepared = prepare(Upload(part.filename or "", data, part.mimetype),
+                           max_bytes=limit, max_pixels=current_app.config["UPLOAD_MAX_PIXELS"])
+    except UploadError as error:
+        field.errors = [str(error)]
+        return None
+    if not prepared.thumbnail:
+        field.errors = [refusal]
+        return None
+    return prepared

@@ -26,7 +26,7 @@ SPELLINGS = {
     "underscore": "1_000",
 }
 SPELLING_IDS = list(SPELLINGS)
-FIXED = {"feed_name": "conversation", "token": "x" * 22}
+FIXED = {"feed_name": "conversation", "token": "x" * 22, "name": "icon-192"}
 ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 

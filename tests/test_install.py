@@ -2,13 +2,19 @@
 and iOS's home screen need, named after the person's business."""
 
 import io
+import re
 
 import pytest
+from flask import render_template
 from PIL import Image
 
+from portal.extensions import db
+from portal.install.brand import logo_url
 from portal.install.icons import paw_png
+from portal.models import Business
+from portal.storage import storage
 
-from .helpers import update_row
+from .helpers import every_row, png_bytes, update_row
 
 
 def manifest_of(browser) -> dict:
@@ -79,3 +85,105 @@ def test_a_maskable_icon_keeps_the_paw_inside_the_safe_zone():
 def test_unknown_icons_are_not_found(client):
     assert client.get("/icons/icon-1024.png").status_code == 404
     assert client.get("/icons/../portal.css").status_code == 404
+
+
+LOGO = png_bytes((300, 100), "navy")
+
+
+def save_logo(browser, name="Happy Tails Co", data=LOGO, filename="logo.png", **extra):
+    page = browser.get("/settings/business").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    return browser.post("/settings/business", data={
+        "csrf_token": token, "name": name, **extra,
+        **({"logo": (io.BytesIO(data), filename)} if data is not None else {}),
+    }, content_type="multipart/form-data")
+
+
+def logo_key(app, business) -> str | None:
+    with app.app_context():
+        return db.session.get(Business, business.id).logo_key
+
+
+def test_an_admin_names_the_business_and_gives_it_a_logo(app, admin_browser, business, client,
+                                                          household_login, logged_in):
+    response = save_logo(admin_browser)
+    assert response.status_code == 302
+    key = logo_key(app, business)
+    assert key is not None
+    page = admin_browser.get("/settings/business").get_data(as_text=True)
+    assert "Name and logo saved." in page and "Happy Tails Co" in page
+    logo = re.search(r'<img class="brand-logo" src="([^"]+)"', page).group(1)
+    served = admin_browser.get(logo)
+    assert served.status_code == 200 and served.mimetype == "image/webp"
+    image = Image.open(io.BytesIO(served.data))
+    assert image.format == "WEBP" and image.size == (300, 100)  # re-encoded, not the upload
+    assert "default-src 'none'" in served.headers["Content-Security-Policy"]
+    # The client's installed app is named after it, and its icons are drawn from the logo.
+    manifest = manifest_of(logged_in(household_login))
+    assert manifest["name"] == "Happy Tails Co"
+    for icon in manifest["icons"]:
+        assert f"/icons/{business.id}/" in icon["src"]
+        drawn = Image.open(io.BytesIO(client.get(icon["src"]).data))
+        assert drawn.mode == "RGB" and f"{drawn.width}x{drawn.height}" == icon["sizes"]
+        assert drawn.getpixel((0, 0)) == (255, 255, 255)  # on white
+        assert drawn.getpixel((drawn.width // 2, drawn.height // 2))[2] > 100  # navy logo
+    # The only business of this portal: its login page is theirs.
+    login = client.get("/login").get_data(as_text=True)
+    assert "Happy Tails Co" in login and logo in login
+    # Audited, as settings are.
+    audit = admin_browser.get("/settings/audit-log").get_data(as_text=True)
+    assert "Business name" in audit and "Logo" in audit
+
+
+def test_a_new_logo_replaces_the_old_file_and_removing_it_brings_back_the_paw(
+    app, admin_browser, business
+):
+    save_logo(admin_browser)
+    first = logo_key(app, business)
+    save_logo(admin_browser, data=png_bytes((64, 64), "red"))
+    second = logo_key(app, business)
+    assert second != first
+    with app.app_context(), pytest.raises(FileNotFoundError):
+        storage().read(first)
+    save_logo(admin_browser, data=None, remove_logo="y")
+    assert logo_key(app, business) is None
+    with app.app_context(), pytest.raises(FileNotFoundError):
+        storage().read(second)
+    page = admin_browser.get("/clients").get_data(as_text=True)
+    assert 'class="brand-mark"' in page and "brand-logo" not in page
+    assert admin_browser.get(f"/logo/{business.id}").status_code == 404
+    assert admin_browser.get(f"/icons/{business.id}/icon-192.png").status_code == 404
+
+
+@pytest.mark.parametrize(("data", "filename", "error"), [
+    (b"%PDF-1.4 not an image", "logo.pdf", "Choose an image for the logo"),
+    (b"\x89PNG\r\n\x1a\n broken", "logo.png", "is not a photo we can show"),
+])
+def test_a_file_that_is_no_image_is_refused_and_nothing_changes(
+    app, admin_browser, business, data, filename, error
+):
+    before = every_row(app)
+    response = save_logo(admin_browser, name="Renamed", data=data, filename=filename)
+    assert response.status_code == 422
+    assert error in response.get_data(as_text=True)
+    assert every_row(app) == before
+
+
+def test_a_name_another_business_uses_is_refused(app, admin_browser, stranger_business):
+    before = every_row(app)
+    response = save_logo(admin_browser, name=f"  {stranger_business.name.upper()} ", data=None)
+    assert response.status_code == 422
+    assert "Another business on this portal already uses that name." in response.get_data(
+        as_text=True)
+    assert every_row(app) == before
+
+
+def test_emails_show_the_logo_from_the_portal(app, admin_browser, business, smtp, make_user):
+    save_logo(admin_browser)
+    with app.app_context():
+        url = logo_url(db.session.get(Business, business.id), external=True)
+    assert url.startswith(app.config["PORTAL_BASE_URL"] + f"/logo/{business.id}?v=")
+    with app.app_context():
+        html = render_template("email/_brand.html", business=db.session.get(Business,
+                                                                              business.id))
+    assert f'<img src="{url}"' in html

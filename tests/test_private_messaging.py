@@ -296,7 +296,7 @@ def staff_reachable_urls(app, household, messages):
             for token in attachment_tokens(app, message) or ["none"]:
                 values = {"client_id": household.id, "message_id": message.id, "staff_id": 0,
                           "service_id": 0, "reply_id": 0, "pet_id": 0, "token": token,
-                          "kind": "clients", "name": "icon-192"}
+                          "kind": "clients", "name": "icon-192", "business_id": 0}
                 for feed in ("conversation", "private"):
                     values["feed_name"] = feed
                     path = rule.build(values, append_unknown=False)

@@ -26,7 +26,7 @@ from portal.clients.forms import (
 from portal.clock import zone
 from portal.extensions import db, plan_for_values
 from portal.feed_component.views import WITH_PETS, page_options, render_client_page
-from portal.forms import LoginAccountForm
+from portal.forms import LoginAccountForm, uploaded_photo
 from portal.fragments import render
 from portal.loaders import (
     active_staff,
@@ -37,7 +37,7 @@ from portal.loaders import (
 )
 from portal.models import Client, Feed, Pet, Role, User, utcnow
 from portal.services import accounts, clients, form_keys, schedule
-from portal.services.uploads import Upload, UploadError, prepare
+from portal.services.uploads import UploadError
 from portal.storage import storage
 from portal.urls import id_arg
 
@@ -414,28 +414,6 @@ def _business_today():
     return utcnow().astimezone(zone(current_user.business.time_zone)).date()
 
 
-def _photo_upload(form: PetEditForm):
-    """The chosen photo, decoded and re-encoded (services.uploads), or None; a refused file
-    becomes the field's error."""
-    part = request.files.get(form.photo.name)
-    if part is None or not (part.filename or part.content_length):
-        return None
-    limit = current_app.config["UPLOAD_MAX_FILE_BYTES"]
-    data = part.stream.read(limit + 1)
-    if not data and not part.filename:
-        return None
-    try:
-        prepared = prepare(Upload(part.filename or "", data, part.mimetype),
-                           max_bytes=limit, max_pixels=current_app.config["UPLOAD_MAX_PIXELS"])
-    except UploadError as error:
-        form.photo.errors = [str(error)]
-        return None
-    if not prepared.thumbnail:
-        form.photo.errors = ["Choose a photo (JPEG, PNG, WebP, GIF or HEIC)."]
-        return None
-    return prepared
-
-
 @bp.route("/clients/<int:client_id>/pets/<int:pet_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_pet(client_id: int, pet_id: int):
@@ -445,7 +423,7 @@ def edit_pet(client_id: int, pet_id: int):
     form.today = _business_today()
     if form.is_submitted():
         valid = form.validate()
-        photo = _photo_upload(form)
+        photo = uploaded_photo(form.photo)
         if valid and not form.photo.errors:
             try:
                 changes = clients.update_pet(current_user, pet, form.values(), photo=photo,

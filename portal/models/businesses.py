@@ -24,6 +24,9 @@ class Business(db.Model):
     notify_email_default: Mapped[bool] = mapped_column(default=True)
     notify_sms_default: Mapped[bool] = mapped_column(default=False)
     notify_push_default: Mapped[bool] = mapped_column(default=True)
+    # The business's logo: a storage key, processed through the image path like photos (a WebP
+    # of at most 480 px). None: the portal's paw.
+    logo_key: Mapped[str | None] = mapped_column(String(255))
 
     def __repr__(self) -> str:
         return f"<Business {self.id} {self.name!r}>"

@@ -14,8 +14,8 @@ from portal.models import (
     utcnow,
 )
 from portal.services import audit, schedule
+from portal.services.stored_files import replacing
 from portal.services.uploads import PreparedFile, UploadError
-from portal.storage import storage
 
 
 def create_client(
@@ -191,28 +191,19 @@ def update_pet(
     metadata."""
     if photo is not None and (photo.kind != AttachmentKind.IMAGE or not photo.thumbnail):
         raise UploadError("Choose a photo (JPEG, PNG, WebP, GIF or HEIC).")
-    new_key = None
-    try:
+    with replacing(pet.photo_key) as swap:
         changes = _apply(pet, values, allowed)
-        old_key = pet.photo_key
         if photo is not None:
-            new_key = storage().save(photo.thumbnail)
-            pet.photo_key = new_key
-            changes["photo"] = "replaced" if old_key else "added"
-        elif remove_photo and old_key:
+            pet.photo_key = swap.save(photo.thumbnail)
+            changes["photo"] = "replaced" if swap.old_key else "added"
+        elif remove_photo and swap.old_key:
+            swap.remove()
             pet.photo_key = None
             changes["photo"] = "removed"
         if changes:
             audit.record(pet.business_id, actor, "pet.updated", "pet", pet.id,
                          client_id=pet.client_id, changes=changes)
             db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        if new_key:
-            storage().delete(new_key)
-        raise
-    if "photo" in changes and old_key:
-        storage().delete(old_key)
     return changes
 
 

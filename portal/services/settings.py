@@ -1,7 +1,17 @@
+from sqlalchemy import func, select
+
 from portal import policy
 from portal.extensions import db
-from portal.models import Business, User
+from portal.models import AttachmentKind, Business, User
 from portal.services import audit
+from portal.services.stored_files import replacing
+from portal.services.uploads import PreparedFile, UploadError
+
+BUSINESS_NAME_MAX = 200
+
+
+class NameTaken(ValueError):
+    """Another business on this portal goes by the name."""
 
 
 def update_business_settings(actor: User, business: Business, **values) -> None:
@@ -48,3 +58,40 @@ def update_notification_choices(user: User, choices: dict) -> None:
     for channel, value in choices.items():
         setattr(user, f"notify_{channel.value}", value)
     db.session.commit()
+
+
+def update_business_profile(
+    actor: User, business: Business, *, name: str, logo: PreparedFile | None = None,
+    remove_logo: bool = False,
+) -> dict:
+    """The business's name and logo, audited. A new logo replaces the old, whose file is deleted
+    once the change is committed; remove_logo takes it away; a failed save leaves no new file.
+    The logo is stored as its re-encoded thumbnail (uploads.prepare): at most 480 px, WebP, no
+    metadata, transparency kept."""
+    if logo is not None and (logo.kind != AttachmentKind.IMAGE or not logo.thumbnail):
+        raise UploadError("Choose an image for the logo (JPEG, PNG, WebP, GIF or HEIC).")
+    name = " ".join(name.split())
+    if not name or len(name) > BUSINESS_NAME_MAX:
+        raise ValueError(f"The business's name is 1 to {BUSINESS_NAME_MAX} characters.")
+    if name.casefold() != business.name.casefold() and db.session.scalar(
+        select(Business.id).where(func.lower(Business.name) == name.lower(),
+                                  Business.id != business.id)
+    ):
+        raise NameTaken("Another business on this portal already uses that name.")
+    changes = {}
+    with replacing(business.logo_key) as swap:
+        if name != business.name:
+            changes["name"] = {"old": business.name, "new": name}
+            business.name = name
+        if logo is not None:
+            business.logo_key = swap.save(logo.thumbnail)
+            changes["logo"] = {"old": "a logo" if swap.old_key else "none", "new": "a new logo"}
+        elif remove_logo and swap.old_key:
+            swap.remove()
+            business.logo_key = None
+            changes["logo"] = {"old": "a logo", "new": "none"}
+        if changes:
+            audit.record(business.id, actor, "settings.changed", "business", business.id,
+                         **changes)
+            db.session.commit()
+    return changes

@@ -47,8 +47,11 @@ KINDS = {
 # Where each kind of setting is changed, and who may go there.
 PORTAL_SETTINGS = ("settings.portal_settings", policy.can_manage_settings)
 NOTIFICATION_DEFAULTS = ("preferences.business_defaults", policy.can_manage_notifications)
+BUSINESS_PROFILE = ("settings.business_profile", policy.can_manage_settings)
 # Settings by the name the service records -> (label, their page).
 SETTINGS = {
+    "name": ("Business name", BUSINESS_PROFILE),
+    "logo": ("Logo", BUSINESS_PROFILE),
     "private_messaging_enabled": ("Private Messaging", PORTAL_SETTINGS),
     "client_read_receipts": ("Read Receipts for Clients", PORTAL_SETTINGS),
     "staff_access_days": ("Staff access around visits (days)", PORTAL_SETTINGS),

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectChoice, SelectField
-from wtforms.validators import InputRequired, NumberRange
+from wtforms import BooleanField, FileField, IntegerField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from portal.forms import time_zone_choices
 
@@ -36,3 +36,18 @@ class PortalSettingsForm(FlaskForm):
         "and from this many days before each of their visits with the client until this many "
         "days after it ends.",
     )
+
+
+class BusinessProfileForm(FlaskForm):
+    name = StringField(
+        "Business name",
+        validators=[DataRequired("Enter the business's name."), Length(max=200)],
+        description="What your clients and team see: on the login page, at the top of every "
+        "page, in emails, and under the app's icon on their phones.",
+    )
+    logo = FileField(
+        "Choose a logo",
+        description="JPEG, PNG, WebP, GIF or HEIC; square or wide works best. Shown beside "
+        "the name, in emails, and as the installed app's icon.",
+    )
+    remove_logo = BooleanField("Remove the logo")

@@ -4,11 +4,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal import policy
+from portal.forms import uploaded_photo
 from portal.fragments import render
 from portal.loaders import client_of_business
 from portal.services import settings
+from portal.services.uploads import UploadError
 from portal.settings import audit_events, bp
-from portal.settings.forms import PortalSettingsForm
+from portal.settings.forms import BusinessProfileForm, PortalSettingsForm
 from portal.urls import form_ids, id_arg
 
 
@@ -56,6 +58,32 @@ def portal_settings():
         return redirect(url_for("settings.portal_settings"))
     status = 422 if form.errors else 200
     return render_template("settings/portal.html", form=form), status
+
+
+@bp.route("/business", methods=["GET", "POST"])
+def business_profile():
+    """The business's name and logo, wherever the portal shows whose it is."""
+    business = current_user.business
+    form = BusinessProfileForm(obj=business)
+    if form.is_submitted():
+        valid = form.validate()
+        logo = uploaded_photo(form.logo, "Choose an image for the logo (JPEG, PNG, WebP, GIF "
+                                         "or HEIC).")
+        if valid and not form.logo.errors:
+            try:
+                settings.update_business_profile(
+                    current_user, business, name=form.name.data, logo=logo,
+                    remove_logo=form.remove_logo.data,
+                )
+            except UploadError as error:
+                form.logo.errors = [str(error)]
+            except ValueError as error:  # the name: too long once tidied, or another's
+                form.name.errors = [str(error)]
+            else:
+                flash("Name and logo saved.", "success")
+                return redirect(url_for("settings.business_profile"))
+    status = 422 if form.errors or form.logo.errors else 200
+    return render_template("settings/business.html", form=form, business=business), status
 
 
 @bp.route("/permissions", methods=["GET", "POST"])
