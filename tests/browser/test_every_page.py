@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.inbound import queue
@@ -24,8 +24,10 @@ from portal.models import (
     Attachment,
     Business,
     Client,
+    DeliveryStatus,
     Feed,
     InboundChannel,
+    Notification,
     Pet,
     Role,
     ScheduledService,
@@ -144,7 +146,8 @@ def test_every_page_is_swept(app):
 
 def dress_demo(app) -> Demo:
     """The demo business, with Private Messaging on (and an office manager allowed it), a private
-    message, a photo and a file, a reply nobody could be matched to, and a pending import."""
+    message, a photo and a file, a reply nobody could be matched to, a pending import and a
+    notification that failed."""
     with app.app_context():
         demo.seed()
         business = db.session.scalar(select(Business).where(Business.name == demo.BUSINESS_NAME))
@@ -169,6 +172,12 @@ def dress_demo(app) -> Demo:
         template = imports.template_csv("clients").encode("utf-8")
         pending = imports.keep(business, admin, "clients", "clients.csv",
                                imports.read_upload(template, "clients.csv"))
+        # A notification that could not be delivered, for Failed deliveries.
+        db.session.execute(update(Notification).where(Notification.id == db.session.scalar(
+            select(func.min(Notification.id)))).values(
+            status=DeliveryStatus.FAILED, attempts=5,
+            last_error="550 5.1.1 <carla@example.com>: Recipient address rejected: mailbox "
+                       "unavailable (the receiving server's answer, kept whole)"))
         db.session.commit()
         return Demo(
             carla_home=home.id,
