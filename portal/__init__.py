@@ -121,9 +121,12 @@ def _register_blueprints(app: Flask) -> None:
 def _register_error_pages(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
+    from portal.install.brand import PORTAL_NAME, Brand
+
     def error_page(status: int, title: str, text: str):
         def handler(error):
             g.unread_total = None  # no badge: the database may be what failed
+            g.brand = Brand(PORTAL_NAME, None)  # nor the business of a logged-out visitor
             return render_template("error.html", status=status, title=title, text=text), status
 
         return handler

@@ -609,6 +609,8 @@ document.addEventListener("submit", function (event) {
   if (!button) return;
   var bar = button.closest(".topbar");
   button.hidden = false;
+  // The phone's bar folds the menu only now that its button works (portal.css).
+  document.documentElement.classList.add("menu-ready");
 
   function setOpen(open) {
     bar.classList.toggle("menu-open", open);
@@ -618,7 +620,7 @@ document.addEventListener("submit", function (event) {
   button.addEventListener("click", function () {
     setOpen(button.getAttribute("aria-expanded") !== "true");
   });
-  document.addEventListener("keydown", function (event) {
+  bar.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && bar.classList.contains("menu-open")) {
       setOpen(false);
       button.focus();

@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from portal import policy, unread
 from portal.extensions import db
-from portal.models import AuditEvent, Client, Message, Notification, Pet, Role
+from portal.models import (
+    AuditEvent,
+    Client,
+    Message,
+    Notification,
+    Pet,
+    Role,
+    ServiceStatus,
+)
 from portal.models.notifications import DeliveryStatus
 from portal.services import clients as clients_service
 
@@ -712,14 +720,23 @@ def test_staff_lose_an_archived_clients_pet_photos(app, admin_browser, logged_in
 
 
 def test_a_phone_sees_the_household_at_a_glance_before_the_feed(
-    app, logged_in, household, assigned_staff
+    app, logged_in, household, assigned_staff, admin, make_service
 ):
     update_row(app, Client, household.id, gate_code="4321", entry_instructions="Key under the mat",
                address="1418 W Addison St")
-    page = logged_in(assigned_staff).get(f"/clients/{household.id}").get_data(as_text=True)
-    glance = page[page.index('<details class="key-facts'):page.index("</details>",
-                                                                   page.index("key-facts"))]
-    assert page.index("key-facts") < page.index('id="feed"')
-    for fact in ("4321", "Key under the mat", "1418 W Addison St", "Next visit"):
-        assert fact in glance, fact
-    assert "Unassigned" not in glance  # a sitter's own visit: no name beside it
+    # Three weeks of visits of the week before: the page's list of services is full of them.
+    for day in range(21):
+        make_service(household, admin, days_from_now=-7 + day / 3, status=ServiceStatus.COMPLETED)
+
+    def glance_of(person) -> str:
+        page = logged_in(person).get(f"/clients/{household.id}").get_data(as_text=True)
+        start = page.index('<details class="key-facts')
+        assert start < page.index('id="feed"')
+        return page[start:page.index("</details>", start)]
+
+    sitters = glance_of(assigned_staff)
+    for fact in ("4321", "Key under the mat", "1418 W Addison St", "Next visit", "Dog walk"):
+        assert fact in sitters, fact
+    assert "Sam Sitter" not in sitters  # a sitter's own visit: no name beside it
+    # The admin team's next visit is the same one (the completed ones are not), with who comes.
+    assert "Dog walk · Sam Sitter" in glance_of(admin)

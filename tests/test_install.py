@@ -5,7 +5,6 @@ import io
 import re
 
 import pytest
-from flask import render_template
 from PIL import Image
 
 from portal.extensions import db
@@ -14,7 +13,7 @@ from portal.install.icons import paw_png
 from portal.models import Business
 from portal.storage import storage
 
-from .helpers import every_row, png_bytes, update_row
+from .helpers import BASE_URL, deliver, every_row, png_bytes, smtp_mailbox, update_row
 
 
 def manifest_of(browser) -> dict:
@@ -169,21 +168,41 @@ def test_a_file_that_is_no_image_is_refused_and_nothing_changes(
     assert every_row(app) == before
 
 
-def test_a_name_another_business_uses_is_refused(app, admin_browser, stranger_business):
+@pytest.mark.parametrize("spelling", [
+    lambda name: f"  {name.upper()} ",
+    lambda name: f"{name[:2]}\u202e{name[2:]}\u200b",  # a direction control, a zero-width space
+], ids=["case and spaces", "invisible characters"])
+def test_a_name_another_business_uses_is_refused(app, admin_browser, stranger_business,
+                                                 spelling):
     before = every_row(app)
-    response = save_logo(admin_browser, name=f"  {stranger_business.name.upper()} ", data=None)
+    response = save_logo(admin_browser, name=spelling(stranger_business.name), data=None)
     assert response.status_code == 422
     assert "Another business on this portal already uses that name." in response.get_data(
         as_text=True)
     assert every_row(app) == before
 
 
-def test_emails_show_the_logo_from_the_portal(app, admin_browser, business, smtp, make_user):
+def test_emails_show_the_logo_from_the_portal(app, admin_browser, business):
     save_logo(admin_browser)
-    with app.app_context():
-        url = logo_url(db.session.get(Business, business.id), external=True)
-    assert url.startswith(app.config["PORTAL_BASE_URL"] + f"/logo/{business.id}?v=")
-    with app.app_context():
-        html = render_template("email/_brand.html", business=db.session.get(Business,
-                                                                              business.id))
-    assert f'<img src="{url}"' in html
+    with smtp_mailbox(app) as mailbox:
+        with app.app_context():
+            url = logo_url(db.session.get(Business, business.id), external=True)
+        assert admin_browser.submit("/staff/new", {"name": "Wendy Walker",
+                                                   "email": "wendy@example.com"}).status_code == 302
+        deliver(app)
+        email = mailbox.inbox.to("wendy@example.com")[0]
+    assert url.startswith(f"{BASE_URL}/logo/{business.id}?v=")
+    html = email.get_body(("html",)).get_content()
+    assert f'<img src="{url}" alt="Happy Tails Co"' in html
+    # The URL answers with the logo, to a mail client that has no session.
+    assert app.test_client().get(url.removeprefix(BASE_URL)).mimetype == "image/webp"
+
+
+def test_a_portal_of_several_businesses_names_none_before_login(
+    app, client, business, stranger_business, admin_browser
+):
+    save_logo(admin_browser)
+    page = client.get("/login").get_data(as_text=True)
+    assert "Client Portal" in page and "Happy Tails Co" not in page
+    assert "brand-logo" not in page and 'class="brand-mark"' in page
+    assert manifest_of(client)["name"] == "Client Portal"

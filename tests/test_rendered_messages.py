@@ -66,15 +66,19 @@ def feed_of_every_kind(app, cast, household, make_message):
 
 
 def render_three_ways(app, viewer, client, feed=Feed.CONVERSATION) -> tuple[str, str, str]:
-    """The viewer's page of messages rendered straight by the template, then through the cache
-    (whatever it kept before), then again (all kept now)."""
+    """The viewer's page of messages rendered straight by the template; through the cache as a
+    page does (whatever it kept before; keyed by its rows, before any item is built); and so
+    again (all kept now). Each from a page of its own."""
     with app.test_request_context():
         user = db.session.get(User, viewer.id)
         login_user(user)
-        page = query.load_page(db.session.get(Client, client.id), feed, user)
-        uncached = "".join(rendered._render(page.items, False))
-        return uncached, str(rendered.render_messages(page.items)), str(
-            rendered.render_messages(page.items))
+
+        def page():
+            return query.load_page(db.session.get(Client, client.id), feed, user).items
+
+        first, second = str(rendered.render_messages(page())), str(
+            rendered.render_messages(page()))
+        return "".join(rendered._render(list(page()), False)), first, second
 
 
 def kept(app) -> int:

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from flask import current_app
 
@@ -103,12 +104,20 @@ def store_for(config) -> "LocalStore | RedisStore":
     return RedisStore(config["REDIS_URL"], local, prefix=_redis_prefix(config))
 
 
+# Python that decides what an article says from its key: a feed page's key holds the row and
+# the viewer's facts, and these turn them into words (times, the text's links, the item).
+ARTICLE_CODE = ("portal/clock.py", "portal/text.py", "portal/feed_component/query.py",
+                "portal/feed_component/delivery.py")
+
+
 def _redis_prefix(config) -> str:
-    """Keys of this template's and these settings' articles: a deployment changing either does
-    not read what the one before kept."""
+    """Keys of this template's, this code's and these settings' articles: a deployment changing
+    any of them does not read what the one before kept."""
     template = current_app.jinja_env.loader.get_source(current_app.jinja_env, TEMPLATE)[0]
+    root = Path(__file__).resolve().parents[2]
+    code = "".join((root / name).read_text() for name in ARTICLE_CODE)
     version = hashlib.blake2b(
-        f"{template}|{config['DELIVERY_POLL_SECONDS']}".encode(), digest_size=8
+        f"{template}|{code}|{config['DELIVERY_POLL_SECONDS']}".encode(), digest_size=8
     ).hexdigest()
     return f"{config.get('RENDERED_MESSAGES_REDIS_PREFIX', 'portal')}:message:{version}:"
 

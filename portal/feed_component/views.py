@@ -142,6 +142,24 @@ _STAFF_SERVICES = DriverRead(_CLIENT_SERVICES.where(
 ))
 _SERVICES = DriverRead(_CLIENT_SERVICES)
 
+# The household's next visit still to come or under way (not cancelled, not done), for the
+# phone's "At a glance": however many visits the list above holds before it.
+_COMING = (
+    select(ScheduledService.title, ScheduledService.starts_at, ScheduledService.ends_at,
+           User.name.label("staff_name"))
+    .outerjoin(User, User.id == ScheduledService.staff_id)
+    .where(
+        ScheduledService.client_id == bindparam("client_id"),
+        ScheduledService.ends_at > bindparam("now"),
+        ScheduledService.status != ServiceStatus.CANCELLED,
+        ScheduledService.status != ServiceStatus.COMPLETED,
+    )
+    .order_by(ScheduledService.starts_at, ScheduledService.id)
+    .limit(1)
+)
+_NEXT_VISIT = DriverRead(_COMING)
+_MY_NEXT_VISIT = DriverRead(_COMING.where(ScheduledService.staff_id == bindparam("staff_id")))
+
 
 UPCOMING_DAYS = 14
 UPCOMING_SHOWN = 20
@@ -177,15 +195,17 @@ def upcoming_visits(client: Client) -> list:
 
 def _profile_context(client: Client, roster: list[policy.StaffMember]) -> dict:
     """The sidebar: services, preferred sitters, and for the admin team staff and logins."""
-    services = _STAFF_SERVICES if policy.sees_only_own_services(current_user) else _SERVICES
+    own_only = policy.sees_only_own_services(current_user)
+    now = utcnow()
+    values = {"client_id": client.id, "staff_id": current_user.id, "now": now,
+              "window_start": policy.staff_access_window(current_user.business).start}
     context = {
-        "services": services.rows({
-            "client_id": client.id, "staff_id": current_user.id,
-            "window_start": policy.staff_access_window(current_user.business).start,
-        }),
+        "services": (_STAFF_SERVICES if own_only else _SERVICES).rows(values),
+        "next_visit": next(iter((_MY_NEXT_VISIT if own_only else _NEXT_VISIT).rows(values)),
+                           None),
         "preferred_sitters": [member for member in roster if member.is_preferred],
         "repeat_line": schedule.describe_rule,
-        "now": utcnow(),
+        "now": now,
     }
     if policy.can_manage_clients(current_user):
         context["staff"] = roster

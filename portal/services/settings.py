@@ -1,4 +1,7 @@
+import unicodedata
+
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from portal import policy
 from portal.extensions import db
@@ -8,6 +11,9 @@ from portal.services.stored_files import replacing
 from portal.services.uploads import PreparedFile, UploadError
 
 BUSINESS_NAME_MAX = 200
+
+
+NAME_TAKEN = "Another business on this portal already uses that name."
 
 
 class NameTaken(ValueError):
@@ -70,14 +76,29 @@ def update_business_profile(
     metadata, transparency kept."""
     if logo is not None and (logo.kind != AttachmentKind.IMAGE or not logo.thumbnail):
         raise UploadError("Choose an image for the logo (JPEG, PNG, WebP, GIF or HEIC).")
-    name = " ".join(name.split())
+    name = business_name(name)
     if not name or len(name) > BUSINESS_NAME_MAX:
         raise ValueError(f"The business's name is 1 to {BUSINESS_NAME_MAX} characters.")
-    if name.casefold() != business.name.casefold() and db.session.scalar(
-        select(Business.id).where(func.lower(Business.name) == name.lower(),
-                                  Business.id != business.id)
-    ):
-        raise NameTaken("Another business on this portal already uses that name.")
+    # (SQLite's lower() folds only ASCII letters: there, names differing in the case of other
+    # letters pass this check; PostgreSQL folds them all.)
+    if db.session.scalar(select(Business.id).where(func.lower(Business.name) == name.lower(),
+                                                   Business.id != business.id)):
+        raise NameTaken(NAME_TAKEN)
+    try:
+        return _save_profile(actor, business, name, logo, remove_logo)
+    except IntegrityError:  # another admin took the name since the check
+        raise NameTaken(NAME_TAKEN) from None
+
+
+def business_name(text: str) -> str:
+    """A name as typed, tidied: single spaces, no control or direction characters (which would
+    make one name look like another's)."""
+    shown = "".join(char for char in text if unicodedata.category(char) not in ("Cc", "Cf"))
+    return " ".join(shown.split())
+
+
+def _save_profile(actor: User, business: Business, name: str, logo: PreparedFile | None,
+                  remove_logo: bool) -> dict:
     changes = {}
     with replacing(business.logo_key) as swap:
         if name != business.name:

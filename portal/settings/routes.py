@@ -77,7 +77,7 @@ def business_profile():
                 )
             except UploadError as error:
                 form.logo.errors = [str(error)]
-            except ValueError as error:  # the name: too long once tidied, or another's
+            except ValueError as error:  # the name: another business's, or empty once tidied
                 form.name.errors = [str(error)]
             else:
                 flash("Name and logo saved.", "success")

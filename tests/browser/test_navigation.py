@@ -35,9 +35,9 @@ def test_the_phone_menu_opens_and_closes_by_keyboard(
     expect(clients).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     page.screenshot(path=screenshot_dir / "navigation-phone-open.png")
-    # Tab leads from the button into the menu it opened.
+    # Tab leads from the button into the links it unfolded.
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.closest('#site-menu') !== null")
+    expect(clients).to_be_focused()
 
     page.keyboard.press("Escape")
     expect(button).to_have_attribute("aria-expanded", "false")
@@ -46,9 +46,10 @@ def test_the_phone_menu_opens_and_closes_by_keyboard(
     # Nothing is wider than the phone, open or closed.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
+    page.goto("/messages")
     button.click()
     clients.click()
-    expect(page).to_have_url(f"{page.url.split('/clients')[0]}/clients")
+    expect(page).to_have_url(re.compile(r"/clients$"))
     expect(button).to_have_attribute("aria-expanded", "false")  # a new page starts folded
 
 
