@@ -5,6 +5,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from ..helpers import png_bytes
 from .helpers import WAIT, expect_focused, wait_for_htmx
@@ -29,6 +30,23 @@ def tab_to(page: Page, pattern: str, *, backwards: bool = False, most: int = 12)
     raise AssertionError(f"no {pattern!r} within {most} presses; focus is on {focused(page)!r}")
 
 
+def open_picker(page: Page):
+    """Presses Space on the focused file input: the file chooser it opens. On a loaded machine
+    the first press's chooser was now and then never reported (about one run in three, with the
+    other suite running beside it): a second press, as a person would, is allowed. The focus is
+    checked before each, so the keyboard is still what opens it."""
+    for attempt in range(2):
+        assert focused(page) == "message-files"
+        try:
+            with page.expect_file_chooser(timeout=WAIT // 2) as chooser:
+                page.keyboard.press("Space")
+            return chooser.value
+        except PlaywrightTimeoutError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
 def test_write_attach_send_and_delete_by_keyboard(
     undo_window_over, log_in, admin, household, viewport, screenshot_dir
@@ -36,14 +54,14 @@ def test_write_attach_send_and_delete_by_keyboard(
     page = log_in(admin, **({"viewport": viewport} if viewport else {}))
     page.goto(f"/clients/{household.id}")
     wait_for_htmx(page)
+    # Keys reach the page either way; a file picker opens only for the window in front.
+    page.bring_to_front()
     page.locator("#message-text").focus()  # where Tab from the page's top leads, eventually
     page.keyboard.type("Sent without a mouse")
 
     tab_to(page, "^message-files$")  # the picker: a real file input, styled as its label
-    with page.expect_file_chooser(timeout=WAIT) as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files([{"name": "rex.png", "mimeType": "image/png",
-                              "buffer": png_bytes((64, 64))}])
+    open_picker(page).set_files([{"name": "rex.png", "mimeType": "image/png",
+                                  "buffer": png_bytes((64, 64))}])
     expect(page.locator("#attachment-previews")).to_contain_text("rex.png")
 
     tab_to(page, "^Send$")
