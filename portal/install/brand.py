@@ -4,12 +4,13 @@ app show them; "Client Portal" and the paw when there is neither."""
 import hashlib
 from dataclasses import dataclass
 
-from flask import current_app, g, has_request_context, url_for
+from flask import g, has_request_context, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Business
+from portal.notifications.links import external_url
 
 PORTAL_NAME = "Client Portal"  # nobody logged in on a portal of several businesses
 
@@ -48,8 +49,7 @@ def logo_url(business: Business, *, external: bool = False) -> str | None:
     values = {"business_id": business.id, "v": version(business)}
     if has_request_context() and not external:
         return url_for("install.logo", **values)
-    path = current_app.url_map.bind("portal").build("install.logo", values)
-    return current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
+    return external_url("install.logo", **values)
 
 
 def icon_url(name: str) -> str:

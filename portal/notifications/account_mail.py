@@ -24,6 +24,7 @@ from portal.models import (
 )
 from portal.notifications import email
 from portal.notifications.errors import PermanentError, TransientError
+from portal.notifications.links import external_url
 from portal.notifications.outbox import (
     claim_rows,
     failed_rows,
@@ -157,7 +158,7 @@ def compose(row: AccountEmail) -> MailMessage:
         "for_client": user.role == Role.CLIENT,
         "lifetime": _lifetime_words(kind),
         "when": row.created_at.astimezone(zone(user.time_zone)).strftime("%b %-d at %-I:%M %p"),
-        "forgot_link": _absolute("auth.forgot_password"),
+        "forgot_link": external_url("auth.forgot_password"),
     }
     return MailMessage(
         subject=email.header_safe(SUBJECTS[kind].format(business=business.name)),
@@ -172,13 +173,7 @@ def _link(user: User, kind: AccountEmailKind) -> str | None:
     if kind not in LINKS:
         return None
     endpoint, purpose = LINKS[kind]
-    return _absolute(endpoint, token=make(user, purpose))
-
-
-def _absolute(endpoint: str, **values) -> str:
-    # Built without a request: the worker has none.
-    path = current_app.url_map.bind("portal").build(endpoint, values)
-    return current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
+    return external_url(endpoint, token=make(user, purpose))
 
 
 def _lifetime_words(kind: AccountEmailKind) -> str | None:

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
@@ -10,6 +9,7 @@ from portal.bidi import without_bidi_controls
 from portal.clock import zone
 from portal.extensions import db
 from portal.models import Attachment, Client, Feed, Message
+from portal.notifications.links import external_url
 
 EXCERPT_LENGTH = 280
 
@@ -65,11 +65,7 @@ def _notice(message: Message, client: Client, attachments: int) -> Notice:
     excerpt = None
     if show_text and text:
         excerpt = text if len(text) <= EXCERPT_LENGTH else text[:EXCERPT_LENGTH - 1] + "…"
-    # Built without a request: the worker has none.
-    path = current_app.url_map.bind("portal").build(
-        "feeds.show", {"client_id": client.id, "feed_name": message.feed.value}
-    )
-    link = current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
+    link = external_url("feeds.show", client_id=client.id, feed_name=message.feed.value)
     local = message.created_at.astimezone(zone(business.time_zone))
     return Notice(
         message.id, client.id, without_bidi_controls(client.name), message.feed,
