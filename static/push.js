@@ -14,11 +14,16 @@
   var csrfToken = (JSON.parse(document.body.getAttribute("hx-headers") || "{}"))["X-CSRFToken"];
   var key = section.dataset.applicationServerKey;
   var knownDevices = (section.dataset.knownDevices || "").split(" ").filter(Boolean);
+  var iosSteps = section.querySelector("[data-install-ios]");
 
   var MESSAGES = {
     unconfigured: "App notifications are not set up on this portal yet.",
-    unsupported: "This browser cannot show notifications from the portal. On an iPhone or iPad, " +
-      "add the portal to your Home Screen (Share, then Add to Home Screen) and open it from there.",
+    unsupported: "This browser cannot show notifications from the portal. An up-to-date Chrome, " +
+      "Edge, Firefox or Safari can.",
+    // iOS delivers web push only to a site added to the Home Screen and opened from there.
+    iosInstall: "On an iPhone or iPad, notifications come to the portal's app on your Home Screen:",
+    iosUpdate: "Notifications in the app need iOS 16.4 or later: update your iPhone or iPad, " +
+      "then open the portal from your Home Screen again.",
     denied: "Notifications are blocked for this site. Allow them in your browser's site " +
       "settings, then reload this page.",
     off: "Notifications are off on this device.",
@@ -36,12 +41,23 @@
     status.textContent = message || MESSAGES[state];
     enableRow.hidden = state !== "off";
     disableRow.hidden = state !== "enabled";
+    iosSteps.hidden = state !== "iosInstall";
     enableButton.disabled = disableButton.disabled = false;
   }
 
   function supported() {
     return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window &&
       window.isSecureContext && window.crypto && window.crypto.subtle;
+  }
+
+  function onIos() {
+    // iPadOS presents itself as a Mac; only its touch screen tells it apart.
+    return /iPhone|iPad|iPod/.test(navigator.userAgent) ||
+      (/Macintosh/.test(navigator.userAgent) && navigator.maxTouchPoints > 1);
+  }
+
+  function installed() {
+    return navigator.standalone === true || window.matchMedia("(display-mode: standalone)").matches;
   }
 
   function keyBytes(base64url) {
@@ -140,7 +156,8 @@
 
   function start() {
     if (!key) return show("unconfigured");
-    if (!supported()) return show("unsupported");
+    if (onIos() && !installed()) return show("iosInstall");
+    if (!supported()) return show(onIos() ? "iosUpdate" : "unsupported");
     if (Notification.permission === "denied") return show("denied");
     enableButton.addEventListener("click", enable);
     disableButton.addEventListener("click", disable);
@@ -156,5 +173,43 @@
     }).catch(function () { show("off"); });
   }
 
+  // Browsers that can install the portal themselves (Chrome, Edge on Android and computers) say
+  // so with beforeinstallprompt; the offer shows only then, and goes once it is installed.
+  function offerInstall() {
+    var offer = section.querySelector("[data-install-offer]");
+    var offerStatus = offer.querySelector("[data-install-status]");
+    var installRow = offer.querySelector("[data-install-row]");
+    var installButton = installRow.querySelector("button");
+    var prompt = null;
+
+    function installedNow() {
+      prompt = null;
+      installRow.hidden = true;
+      offerStatus.textContent = "Installed: open the portal from your home screen or app list.";
+    }
+
+    window.addEventListener("beforeinstallprompt", function (event) {
+      event.preventDefault();  // offered here, where it is explained, not in a banner
+      prompt = event;
+      offer.hidden = false;
+      installButton.disabled = false;
+    });
+    window.addEventListener("appinstalled", installedNow);
+    installButton.addEventListener("click", function () {
+      if (!prompt) return;
+      installButton.disabled = true;
+      offerStatus.textContent = "Follow your browser's prompt to install the app.";
+      prompt.prompt();
+      prompt.userChoice.then(function (choice) {
+        if (choice.outcome === "accepted") return installedNow();
+        // A prompt is shown once; the browser's own menu can still install it later.
+        prompt = null;
+        installRow.hidden = true;
+        offerStatus.textContent = "Not installed. You can install it later from your browser's menu.";
+      });
+    });
+  }
+
+  offerInstall();
   start();
 })();

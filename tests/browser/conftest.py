@@ -2,15 +2,13 @@
 
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from flask import got_request_exception
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
-from ..helpers import PASSWORD
-from .helpers import WAIT
+from .helpers import WAIT, log_in_through_form
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers run as root), and nothing that phones home or updates mid-run.
@@ -113,14 +111,7 @@ def log_in(new_page):
 
     def log_in(user, **context_options) -> Page:
         page = new_page(**context_options)
-        page.goto("/login")
-        page.get_by_label("Email").fill(user.email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in", exact=True).click()
-        # Waits for the redirect to the user's home page to load; a refused login stays here.
-        page.wait_for_url(lambda url: urlsplit(url).path != "/login", timeout=WAIT)
-        # Logged in: the page has the Log out form (on a phone, folded in the menu).
-        expect(page.locator("form[data-logout]")).to_have_count(1, timeout=WAIT)
+        log_in_through_form(page, user)
         return page
 
     return log_in

@@ -2,11 +2,26 @@
 
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
+
+from ..helpers import PASSWORD
 
 # Every wait is explicit and short: a local server answers in milliseconds.
 WAIT = 5_000
+
+
+def log_in_through_form(page: Page, user) -> None:
+    """Logs in through the real login form; returns on the user's home page."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    # Waits for the redirect to the user's home page to load; a refused login stays here.
+    page.wait_for_url(lambda url: urlsplit(url).path != "/login", timeout=WAIT)
+    # Logged in: the page has the Log out form (on a phone, folded in the menu).
+    expect(page.locator("form[data-logout]")).to_have_count(1, timeout=WAIT)
 
 
 def mark_page(page: Page) -> None:

@@ -18,7 +18,8 @@ from playwright.sync_api import expect
 from portal.models import PushSubscription
 
 from ..helpers import b64url, count_rows, new_key_pair
-from .helpers import WAIT, wait_until
+from .conftest import CHROMIUM, CHROMIUM_ARGS
+from .helpers import WAIT, log_in_through_form, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -177,3 +178,81 @@ def test_logging_out_turns_off_this_device(app, vapid, log_in, household_login):
     expect(page).to_have_url(re.compile(r"/login$"), timeout=WAIT)
     assert count_rows(app, PushSubscription) == 0
     assert page.evaluate("localStorage.getItem('fake-subscribed')") is None
+
+
+IPHONE = {
+    "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+                  "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+}
+IPAD_AS_A_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 " \
+                "(KHTML, like Gecko) Version/18.1 Safari/605.1.15"
+# Safari itself cannot run here: what it alone has is set by init scripts.
+OPENED_FROM_HOME_SCREEN = "Object.defineProperty(navigator, 'standalone', {get: () => true});"
+
+
+def test_iphone_is_shown_how_to_add_to_the_home_screen(vapid, log_in, household_login,
+                                                      screenshot_dir):
+    page = log_in(household_login, **IPHONE)
+    page.goto("/notifications")
+    section = page.locator("#push-device")
+    expect(section.get_by_role("status")).to_have_text(
+        "On an iPhone or iPad, notifications come to the portal's app on your Home Screen:")
+    steps = section.get_by_role("listitem")
+    expect(steps).to_have_count(3)
+    expect(steps.nth(0)).to_contain_text("Tap Share")
+    expect(steps.nth(1)).to_have_text("Choose Add to Home Screen, then Add.")
+    expect(section.get_by_role("button", name="Enable notifications on this device")).to_be_hidden()
+    section.scroll_into_view_if_needed()
+    page.screenshot(path=screenshot_dir / "push-device-iphone.png", full_page=True)
+
+    # Opened from the Home Screen, the same iPhone enables notifications as any browser.
+    page.add_init_script(OPENED_FROM_HOME_SCREEN)
+    page.reload()
+    expect(section.get_by_role("status")).to_have_text("Notifications are off on this device.")
+    expect(steps.first).to_be_hidden()
+    enable = section.get_by_role("button", name="Enable notifications on this device")
+    expect(enable).to_be_visible()
+
+    # An app on iOS before 16.4 has no web push: the way out is an update.
+    page.add_init_script("delete window.PushManager;")
+    page.reload()
+    expect(section.get_by_role("status")).to_contain_text("need iOS 16.4 or later")
+
+
+def test_ipad_presenting_itself_as_a_mac_is_shown_the_steps(vapid, log_in, household_login):
+    page = log_in(household_login, user_agent=IPAD_AS_A_MAC)
+    page.add_init_script("Object.defineProperty(navigator, 'maxTouchPoints', {get: () => 5});")
+    page.goto("/notifications")
+    expect(page.locator("#push-device").get_by_role("status")).to_contain_text(
+        "notifications come to the portal's app on your Home Screen")
+
+    # A Mac (no touch screen) is not told to look for a Home Screen.
+    page = log_in(household_login, user_agent=IPAD_AS_A_MAC)
+    page.goto("/notifications")
+    expect(page.locator("#push-device").get_by_role("status")).to_have_text(
+        "Notifications are off on this device.")
+
+
+def test_chromium_offers_to_install_the_app(browser, vapid, household_login, live_server,
+                                            tmp_path, screenshot_dir):
+    # Chromium offers installing (beforeinstallprompt) only in a profile kept on disk.
+    context = browser.browser_type.launch_persistent_context(
+        tmp_path / "profile", executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+        base_url=live_server)
+    try:
+        page = context.pages[0] if context.pages else context.new_page()
+        log_in_through_form(page, household_login)
+        page.goto("/notifications")
+        offer = page.locator("[data-install-offer]")
+        install = offer.get_by_role("button", name="Install the app")
+        expect(install).to_be_visible(timeout=10_000)
+        expect(offer.get_by_role("status")).to_have_text(
+            "Install the portal as an app: it opens from your home screen in its own window.")
+        page.screenshot(path=screenshot_dir / "push-device-install-offer.png", full_page=True)
+        install.click()
+        expect(offer.get_by_role("status")).to_have_text(
+            "Follow your browser's prompt to install the app.")
+        expect(install).to_be_disabled()
+    finally:
+        context.close()
