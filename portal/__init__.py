@@ -171,18 +171,19 @@ def _database_unavailable(error: DBAPIError):
 def _register_template_helpers(app: Flask) -> None:
     from portal import bidi, clock, phones, policy, unread
     from portal.feed_component.rendered import render_messages
-    from portal.models import Feed, Role
+    from portal.models import DeliveryStatus, Feed, Role
     from portal.services import form_keys
     from portal.urls import kept_url_for
 
     app.jinja_env.globals.update(
-        policy=policy, Feed=Feed, Role=Role, unread_badge=unread.badge,
-        nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
-        rendered_messages=render_messages, url_for=kept_url_for,
+        policy=policy, Feed=Feed, Role=Role, DeliveryStatus=DeliveryStatus,
+        unread_badge=unread.badge, nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
+        rendered_messages=render_messages, url_for=kept_url_for, zone_label=clock.zone_label,
     )
     app.jinja_env.filters.update(
         local_datetime=clock.viewer_datetime, local_time=clock.viewer_time,
         visit_span=clock.viewer_visit_span, phone=phones.readable,
+        business_time=clock.business_day_and_time,
     )
     app.jinja_env.finalize = bidi.finalize
     app.jinja_env.trim_blocks = True

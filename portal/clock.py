@@ -100,6 +100,23 @@ def exact_time(moment: datetime, time_zone: str) -> str:
     return _exact(moment.astimezone(zone(time_zone)))
 
 
+def day_and_time(moment: datetime, time_zone: str, now: datetime | None = None) -> str:
+    """"Mon, Dec 14, 8:00 AM CST" in the given zone: when something is to happen; with the
+    year when that is not this year there ("Mon, Jan 4, 2027, 8:00 AM CST")."""
+    tz = zone(time_zone)
+    local = moment.astimezone(tz)
+    this_year = (now or datetime.now(UTC)).astimezone(tz).year
+    year = f", {local.year}" if local.year != this_year else ""
+    return (f"{_DAYS[local.weekday()]}, {_MONTHS[local.month]} {local.day}{year}, "
+            f"{_clock(local)} {local.tzname()}")
+
+
+def zone_label(time_zone: str) -> str:
+    """A zone as people name it: "Chicago time" for America/Chicago, "UTC" for UTC."""
+    place = time_zone.rsplit("/", 1)[-1].replace("_", " ")
+    return place if place == "UTC" else f"{place} time"
+
+
 def elapsed(moment: datetime, now: datetime) -> str:
     """How long since, as a length of time: "12 min", "5 h", "3 days"."""
     minutes = int((now - moment).total_seconds() // 60)
@@ -153,6 +170,14 @@ def viewer_datetime(moment: datetime) -> str:
     from flask_login import current_user
 
     return moment.astimezone(zone(current_user.time_zone)).strftime("%a, %b %-d, %-I:%M %p")
+
+
+def business_day_and_time(moment: datetime) -> str:
+    """day_and_time in the current user's business's zone, for templates: when the business
+    set something to happen."""
+    from flask_login import current_user
+
+    return day_and_time(moment, current_user.business.time_zone)
 
 
 def viewer_time(moment: datetime) -> str:

@@ -59,6 +59,8 @@ class MessageForm(FlaskForm):
     composer = HiddenField()
     # New with every composer shown: the same send arriving twice makes one message.
     send_key = HiddenField()
+    # "Send later": when, in the business's zone (services.send_later.send_time reads it).
+    send_at = StringField("Send at")
 
     _uploads: list[Upload] | None = None
 
@@ -78,6 +80,22 @@ class MessageForm(FlaskForm):
         limit = current_app.config["MESSAGE_MAX_LENGTH"]
         if not field.data.strip() and not self.uploads():
             raise ValidationError("Write a message before sending.")
+        if len(field.data) > limit:
+            raise ValidationError(
+                f"Messages can be at most {limit:,} characters; this one has {len(field.data):,}."
+            )
+
+
+class ScheduledMessageForm(FlaskForm):
+    """A scheduled message's text and time, changed before it goes."""
+
+    text = TextAreaField("Message", filters=[_normalize])
+    send_at = StringField("Send at")
+
+    def validate_text(self, field):
+        limit = current_app.config["MESSAGE_MAX_LENGTH"]
+        if not field.data.strip():
+            raise ValidationError("Write a message before scheduling it.")
         if len(field.data) > limit:
             raise ValidationError(
                 f"Messages can be at most {limit:,} characters; this one has {len(field.data):,}."

@@ -8,7 +8,16 @@ from sqlalchemy import bindparam, select
 
 from portal import policy
 from portal.extensions import db
-from portal.models import Client, Feed, Message, Pet, Role, ScheduledService, User
+from portal.models import (
+    Client,
+    Feed,
+    Message,
+    Pet,
+    Role,
+    ScheduledMessage,
+    ScheduledService,
+    User,
+)
 
 
 def client_of_business(user: User, client_id: int, *options) -> Client:
@@ -49,6 +58,14 @@ def pet_of_client(user: User, client: Client, pet_id: int) -> Pet:
 def message_of_business(user: User, message_id: int) -> Message:
     return db.first_or_404(
         select(Message).where(Message.id == message_id, Message.business_id == user.business_id)
+    )
+
+
+def scheduled_of_business(user: User, scheduled_id: int) -> ScheduledMessage:
+    return db.first_or_404(
+        select(ScheduledMessage).where(
+            ScheduledMessage.id == scheduled_id, ScheduledMessage.business_id == user.business_id
+        )
     )
 
 

@@ -34,6 +34,7 @@ from portal.models import (
     Message,
     PreferredSitter,
     Role,
+    ScheduledMessage,
     ScheduledService,
     ServiceStatus,
     User,
@@ -546,6 +547,42 @@ def is_read_only(client: Client) -> bool:
 
 def can_post(user: User, client: Client, feed: Feed) -> bool:
     return not is_read_only(client) and can_view_feed(user, client, feed)
+
+
+# --- scheduled messages ("Send later") -----------------------------------------------------
+
+def can_schedule(user: User, client: Client, feed: Feed) -> bool:
+    """The business's side schedules messages; a client writes when they write."""
+    return not is_client(user) and can_post(user, client, feed)
+
+
+def can_manage_scheduled(user: User, client: Client, scheduled: ScheduledMessage) -> bool:
+    """A scheduled message is seen, changed, sent at once or cancelled by its author and the
+    admin team, while they may post to its feed: nobody else knows it exists."""
+    return (not is_client(user) and can_post(user, client, scheduled.feed)
+            and (scheduled.author_id == user.id or is_admin_team(user)))
+
+
+def scheduled_messages_clause(user: User) -> ColumnElement[bool]:
+    """Which scheduled messages of a feed the person sees listed (the feed itself already
+    theirs to post to): the admin team all of them, anyone else their own."""
+    if is_admin_team(user):
+        return true()
+    return ScheduledMessage.author_id == user.id
+
+
+def scheduled_send_refusal(author: User, client: Client, feed: Feed) -> str | None:
+    """Asked when a scheduled message's time comes: why it may not be posted then, if it may
+    not. Access is what it is at that time, not when the message was written."""
+    if not author.active:
+        return "its author's login was deactivated"
+    if is_read_only(client):
+        return "the client is archived"
+    if feed == Feed.PRIVATE and not author.business.private_messaging_enabled:
+        return "Private Messaging was turned off"
+    if not can_post(author, client, feed):
+        return "its author's access to this client's feed had ended"
+    return None
 
 
 def can_delete_message(user: User, message: Message, client: Client) -> bool:

@@ -293,12 +293,25 @@
     add(form, event.clipboardData.files);
   });
 
+  // Enter in "Send at" schedules: the form's default button (Send) would post it now. Without
+  // JavaScript the portal refuses a send that carries a time, saying to press Schedule.
+  document.addEventListener("keydown", function (event) {
+    var field = event.target;
+    if (event.key !== "Enter" || !field.matches || !field.matches("form.composer input[name=send_at]")) {
+      return;
+    }
+    event.preventDefault();
+    var schedule = field.form.querySelector('button[name="action"][value="schedule"]');
+    if (schedule && !schedule.disabled) schedule.click();
+  });
+
   // Switching feeds. Until the other feed has arrived, this one and its composer are out of use:
   // nothing can be typed or sent into the feed being left. The new feed replaces feed and
   // composer together. What was typed stays with its own feed, for when it is opened again in
   // this page; it never goes into another feed's composer.
   var drafts = {};
-  var COMPOSER_CONTROLS = "form.composer textarea, form.composer input[type=file], form.composer button";
+  var COMPOSER_CONTROLS = "form.composer textarea, form.composer input[type=file], " +
+    "form.composer input[name=send_at], form.composer button";
 
   function isFeedTab(element) {
     return Boolean(element && element.matches && element.matches('#feed [role="tab"]'));

@@ -23,6 +23,7 @@ from flask import url_for
 from sqlalchemy import select
 
 from portal import policy
+from portal.clock import zone
 from portal.extensions import db
 from portal.inbound import queue
 from portal.models import (
@@ -35,6 +36,7 @@ from portal.models import (
     Message,
     Notification,
     Role,
+    ScheduledMessage,
     ScheduledService,
     User,
     utcnow,
@@ -54,6 +56,7 @@ from .helpers import (
 )
 
 PHOTO = png_bytes()
+CHICAGO = zone("America/Chicago")  # the businesses' zone
 
 # --- classification of every endpoint -------------------------------------------------------------
 
@@ -119,6 +122,9 @@ GUARDED = {
     "messages.unsend": "can_unsend_message",
     "messages.delivery": "sees_delivery",
     "messages.retry_delivery": "can_retry_delivery",
+    "messages.edit_scheduled": "can_manage_scheduled",
+    "messages.send_scheduled_now": "can_manage_scheduled",
+    "messages.cancel_scheduled": "can_manage_scheduled",
     "files.download": "can_view_feed",
     "files.thumbnail": "can_view_feed",
     "files.view": "can_view_feed",
@@ -543,6 +549,110 @@ def test_delete_answers_each_role_by_author_and_feed(world, browser_as, feed, au
                                                               message_id=target.id),
                             False, outcome)
         problems += labelled(role, found)
+    assert not problems, "\n".join(problems)
+
+
+# --- scheduled messages ("Send later") ------------------------------------------------------------
+
+def may_schedule(role: str, feed: Feed, private_on: bool) -> bool:
+    """The business's side, in a feed it may post to; a client writes when they write."""
+    return role != "client" and may_see(role, feed, private_on)
+
+
+def may_manage_scheduled(role: str, author: str, feed: Feed, private_on: bool) -> bool:
+    """Its author and the admin team, while they may post to its feed."""
+    return may_schedule(role, feed, private_on) and (role == author or role in ADMIN_TEAM)
+
+
+@dataclass(frozen=True)
+class ScheduledCase:
+    endpoint: str
+    method: str
+    ok: tuple[int, int]  # the allowed status without / with HX-Request
+    writes: frozenset[str]
+
+
+SCHEDULE_WRITES = frozenset({"scheduled_messages", "audit_events"})
+SCHEDULED_CASES = [
+    ScheduledCase("messages.edit_scheduled", "GET", (200, 200), frozenset()),
+    ScheduledCase("messages.edit_scheduled", "POST", (302, 302), SCHEDULE_WRITES),
+    # Posted at once: the message and its feed's summary too.
+    ScheduledCase("messages.send_scheduled_now", "POST", (302, 200),
+                  SCHEDULE_WRITES | {"messages", "feed_summaries"}),
+    ScheduledCase("messages.cancel_scheduled", "POST", (302, 200), SCHEDULE_WRITES),
+]
+BUSINESS_AUTHORS = [(feed, author) for feed, author in AUTHORS if author != "client"]
+
+
+def scheduled_message(world: World, feed: Feed, author: User) -> ScheduledMessage:
+    """A message scheduled an hour ahead, with text found nowhere else."""
+    with world.app.app_context():
+        row = ScheduledMessage(
+            business_id=world.business.id, client_id=world.household.id, feed=feed,
+            author_id=author.id, text=f"Scheduled {world.number()} only for its author",
+            due_at=utcnow() + timedelta(hours=1),
+        )
+        db.session.add(row)
+        db.session.commit()
+        db.session.expunge(row)
+        return row
+
+
+def in_an_hour_in_chicago() -> str:
+    return (utcnow() + timedelta(hours=1)).astimezone(CHICAGO).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.mark.parametrize("role", ROLE_IDS)
+def test_schedule_answers_role(world, browser_as, role):
+    user, browser = browser_as(role)
+    problems = []
+    for private_on, feed, hx in itertools.product((True, False), Feed, (False, True)):
+        world.set_private_messaging(private_on)
+        text = f"Later {world.number()}"
+        data = {"text": text, "send_at": in_an_hour_in_chicago(), "action": "schedule"}
+        url = world.url("messages.create", client_id=world.household.id, feed_name=feed.value)
+        if user is None:
+            outcome = Outcome("login")
+        elif may_schedule(role, feed, private_on):
+            outcome = Outcome("allowed", (302, 200)[hx], SCHEDULE_WRITES, user.business_id)
+        else:
+            outcome = Outcome("refused")
+        _, found = exercise(world, browser, "POST", url, hx, outcome, data)
+        label = f"{feed} feed, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
+        problems += labelled(label, found)
+    assert not problems, f"{role}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("feed", "author"), BUSINESS_AUTHORS,
+                         ids=[f"{feed}-by_{author}" for feed, author in BUSINESS_AUTHORS])
+@pytest.mark.parametrize("case", SCHEDULED_CASES, ids=lambda case: f"{case.endpoint}-{case.method}")
+def test_scheduled_message_answers_each_role_by_author_and_feed(world, browser_as, case, feed,
+                                                                author):
+    world.set_private_messaging(True)
+    writer, writer_browser = browser_as(author)
+    problems = []
+    for role in ROLE_IDS:
+        user, browser = (writer, writer_browser) if role == author else browser_as(role)
+        for private_on, hx in itertools.product((True, False), (False, True)):
+            world.set_private_messaging(True)
+            target = scheduled_message(world, feed, writer)
+            world.set_private_messaging(private_on)
+            allowed = user is not None and may_manage_scheduled(role, author, feed, private_on)
+            if user is None:
+                outcome = Outcome("login")
+            elif allowed:
+                outcome = Outcome("allowed", case.ok[hx], case.writes, user.business_id)
+            else:
+                outcome = Outcome("refused")
+            data = None
+            if case.endpoint == "messages.edit_scheduled" and case.method == "POST":
+                data = {"text": f"Changed {world.number()}", "send_at": in_an_hour_in_chicago()}
+            url = world.url(case.endpoint, scheduled_id=target.id)
+            _, found = exercise(world, browser, case.method, url, hx, outcome, data,
+                                hidden=() if allowed else (target.text,),
+                                shown=(target.text,) if case.method == "GET" else ())
+            label = f"{role}, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
+            problems += labelled(label, found)
     assert not problems, "\n".join(problems)
 
 
@@ -1152,7 +1262,8 @@ def test_logout_ends_session_for_role(world, browser_as, role, hx):
 # --- the classification is complete and true ------------------------------------------------------
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
-COVERED = {(case.endpoint, case.method) for case in FEED_CASES + MANAGEMENT_CASES}
+COVERED = {(case.endpoint, case.method)
+           for case in FEED_CASES + MANAGEMENT_CASES + SCHEDULED_CASES}
 
 
 def test_classify_every_endpoint(app):
@@ -1235,6 +1346,12 @@ def _values_for(world, endpoint: str) -> dict | None:
     for case in MANAGEMENT_CASES:
         if case.endpoint == endpoint and case.method == "GET":
             return case.prepare(world, world.business)[0]
+    for case in SCHEDULED_CASES:
+        if case.endpoint == endpoint and case.method == "GET":
+            with world.app.app_context():
+                admin = db.session.scalar(select(User).where(
+                    User.business_id == world.business.id, User.role == Role.ADMIN))
+            return {"scheduled_id": scheduled_message(world, Feed.CONVERSATION, admin).id}
     return None
 
 

@@ -40,3 +40,18 @@ def test_to_utc_refuses_the_hour_skipped_when_clocks_spring_forward():
 def test_to_utc_takes_the_first_of_an_hour_that_happens_twice():
     assert clock.to_utc(date(2026, 11, 1), time(1, 30), "America/Chicago") == (
         datetime(2026, 11, 1, 6, 30, tzinfo=UTC))
+
+
+def test_day_and_time_names_the_year_only_when_it_is_not_this_one():
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    this_year = datetime(2026, 12, 14, 14, tzinfo=UTC)
+    next_year = datetime(2027, 1, 4, 14, tzinfo=UTC)
+    assert clock.day_and_time(this_year, "America/Chicago", now) == "Mon, Dec 14, 8:00 AM CST"
+    assert clock.day_and_time(next_year, "America/Chicago", now) == \
+        "Mon, Jan 4, 2027, 8:00 AM CST"
+
+
+def test_zone_label_names_the_place():
+    assert clock.zone_label("America/Chicago") == "Chicago time"
+    assert clock.zone_label("America/Argentina/Buenos_Aires") == "Buenos Aires time"
+    assert clock.zone_label("UTC") == "UTC"

@@ -144,7 +144,7 @@ def test_every_post_endpoint_but_the_ping_needs_a_csrf_token(app, logged_in, adm
     browser = logged_in(admin)
     values = {"client_id": household.id, "feed_name": "conversation", "token": "a" * 22,
               "message_id": 1, "service_id": 1, "staff_id": 1, "user_id": 1, "reply_id": 1,
-              "pet_id": 1}
+              "pet_id": 1, "scheduled_id": 1}
     exempt = []
     with app.test_request_context():
         rules = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods]

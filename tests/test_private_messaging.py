@@ -2,12 +2,23 @@
 the Private feed, and a private message that never reaches staff."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Attachment, AuditEvent, Business, Feed, Message, Role, User
+from portal.models import (
+    Attachment,
+    AuditEvent,
+    Business,
+    Feed,
+    Message,
+    Role,
+    ScheduledMessage,
+    User,
+    utcnow,
+)
 
 from .helpers import grant_private_access, png_bytes, set_private_messaging
 
@@ -286,7 +297,18 @@ def attachment_tokens(app, message) -> list[str]:
         ))
 
 
-def staff_reachable_urls(app, household, messages):
+def private_scheduled(app, household, admin) -> int:
+    """A private message the admin scheduled with the secret: its id."""
+    with app.app_context():
+        row = ScheduledMessage(business_id=household.business_id, client_id=household.id,
+                               feed=Feed.PRIVATE, author_id=admin.id, text=f"{SECRET} zq-7781",
+                               due_at=utcnow() + timedelta(hours=1))
+        db.session.add(row)
+        db.session.commit()
+        return row.id
+
+
+def staff_reachable_urls(app, household, messages, scheduled_id: int = 0):
     """Every GET URL of the app, filled with this household's, messages' and files' ids."""
     urls = set()
     for rule in app.url_map.iter_rules():
@@ -296,7 +318,8 @@ def staff_reachable_urls(app, household, messages):
             for token in attachment_tokens(app, message) or ["none"]:
                 values = {"client_id": household.id, "message_id": message.id, "staff_id": 0,
                           "service_id": 0, "reply_id": 0, "pet_id": 0, "token": token,
-                          "kind": "clients", "name": "icon-192", "business_id": 0}
+                          "kind": "clients", "name": "icon-192", "business_id": 0,
+                          "scheduled_id": scheduled_id}
                 for feed in ("conversation", "private"):
                     values["feed_name"] = feed
                     path = rule.build(values, append_unknown=False)
@@ -315,7 +338,9 @@ def test_private_text_never_reaches_staff(
     browser = logged_in(staff)
     private_files = [f"/files/{token}" for token in attachment_tokens(app, private_message)]
     seen_conversation = seen_photo = False
-    for url in staff_reachable_urls(app, household, [private_message, conversation]):
+    scheduled_id = private_scheduled(app, household, admin)
+    for url in staff_reachable_urls(app, household, [private_message, conversation],
+                                    scheduled_id):
         for htmx in (False, True):
             headers = {"HX-Request": "true"} if htmx else {}
             response = browser.get(url, headers=headers, follow_redirects=True)
@@ -327,6 +352,7 @@ def test_private_text_never_reaches_staff(
             private = (
                 "/feeds/private" in url or url.startswith(f"/messages/{private_message.id}")
                 or url.startswith(tuple(private_files))
+                or url.startswith(f"/scheduled/{scheduled_id}/")
             )
             if private:
                 assert response.status_code == 404, url

@@ -50,8 +50,12 @@ def resend_invitation(user_id: int):
 @login_required
 def deactivate(user_id: int):
     account = _managed_account(user_id)
-    accounts.deactivate(current_user, account)
-    return _answer(account, f"{account.name} is logged out and can no longer log in.")
+    cancelled = accounts.deactivate(current_user, account)
+    said = f"{account.name} is logged out and can no longer log in."
+    if cancelled:
+        said += (f" {cancelled} message{'s' if cancelled != 1 else ''} they scheduled will not "
+                 "go.")
+    return _answer(account, said)
 
 
 @bp.route("/accounts/<int:user_id>/reactivate", methods=["POST"])

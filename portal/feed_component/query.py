@@ -27,12 +27,16 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications import outbox
+from portal.services import send_later
 from portal.services.uploads import ATTACHMENT_TYPE
 from portal.text import message_html
 from portal.urls import url_pattern
 
-# How a reply came in, beside its time (Message.via): None for what was written in the portal.
-VIA_LABELS = {"email": "via email", "sms": "via text"}
+# How a message came, beside its time (Message.via): a reply by email or text, or a message
+# scheduled earlier (and posted late when the worker was down at its time); None for what was
+# written in the portal then.
+VIA_LABELS = {"email": "via email", "sms": "via text", send_later.VIA_SCHEDULED: "scheduled",
+              send_later.VIA_LATE: "scheduled, sent late"}
 IMAGE_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                 "image/gif": ".gif"}
 

@@ -23,7 +23,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import composers, feed_activity, schedule
+from portal.services import composers, feed_activity, schedule, send_later
 from portal.urls import moment_token
 
 SERVICES_SHOWN = 20
@@ -92,6 +92,7 @@ def feed_context(
         "since": moment_token(utcnow()),
         "composer_token": composers.new_token(),
         "send_key": composers.new_token(),
+        "scheduled": send_later.waiting(current_user, client, feed),
     }
 
 

@@ -1,6 +1,7 @@
 from flask import abort, current_app, render_template, request
 from flask_login import current_user, login_required
 
+from portal import policy
 from portal.extensions import csrf
 from portal.feed_component.query import load_page, load_updates
 from portal.feed_component.views import page_options, render_client_page
@@ -8,7 +9,7 @@ from portal.feeds import bp, pulse
 from portal.fragments import wants_fragment
 from portal.loaders import visible_feed
 from portal.models import Feed, utcnow
-from portal.services import composers, feed_activity
+from portal.services import composers, feed_activity, send_later
 from portal.urls import FEED_NAMES, id_arg, moment_from_token, moment_token, number_arg
 
 
@@ -70,6 +71,10 @@ def _changes(client_id, feed_name, checked_at, since, after, oldest, shown):
         "feeds/_updates.html", client=client, feed=feed, changes=changes,
         since=moment_token(checked_at), shown=changes.added[-1].id if changes.added else None,
     )
+    if changes.added and policy.can_schedule(current_user, client, feed):
+        # A scheduled message among the new ones leaves the list under the feed.
+        html += render_template("feeds/_scheduled.html", client=client, feed=feed, oob=True,
+                                scheduled=send_later.waiting(current_user, client, feed))
     if shown is not None:
         # On screen means read; the navigation badge follows, out of band.
         feed_activity.mark_read(current_user, client, feed, shown)

@@ -278,7 +278,7 @@ def _reply(delivery: Delivery) -> Outcome:
     )
     try:
         message = messages.post_message(author, client, token.feed, parsed.text, files,
-                                        send_key=delivery.dedupe_key, via="email", inbound=row)
+                                        send_key=delivery.dedupe_key, via="email", origin=row)
     except messages.AlreadySent as already:
         earlier = queue.find(delivery.dedupe_key)
         if earlier is not None:

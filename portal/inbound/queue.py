@@ -192,7 +192,7 @@ def file_reply(actor: User, reply: InboundMessage, client: Client, feed: Feed) -
                  channel=reply.channel.value)
     message = messages.post_message(author, client, feed, text, files,
                                      send_key=reply.dedupe_key, via=reply.channel.value,
-                                     inbound=reply)
+                                     origin=reply)
     if raw_key:
         delete_raw(raw_key)
     return message

@@ -367,7 +367,7 @@ def _post(person: User, client: Client, key: str, sender: str, body: str,
     )
     try:
         message = post_message(person, client, Feed.CONVERSATION, body, prepared,
-                               send_key=key, via="sms", inbound=inbound)
+                               send_key=key, via="sms", origin=inbound)
     except AlreadySent as sent:
         return TextOutcome(InboundOutcome.POSTED, message_id=sent.message.id, duplicate=True)
     return TextOutcome(InboundOutcome.POSTED, message_id=message.id, inbound_id=inbound.id)

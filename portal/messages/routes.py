@@ -1,16 +1,23 @@
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from htmx_flask import make_response as htmx_response
 
 from portal import policy, throttle
+from portal.clock import business_day_and_time
 from portal.feed_component.query import load_item, posted_item
 from portal.feed_component.views import composer_context, render_client_page
-from portal.forms import MessageForm
+from portal.forms import MessageForm, ScheduledMessageForm
 from portal.fragments import wants_fragment
-from portal.loaders import client_of_business, message_of_business, visible_feed
+from portal.loaders import (
+    client_of_business,
+    message_of_business,
+    scheduled_of_business,
+    visible_feed,
+)
 from portal.messages import bp
+from portal.models import DeliveryStatus
 from portal.notifications import outbox
-from portal.services import composers, messages
+from portal.services import composers, messages, send_later
 from portal.services.uploads import UploadError
 from portal.text import and_list
 from portal.urls import FEED_NAMES
@@ -24,6 +31,18 @@ LEFT_PAGE = (
 NOT_SENT_YET = (
     "Your previous message was already sent. This text was not sent yet: check it and press "
     "Send again (attach any files again too)."
+)
+SCHEDULE = "schedule"  # the composer's Schedule button (name "action")
+FILES_NOT_SCHEDULED = (
+    "Files cannot be scheduled yet: send them now, or schedule the text without them."
+)
+ALREADY_GONE = ("That scheduled message is no longer waiting: it was sent, is being sent, or "
+                "was cancelled.")
+TIME_CHOSEN = ("You chose a time to send it later: press Schedule, or clear the time to send it "
+               "now.")
+NOT_SCHEDULED_YET = (
+    "Your previous message was already scheduled. This text was not scheduled yet: check it and "
+    "press Schedule again."
 )
 UNSENT = "Message unsent. Nobody was notified, and its text is back in the box to send again."
 FILES_GONE = " Its files were removed with it: attach them again to send them."
@@ -58,6 +77,12 @@ def create(client_id: int, feed_name: str):
         field = form.files if refusal.reason == throttle.TOO_MANY_FILES else form.text
         field.errors = [refusal.message]
         return _refused(client, feed, form, refusal)
+    if request.form.get("action") == SCHEDULE:
+        return _schedule(client, feed, form, send_key)
+    if (form.send_at.data or "").strip() and policy.can_schedule(current_user, client, feed):
+        # A time was chosen, then Send pressed (or Enter, without JavaScript): not now.
+        form.send_at.errors = [TIME_CHOSEN]
+        return _refused(client, feed, form)
     try:
         files = messages.prepare_uploads(
             form.uploads(), messages.UploadLimits.from_config(current_app.config)
@@ -80,6 +105,113 @@ def create(client_id: int, feed_name: str):
                          told=audience.told),
         **composer_context(client, feed, token=form.composer.data, roster=audience.staff),
     )
+
+
+def _schedule(client, feed, form, send_key):
+    """Send later: the message waits, listed under the feed for its author and the admin
+    team, until its time (services.send_later)."""
+    policy.require(policy.can_schedule(current_user, client, feed))
+    if form.uploads():
+        form.files.errors = [FILES_NOT_SCHEDULED]
+        return _refused(client, feed, form)
+    try:
+        send_at = send_later.send_time(form.send_at.data, current_user.business.time_zone)
+    except send_later.ScheduleRefused as error:
+        form.send_at.errors = [str(error)]
+        return _refused(client, feed, form)
+    earlier = send_later.scheduled_with(current_user, send_key)
+    if earlier and (earlier.text, earlier.due_at) != (form.text.data, send_at):
+        # The key came back with a page the browser restored, and something was changed.
+        form.text.errors = [NOT_SCHEDULED_YET]
+        return _refused(client, feed, form, status=409)
+    scheduled = earlier or send_later.schedule(current_user, client, feed, form.text.data,
+                                               send_at, send_key=send_key)
+    said = f"Scheduled for {business_day_and_time(scheduled.due_at)}."
+    return _scheduled_changed(client, feed, said, token=form.composer.data)
+
+
+def _scheduled_changed(client, feed, said: str, token: str | None = None, *, composer=True,
+                       category="success"):
+    """After a scheduled message changed: htmx gets the feed's list and what happened (and,
+    after Schedule, a fresh composer), a plain form the feed page at that list."""
+    if not wants_fragment():
+        flash(said, category)
+        return redirect(scheduled_url(client.id, feed))
+    context = {"client": client, "feed": feed, "said": said,
+               "scheduled": send_later.waiting(current_user, client, feed)}
+    if composer:
+        context |= composer_context(client, feed, token=token)
+    return render_template("messages/_scheduled.html", composer=composer, **context)
+
+
+def scheduled_url(client_id: int, feed) -> str:
+    return url_for("feeds.show", client_id=client_id, feed_name=feed.value) + \
+        f"#scheduled-{feed.value}"
+
+
+def _scheduled(scheduled_id: int):
+    """A scheduled message the person may change (its author, the admin team), or 404."""
+    scheduled = scheduled_of_business(current_user, scheduled_id)
+    client = client_of_business(current_user, scheduled.client_id)
+    policy.require(policy.can_manage_scheduled(current_user, client, scheduled))
+    return scheduled, client
+
+
+@bp.route("/scheduled/<int:scheduled_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_scheduled(scheduled_id: int):
+    scheduled, client = _scheduled(scheduled_id)
+    if scheduled.status != DeliveryStatus.PENDING and request.method == "GET":
+        flash(ALREADY_GONE, "error")
+        return redirect(scheduled_url(client.id, scheduled.feed))
+    time_zone = current_user.business.time_zone
+    form = ScheduledMessageForm(data={
+        "text": scheduled.text, "send_at": send_later.input_value(scheduled.due_at, time_zone),
+    })
+    if form.validate_on_submit():
+        try:
+            send_at = send_later.send_time(form.send_at.data, time_zone)
+            send_later.edit(current_user, scheduled, form.text.data, send_at)
+        except send_later.ScheduleRefused as error:
+            form.send_at.errors = [str(error)]
+        except send_later.AlreadyGone:
+            # The changes stay on the page: they may be worth sending as a new message.
+            form.text.errors = [f"{ALREADY_GONE} Your changes were not saved."]
+        else:
+            flash(f"Scheduled for {business_day_and_time(send_at)}.", "success")
+            return redirect(scheduled_url(client.id, scheduled.feed))
+    status = 422 if form.errors else 200
+    return render_template("messages/edit_scheduled.html", form=form, scheduled=scheduled,
+                           client=client), status
+
+
+@bp.route("/scheduled/<int:scheduled_id>/send-now", methods=["POST"])
+@login_required
+def send_scheduled_now(scheduled_id: int):
+    scheduled, client = _scheduled(scheduled_id)
+    try:
+        message = send_later.send_now(current_user, scheduled)
+    except send_later.AlreadyGone:
+        message, said = None, ALREADY_GONE
+    else:
+        said = "Sent." if message else f"Not sent: {scheduled.last_error}."
+    response = _scheduled_changed(client, scheduled.feed, said, composer=False,
+                                  category="success" if message else "error")
+    # The open feed asks at once for what it does not show yet: the message just posted.
+    return htmx_response(response, trigger="poll-now") if wants_fragment() else response
+
+
+@bp.route("/scheduled/<int:scheduled_id>/cancel", methods=["POST"])
+@login_required
+def cancel_scheduled(scheduled_id: int):
+    scheduled, client = _scheduled(scheduled_id)
+    try:
+        send_later.cancel(current_user, scheduled)
+    except send_later.AlreadyGone:
+        return _scheduled_changed(client, scheduled.feed, ALREADY_GONE, composer=False,
+                                  category="error")
+    said = f"Not sent: the message for {business_day_and_time(scheduled.due_at)} will not go."
+    return _scheduled_changed(client, scheduled.feed, said, composer=False)
 
 
 def _already_sent(client, feed, earlier, form):

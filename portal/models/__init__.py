@@ -24,6 +24,7 @@ from portal.models.notifications import (
 )
 from portal.models.phone_confirmations import PhoneConfirmation
 from portal.models.schedule import ScheduledService, ServiceSeries, ServiceStatus
+from portal.models.scheduled import ScheduledMessage
 from portal.models.types import utcnow
 from portal.models.users import LoginSession, Role, User
 
@@ -54,6 +55,7 @@ __all__ = [
     "ReadReceipt",
     "RetiredComposer",
     "Role",
+    "ScheduledMessage",
     "ScheduledService",
     "ServiceSeries",
     "ServiceStatus",

@@ -85,10 +85,14 @@ class AccountEmailKind(enum.StrEnum):
     INVITATION = "invitation"
     PASSWORD_RESET = "password_reset"
     PASSWORD_CHANGED = "password_changed"
+    # A message its author scheduled could not be posted at its time.
+    SCHEDULED_NOT_SENT = "scheduled_not_sent"
 
     @property
     def label(self) -> str:
         """"Invitation email", as the list of failed deliveries names it."""
+        if self == AccountEmailKind.SCHEDULED_NOT_SENT:
+            return "Scheduled message not sent email"
         return self.value.replace("_", " ").capitalize() + " email"
 
 
@@ -126,5 +130,10 @@ class AccountEmail(OutboxDelivery, db.Model):
     )
     email: Mapped[str | None] = mapped_column(String(254))
     kind: Mapped[AccountEmailKind] = mapped_column(enum_column(AccountEmailKind))
+    # For SCHEDULED_NOT_SENT: which one.
+    scheduled_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scheduled_messages.id", ondelete="CASCADE")
+    )
 
     user: Mapped[User | None] = relationship()
+    scheduled_message: Mapped["ScheduledMessage | None"] = relationship()  # noqa: F821

@@ -12,7 +12,8 @@ from flask import current_app, render_template
 from flask_mail import Message as MailMessage
 from sqlalchemy import exists, func, select
 
-from portal.clock import zone
+from portal import policy
+from portal.clock import day_and_time, zone
 from portal.extensions import db
 from portal.models import (
     AccountEmail,
@@ -42,6 +43,7 @@ SUBJECTS = {
     AccountEmailKind.INVITATION: "Set up your login for {business}",
     AccountEmailKind.PASSWORD_RESET: "Reset your password for {business}",
     AccountEmailKind.PASSWORD_CHANGED: "Your password for {business} was changed",
+    AccountEmailKind.SCHEDULED_NOT_SENT: "{business}: your scheduled message was not sent",
 }
 
 
@@ -100,13 +102,14 @@ def deliver(ids: list[int]) -> None:
     rows = db.session.scalars(
         select(AccountEmail).where(AccountEmail.id.in_(ids)).order_by(AccountEmail.id)
     )
-    # Several requests for the same email in one round: it is sent once.
+    # Several requests for the same email in one round: it is sent once. Each scheduled
+    # message not sent has an email of its own.
     groups: dict[tuple, list[AccountEmail]] = defaultdict(list)
     for row in rows:
         recipient = _recipient(row)
         if recipient is None:
             continue
-        groups[(recipient.id, row.kind)].append(row)
+        groups[(recipient.id, row.kind, row.scheduled_message_id)].append(row)
     db.session.commit()
     sender = email.EmailSender()
     try:
@@ -159,6 +162,7 @@ def compose(row: AccountEmail) -> MailMessage:
         "lifetime": _lifetime_words(kind),
         "when": row.created_at.astimezone(zone(user.time_zone)).strftime("%b %-d at %-I:%M %p"),
         "forgot_link": external_url("auth.forgot_password"),
+        **_scheduled_context(row),
     }
     return MailMessage(
         subject=email.header_safe(SUBJECTS[kind].format(business=business.name)),
@@ -167,6 +171,22 @@ def compose(row: AccountEmail) -> MailMessage:
         body=render_template(f"email/{kind.value}.txt", **context),
         html=render_template(f"email/{kind.value}.html", **context),
     )
+
+
+def _scheduled_context(row: AccountEmail) -> dict:
+    """For an author whose scheduled message could not be posted: which, and why; the feed's
+    link while they may still open it."""
+    scheduled = row.scheduled_message
+    if scheduled is None:
+        return {}
+    user, client = row.user, scheduled.client
+    may_open = policy.can_view_feed(user, client, scheduled.feed)
+    return {
+        "scheduled": scheduled,
+        "scheduled_for": day_and_time(scheduled.due_at, user.business.time_zone),
+        "feed_link": external_url("feeds.show", client_id=client.id,
+                                  feed_name=scheduled.feed.value) if may_open else None,
+    }
 
 
 def _link(user: User, kind: AccountEmailKind) -> str | None:

@@ -19,6 +19,7 @@ from portal.models import Channel, Client, DeliveryStatus, Notification, User
 from portal.notifications import account_mail, email, notices, outbox, phone_codes, push, sms
 from portal.notifications.errors import PermanentError, TransientError
 from portal.notifications.notices import Notice
+from portal.services import send_later
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,12 @@ def _send(channel: Channel, recipient: User, batch: list[Notice],
     return None, None
 
 
-# What each round drains: every outbox's claim, and what delivers the rows claimed. Account
+# What each round drains: every outbox's claim, and what delivers the rows claimed. Scheduled
+# messages come first: posting one writes notifications this same round may send. Account
 # emails have their own templates and links, and codes confirming a phone number their own
 # text; their rows settle through the outbox all the same.
 DELIVERIES = (
+    (send_later.claim, send_later.deliver),
     (outbox.claim, deliver_notifications),
     (account_mail.claim, account_mail.deliver),
     (phone_codes.claim, phone_codes.deliver),

@@ -7,7 +7,7 @@ from portal.extensions import db
 from portal.models import AccountEmailKind, Business, LoginSession, Role, User, utcnow
 from portal.models.users import new_session_key
 from portal.notifications import account_mail
-from portal.services import audit, passwords, reachability
+from portal.services import audit, passwords, reachability, send_later
 from portal.services.account_links import Purpose
 
 # Checked against when the email is unknown, so a wrong email costs as long as a wrong password:
@@ -120,15 +120,18 @@ def resend_invitation(actor: User, user: User) -> None:
 
 # --- switching logins off and on -----------------------------------------------------------------
 
-def deactivate(actor: User, user: User) -> None:
-    """Ends every session at once; the person can no longer log in or be notified."""
+def deactivate(actor: User, user: User) -> int:
+    """Ends every session at once; the person can no longer log in or be notified, and the
+    messages they scheduled will not go. Returns how many of those there were."""
     if user.id == actor.id:
         raise AccountError("You cannot deactivate your own login.")
     user.active = False
     ended = _end_sessions(user)
+    cancelled = send_later.cancel_authored_by(user)
     audit.record(user.business_id, actor, "user.deactivated", "user", user.id,
-                 sessions_ended=ended)
+                 sessions_ended=ended, scheduled_cancelled=cancelled)
     db.session.commit()
+    return cancelled
 
 
 def reactivate(actor: User, user: User) -> None:

@@ -14,6 +14,7 @@ from portal.models import (
     FeedSummary,
     InboundMessage,
     Message,
+    ScheduledMessage,
     User,
     utcnow,
 )
@@ -65,13 +66,15 @@ def sent_with(author: User, send_key: str | None) -> Message | None:
 
 def post_message(
     author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
-    send_key: str | None = None, via: str | None = None, inbound: InboundMessage | None = None,
+    send_key: str | None = None, via: str | None = None,
+    origin: InboundMessage | ScheduledMessage | None = None,
     audience: outbox.Audience | None = None,
 ) -> Message:
     """The message, its attachment rows and their bytes: all of them, or none. A send key
     already used by this author raises AlreadySent instead, whichever of two sends racing
-    each other commits first. A reply that came in by email or text says so (`via`), and its
-    record (`inbound`) commits with the message it became. `audience` is
+    each other commits first. A reply that came in by email or text says so (`via`); the row
+    it came from (`origin`: an inbound reply's record, a scheduled message) commits with the
+    message it became, naming it. `audience` is
     outbox.audience(author, client, feed) when the caller has read it already."""
     written: list[str] = []
     told = (audience or outbox.audience(author, client, feed)).told
@@ -79,9 +82,9 @@ def post_message(
         # The bytes first, under random keys and before any lock: removed if anything fails.
         stored = [_save(prepared, written) for prepared in files]
         message = _insert_message(author, client, feed, text, send_key, via)
-        if inbound is not None:
-            inbound.message_id = message.id
-            db.session.add(inbound)
+        if origin is not None:
+            origin.message_id = message.id
+            db.session.add(origin)
         db.session.add_all(
             _attachment(message, position, prepared, *keys)
             for position, (prepared, keys) in enumerate(zip(files, stored, strict=True))

@@ -33,6 +33,10 @@ KINDS = {
         "login.locked_out", "user.time_zone_changed",
         "calendar_link.created", "calendar_link.reset",
     )),
+    "scheduled": ("Scheduled messages", (
+        "message.scheduled", "message.schedule_changed", "message.schedule_cancelled",
+        "message.sent_early",
+    )),
     "replies": ("Unmatched replies filed or discarded", ("reply.filed", "reply.discarded")),
     "clients": ("Clients and services", (
         "client.created", "pet.created", "service.scheduled", "service.cancelled",
@@ -490,6 +494,11 @@ class EventFacts:
         except (TypeError, ValueError):
             return None
         return exact_time(moment, self.viewer.time_zone)
+
+    @property
+    def send_at(self) -> str | None:
+        """When a scheduled message was set to go, in the viewer's zone."""
+        return self._moment(self.details.get("send_at"))
 
     @property
     def service_starts(self) -> str | None:

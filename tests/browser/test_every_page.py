@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,8 +33,9 @@ from portal.models import (
     Role,
     ScheduledService,
     User,
+    utcnow,
 )
-from portal.services import demo, imports, messages
+from portal.services import demo, imports, messages, send_later
 from portal.services.uploads import Upload, prepare
 
 from ..helpers import grant_private_access, png_bytes, set_private_messaging
@@ -59,6 +61,7 @@ class Demo:
     photo_token: str
     reply: int
     import_token: str
+    scheduled: int
 
 
 # endpoint -> the page's URL for the demo (None: the endpoint has no page of its own, why beside)
@@ -92,6 +95,7 @@ PAGES: dict[str, Callable[[Demo], str]] = {
     "files.view": lambda d: f"/files/{d.photo_token}/view",
     "messages.confirm_delete": lambda d: f"/messages/{d.photo_message}/delete",
     "messages.show": lambda d: f"/messages/{d.photo_message}",
+    "messages.edit_scheduled": lambda d: f"/scheduled/{d.scheduled}/edit",
     "replies.index": lambda d: "/settings/unmatched-replies",
     "replies.show": lambda d: f"/settings/unmatched-replies/{d.reply}",
     "replies.discard": lambda d: f"/settings/unmatched-replies/{d.reply}/discard",
@@ -163,6 +167,9 @@ def dress_demo(app) -> Demo:
         posted = messages.post_message(admin, home, Feed.CONVERSATION,
                                        "Biscuit after his walk, and the vet's notes.", files)
         messages.post_message(carla, home, Feed.PRIVATE, "Can we talk about the invoice?")
+        later = send_later.schedule(admin, home, Feed.CONVERSATION,
+                                    "Reminder: Biscuit's vaccination is due next week.",
+                                    utcnow() + timedelta(days=2))
         reply = queue.record_unmatched(
             channel=InboundChannel.EMAIL, dedupe_key="d" * 64, business_id=business.id,
             reason="The reply address is not one the portal gave out", raw=b"raw email",
@@ -190,6 +197,7 @@ def dress_demo(app) -> Demo:
                 Attachment.message_id == posted.id).order_by(Attachment.position)),
             reply=reply.id,
             import_token=pending.token,
+            scheduled=later.id,
         )
 
 
@@ -311,6 +319,7 @@ ADMIN_TEAM_PAGES = {
     "clients.edit_pet", "clients.edit_service", "clients.import_records", "clients.new",
     "clients.new_login", "clients.profile", "clients.schedule_service", "clients.week_schedule",
     "feeds.earlier", "feeds.show", "files.view", "messages.confirm_delete", "messages.show",
+    "messages.edit_scheduled",
     "preferences.business_defaults", "preferences.mine", "replies.discard", "replies.index",
     "replies.show", "settings.client_history", "staff.index", "staff.new",
 }

@@ -111,7 +111,7 @@ def composer_boxes(page: Page) -> dict:
     composer = page.locator("#feed form.composer")
     return {
         "text": composer.locator("#message-text").bounding_box(),
-        "send": composer.locator("button[type=submit]").bounding_box(),
+        "send": composer.locator(".composer-actions button[type=submit]").bounding_box(),
     }
 
 
@@ -176,10 +176,11 @@ def test_send_during_switch_with_javascript_ends_in_private_or_nowhere(
     # The feed being left is visibly out of use: dimmed, busy, nothing to type in or press.
     feed = page.locator("#feed")
     expect(feed).to_have_class("card feed feed-conversation switching", timeout=WAIT)
-    expect(feed.get_by_role("status")).to_have_text("Opening Private…")
+    expect(feed.locator(".feed-switching")).to_have_text("Opening Private…")
     expect(page.locator("#feed-panel")).to_have_attribute("aria-busy", "true")
     expect(page.locator("#message-text")).to_be_disabled()
-    expect(page.locator("#feed form.composer button[type=submit]")).to_be_disabled()
+    send_button = page.locator("#feed form.composer .composer-actions button[type=submit]")
+    expect(send_button).to_be_disabled()
     if stage == STAGES[0]:
         page.screenshot(path=screenshot_dir / f"switching-{who.replace(' ', '-')}.png")
     type_and_send_as_a_person(page, early, boxes)
