@@ -169,7 +169,7 @@ def _database_unavailable(error: DBAPIError):
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from portal import bidi, clock, phones, policy, unread
+    from portal import bidi, clock, hours, phones, policy, unread
     from portal.feed_component.rendered import render_messages
     from portal.models import DeliveryStatus, Feed, Role
     from portal.services import form_keys
@@ -179,6 +179,7 @@ def _register_template_helpers(app: Flask) -> None:
         policy=policy, Feed=Feed, Role=Role, DeliveryStatus=DeliveryStatus,
         unread_badge=unread.badge, nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
         rendered_messages=render_messages, url_for=kept_url_for, zone_label=clock.zone_label,
+        away_notice=hours.closed_notice, opening_label=hours.opening_label,
     )
     app.jinja_env.filters.update(
         local_datetime=clock.viewer_datetime, local_time=clock.viewer_time,

@@ -90,6 +90,11 @@ def _clock(local: datetime) -> str:
     return f"{local.hour % 12 or 12}:{local.minute:02} {'AM' if local.hour < 12 else 'PM'}"
 
 
+def wall_clock(moment: datetime, time_zone: str) -> str:
+    """"8:00 AM": the time of day in the given zone."""
+    return _clock(moment.astimezone(zone(time_zone)))
+
+
 def _exact(local: datetime, clock: str | None = None) -> str:
     return (f"{_DAYS[local.weekday()]}, {_MONTHS[local.month]} {local.day}, {local.year} "
             f"at {clock or _clock(local)} {local.tzname()}")

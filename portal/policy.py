@@ -28,6 +28,7 @@ from sqlalchemy.sql.operators import ColumnOperators
 
 from portal.extensions import db
 from portal.models import (
+    VIA_AUTOMATIC,
     Business,
     Client,
     Feed,
@@ -599,7 +600,9 @@ def can_delete(user: User, client: Client, feed: Feed, author_id: int, deleted: 
 
 
 def can_unsend_message(user: User, message: Message, client: Client) -> bool:
-    return can_unsend(user, client, message.feed, message.author_id, message.is_deleted)
+    """An automatic reply is the business's: nobody's to take back (it may be deleted)."""
+    return message.via != VIA_AUTOMATIC and can_unsend(
+        user, client, message.feed, message.author_id, message.is_deleted)
 
 
 def can_unsend(user: User, client: Client, feed: Feed, author_id: int, deleted: bool) -> bool:
@@ -714,6 +717,12 @@ def post_audience(author: User, client: Client, feed: Feed, columns: tuple) -> P
         (row for row in rows if row.id != author.id), key=lambda row: row.id
     )
     return PostAudience(told, staff)
+
+
+def automatic_reply_audience(found: PostAudience) -> PostAudience:
+    """Who is told of an automatic reply ("We're closed until …"): the household alone. It
+    answers them; nobody at the business needs word that the business is closed."""
+    return PostAudience([row for row in found.told if row.role == Role.CLIENT], found.staff)
 
 
 @lru_cache(maxsize=16)

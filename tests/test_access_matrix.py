@@ -92,6 +92,8 @@ LOGGED_IN = {
     "preferences.phone_remove": {"POST"},
     # This person's own time zone (tests/test_schedule.py).
     "preferences.time_zone": {"POST"},
+    # This person's own quiet hours (tests/test_quiet_hours.py).
+    "preferences.quiet_hours": {"POST"},
 }
 # No login: a secret token in the path is the key, and an unknown one answers 404 to anyone
 # (tests/test_calendar_feed.py): endpoint -> what the token is.
@@ -169,6 +171,7 @@ GUARDED = {
     "preferences.retry": "can_manage_notifications",
     "settings.index": "can_manage_settings",
     "settings.portal_settings": "can_manage_settings",
+    "settings.business_hours": "can_manage_settings",
     "settings.business_profile": "can_manage_settings",
     "settings.permissions": "can_manage_settings",
     "settings.audit_log": "can_view_audit_log",
@@ -861,6 +864,13 @@ def _portal_settings(world, business):
     return {}, {"private_messaging_enabled": "yes", "staff_access_days": str(10 + world.number())}
 
 
+def _business_hours(world, business):
+    # Opens the caller's business on Mondays from a new hour: a refused call must not.
+    hour = 6 + world.number() % 10
+    return {}, {"open_0": "y", "opens_0": f"{hour:02}:00", "closes_0": "20:00",
+                "auto_reply": "yes"}
+
+
 def _business_profile(world, business):
     # Renames the caller's business: a refused call must not.
     return {}, {"name": f"Renamed Pet Care {world.number()}"}
@@ -1030,6 +1040,8 @@ MANAGEMENT_CASES = [
     ManagementCase("settings.index", "GET", ANY_ADMIN, _nothing),
     ManagementCase("settings.portal_settings", "GET", ANY_ADMIN, _nothing),
     ManagementCase("settings.portal_settings", "POST", ANY_ADMIN, _portal_settings, (302, 302),
+                   _writes("businesses")),
+    ManagementCase("settings.business_hours", "POST", ANY_ADMIN, _business_hours, (302, 302),
                    _writes("businesses")),
     ManagementCase("settings.business_profile", "GET", ANY_ADMIN, _nothing),
     ManagementCase("settings.business_profile", "POST", ANY_ADMIN, _business_profile, (302, 302),

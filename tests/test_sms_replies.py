@@ -6,7 +6,7 @@ through Twilio's library, with its errors mapped for the worker's retries."""
 import email
 import secrets
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.policy import default as email_policy
 from http.server import ThreadingHTTPServer
 from io import BytesIO
@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 
 import pillow_heif
 import pytest
+import time_machine
 from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -26,6 +27,7 @@ from portal.inbound.texts import dedupe_key
 from portal.models import (
     Attachment,
     AttachmentKind,
+    Business,
     Channel,
     Client,
     DeliveryStatus,
@@ -207,6 +209,24 @@ def test_a_clients_text_lands_in_their_conversation_via_text_and_tells_the_admin
     assert admin.id in told and carla.id not in told
     page = logged_in(admin).get(f"/clients/{household.id}").get_data(as_text=True)
     assert "Rex is limping a little" in page and "via text" in page
+
+
+def test_a_clients_text_while_the_business_is_closed_is_answered_automatically(
+    app, texting, carla, household, admin, business
+):
+    # Open weekdays 8 to 6 in Chicago; Saturday, Jan 9, 2027 at 10 AM there.
+    update_row(app, Business, business.id,
+               weekly_hours={str(day): ["08:00", "18:00"] for day in range(5)})
+    with time_machine.travel(datetime(2027, 1, 9, 16, tzinfo=UTC), tick=True):
+        assert replied(text_in(app, "Can you walk Rex today?")) == []
+        make_due(app)
+        deliver(app)
+    asked, answer = feed_messages(app, household)
+    assert (asked.via, answer.via) == ("sms", "auto")
+    # The answer goes back the way the question came: by text, to Carla alone.
+    [(to, body)] = [(form["To"][0], form["Body"][0]) for _, form in texting]
+    assert to == "+15550102030" and "We're closed until Monday 8:00 AM" in body
+    assert body.startswith(f"{business.name}: Thanks for your message.")  # signed once
 
 
 def texted_about(app, person, *clients, hours_ago: float = 1):

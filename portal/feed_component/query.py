@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.feed_component import rendered
 from portal.feed_component.delivery import Delivery, DeliveryLines
 from portal.models import (
+    VIA_AUTOMATIC,
     Attachment,
     AttachmentKind,
     Client,
@@ -36,7 +37,7 @@ from portal.urls import url_pattern
 # scheduled earlier (and posted late when the worker was down at its time); None for what was
 # written in the portal then.
 VIA_LABELS = {"email": "via email", "sms": "via text", send_later.VIA_SCHEDULED: "scheduled",
-              send_later.VIA_LATE: "scheduled, sent late"}
+              send_later.VIA_LATE: "scheduled, sent late", VIA_AUTOMATIC: "automatic reply"}
 IMAGE_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                 "image/gif": ".gif"}
 
@@ -171,7 +172,7 @@ class FeedItem:
     @property
     def role_label(self) -> str | None:
         """The author's role beside their name; not on one's own messages."""
-        return None if self.is_own else self.author_role.label
+        return None if self.is_own or self.author_role is None else self.author_role.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +304,9 @@ class Presenter:
         # What of the viewer any article shows (besides whether it is theirs, and whether they
         # may delete it): the zone and date its times are read in, whether deletions are
         # explained, the links' mount point.
+        # The business's name signs its automatic replies.
         self.viewer_facts = (self.viewer.time_zone, self.clock.today, self.sees_deletions,
-                             self.delete_url(0))
+                             self.delete_url(0), self.viewer.business.name)
 
     def items(self, rows, *, files_after: int = 0) -> list[FeedItem]:
         """FeedItems of rows in ascending id order, with the attachments of those above
@@ -359,6 +361,10 @@ class Presenter:
          deleted_by_name, unsent, via) = row
         deleted = deleted_at is not None
         unsend_seconds = self.unsend_seconds(author_id, created_at, deleted)
+        if via == VIA_AUTOMATIC:
+            # The business's, not its nominal author's: nobody's own, nothing to take back.
+            author_id, author_name, author_role = None, self.viewer.business.name, None
+            unsend_seconds = 0
         exact, relative = self.clock.exact_and_relative(created_at)
         shows_deleter = deleted and self.sees_deletions
         return FeedItem(

@@ -39,7 +39,7 @@ from portal.models import (
     User,
 )
 from portal.reply_addresses import ReplyToken, is_reply_address, token_from_address
-from portal.services import messages, reachability
+from portal.services import away, messages, reachability
 from portal.services.accounts import normalize_email
 from portal.services.uploads import UploadError
 
@@ -290,6 +290,7 @@ def _reply(delivery: Delivery) -> Outcome:
             raise
         return _outcome(earlier, duplicate=True)
     log.info("Reply posted as message %s", message.id)
+    away.reply_if_closed(message, author, client)
     return _outcome(row)
 
 

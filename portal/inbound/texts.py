@@ -53,7 +53,7 @@ from portal.models import (
     utcnow,
 )
 from portal.phones import e164
-from portal.services import reachability
+from portal.services import away, reachability
 from portal.services.messages import AlreadySent, UploadLimits, post_message, prepare_uploads
 from portal.services.uploads import PreparedFile, Upload, UploadError
 
@@ -370,6 +370,7 @@ def _post(person: User, client: Client, key: str, sender: str, body: str,
                                send_key=key, via="sms", origin=inbound)
     except AlreadySent as sent:
         return TextOutcome(InboundOutcome.POSTED, message_id=sent.message.id, duplicate=True)
+    away.reply_if_closed(message, person, client)
     return TextOutcome(InboundOutcome.POSTED, message_id=message.id, inbound_id=inbound.id)
 
 

@@ -8,6 +8,7 @@ from portal.feed_component.query import load_item, posted_item
 from portal.feed_component.views import composer_context, render_client_page
 from portal.forms import MessageForm, ScheduledMessageForm
 from portal.fragments import wants_fragment
+from portal.hours import Hours
 from portal.loaders import (
     client_of_business,
     message_of_business,
@@ -15,9 +16,9 @@ from portal.loaders import (
     visible_feed,
 )
 from portal.messages import bp
-from portal.models import DeliveryStatus
+from portal.models import DeliveryStatus, utcnow
 from portal.notifications import outbox
-from portal.services import composers, messages, send_later
+from portal.services import away, composers, messages, send_later
 from portal.services.uploads import UploadError
 from portal.text import and_list
 from portal.urls import FEED_NAMES
@@ -33,6 +34,7 @@ NOT_SENT_YET = (
     "Send again (attach any files again too)."
 )
 SCHEDULE = "schedule"  # the composer's Schedule button (name "action")
+AT_OPENING = "opening"  # its Send at opening button, while the business is closed
 FILES_NOT_SCHEDULED = (
     "Files cannot be scheduled yet: send them now, or schedule the text without them."
 )
@@ -77,8 +79,12 @@ def create(client_id: int, feed_name: str):
         field = form.files if refusal.reason == throttle.TOO_MANY_FILES else form.text
         field.errors = [refusal.message]
         return _refused(client, feed, form, refusal)
-    if request.form.get("action") == SCHEDULE:
+    action = request.form.get("action")
+    if action == SCHEDULE:
         return _schedule(client, feed, form, send_key)
+    if action == AT_OPENING and (opening := _next_opening(client, feed)):
+        # Still closed: it waits for the opening. Open meanwhile: it goes now, as meant.
+        return _schedule(client, feed, form, send_key, at=opening)
     if (form.send_at.data or "").strip() and policy.can_schedule(current_user, client, feed):
         # A time was chosen, then Send pressed (or Enter, without JavaScript): not now.
         form.send_at.errors = [TIME_CHOSEN]
@@ -97,6 +103,8 @@ def create(client_id: int, feed_name: str):
                                         send_key=send_key, audience=audience)
     except messages.AlreadySent as repeat:
         return _already_sent(client, feed, repeat.message, form)
+    # The poll brings the automatic reply, if one goes, as any new message.
+    away.reply_if_closed(message, current_user, client)
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, message.id))
     return render_template(
@@ -107,15 +115,24 @@ def create(client_id: int, feed_name: str):
     )
 
 
-def _schedule(client, feed, form, send_key):
+def _next_opening(client, feed):
+    """When the business next opens, while it is closed (Send at opening)."""
+    policy.require(policy.can_schedule(current_user, client, feed))
+    hours = Hours.of(current_user.business)
+    now = utcnow()
+    return None if hours.is_open(now) else hours.next_opening(now)
+
+
+def _schedule(client, feed, form, send_key, at=None):
     """Send later: the message waits, listed under the feed for its author and the admin
-    team, until its time (services.send_later)."""
+    team, until its time (services.send_later): the time chosen, or `at`."""
     policy.require(policy.can_schedule(current_user, client, feed))
     if form.uploads():
         form.files.errors = [FILES_NOT_SCHEDULED]
         return _refused(client, feed, form)
     try:
-        send_at = send_later.send_time(form.send_at.data, current_user.business.time_zone)
+        send_at = (send_later.checked_time(at, current_user.business.time_zone) if at else
+                   send_later.send_time(form.send_at.data, current_user.business.time_zone))
     except send_later.ScheduleRefused as error:
         form.send_at.errors = [str(error)]
         return _refused(client, feed, form)

@@ -13,7 +13,7 @@ from portal.models.feeds import (
 )
 from portal.models.imports import PendingImport
 from portal.models.inbound import InboundChannel, InboundMessage, InboundOutcome
-from portal.models.messages import Feed, Message
+from portal.models.messages import VIA_AUTOMATIC, Feed, Message
 from portal.models.notifications import (
     AccountEmail,
     AccountEmailKind,
@@ -29,6 +29,7 @@ from portal.models.types import utcnow
 from portal.models.users import LoginSession, Role, User
 
 __all__ = [
+    "VIA_AUTOMATIC",
     "AccountEmail",
     "AccountEmailKind",
     "Attachment",

@@ -1,4 +1,4 @@
-from sqlalchemy import String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -27,6 +27,15 @@ class Business(db.Model):
     # The business's logo: a storage key, processed through the image path like photos (a WebP
     # of at most 480 px). None: the portal's paw.
     logo_key: Mapped[str | None] = mapped_column(String(255))
+    # Business hours (portal/hours.py), in the business's zone: weekday ("0" Monday) ->
+    # ["08:00", "18:00"]; a day absent is closed; None: no hours kept (always open).
+    weekly_hours: Mapped[dict | None] = mapped_column(JSON)
+    # Days closed whatever the week says: [{"day": "2026-12-25", "label": "Christmas Day"}].
+    closed_days: Mapped[list | None] = mapped_column(JSON)
+    # Said after "We're closed until Monday 8:00 AM." to clients ("Urgent? Call …").
+    away_message: Mapped[str | None] = mapped_column(String(300))
+    # Whether a client who writes while the business is closed gets an automatic reply.
+    auto_reply: Mapped[bool] = mapped_column(default=True)
 
     def __repr__(self) -> str:
         return f"<Business {self.id} {self.name!r}>"

@@ -23,6 +23,10 @@ class Feed(enum.StrEnum):
         return "Send privately" if self == Feed.PRIVATE else "Send"
 
 
+# Message.via of an automatic reply, written for the business while it is closed.
+VIA_AUTOMATIC = "auto"
+
+
 class Message(db.Model):
     __tablename__ = "messages"
     # Keyset paging of one client's feed: WHERE client_id=? AND feed=? AND id<? ORDER BY id DESC.
@@ -48,7 +52,8 @@ class Message(db.Model):
     # What made it, once: a composer render's one-time key (or, for a message that arrives by
     # email, a digest of its Message-ID). NULL for messages from before keys existed.
     send_key: Mapped[str | None] = mapped_column(String(64))
-    # How it came in when not from the portal's composer: "email" or "sms" (a reply).
+    # How it came when not from the portal's composer: "email" or "sms" (a reply), a message
+    # scheduled earlier ("scheduled", "late"), or an automatic reply (VIA_AUTOMATIC).
     via: Mapped[str | None] = mapped_column(String(10))
 
     author: Mapped[User] = relationship(foreign_keys=[author_id])

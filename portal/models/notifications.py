@@ -52,6 +52,9 @@ class Notification(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     # Not before the undo window has passed; later again after a transient failure.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Held for the recipient's quiet hours: due when they end, and sent with the others held
+    # for them as one summary per channel.
+    summary: Mapped[bool] = mapped_column(default=False)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -67,6 +67,10 @@ class User(UserMixin, db.Model):
     # go to it until it is changed. The reason is the server's own words.
     email_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     email_bounce_reason: Mapped[str | None] = mapped_column(String(300))
+    # Quiet hours, "22:00" to "07:00" in the person's own zone: notifications of messages that
+    # arrive then wait, and go as one summary when they end (portal/hours.py).
+    quiet_from: Mapped[str | None] = mapped_column(String(5))
+    quiet_until: Mapped[str | None] = mapped_column(String(5))
     # The person texted STOP (or a variant): no texts until they text START.
     sms_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The secret in the address of the person's schedule as an iCalendar feed (staff); a new

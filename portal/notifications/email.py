@@ -33,22 +33,37 @@ class NotificationEmail:
     message: MailMessage
     provider_id: str
     reply_address: str | None
+    # Where its delivery failure reports go: the reply address, or for a summary spanning
+    # feeds (whose replies are not read) the first feed's.
+    bounce_address: str | None = None
 
 
-def compose(recipient: User, notices: list[Notice], business: Business) -> NotificationEmail:
+def compose(recipient: User, notices: list[Notice], business: Business,
+            summary: bool = False) -> NotificationEmail:
     """One email for everything due to this person in one feed of one client: its reply
-    address names that feed."""
+    address names that feed. A `summary` of what was held for their quiet hours may span
+    feeds: it has a reply address only when it holds one feed's messages."""
     first = notices[0]
-    reply_address = address_for(ReplyToken(business.id, first.client_id, first.feed,
-                                           recipient.id))
-    if len(notices) > 1:
+    one_feed = len({(notice.client_id, notice.feed) for notice in notices}) == 1
+    # Also where delivery failure reports go (MAIL FROM), whether or not replies are read.
+    feed_address = address_for(ReplyToken(business.id, first.client_id, first.feed,
+                                          recipient.id))
+    reply_address = feed_address if one_feed else None
+    if summary:
+        count = len(notices)
+        subject = (f"{count} new message{'s' if count != 1 else ''} while your quiet hours "
+                   f"were on · {business.name}")
+    elif len(notices) > 1:
         subject = f"{len(notices)} new messages from {business.name}"
     elif first.private:
         subject = f"New private message from {first.author_name}"
+    elif first.author_name == business.name:  # an automatic reply: the business's own words
+        subject = f"New message from {business.name}"
     else:
         subject = f"New message from {first.author_name} · {business.name}"
     context = {"recipient": recipient, "items": notices, "business": business,
-               "replies_read": reply_address is not None, "private": first.private}
+               "replies_read": reply_address is not None, "private": first.private,
+               "summary": summary}
     message = MailMessage(
         subject=header_safe(subject),
         recipients=[recipient.email],
@@ -59,7 +74,7 @@ def compose(recipient: User, notices: list[Notice], business: Business) -> Notif
     )
     provider_id = secrets.token_hex(12)
     message.msgId = f"<{provider_id}@{_message_id_domain()}>"
-    return NotificationEmail(message, provider_id, reply_address)
+    return NotificationEmail(message, provider_id, reply_address, feed_address)
 
 
 def _message_id_domain() -> str:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 from portal.bidi import without_bidi_controls
 from portal.clock import zone
 from portal.extensions import db
-from portal.models import Attachment, Client, Feed, Message
+from portal.models import VIA_AUTOMATIC, Attachment, Client, Feed, Message
 from portal.notifications.links import external_url
 
 EXCERPT_LENGTH = 280
@@ -30,6 +30,8 @@ class Notice:
     attachments: int
     link: str
     time: str
+    # The portal's home for the person (a summary of several feeds links there).
+    home_link: str = ""
 
     @property
     def private(self) -> bool:
@@ -69,7 +71,9 @@ def _notice(message: Message, client: Client, attachments: int) -> Notice:
     local = message.created_at.astimezone(zone(business.time_zone))
     return Notice(
         message.id, client.id, without_bidi_controls(client.name), message.feed,
-        without_bidi_controls(message.author.name), without_bidi_controls(business.name),
+        without_bidi_controls(business.name if message.via == VIA_AUTOMATIC
+                              else message.author.name),
+        without_bidi_controls(business.name),
         excerpt, bool(text) and not show_text, attachments, link,
-        local.strftime("%b %-d at %-I:%M %p"),
+        local.strftime("%b %-d at %-I:%M %p"), external_url("auth.home"),
     )

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import aliased, joinedload
 
 from portal import policy
 from portal.extensions import db
+from portal.hours import quiet_end
 from portal.models import (
     Business,
     Channel,
@@ -83,6 +84,8 @@ class Recipient:
     user_id: int
     name: str
     channels: tuple[Channel, ...]
+    # Their quiet hours ("22:00", "07:00") and zone: see held_until.
+    quiet: tuple[str | None, str | None, str] = (None, None, "UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,22 +96,27 @@ class Audience:
     staff: list[policy.StaffMember]
 
 
-# What channels_for reads of each person told, and whether they enabled a device.
+# What channels_for reads of each person told, whether they enabled a device, and their
+# quiet hours.
 _TOLD_COLUMNS = (
     User.email, User.notify_email, User.notify_sms, User.notify_push, User.email_bounced_at,
     User.phone, User.phone_confirmed_at, User.sms_opted_out_at,
     exists().where(PushSubscription.user_id == User.id).label("has_device"),
+    User.quiet_from, User.quiet_until, User.time_zone,
 )
 
 
-def audience(author: User, client: Client, feed: Feed) -> Audience:
+def audience(author: User, client: Client, feed: Feed, automatic: bool = False) -> Audience:
     """Who is told of a message in this feed, and how; and who else sees it. One query, read
     before the message is written, so that the write transaction (one writer at a time on
-    SQLite) holds only the writes."""
+    SQLite) holds only the writes. `automatic`: an automatic reply, told to fewer."""
     found = policy.post_audience(author, client, feed, _TOLD_COLUMNS)
+    if automatic:
+        found = policy.automatic_reply_audience(found)
     told = (
         Recipient(row.id, row.name, tuple(channels_for(row, feed, row.has_device,
-                                                       author.business)))
+                                                       author.business)),
+                  (row.quiet_from, row.quiet_until, row.time_zone))
         for row in found.told
     )
     return Audience([recipient for recipient in told if recipient.channels], found.staff)
@@ -133,14 +141,18 @@ def due_at(message: Message):
 
 def enqueue(message: Message, recipients: list[Recipient]) -> None:
     """Writes the message's notification rows in the caller's transaction: they commit with
-    the message. One INSERT for them all; nothing reads them back as objects."""
+    the message. One INSERT for them all; nothing reads them back as objects. A recipient's
+    quiet hours hold theirs until they end, for one summary."""
     due = due_at(message)
-    rows = [
-        {"business_id": message.business_id, "message_id": message.id,
-         "recipient_id": recipient.user_id, "channel": channel, "due_at": due}
-        for recipient in recipients
-        for channel in recipient.channels
-    ]
+    rows = []
+    for recipient in recipients:
+        held_until = quiet_end(*recipient.quiet, due)
+        rows += [
+            {"business_id": message.business_id, "message_id": message.id,
+             "recipient_id": recipient.user_id, "channel": channel,
+             "due_at": held_until or due, "summary": held_until is not None}
+            for channel in recipient.channels
+        ]
     if rows:
         db.session.execute(insert(Notification.__table__), rows)  # Core: no ORM bulk path
 
@@ -206,6 +218,7 @@ def claim(worker_id: str, limit: int = 100) -> list[int]:
         newer.channel == Channel.EMAIL,
         newer.status == DeliveryStatus.PENDING,
         newer.due_at > now,
+        newer.summary.is_(False),  # held for quiet hours: goes on its own, later
         newer_message.id == newer.message_id,
         this_message.id == Notification.message_id,
         newer_message.client_id == this_message.client_id,
@@ -218,7 +231,34 @@ def claim(worker_id: str, limit: int = 100) -> list[int]:
         Notification.channel != Channel.EMAIL, ~still_coming,
         Notification.created_at < now - MAX_BATCH_WAIT,
     )
-    return claim_rows(Notification, worker_id, now, limit, ready)
+    ids = claim_rows(Notification, worker_id, now, limit, ready, Notification.summary.is_(False))
+    return sorted(ids + _claim_summaries(worker_id, now, limit))
+
+
+def _claim_summaries(worker_id: str, now, limit: int) -> list[int]:
+    """What was held for quiet hours, claimed whole per person and channel (one summary
+    each): never part of someone's rows here and the rest in another claim. Commits."""
+    _take_turn()
+    due = (Notification.summary.is_(True), Notification.status == DeliveryStatus.PENDING,
+           Notification.due_at <= now)
+    people = (select(Notification.recipient_id, Notification.channel).where(*due)
+              .distinct().limit(limit))
+    ids = db.session.scalars(
+        update(Notification)
+        .where(*due, tuple_(Notification.recipient_id, Notification.channel).in_(people))
+        .values(status=DeliveryStatus.SENDING, claimed_by=worker_id, claimed_at=now)
+        .returning(Notification.id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    db.session.commit()
+    return list(ids)
+
+
+def _take_turn() -> None:
+    """Claims take turns on PostgreSQL (a lock held until the claim commits); SQLite writes
+    one at a time anyway."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(CLAIM_TURN)))
 
 
 def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]:
@@ -229,8 +269,7 @@ def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]
     Claims take turns on PostgreSQL (a lock held until this commit, a few milliseconds): two
     claims running at once would each take part of one person's due emails, and the person
     would get two emails where one was meant. SQLite writes one at a time anyway."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(func.pg_advisory_xact_lock(CLAIM_TURN)))
+    _take_turn()
     db.session.execute(
         update(model)
         .where(model.status == DeliveryStatus.SENDING, model.claimed_at < now - STALE_CLAIM)
@@ -329,17 +368,19 @@ def record_provider_status(provider_id: str, reported: str, error_code: str | No
     """What the SMS provider reported of a text: shown in its delivery line; a text that did
     not reach the phone counts as failed, so the admin team sees it with a Retry. Commits."""
     reported = reported.strip().lower()[:20]
-    row = db.session.scalar(select(Notification).where(
+    if reported not in SMS_STATUS_ORDER:
+        return
+    # A quiet hours summary is one text for several rows: each of them hears it.
+    for row in db.session.scalars(select(Notification).where(
         Notification.provider_id == provider_id[:64], Notification.channel == Channel.SMS
-    ))
-    if row is None or reported not in SMS_STATUS_ORDER:
-        return
-    if SMS_STATUS_ORDER[reported] < SMS_STATUS_ORDER.get(row.provider_status, -1):
-        return
-    row.provider_status = reported
-    if reported in SMS_NOT_DELIVERED and row.status == DeliveryStatus.SENT:
-        code = f" (error {error_code[:10]})" if error_code else ""
-        finish(row, DeliveryStatus.FAILED, f"the phone company reported the text {reported}{code}")
+    )):
+        if SMS_STATUS_ORDER[reported] < SMS_STATUS_ORDER.get(row.provider_status, -1):
+            continue
+        row.provider_status = reported
+        if reported in SMS_NOT_DELIVERED and row.status == DeliveryStatus.SENT:
+            code = f" (error {error_code[:10]})" if error_code else ""
+            finish(row, DeliveryStatus.FAILED,
+                   f"the phone company reported the text {reported}{code}")
     db.session.commit()
 
 

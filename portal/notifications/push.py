@@ -293,8 +293,21 @@ def payload(notice: Notice) -> dict:
             "body": _clip(body, BODY_LENGTH), "url": notice.link}
 
 
-def send(recipient: User, notice: Notice) -> None:
-    """Sends one notification to every device of the recipient.
+def summary_payload(notices: list[Notice]) -> dict:
+    """What was held for the person's quiet hours, as one notification: how many, and from
+    which households; never a word of what they say."""
+    clients = list(dict.fromkeys(notice.client_name for notice in notices))
+    count = len(notices)
+    title = f"{count} new message{'s' if count != 1 else ''} while your quiet hours were on"
+    body = "In " + ", ".join(clients[:3]) + (f" and {len(clients) - 3} more" if len(clients) > 3
+                                            else "")
+    same_feed = len({(notice.client_id, notice.feed) for notice in notices}) == 1
+    return {"title": _clip(title, TITLE_LENGTH), "body": _clip(body, BODY_LENGTH),
+            "url": notices[0].link if same_feed else notices[0].home_link}
+
+
+def send(recipient: User, data: dict) -> None:
+    """Sends one notification (a payload) to every device of the recipient.
 
     Any 5xx/429/network failure: TransientError (the worker retries the row; the service
     worker's tag per feed makes a repeat replace the notification shown, not add one). A device
@@ -316,7 +329,7 @@ def send(recipient: User, notice: Notice) -> None:
                PushSubscription.business_id == recipient.business_id)
         .order_by(PushSubscription.id)
     ))
-    data = json.dumps(payload(notice), separators=(",", ":"))
+    data = json.dumps(data, separators=(",", ":"))
     config = current_app.config
     delivered, transient, permanent = 0, [], []
     with PushSession(stand_in_allowed()) as session:

@@ -34,8 +34,25 @@ class SmsText:
         if notice.feed != Feed.CONVERSATION:
             raise TypeError("private messages are never sent by text message")
         excerpt = notice.excerpt or f"{notice.attachments} attachment(s)"
-        body = f"{notice.business_name}: {notice.author_name}: {excerpt}"
+        # The business's own words (an automatic reply) are not signed twice.
+        author = "" if notice.author_name == notice.business_name else f"{notice.author_name}: "
+        body = f"{notice.business_name}: {author}{excerpt}"
         link = f" {notice.link}"
+        if len(body) + len(link) > SMS_LENGTH:
+            body = body[: SMS_LENGTH - len(link) - 1] + "…"
+        return cls(to, body + link, to_name)
+
+    @classmethod
+    def quiet_hours_summary(cls, to: str, notices: list[Notice], to_name: str = "") -> "SmsText":
+        """What was held for the person's quiet hours, in one text: how many, and where."""
+        if any(notice.feed != Feed.CONVERSATION for notice in notices):
+            raise TypeError("private messages are never sent by text message")
+        first, count = notices[0], len(notices)
+        clients = list(dict.fromkeys(notice.client_name for notice in notices))
+        same_feed = len({notice.client_id for notice in notices}) == 1
+        link = f" {first.link if same_feed else first.home_link}"
+        body = (f"{first.business_name}: {count} new message{'s' if count != 1 else ''} while "
+                f"your quiet hours were on, in {', '.join(clients)}.")
         if len(body) + len(link) > SMS_LENGTH:
             body = body[: SMS_LENGTH - len(link) - 1] + "…"
         return cls(to, body + link, to_name)

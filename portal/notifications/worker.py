@@ -42,6 +42,10 @@ def deliver_notifications(ids: list[int]) -> None:
 
 
 def _batch(row: Notification) -> tuple:
+    """What goes out together: everything held for a person's quiet hours, per channel (one
+    summary); a person's emails about one feed; each other row alone."""
+    if row.summary:
+        return (row.recipient_id, row.channel, "summary")
     if row.channel == Channel.EMAIL:
         return (row.recipient_id, row.message.client_id, row.message.feed)
     return (row.id,)
@@ -65,7 +69,8 @@ def _deliver_group(group: list[Notification], found: dict[int, tuple[Notice, Cli
             live.append((row, notice))
     if live:
         try:
-            accepted = _send(group[0].channel, recipient, [notice for _, notice in live], sender)
+            accepted = _send(group[0].channel, recipient, [notice for _, notice in live], sender,
+                             summary=group[0].summary)
         except TransientError as error:
             for row, _ in live:
                 outbox.retry_later(row, str(error))
@@ -80,20 +85,22 @@ def _deliver_group(group: list[Notification], found: dict[int, tuple[Notice, Cli
 
 
 def _send(channel: Channel, recipient: User, batch: list[Notice],
-          sender: email.EmailSender) -> tuple[str | None, str | None]:
+          sender: email.EmailSender, summary: bool = False) -> tuple[str | None, str | None]:
     """Hands the notices to the channel: one email for the batch; a text message or a push
-    notification carries one notice. Answers with the id the rows keep (an email's
-    Message-ID, a text's id at the SMS provider) and the status the provider gave."""
+    notification carries one notice, or sums up what was held for quiet hours. Answers with
+    the id the rows keep (an email's Message-ID, a text's id at the SMS provider) and the
+    status the provider gave."""
     if channel == Channel.EMAIL:
-        composed = email.compose(recipient, batch, recipient.business)
-        sender.send(composed.message, envelope_from=composed.reply_address)
+        composed = email.compose(recipient, batch, recipient.business, summary=summary)
+        sender.send(composed.message, envelope_from=composed.bounce_address)
         return composed.provider_id, None
+    to_name = without_bidi_controls(recipient.name)
     if channel == Channel.SMS:
-        accepted = sms.provider().send(sms.SmsText.for_conversation(
-            recipient.phone, batch[0], without_bidi_controls(recipient.name)
-        ))
+        text = (sms.SmsText.quiet_hours_summary(recipient.phone, batch, to_name) if summary
+                else sms.SmsText.for_conversation(recipient.phone, batch[0], to_name))
+        accepted = sms.provider().send(text)
         return accepted.provider_id, accepted.status
-    push.send(recipient, batch[0])
+    push.send(recipient, push.summary_payload(batch) if summary else push.payload(batch[0]))
     return None, None
 
 

@@ -6,7 +6,12 @@ from portal.models import Channel
 from portal.notifications import account_mail, outbox
 from portal.notifications.outbox import wants
 from portal.preferences import bp
-from portal.preferences.forms import PhoneCodeForm, PhoneNumberForm, TimeZoneForm
+from portal.preferences.forms import (
+    PhoneCodeForm,
+    PhoneNumberForm,
+    QuietHoursForm,
+    TimeZoneForm,
+)
 from portal.services import phone_numbers, settings
 from portal.urls import form_ids
 
@@ -61,6 +66,11 @@ def _page(status: int = 200, headers: dict | None = None, **forms):
         phone_error=forms.get("phone_error"),
         zone_form=forms.get("zone_form") or TimeZoneForm(
             formdata=None, data={"time_zone": current_user.time_zone}),
+        quiet_form=forms.get("quiet_form") or QuietHoursForm(formdata=None, data={
+            "enabled": bool(current_user.quiet_from),
+            "quiet_from": current_user.quiet_from or "22:00",
+            "quiet_until": current_user.quiet_until or "07:00",
+        }),
     ), status, headers or {}
 
 
@@ -74,6 +84,23 @@ def time_zone():
     if settings.update_own_time_zone(current_user, form.time_zone.data):
         flash(f"Your time zone is now {form.time_zone.data}.", "success")
     return redirect(url_for("preferences.mine") + "#time-zone")
+
+
+@bp.route("/notifications/quiet-hours", methods=["POST"])
+@login_required
+def quiet_hours():
+    """The person's own quiet hours (anyone logged in, for their own login only)."""
+    form = QuietHoursForm()
+    if not form.validate_on_submit():
+        return _page(422, quiet_form=form)
+    if form.enabled.data:
+        quiet_from, quiet_until = form.times()
+        settings.update_quiet_hours(current_user, quiet_from, quiet_until)
+        flash(f"Quiet hours saved: {quiet_from} to {quiet_until}, your time.", "success")
+    else:
+        settings.update_quiet_hours(current_user, None, None)
+        flash("Quiet hours are off: notifications go when messages arrive.", "success")
+    return redirect(url_for("preferences.mine") + "#quiet-hours")
 
 
 def _to_phone():

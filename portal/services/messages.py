@@ -68,20 +68,22 @@ def post_message(
     author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
     send_key: str | None = None, via: str | None = None,
     origin: InboundMessage | ScheduledMessage | None = None,
-    audience: outbox.Audience | None = None,
+    audience: outbox.Audience | None = None, summarized: bool = True,
 ) -> Message:
     """The message, its attachment rows and their bytes: all of them, or none. A send key
     already used by this author raises AlreadySent instead, whichever of two sends racing
     each other commits first. A reply that came in by email or text says so (`via`); the row
     it came from (`origin`: an inbound reply's record, a scheduled message) commits with the
     message it became, naming it. `audience` is
-    outbox.audience(author, client, feed) when the caller has read it already."""
+    outbox.audience(author, client, feed) when the caller has read it already. An automatic
+    reply is not `summarized`: the feed's summary (its latest message, whether the client
+    waits for an answer) stays the client's message it answers."""
     written: list[str] = []
     told = (audience or outbox.audience(author, client, feed)).told
     try:
         # The bytes first, under random keys and before any lock: removed if anything fails.
         stored = [_save(prepared, written) for prepared in files]
-        message = _insert_message(author, client, feed, text, send_key, via)
+        message = _insert_message(author, client, feed, text, send_key, via, summarized)
         if origin is not None:
             origin.message_id = message.id
             db.session.add(origin)
@@ -114,8 +116,8 @@ _WRITTEN = ("business_id", "client_id", "feed", "author_id", "text", "created_at
             "send_key", "via")
 
 
-@lru_cache(maxsize=2)
-def _insert_statement(dialect: str):
+@lru_cache(maxsize=4)
+def _insert_statement(dialect: str, summarized: bool = True):
     """One INSERT … SELECT … RETURNING, built once, that takes the client's lock and writes;
     on PostgreSQL the feed summary's upsert rides along (a CTE: one round trip fewer).
 
@@ -133,7 +135,7 @@ def _insert_statement(dialect: str):
         for name in _WRITTEN
     )).where(Client.id == bindparam("client_id")).with_for_update(key_share=True)
     written = insert(table).from_select(_WRITTEN, row).returning(table.c.id)
-    if dialect != "postgresql":
+    if dialect != "postgresql" or not summarized:
         return written
     new = written.cte("new_message")
     summary = FeedSummary.__table__.c
@@ -150,7 +152,7 @@ def _insert_statement(dialect: str):
 
 
 def _insert_message(author: User, client: Client, feed: Feed, text: str,
-                    send_key: str | None, via: str | None) -> Message:
+                    send_key: str | None, via: str | None, summarized: bool) -> Message:
     """The message and its feed's summary, written (in one statement on PostgreSQL) and
     kept in the session as written (not read back, nor flushed through the unit of work)."""
     dialect = db.session.get_bind().dialect.name
@@ -160,14 +162,15 @@ def _insert_message(author: User, client: Client, feed: Feed, text: str,
         "send_key": send_key, "via": via,
     }
     summary = {}
-    if dialect == "postgresql":
+    if dialect == "postgresql" and summarized:
         summary = {"awaiting_reply_since": feed_activity.waiting_since(
             author, values["created_at"])}
-    message_id = db.session.execute(_insert_statement(dialect), values | summary).scalar_one()
+    message_id = db.session.execute(_insert_statement(dialect, summarized),
+                                    values | summary).scalar_one()
     message = Message(id=message_id, deleted_at=None, deleted_by_id=None, **values)
     make_transient_to_detached(message)
     db.session.add(message)
-    if dialect != "postgresql":
+    if dialect != "postgresql" and summarized:
         feed_activity.record_posted(message, author)
     return message
 

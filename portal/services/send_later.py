@@ -67,6 +67,11 @@ def send_time(value: str | None, time_zone: str, now: datetime | None = None) ->
         moment = to_utc(local.date(), local.time(), time_zone)
     except NonexistentLocalTime as error:
         raise ScheduleRefused(str(error)) from None
+    return checked_time(moment, time_zone, now)
+
+
+def checked_time(moment: datetime, time_zone: str, now: datetime | None = None) -> datetime:
+    """The moment, when it is still to come and at most a year ahead; else ScheduleRefused."""
     now = now or utcnow()
     if moment <= now:
         raise ScheduleRefused(

@@ -59,6 +59,13 @@ def update_own_time_zone(user: User, time_zone: str) -> bool:
     return True
 
 
+def update_quiet_hours(user: User, quiet_from: str | None, quiet_until: str | None) -> None:
+    """The person's own quiet hours ("22:00", "07:00" in their zone), or none. What is held
+    for the hours already set keeps its time."""
+    user.quiet_from, user.quiet_until = quiet_from, quiet_until
+    db.session.commit()
+
+
 def update_notification_choices(user: User, choices: dict) -> None:
     """choices: Channel -> True, False or None (follow the business default)."""
     for channel, value in choices.items():

@@ -52,6 +52,8 @@ KINDS = {
 PORTAL_SETTINGS = ("settings.portal_settings", policy.can_manage_settings)
 NOTIFICATION_DEFAULTS = ("preferences.business_defaults", policy.can_manage_notifications)
 BUSINESS_PROFILE = ("settings.business_profile", policy.can_manage_settings)
+# Settings whose values are too long for a sentence: said to have changed, not how.
+SAID_CHANGED_ONLY = {"weekly_hours", "closed_days"}
 # Settings by the name the service records -> (label, their page).
 SETTINGS = {
     "name": ("Business name", BUSINESS_PROFILE),
@@ -60,6 +62,10 @@ SETTINGS = {
     "client_read_receipts": ("Read Receipts for Clients", PORTAL_SETTINGS),
     "staff_access_days": ("Staff access around visits (days)", PORTAL_SETTINGS),
     "time_zone": ("Business time zone", PORTAL_SETTINGS),
+    "weekly_hours": ("Business hours", PORTAL_SETTINGS),
+    "closed_days": ("Closed days", PORTAL_SETTINGS),
+    "away_message": ("Away message", PORTAL_SETTINGS),
+    "auto_reply": ("Automatic reply", PORTAL_SETTINGS),
     "notify_email_default": ("Email by default", NOTIFICATION_DEFAULTS),
     "notify_sms_default": ("Text messages by default", NOTIFICATION_DEFAULTS),
     "notify_push_default": ("App notifications by default", NOTIFICATION_DEFAULTS),
@@ -410,7 +416,7 @@ class EventFacts:
         for key, change in self.details.items():
             label, page = SETTINGS.get(key, (key.replace("_", " ").capitalize(), None))
             url = url_for(page[0]) if page and page[1](self.viewer) else None
-            if isinstance(change, dict):
+            if isinstance(change, dict) and key not in SAID_CHANGED_ONLY:
                 changes.append(SettingChange(Named(label, url), True, change.get("old"),
                                              change.get("new")))
             else:

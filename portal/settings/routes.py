@@ -10,7 +10,7 @@ from portal.loaders import client_of_business
 from portal.services import settings
 from portal.services.uploads import UploadError
 from portal.settings import audit_events, bp
-from portal.settings.forms import BusinessProfileForm, PortalSettingsForm
+from portal.settings.forms import BusinessHoursForm, BusinessProfileForm, PortalSettingsForm
 from portal.urls import form_ids, id_arg
 
 
@@ -30,16 +30,7 @@ def index():
 @bp.route("/client/portal", methods=["GET", "POST"])
 def portal_settings():
     business = current_user.business
-    form = PortalSettingsForm(
-        data={
-            "private_messaging_enabled": "yes" if business.private_messaging_enabled else "no",
-            "client_read_receipts": "yes" if business.client_read_receipts else "no",
-            "staff_access_days": business.staff_access_days,
-            "time_zone": business.time_zone,
-        }
-        if request.method == "GET"
-        else None
-    )
+    form = PortalSettingsForm(data=_portal_data(business) if request.method == "GET" else None)
     if form.validate_on_submit():
         enabled = form.private_messaging_enabled.data == "yes"
         settings.update_business_settings(
@@ -57,7 +48,50 @@ def portal_settings():
         flash(f"Portal Settings saved. Private Messaging is {state}.", "success")
         return redirect(url_for("settings.portal_settings"))
     status = 422 if form.errors else 200
-    return render_template("settings/portal.html", form=form), status
+    return render_template("settings/portal.html", form=form,
+                           hours_form=BusinessHoursForm(formdata=None,
+                                                        data=_hours_data(business))), status
+
+
+def _portal_data(business) -> dict:
+    return {
+        "private_messaging_enabled": "yes" if business.private_messaging_enabled else "no",
+        "client_read_receipts": "yes" if business.client_read_receipts else "no",
+        "staff_access_days": business.staff_access_days,
+        "time_zone": business.time_zone,
+    }
+
+
+@bp.route("/client/portal/hours", methods=["POST"])
+def business_hours():
+    """Portal Settings' second form: when the business is open, and what clients are told
+    while it is not."""
+    business = current_user.business
+    form = BusinessHoursForm()
+    if form.validate_on_submit():
+        settings.update_business_settings(
+            current_user, business, weekly_hours=form.weekly_hours(),
+            closed_days=form.closed_day_list(),
+            away_message=(form.away_message.data or "").strip() or None,
+            auto_reply=form.auto_reply.data == "yes",
+        )
+        flash("Business hours saved.", "success")
+        return redirect(url_for("settings.portal_settings") + "#business-hours")
+    portal_form = PortalSettingsForm(formdata=None, data=_portal_data(business))
+    return render_template("settings/portal.html", form=portal_form, hours_form=form), 422
+
+
+def _hours_data(business) -> dict:
+    """The hours form as the business keeps them; a day it is closed shows 8:00 to 6:00."""
+    data = {
+        "closed_days": "\n".join(f"{entry['day']} {entry['label']}".strip()
+                                 for entry in business.closed_days or ()),
+        "away_message": business.away_message or "",
+        "auto_reply": "yes" if business.auto_reply else "no",
+    }
+    for day, (opens, closes) in (business.weekly_hours or {}).items():
+        data |= {f"open_{day}": True, f"opens_{day}": opens, f"closes_{day}": closes}
+    return data
 
 
 @bp.route("/business", methods=["GET", "POST"])

@@ -61,8 +61,8 @@ def test_a_sitter_confirms_a_new_number_with_the_texted_code(
            ).to_be_visible(timeout=WAIT)
     section = page.locator("#phone-texts")
     expect(section.locator(".phone-current")).to_have_text("Texts go to +1 312-555-0142 Confirmed")
-    assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size]["viewport"]["width"]
     page.screenshot(path=screenshot_dir / f"phone-confirmed-{size}.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size]["viewport"]["width"]
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -161,7 +161,7 @@ def test_business_zone_beside_the_viewers_own_then_edit_and_reassign_a_series(
     # The business's zone, on Portal Settings.
     page.goto("/settings/client/portal")
     page.get_by_label("Business time zone").select_option("America/Los_Angeles")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_label("Business time zone")).to_have_value("America/Los_Angeles")
 
     # A weekly walk, entered in the business's zone, shown with the admin's time beside it.
@@ -191,7 +191,7 @@ def test_business_zone_beside_the_viewers_own_then_edit_and_reassign_a_series(
     page.get_by_label("Change").select_option("following")
     page.screenshot(path=screenshot_dir / f"schedule-edit-{name}.png", full_page=True)
     no_sideways_scroll(page)
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_text("Dog walk was changed.")).to_be_visible()
     expect(walk_items(page).nth(0)).to_contain_text(f"9:00 AM\u20139:30 AM {pacific}")
     for index in (1, 2):
