@@ -50,17 +50,8 @@ class LoginAccountForm(FlaskForm):
     phone = TelField("Mobile phone", validators=[Optional(), Length(max=40)])
 
 
-class MessageForm(FlaskForm):
-    """The composer of every feed (portal/feed_component)."""
-
-    text = TextAreaField("Message", filters=[_normalize])
-    files = MultipleFileField("Attach photos or files")
-    # Which page the composer was on (portal/services/composers.py).
-    composer = HiddenField()
-    # New with every composer shown: the same send arriving twice makes one message.
-    send_key = HiddenField()
-    # "Send later": when, in the business's zone (services.send_later.send_time reads it).
-    send_at = StringField("Send at")
+class ChosenFiles:
+    """A form's files field (`files`), read as uploads once."""
 
     _uploads: list[Upload] | None = None
 
@@ -75,6 +66,21 @@ class MessageForm(FlaskForm):
                 if part.filename or data:
                     self._uploads.append(Upload(part.filename or "", data, part.mimetype))
         return self._uploads
+
+
+class MessageForm(ChosenFiles, FlaskForm):
+    """The composer of every feed (portal/feed_component)."""
+
+    text = TextAreaField("Message", filters=[_normalize])
+    files = MultipleFileField("Attach photos or files")
+    # Which page the composer was on (portal/services/composers.py).
+    composer = HiddenField()
+    # New with every composer shown: the same send arriving twice makes one message.
+    send_key = HiddenField()
+    # "Send later": when, in the business's zone (services.send_later.send_time reads it).
+    send_at = StringField("Send at")
+    # The saved reply inserted, whose files go with the message.
+    saved_reply = HiddenField()
 
     def validate_text(self, field):
         limit = current_app.config["MESSAGE_MAX_LENGTH"]

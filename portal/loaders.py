@@ -14,6 +14,7 @@ from portal.models import (
     Message,
     Pet,
     Role,
+    SavedReply,
     ScheduledMessage,
     ScheduledService,
     User,
@@ -66,6 +67,13 @@ def scheduled_of_business(user: User, scheduled_id: int) -> ScheduledMessage:
         select(ScheduledMessage).where(
             ScheduledMessage.id == scheduled_id, ScheduledMessage.business_id == user.business_id
         )
+    )
+
+
+def saved_reply_of_business(user: User, reply_id: int) -> SavedReply:
+    return db.first_or_404(
+        select(SavedReply).where(SavedReply.id == reply_id,
+                                 SavedReply.business_id == user.business_id)
     )
 
 

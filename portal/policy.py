@@ -586,6 +586,18 @@ def scheduled_send_refusal(author: User, client: Client, feed: Feed) -> str | No
     return None
 
 
+# --- saved replies ---------------------------------------------------------------------------
+
+def can_manage_saved_replies(user: User) -> bool:
+    """The admin team keeps the business's saved replies (Settings)."""
+    return is_admin_team(user)
+
+
+def can_use_saved_replies(user: User, client: Client, feed: Feed) -> bool:
+    """Any business-side composer inserts them; a client writes their own words."""
+    return not is_client(user) and can_post(user, client, feed)
+
+
 def can_delete_message(user: User, message: Message, client: Client) -> bool:
     return can_delete(user, client, message.feed, message.author_id, message.is_deleted)
 

@@ -305,6 +305,67 @@
     if (schedule && !schedule.disabled) schedule.click();
   });
 
+  // Saved replies: the picker's search narrows its list; a reply chosen is filled in for the
+  // client by the portal and inserted where the cursor is, its files named below the box.
+  document.addEventListener("input", function (event) {
+    if (!event.target.matches || !event.target.matches(".saved-reply-search")) return;
+    var words = event.target.value.toLowerCase().trim();
+    event.target.closest(".saved-reply-picker").querySelectorAll("li[data-search]")
+      .forEach(function (item) {
+        item.hidden = words !== "" && item.dataset.search.indexOf(words) === -1;
+      });
+  });
+  // Enter in the search inserts the one reply left, never sends the message being written.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !event.target.matches || !event.target.matches(".saved-reply-search")) {
+      return;
+    }
+    event.preventDefault();
+    var left = Array.prototype.filter.call(
+      event.target.closest(".saved-reply-picker").querySelectorAll("li[data-search]"),
+      function (item) { return !item.hidden; });
+    if (left.length === 1) left[0].querySelector("a[data-saved-reply]").click();
+  });
+
+  function savedFilesChoice(form, reply) {
+    var holder = form.querySelector("#saved-reply-files");
+    holder.textContent = "";
+    if (!reply.files.length) return;
+    var label = document.createElement("label");
+    var box = document.createElement("input");
+    box.type = "checkbox";
+    box.name = "saved_reply";
+    box.value = reply.id;
+    box.checked = true;
+    label.append(box, " Send the files of “" + reply.title + "” with it: " + reply.files.join(", "));
+    holder.append(label);
+  }
+
+  document.addEventListener("click", function (event) {
+    var choice = event.target.closest && event.target.closest("a[data-saved-reply]");
+    var form = choice && choice.closest("form.composer");
+    if (!form || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    fetch(choice.href, {credentials: "same-origin", headers: {"HX-Request": "true"}})
+      .then(function (response) {
+        if (!response.ok) throw new Error("failed");
+        return response.json();
+      })
+      .then(function (reply) {
+        var box = form.querySelector("#message-text");
+        var start = box.selectionStart, end = box.selectionEnd;
+        box.value = box.value.slice(0, start) + reply.text + box.value.slice(end);
+        box.selectionStart = box.selectionEnd = start + reply.text.length;
+        savedFilesChoice(form, reply);
+        form.querySelector("details.saved-replies").open = false;
+        box.focus();
+      })
+      .catch(function () {
+        form.querySelector("#saved-reply-files").textContent =
+          "That saved reply could not be inserted. Check your connection and try again.";
+      });
+  });
+
   // Switching feeds. Until the other feed has arrived, this one and its composer are out of use:
   // nothing can be typed or sent into the feed being left. The new feed replaces feed and
   // composer together. What was typed stays with its own feed, for when it is opened again in

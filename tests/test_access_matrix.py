@@ -36,6 +36,7 @@ from portal.models import (
     Message,
     Notification,
     Role,
+    SavedReply,
     ScheduledMessage,
     ScheduledService,
     User,
@@ -172,6 +173,12 @@ GUARDED = {
     "settings.index": "can_manage_settings",
     "settings.portal_settings": "can_manage_settings",
     "settings.business_hours": "can_manage_settings",
+    "settings.saved_replies": "can_manage_saved_replies",
+    "settings.new_saved_reply": "can_manage_saved_replies",
+    "settings.edit_saved_reply": "can_manage_saved_replies",
+    "settings.delete_saved_reply": "can_manage_saved_replies",
+    "messages.saved_replies_picker": "can_use_saved_replies",
+    "messages.saved_reply": "can_use_saved_replies",
     "settings.business_profile": "can_manage_settings",
     "settings.permissions": "can_manage_settings",
     "settings.audit_log": "can_view_audit_log",
@@ -659,6 +666,38 @@ def test_scheduled_message_answers_each_role_by_author_and_feed(world, browser_a
     assert not problems, "\n".join(problems)
 
 
+# --- saved replies in the composer ----------------------------------------------------------------
+
+SAVED_REPLY_CASES = [
+    ScheduledCase("messages.saved_replies_picker", "GET", (200, 200), frozenset()),
+    # Without htmx, the feed page with the reply in its composer; with it, the filled text.
+    ScheduledCase("messages.saved_reply", "GET", (200, 200), frozenset()),
+]
+
+
+@pytest.mark.parametrize("role", ROLE_IDS)
+@pytest.mark.parametrize("case", SAVED_REPLY_CASES, ids=lambda case: case.endpoint)
+def test_saved_replies_in_the_composer_answer_role(world, browser_as, case, role):
+    user, browser = browser_as(role)
+    reply_id = _saved_reply(world, world.business)
+    problems = []
+    for private_on, feed, hx in itertools.product((True, False), Feed, (False, True)):
+        world.set_private_messaging(private_on)
+        url = world.url(case.endpoint, client_id=world.household.id, feed_name=feed.value,
+                        **({"reply_id": reply_id} if "reply_id" in world.arguments(case.endpoint)
+                           else {}))
+        if user is None:
+            outcome = Outcome("login")
+        elif may_schedule(role, feed, private_on):  # the business's side, where it may post
+            outcome = Outcome("allowed", case.ok[hx], frozenset(), user.business_id)
+        else:
+            outcome = Outcome("refused")
+        _, found = exercise(world, browser, "GET", url, hx, outcome)
+        label = f"{feed} feed, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
+        problems += labelled(label, found)
+    assert not problems, f"{role}:\n" + "\n".join(problems)
+
+
 # --- client, staff and settings management --------------------------------------------------------
 
 # prepare(world, actor's business) -> (url_for values, form data or None), fresh rows per call.
@@ -871,6 +910,29 @@ def _business_hours(world, business):
                 "auto_reply": "yes"}
 
 
+def _saved_reply(world, business):
+    """A saved reply of the caller's business, with a title found nowhere else."""
+    with world.app.app_context():
+        reply = SavedReply(business_id=business.id, title=f"Reply {world.number()}",
+                           text="Hi {first_name}")
+        db.session.add(reply)
+        db.session.commit()
+        return reply.id
+
+
+def _new_saved_reply(world, business):
+    return {}, {"title": f"New reply {world.number()}", "text": "Hi {first_name}"}
+
+
+def _edit_saved_reply(world, business):
+    return ({"reply_id": _saved_reply(world, business)},
+            {"title": f"Changed {world.number()}", "text": "Hello {first_name}"})
+
+
+def _delete_saved_reply(world, business):
+    return {"reply_id": _saved_reply(world, business)}, {}
+
+
 def _business_profile(world, business):
     # Renames the caller's business: a refused call must not.
     return {}, {"name": f"Renamed Pet Care {world.number()}"}
@@ -1043,6 +1105,17 @@ MANAGEMENT_CASES = [
                    _writes("businesses")),
     ManagementCase("settings.business_hours", "POST", ANY_ADMIN, _business_hours, (302, 302),
                    _writes("businesses")),
+    # Saved replies: the admin team of the business that keeps them.
+    ManagementCase("settings.saved_replies", "GET", ANY_ADMIN_TEAM, _nothing),
+    ManagementCase("settings.new_saved_reply", "GET", ANY_ADMIN_TEAM, _nothing),
+    ManagementCase("settings.new_saved_reply", "POST", ANY_ADMIN_TEAM, _new_saved_reply,
+                   (302, 302), _writes("saved_replies")),
+    ManagementCase("settings.edit_saved_reply", "GET", ANY_ADMIN_TEAM,
+                   lambda world, business: (_edit_saved_reply(world, business)[0], None)),
+    ManagementCase("settings.edit_saved_reply", "POST", ANY_ADMIN_TEAM, _edit_saved_reply,
+                   (302, 302), _writes("saved_replies")),
+    ManagementCase("settings.delete_saved_reply", "POST", ANY_ADMIN_TEAM, _delete_saved_reply,
+                   (302, 302), _writes("saved_replies")),
     ManagementCase("settings.business_profile", "GET", ANY_ADMIN, _nothing),
     ManagementCase("settings.business_profile", "POST", ANY_ADMIN, _business_profile, (302, 302),
                    _writes("businesses")),
@@ -1275,7 +1348,7 @@ def test_logout_ends_session_for_role(world, browser_as, role, hx):
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 COVERED = {(case.endpoint, case.method)
-           for case in FEED_CASES + MANAGEMENT_CASES + SCHEDULED_CASES}
+           for case in FEED_CASES + MANAGEMENT_CASES + SCHEDULED_CASES + SAVED_REPLY_CASES}
 
 
 def test_classify_every_endpoint(app):
@@ -1364,6 +1437,11 @@ def _values_for(world, endpoint: str) -> dict | None:
                 admin = db.session.scalar(select(User).where(
                     User.business_id == world.business.id, User.role == Role.ADMIN))
             return {"scheduled_id": scheduled_message(world, Feed.CONVERSATION, admin).id}
+    if endpoint in {case.endpoint for case in SAVED_REPLY_CASES}:
+        values = {"client_id": world.household.id, "feed_name": "conversation"}
+        if "reply_id" in world.arguments(endpoint):
+            values["reply_id"] = _saved_reply(world, world.business)
+        return values
     return None
 
 

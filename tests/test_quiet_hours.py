@@ -180,3 +180,14 @@ def test_a_summary_texts_delivery_report_reaches_every_row(app, twilio, quiet_ad
         outbox.record_provider_status(texts[0].provider_id, "undelivered", "30003")
     texts = [row for row in rows_for(app, quiet_admin) if row.channel == Channel.SMS]
     assert {row.status for row in texts} == {DeliveryStatus.FAILED}
+
+
+def test_quiet_hours_across_the_night_the_clocks_change():
+    # March 14, 2027: Chicago moves from CST (UTC-6) to CDT (UTC-5) at 2 AM. Quiet from 10 PM
+    # the night before ends at 7 AM daylight time: 12:00 UTC, not 13:00.
+    night = datetime(2027, 3, 14, 5, tzinfo=UTC)  # 11 PM CST, March 13
+    assert quiet_end("22:00", "07:00", "America/Chicago", night) == \
+        datetime(2027, 3, 14, 12, tzinfo=UTC)
+    # Quiet hours ending in the skipped hour end an hour later (3:30 AM CDT).
+    assert quiet_end("22:00", "02:30", "America/Chicago", night) == \
+        datetime(2027, 3, 14, 8, 30, tzinfo=UTC)

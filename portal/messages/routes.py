@@ -1,9 +1,11 @@
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from htmx_flask import make_response as htmx_response
+from sqlalchemy import select
 
 from portal import policy, throttle
 from portal.clock import business_day_and_time
+from portal.extensions import db
 from portal.feed_component.query import load_item, posted_item
 from portal.feed_component.views import composer_context, render_client_page
 from portal.forms import MessageForm, ScheduledMessageForm
@@ -12,16 +14,17 @@ from portal.hours import Hours
 from portal.loaders import (
     client_of_business,
     message_of_business,
+    saved_reply_of_business,
     scheduled_of_business,
     visible_feed,
 )
 from portal.messages import bp
-from portal.models import DeliveryStatus, utcnow
+from portal.models import DeliveryStatus, SavedReply, utcnow
 from portal.notifications import outbox
-from portal.services import away, composers, messages, send_later
+from portal.services import away, composers, messages, saved_replies, send_later
 from portal.services.uploads import UploadError
 from portal.text import and_list
-from portal.urls import FEED_NAMES
+from portal.urls import FEED_NAMES, as_id
 
 LEFT_PAGE = (
     "Not sent: you opened another feed before this message went. If it belongs in this "
@@ -75,7 +78,9 @@ def create(client_id: int, feed_name: str):
         form.composer.errors = [LEFT_PAGE.format(feed.send_label)]
         form.composer.data = None
         return _refused(client, feed, form, status=409)
-    if refusal := throttle.message_refusal(current_user, len(form.uploads())):
+    saved = _saved_reply_chosen(form, client, feed)
+    if refusal := throttle.message_refusal(
+            current_user, len(form.uploads()) + len(saved.files if saved else ())):
         field = form.files if refusal.reason == throttle.TOO_MANY_FILES else form.text
         field.errors = [refusal.message]
         return _refused(client, feed, form, refusal)
@@ -93,6 +98,11 @@ def create(client_id: int, feed_name: str):
         files = messages.prepare_uploads(
             form.uploads(), messages.UploadLimits.from_config(current_app.config)
         )
+        if saved is not None:
+            files += saved_replies.files_to_send(saved)
+            if len(files) > current_app.config["UPLOAD_MAX_FILES"]:
+                raise UploadError(f"Attach at most {current_app.config['UPLOAD_MAX_FILES']} "
+                                  "files to one message, the saved reply's included.")
     except UploadError as error:
         form.files.errors = [str(error)]
         return _refused(client, feed, form)
@@ -123,11 +133,32 @@ def _next_opening(client, feed):
     return None if hours.is_open(now) else hours.next_opening(now)
 
 
+def _saved_reply_chosen(form, client, feed):
+    """The saved reply whose files go with the message (its box ticked in the composer): only
+    one of the business's, and only on its side (anything else sent here is ignored)."""
+    if not policy.can_use_saved_replies(current_user, client, feed):
+        return None
+    return saved_reply_choice(form.saved_reply.data)
+
+
+@bp.app_template_global()
+def saved_reply_choice(value) -> SavedReply | None:
+    """The saved reply a composer's `saved_reply` names, when it is one of the person's
+    business (the composer then offers to send its files); None for anything else."""
+    try:
+        reply_id = as_id(value or "")
+    except ValueError:
+        return None
+    return db.session.scalar(select(SavedReply).where(
+        SavedReply.id == reply_id, SavedReply.business_id == current_user.business_id))
+
+
 def _schedule(client, feed, form, send_key, at=None):
     """Send later: the message waits, listed under the feed for its author and the admin
     team, until its time (services.send_later): the time chosen, or `at`."""
     policy.require(policy.can_schedule(current_user, client, feed))
-    if form.uploads():
+    saved = _saved_reply_chosen(form, client, feed)
+    if form.uploads() or (saved is not None and saved.files):
         form.files.errors = [FILES_NOT_SCHEDULED]
         return _refused(client, feed, form)
     try:
@@ -229,6 +260,38 @@ def cancel_scheduled(scheduled_id: int):
                                   category="error")
     said = f"Not sent: the message for {business_day_and_time(scheduled.due_at)} will not go."
     return _scheduled_changed(client, scheduled.feed, said, composer=False)
+
+
+@bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/saved-replies")
+@login_required
+def saved_replies_picker(client_id: int, feed_name: str):
+    """The composer's saved replies: the picker alone for htmx, a page of it without."""
+    client, feed = visible_feed(current_user, client_id, feed_name)
+    policy.require(policy.can_use_saved_replies(current_user, client, feed))
+    context = {"client": client, "feed": feed,
+               "replies": saved_replies.of_business(current_user.business_id)}
+    if wants_fragment():
+        return render_template("feeds/_saved_replies.html", **context)
+    return render_template("messages/saved_replies.html", **context)
+
+
+@bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/saved-replies/"
+          "<int:reply_id>")
+@login_required
+def saved_reply(client_id: int, feed_name: str, reply_id: int):
+    """A saved reply filled in for this client: for portal.js to insert, or (without
+    JavaScript) the feed page with it in the composer."""
+    client, feed = visible_feed(current_user, client_id, feed_name)
+    policy.require(policy.can_use_saved_replies(current_user, client, feed))
+    reply = saved_reply_of_business(current_user, reply_id)
+    text = saved_replies.filled(reply, client, current_user)
+    if wants_fragment():
+        answer = jsonify(id=reply.id, title=reply.title, text=text,
+                         files=[file.original_name for file in reply.files])
+        answer.headers["Cache-Control"] = "no-store"  # a client's name, pets and visits
+        return answer
+    form = MessageForm(formdata=None, data={"text": text, "saved_reply": str(reply.id)})
+    return render_client_page(client, feed, form=form)
 
 
 def _already_sent(client, feed, earlier, form):

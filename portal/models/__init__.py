@@ -23,6 +23,7 @@ from portal.models.notifications import (
     PushSubscription,
 )
 from portal.models.phone_confirmations import PhoneConfirmation
+from portal.models.saved_replies import SavedReply, SavedReplyFile
 from portal.models.schedule import ScheduledService, ServiceSeries, ServiceStatus
 from portal.models.scheduled import ScheduledMessage
 from portal.models.types import utcnow
@@ -56,6 +57,8 @@ __all__ = [
     "ReadReceipt",
     "RetiredComposer",
     "Role",
+    "SavedReply",
+    "SavedReplyFile",
     "ScheduledMessage",
     "ScheduledService",
     "ServiceSeries",

@@ -33,6 +33,8 @@ KINDS = {
         "login.locked_out", "user.time_zone_changed",
         "calendar_link.created", "calendar_link.reset",
     )),
+    "saved_replies": ("Saved replies", ("saved_reply.created", "saved_reply.changed",
+                                        "saved_reply.deleted")),
     "scheduled": ("Scheduled messages", (
         "message.scheduled", "message.schedule_changed", "message.schedule_cancelled",
         "message.sent_early",

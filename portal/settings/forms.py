@@ -1,10 +1,12 @@
 from datetime import date
 
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     FileField,
     IntegerField,
+    MultipleFileField,
     SelectChoice,
     SelectField,
     StringField,
@@ -12,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
-from portal.forms import time_zone_choices
+from portal.forms import ChosenFiles, time_zone_choices
 from portal.hours import WEEKDAYS, parse_time
 
 YES_NO = [SelectChoice("no", "No"), SelectChoice("yes", "Yes")]
@@ -143,3 +145,21 @@ for _day, _name in enumerate(WEEKDAYS):
     setattr(BusinessHoursForm, f"open_{_day}", BooleanField(f"Open on {_name}"))
     setattr(BusinessHoursForm, f"opens_{_day}", StringField(f"{_name} opens", default="08:00"))
     setattr(BusinessHoursForm, f"closes_{_day}", StringField(f"{_name} closes", default="18:00"))
+
+
+class SavedReplyForm(ChosenFiles, FlaskForm):
+    """A saved reply: what the composer's picker shows, and the text it inserts."""
+
+    title = StringField("Title", validators=[DataRequired("Give it a title."), Length(max=100)],
+                        description="What your team looks for in the picker.")
+    text = TextAreaField(
+        "Text", validators=[DataRequired("Write the reply.")],
+        description="Placeholders are filled in for each client: {first_name}, {pet_names}, "
+        "{next_visit_date} and {next_visit_sitter}.",
+    )
+    files = MultipleFileField("Add files", description="Photos or files sent with the reply.")
+
+    def validate_text(self, field):
+        limit = current_app.config["MESSAGE_MAX_LENGTH"]
+        if len(field.data) > limit:
+            raise ValidationError(f"A reply can be at most {limit:,} characters.")

@@ -1,16 +1,23 @@
 from functools import partial
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal import policy
 from portal.forms import uploaded_photo
 from portal.fragments import render
-from portal.loaders import client_of_business
-from portal.services import settings
+from portal.loaders import client_of_business, saved_reply_of_business
+from portal.services import messages, settings
+from portal.services import saved_replies as saved_reply_service
+from portal.services.saved_replies import PLACEHOLDERS
 from portal.services.uploads import UploadError
 from portal.settings import audit_events, bp
-from portal.settings.forms import BusinessHoursForm, BusinessProfileForm, PortalSettingsForm
+from portal.settings.forms import (
+    BusinessHoursForm,
+    BusinessProfileForm,
+    PortalSettingsForm,
+    SavedReplyForm,
+)
 from portal.urls import form_ids, id_arg
 
 
@@ -19,6 +26,8 @@ from portal.urls import form_ids, id_arg
 def admins_only():
     if request.endpoint == "settings.client_history":
         return None  # the admin team's: the route asks its own rule
+    if request.endpoint in SAVED_REPLY_PAGES:
+        return policy.require(policy.can_manage_saved_replies(current_user))
     policy.require(policy.can_manage_settings(current_user))
 
 
@@ -173,3 +182,53 @@ def audit_log():
         events=events, filters=filters, next_page=next_page, paged=before is not None,
         kinds=audit_events.KINDS, people=partial(audit_events.people, current_user),
     )
+
+
+# --- saved replies: the admin team's ------------------------------------------------------------
+
+SAVED_REPLY_PAGES = {"settings.saved_replies", "settings.new_saved_reply",
+                     "settings.edit_saved_reply", "settings.delete_saved_reply"}
+
+
+@bp.route("/saved-replies")
+def saved_replies():
+    return render_template("settings/saved_replies.html", placeholders=PLACEHOLDERS,
+                           replies=saved_reply_service.of_business(current_user.business_id))
+
+
+@bp.route("/saved-replies/new", methods=["GET", "POST"])
+def new_saved_reply():
+    return _saved_reply_page(None)
+
+
+@bp.route("/saved-replies/<int:reply_id>", methods=["GET", "POST"])
+def edit_saved_reply(reply_id: int):
+    return _saved_reply_page(saved_reply_of_business(current_user, reply_id))
+
+
+@bp.route("/saved-replies/<int:reply_id>/delete", methods=["POST"])
+def delete_saved_reply(reply_id: int):
+    reply = saved_reply_of_business(current_user, reply_id)
+    saved_reply_service.delete(current_user, reply)
+    flash(f"“{reply.title}” was deleted.", "success")
+    return redirect(url_for("settings.saved_replies"))
+
+
+def _saved_reply_page(reply):
+    form = SavedReplyForm(obj=reply)
+    if form.validate_on_submit():
+        try:
+            files = messages.prepare_uploads(
+                form.uploads(), messages.UploadLimits.from_config(current_app.config))
+            saved = saved_reply_service.save(
+                current_user, reply, form.title.data.strip(), form.text.data, files,
+                set(form_ids("remove")))
+        except UploadError as error:
+            form.files.errors = [str(error)]
+        except saved_reply_service.SavedReplyError as error:
+            form[error.field].errors = [str(error)]
+        else:
+            flash(f"“{saved.title}” was saved.", "success")
+            return redirect(url_for("settings.saved_replies"))
+    status = 422 if form.errors else 200
+    return render_template("settings/saved_reply.html", form=form, reply=reply), status

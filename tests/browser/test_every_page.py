@@ -35,7 +35,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import demo, imports, messages, send_later
+from portal.services import demo, imports, messages, saved_replies, send_later
 from portal.services.uploads import Upload, prepare
 
 from ..helpers import grant_private_access, png_bytes, set_private_messaging
@@ -62,6 +62,7 @@ class Demo:
     reply: int
     import_token: str
     scheduled: int
+    saved_reply: int
 
 
 # endpoint -> the page's URL for the demo (None: the endpoint has no page of its own, why beside)
@@ -96,6 +97,13 @@ PAGES: dict[str, Callable[[Demo], str]] = {
     "messages.confirm_delete": lambda d: f"/messages/{d.photo_message}/delete",
     "messages.show": lambda d: f"/messages/{d.photo_message}",
     "messages.edit_scheduled": lambda d: f"/scheduled/{d.scheduled}/edit",
+    "messages.saved_replies_picker": lambda d: f"/clients/{d.carla_home}/feeds/conversation/"
+                                               "saved-replies",
+    "messages.saved_reply": lambda d: f"/clients/{d.carla_home}/feeds/conversation/"
+                                      f"saved-replies/{d.saved_reply}",
+    "settings.saved_replies": lambda d: "/settings/saved-replies",
+    "settings.new_saved_reply": lambda d: "/settings/saved-replies/new",
+    "settings.edit_saved_reply": lambda d: f"/settings/saved-replies/{d.saved_reply}",
     "replies.index": lambda d: "/settings/unmatched-replies",
     "replies.show": lambda d: f"/settings/unmatched-replies/{d.reply}",
     "replies.discard": lambda d: f"/settings/unmatched-replies/{d.reply}/discard",
@@ -167,6 +175,10 @@ def dress_demo(app) -> Demo:
         posted = messages.post_message(admin, home, Feed.CONVERSATION,
                                        "Biscuit after his walk, and the vet's notes.", files)
         messages.post_message(carla, home, Feed.PRIVATE, "Can we talk about the invoice?")
+        kept_reply = saved_replies.save(
+            admin, None, "Vaccination reminder",
+            "Hi {first_name}! {pet_names} is due for shots; next visit {next_visit_date}.",
+            [prepare(Upload("clinic-hours.pdf", b"%PDF-1.4 hours"), **limits)], set())
         later = send_later.schedule(admin, home, Feed.CONVERSATION,
                                     "Reminder: Biscuit's vaccination is due next week.",
                                     utcnow() + timedelta(days=2))
@@ -198,6 +210,7 @@ def dress_demo(app) -> Demo:
             reply=reply.id,
             import_token=pending.token,
             scheduled=later.id,
+            saved_reply=kept_reply.id,
         )
 
 
@@ -319,7 +332,8 @@ ADMIN_TEAM_PAGES = {
     "clients.edit_pet", "clients.edit_service", "clients.import_records", "clients.new",
     "clients.new_login", "clients.profile", "clients.schedule_service", "clients.week_schedule",
     "feeds.earlier", "feeds.show", "files.view", "messages.confirm_delete", "messages.show",
-    "messages.edit_scheduled",
+    "messages.edit_scheduled", "messages.saved_replies_picker", "messages.saved_reply",
+    "settings.saved_replies", "settings.new_saved_reply", "settings.edit_saved_reply",
     "preferences.business_defaults", "preferences.mine", "replies.discard", "replies.index",
     "replies.show", "settings.client_history", "staff.index", "staff.new",
 }
@@ -333,7 +347,7 @@ REACHED = {
     "office_manager": ADMIN_TEAM_PAGES,
     "staff": {"auth.home", "auth.change_password", "center.index", "clients.profile",
               "feeds.earlier", "files.view", "messages.show", "preferences.mine",
-              "staff.my_clients"},
+              "staff.my_clients", "messages.saved_replies_picker", "messages.saved_reply"},
     "client": {"auth.home", "auth.change_password", "clients.edit_household",
                "clients.edit_pet_care", "feeds.earlier", "feeds.show", "files.view",
                "messages.show", "preferences.mine"},
