@@ -498,7 +498,7 @@ def test_request_over_max_content_length_is_refused(app, admin_browser, househol
 
 
 def test_write_is_all_or_nothing(app, admin_browser, household, monkeypatch):
-    real_save = message_service._save
+    real_save = message_service.store_prepared
     calls = []
 
     def failing_save(*args):
@@ -507,7 +507,7 @@ def test_write_is_all_or_nothing(app, admin_browser, household, monkeypatch):
             raise RuntimeError("disk full")
         return real_save(*args)
 
-    monkeypatch.setattr(message_service, "_save", failing_save)
+    monkeypatch.setattr(message_service, "store_prepared", failing_save)
     with pytest.raises(RuntimeError):
         send(admin_browser, household, [("a.png", encoded(two_tone(), "PNG")),
                                         ("b.png", encoded(two_tone(), "PNG"))])

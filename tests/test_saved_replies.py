@@ -229,3 +229,22 @@ def test_a_placeholder_with_a_space_is_refused(app, logged_in, admin):
     assert response.status_code == 422
     assert "The portal does not know {first name}." in html.unescape(
         response.get_data(as_text=True))
+
+
+def test_a_save_failing_midway_leaves_no_bytes_and_no_rows(app, logged_in, admin, monkeypatch):
+    from portal.services import saved_replies
+
+    real_store, stored = saved_replies.store_prepared, []
+
+    def fails_on_the_second(prepared, written):
+        if stored:
+            raise OSError("disk full")
+        stored.append(real_store(prepared, written))
+        return stored[-1]
+
+    monkeypatch.setattr(saved_replies, "store_prepared", fails_on_the_second)
+    before = stored_keys(app)
+    with pytest.raises(OSError):
+        new_reply(logged_in(admin), files=[("one.png", png_bytes()), ("two.png", png_bytes())])
+    assert replies(app) == [] and count_rows(app, SavedReplyFile) == 0
+    assert stored_keys(app) == before

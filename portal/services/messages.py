@@ -82,7 +82,7 @@ def post_message(
     told = (audience or outbox.audience(author, client, feed)).told
     try:
         # The bytes first, under random keys and before any lock: removed if anything fails.
-        stored = [_save(prepared, written) for prepared in files]
+        stored = [store_prepared(prepared, written) for prepared in files]
         message = _insert_message(author, client, feed, text, send_key, via, summarized)
         if origin is not None:
             origin.message_id = message.id
@@ -175,7 +175,9 @@ def _insert_message(author: User, client: Client, feed: Feed, text: str,
     return message
 
 
-def _save(prepared: PreparedFile, written: list[str]) -> tuple[str, str | None]:
+def store_prepared(prepared: PreparedFile, written: list[str]) -> tuple[str, str | None]:
+    """Stores a prepared file's bytes and thumbnail under new random keys, each key added to
+    `written` as soon as it exists (for the caller to remove should anything fail)."""
     key = storage().save(prepared.data)
     written.append(key)
     thumbnail_key = None

@@ -22,6 +22,7 @@ from portal.models import (
     utcnow,
 )
 from portal.services import audit
+from portal.services.messages import store_prepared
 from portal.services.uploads import PreparedFile
 from portal.storage import storage
 from portal.text import and_list
@@ -118,12 +119,7 @@ def delete(actor: User, reply: SavedReply) -> None:
 
 def _stored(business_id: int, position: int, prepared: PreparedFile,
             written: list[str]) -> SavedReplyFile:
-    key = storage().save(prepared.data)
-    written.append(key)
-    thumbnail_key = None
-    if prepared.thumbnail:
-        thumbnail_key = storage().save(prepared.thumbnail)
-        written.append(thumbnail_key)
+    key, thumbnail_key = store_prepared(prepared, written)
     return SavedReplyFile(
         business_id=business_id, position=position, kind=prepared.kind,
         original_name=prepared.original_name, content_type=prepared.content_type,
