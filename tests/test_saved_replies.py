@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.models import Attachment, Client, Message, Pet, Role, SavedReply, SavedReplyFile
 from portal.storage import storage
 
-from .helpers import count_rows, png_bytes, update_row
+from .helpers import count_queries, count_rows, png_bytes, update_row
 
 REMINDER = ("Hi {first_name}! {pet_names} is due for shots. Next visit: {next_visit_date} "
             "with {next_visit_sitter}.")
@@ -248,3 +248,12 @@ def test_a_save_failing_midway_leaves_no_bytes_and_no_rows(app, logged_in, admin
         new_reply(logged_in(admin), files=[("one.png", png_bytes()), ("two.png", png_bytes())])
     assert replies(app) == [] and count_rows(app, SavedReplyFile) == 0
     assert stored_keys(app) == before
+
+
+def test_the_list_takes_the_same_queries_however_many_replies(app, logged_in, admin):
+    browser = logged_in(admin)
+    new_reply(browser, title="One", files=[("a.png", png_bytes())])
+    few = count_queries(app, browser, "/settings/saved-replies")
+    for number in range(5):
+        new_reply(browser, title=f"More {number}", files=[("b.png", png_bytes())])
+    assert count_queries(app, browser, "/settings/saved-replies") == few

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import policy
 from portal.clock import day_and_time
@@ -62,8 +63,10 @@ def check_text(text: str) -> None:
 # --- keeping them --------------------------------------------------------------------------------
 
 def of_business(business_id: int) -> list[SavedReply]:
+    """The business's saved replies by title, with their files (two queries, however many)."""
     return list(db.session.scalars(
         select(SavedReply).where(SavedReply.business_id == business_id)
+        .options(selectinload(SavedReply.files))
         .order_by(SavedReply.title, SavedReply.id)
     ))
 
