@@ -77,20 +77,22 @@ def _wall_clock_moment(day: date, at: time, time_zone: str) -> datetime:
         return to_utc(day, later, time_zone)
 
 
-def opening_words(opening: datetime, now: datetime, time_zone: str) -> str:
+def opening_words(opening: datetime, now: datetime, time_zone: str, short: bool = False) -> str:
     """When the business opens, as said to someone now: "8:00 AM", "tomorrow 8:00 AM",
-    "Monday 8:00 AM", or "Mon, Dec 28, 8:00 AM" beyond a week."""
+    "Monday 8:00 AM", or "Mon, Dec 28, 8:00 AM" beyond a week. `short`, for a button: "Mon
+    8:00 AM" from tomorrow on."""
     tz = zone(time_zone)
     local, today = opening.astimezone(tz), now.astimezone(tz).date()
     clock = wall_clock(opening, time_zone)
+    day = WEEKDAYS[local.weekday()]
     days = (local.date() - today).days
     if days == 0:
         return clock
-    if days == 1:
+    if days == 1 and not short:
         return f"tomorrow {clock}"
     if days < 7:
-        return f"{WEEKDAYS[local.weekday()]} {clock}"
-    return f"{WEEKDAYS[local.weekday()][:3]}, {local.strftime('%b')} {local.day}, {clock}"
+        return f"{day[:3] if short else day} {clock}"
+    return f"{day[:3]}, {local.strftime('%b')} {local.day}, {clock}"
 
 
 def closed_notice(business, now: datetime | None = None) -> str | None:
@@ -117,14 +119,7 @@ def opening_label(business, now: datetime | None = None) -> str | None:
     opening = hours.next_opening(now)
     if opening is None:
         return None
-    local = opening.astimezone(zone(business.time_zone))
-    clock = wall_clock(opening, business.time_zone)
-    days = (local.date() - now.astimezone(zone(business.time_zone)).date()).days
-    if days == 0:
-        return clock
-    if days < 7:
-        return f"{WEEKDAYS[local.weekday()][:3]} {clock}"
-    return f"{WEEKDAYS[local.weekday()][:3]}, {local.strftime('%b')} {local.day}, {clock}"
+    return opening_words(opening, now, business.time_zone, short=True)
 
 
 def quiet_end(quiet_from: str | None, quiet_until: str | None, time_zone: str,

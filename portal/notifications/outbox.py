@@ -243,15 +243,20 @@ def _claim_summaries(worker_id: str, now, limit: int) -> list[int]:
            Notification.due_at <= now)
     people = (select(Notification.recipient_id, Notification.channel).where(*due)
               .distinct().limit(limit))
+    return _mark_claimed(Notification, worker_id, now, *due, tuple_(
+        Notification.recipient_id, Notification.channel).in_(people))
+
+
+def _mark_claimed(model, worker_id: str, now, *where) -> list[int]:
+    """Marks the rows `where` picks as this worker's (sending); commits; returns their ids."""
     ids = db.session.scalars(
-        update(Notification)
-        .where(*due, tuple_(Notification.recipient_id, Notification.channel).in_(people))
+        update(model).where(*where)
         .values(status=DeliveryStatus.SENDING, claimed_by=worker_id, claimed_at=now)
-        .returning(Notification.id),
+        .returning(model.id),
         execution_options={"synchronize_session": False},
     ).all()
     db.session.commit()
-    return list(ids)
+    return sorted(ids)
 
 
 def _take_turn() -> None:
@@ -283,15 +288,8 @@ def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = db.session.scalars(
-        update(model)
-        .where(model.id.in_(due), model.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.SENDING, claimed_by=worker_id, claimed_at=now)
-        .returning(model.id),
-        execution_options={"synchronize_session": False},
-    ).all()
-    db.session.commit()
-    return sorted(ids)
+    return _mark_claimed(model, worker_id, now, model.id.in_(due),
+                         model.status == DeliveryStatus.PENDING)
 
 
 def claimed(ids: list[int]) -> list[Notification]:
