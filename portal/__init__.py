@@ -178,6 +178,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         policy=policy, Feed=Feed, Role=Role, DeliveryStatus=DeliveryStatus,
         unread_badge=unread.badge, nav_unread=unread.nav_total, new_form_key=form_keys.new_key,
+        held_badge=unread.held_badge, nav_held=unread.nav_held,
         rendered_messages=render_messages, url_for=kept_url_for, zone_label=clock.zone_label,
         away_notice=hours.closed_notice, opening_label=hours.opening_label,
     )

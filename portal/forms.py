@@ -92,15 +92,29 @@ class MessageForm(ChosenFiles, FlaskForm):
             )
 
 
+class RejectionForm(FlaskForm):
+    """Why a held message is not approved: its author is sent the note."""
+
+    note = TextAreaField("Note to the author", filters=[_normalize])
+
+    def validate_note(self, field):
+        if not field.data.strip():
+            raise ValidationError("Write a note saying why, for its author.")
+        if len(field.data) > 2000:
+            raise ValidationError("Keep the note under 2,000 characters.")
+
+
 class ScheduledMessageForm(FlaskForm):
-    """A scheduled message's text and time, changed before it goes."""
+    """A scheduled (or held) message's text and time, changed before it goes."""
 
     text = TextAreaField("Message", filters=[_normalize])
     send_at = StringField("Send at")
+    # Whether it carries files: then it may go without words, as a message with files may.
+    has_files = False
 
     def validate_text(self, field):
         limit = current_app.config["MESSAGE_MAX_LENGTH"]
-        if not field.data.strip():
+        if not field.data.strip() and not self.has_files:
             raise ValidationError("Write a message before scheduling it.")
         if len(field.data) > limit:
             raise ValidationError(

@@ -31,8 +31,10 @@ from portal.models import (
     VIA_AUTOMATIC,
     Business,
     Client,
+    DeliveryStatus,
     Feed,
     Message,
+    MessageApproval,
     PreferredSitter,
     Role,
     ScheduledMessage,
@@ -558,10 +560,15 @@ def can_schedule(user: User, client: Client, feed: Feed) -> bool:
 
 
 def can_manage_scheduled(user: User, client: Client, scheduled: ScheduledMessage) -> bool:
-    """A scheduled message is seen, changed, sent at once or cancelled by its author and the
-    admin team, while they may post to its feed: nobody else knows it exists."""
+    """A scheduled (or held) message is seen, changed, sent at once or cancelled by its author
+    and the admin team, while they may post to its feed: nobody else knows it exists."""
     return (not is_client(user) and can_post(user, client, scheduled.feed)
             and (scheduled.author_id == user.id or is_admin_team(user)))
+
+
+def can_send_scheduled_now(user: User, client: Client, scheduled: ScheduledMessage) -> bool:
+    """Send now: not for a message awaiting approval (approving it sends it)."""
+    return not scheduled.held and can_manage_scheduled(user, client, scheduled)
 
 
 def scheduled_messages_clause(user: User) -> ColumnElement[bool]:
@@ -570,6 +577,48 @@ def scheduled_messages_clause(user: User) -> ColumnElement[bool]:
     if is_admin_team(user):
         return true()
     return ScheduledMessage.author_id == user.id
+
+
+# --- staff message approval -------------------------------------------------------------------
+
+def needs_approval(user: User) -> bool:
+    """Whether the person's messages wait for the admin team's approval before a client sees
+    them: staff only, by their own rule, else by the business's setting."""
+    if not is_staff(user):
+        return False
+    if user.message_approval is not None:
+        return user.message_approval == MessageApproval.ALWAYS
+    return user.business.staff_messages_need_approval
+
+
+def can_set_message_approval(user: User, account: User) -> bool:
+    """A staff member's own rule is set by the admin team, on their login's page."""
+    return is_staff(account) and can_manage_account(user, account)
+
+
+def can_review_held(user: User, client: Client, scheduled: ScheduledMessage) -> bool:
+    """Approve, edit and approve, or reject a message awaiting approval: the admin team, while
+    they may post to its feed (one no longer held is answered as such: two of them may press
+    Approve at once)."""
+    return is_admin_team(user) and can_manage_scheduled(user, client, scheduled)
+
+
+def sees_held_messages(user: User) -> bool:
+    """The Message Center's "Awaiting approval" and its count in the navigation."""
+    return is_admin_team(user)
+
+
+def held_messages_clause(user: User) -> ColumnElement[bool]:
+    """The held messages of the person's business they may review: those of feeds they see
+    (nothing at all for anyone but the admin team)."""
+    if not sees_held_messages(user):
+        return false()
+    return and_(
+        ScheduledMessage.business_id == user.business_id, ScheduledMessage.held.is_(True),
+        ScheduledMessage.status == DeliveryStatus.PENDING,
+        visible_feeds_clause(user, ScheduledMessage.business_id, ScheduledMessage.client_id,
+                             ScheduledMessage.feed),
+    )
 
 
 def scheduled_send_refusal(author: User, client: Client, feed: Feed) -> str | None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 from portal import policy
 from portal.driver_reads import DriverRead
+from portal.extensions import db
 from portal.models import Client, Feed, FeedSummary, Message, ReadMarker, User
 
 CAP = 100
@@ -110,15 +111,33 @@ def total_column(viewer: User, read: tuple[int, Feed, int] | None = None) -> Col
     return select(func.count()).select_from(rows.limit(CAP).subquery()).scalar_subquery()
 
 
+def held_columns(shape: policy.ViewerShape) -> list[ColumnElement[int]]:
+    """SQL, for the admin team's navigation: how many messages await their approval (capped),
+    as a column labelled "held"; no column for anyone else."""
+    if not policy.sees_held_messages(shape):
+        return []
+    rows = select(literal(1)).where(policy.held_messages_clause(shape)).limit(CAP)
+    return [select(func.count()).select_from(rows.subquery()).scalar_subquery().label("held")]
+
+
+def keep_held(row) -> None:
+    """Keeps the navigation's count of messages awaiting approval from a row that has it."""
+    if "held" in row._fields:
+        g.held_total = row.held
+
+
 @lru_cache(maxsize=64)
 def _total_statement(shape: policy.ViewerShape) -> DriverRead:
-    return DriverRead(select(total_column(shape).label("total")))
+    return DriverRead(select(total_column(shape).label("total"), *held_columns(shape)))
 
 
 def total(viewer: User) -> int:
-    """The navigation badge: one query, prepared once per kind of viewer."""
+    """The navigation badge: one query, prepared once per kind of viewer (for the admin team
+    it counts what awaits their approval too)."""
     statement = _total_statement(policy.viewer_shape(viewer))
-    return statement.rows(policy.viewer_parameters(viewer))[0].total
+    row = statement.rows(policy.viewer_parameters(viewer))[0]
+    keep_held(row)
+    return row.total
 
 
 def nav_total() -> int | None:
@@ -126,6 +145,28 @@ def nav_total() -> int | None:
     if "unread_total" not in g:
         g.unread_total = total(current_user)
     return g.unread_total
+
+
+def nav_held() -> int:
+    """The admin team's count of messages awaiting approval, once per request (counted with
+    the unread total where a page counted that)."""
+    if not policy.sees_held_messages(current_user):
+        return 0
+    if "held_total" not in g:
+        g.held_total = db.session.scalar(
+            select(*held_columns(policy.viewer_shape(current_user))),
+            policy.viewer_parameters(current_user))
+    return g.held_total
+
+
+def held_badge(count: int) -> Markup:
+    """Beside Messages: "2 awaiting approval" to a screen reader."""
+    if not count:
+        return Markup("")
+    return Markup(
+        '<span class="held-badge" title="Awaiting approval"><span class="visually-hidden">, '
+        '</span>{}<span class="visually-hidden"> awaiting approval</span></span>'
+    ).format(label(count))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +197,7 @@ def open_feed(viewer: User, client: Client, feed: Feed | None, feeds: list[Feed]
         parameters |= policy.roster_parameters(client, viewer.business)
     rows = statement.rows(parameters)
     counts = rows[0]._asdict()
+    keep_held(rows[0])
     unread = {tab: counts[tab.value] if tab in others else 0 for tab in feeds}
     roster = policy.roster_of(rows) if with_roster else None
     return OpenedFeed(unread, counts["total"], bool(counts.get("news")), roster)
@@ -174,6 +216,7 @@ def _open_feed_statement(shape: policy.ViewerShape, others: tuple[Feed, ...],
         columns.append(total_column(shape, (client_id, opened, newest_id)).label("total"))
     else:
         columns.append(total_column(shape).label("total"))
+    columns += held_columns(shape)
     if not with_roster:
         return DriverRead(select(*columns))
     # The counts' one row joined to every staff member (to a row of nulls when there is

@@ -28,6 +28,7 @@ from portal.extensions import db
 from portal.inbound import queue
 from portal.models import (
     Attachment,
+    AttachmentKind,
     Business,
     Client,
     DeliveryStatus,
@@ -38,6 +39,7 @@ from portal.models import (
     Role,
     SavedReply,
     ScheduledMessage,
+    ScheduledMessageFile,
     ScheduledService,
     User,
     utcnow,
@@ -46,6 +48,7 @@ from portal.reply_addresses import ReplyToken
 from portal.services import clients as clients_service
 from portal.services import imports
 from portal.services.uploads import Upload, prepare
+from portal.storage import storage
 
 from .cast import ADMIN_TEAM, ANONYMOUS, ROLES
 from .helpers import (
@@ -126,8 +129,13 @@ GUARDED = {
     "messages.delivery": "sees_delivery",
     "messages.retry_delivery": "can_retry_delivery",
     "messages.edit_scheduled": "can_manage_scheduled",
-    "messages.send_scheduled_now": "can_manage_scheduled",
+    "messages.send_scheduled_now": "can_send_scheduled_now",
     "messages.cancel_scheduled": "can_manage_scheduled",
+    "messages.approve_held": "can_review_held",
+    "messages.reject_held": "can_review_held",
+    "messages.dismiss_rejected": "can_view_feed",
+    "files.waiting_file": "can_manage_scheduled",
+    "files.waiting_thumbnail": "can_manage_scheduled",
     "files.download": "can_view_feed",
     "files.thumbnail": "can_view_feed",
     "files.view": "can_view_feed",
@@ -164,6 +172,7 @@ GUARDED = {
     "accounts.deactivate": "can_manage_account",
     "accounts.reactivate": "can_manage_account",
     "accounts.try_emails_again": "can_manage_account",
+    "accounts.message_approval": "can_set_message_approval",
     "staff.my_clients": "is_staff",
     "staff.today": "can_view_today",
     "staff.calendar_link": "can_subscribe_to_calendar",
@@ -666,6 +675,142 @@ def test_scheduled_message_answers_each_role_by_author_and_feed(world, browser_a
     assert not problems, "\n".join(problems)
 
 
+# --- staff message approval -----------------------------------------------------------------------
+
+def may_review_held(role: str, feed: Feed, private_on: bool) -> bool:
+    """The admin team, while they may post to its feed; never its staff author."""
+    return role in ADMIN_TEAM and may_see(role, feed, private_on)
+
+
+HELD_CASES = [
+    # Its time has passed (held as written): approving posts it at once.
+    ScheduledCase("messages.approve_held", "POST", (302, 200),
+                  SCHEDULE_WRITES | {"messages", "feed_summaries"}),
+    ScheduledCase("messages.reject_held", "GET", (200, 200), frozenset()),
+    ScheduledCase("messages.reject_held", "POST", (302, 200),
+                  SCHEDULE_WRITES | {"account_emails"}),
+    ScheduledCase("messages.dismiss_rejected", "POST", (302, 200),
+                  frozenset({"scheduled_messages"})),
+]
+# Only a staff member's messages are held; one in Private (none can be written so) shows that
+# the feed's rules hold all the same.
+HELD_AUTHORS = [(Feed.CONVERSATION, "staff_scheduled"), (Feed.PRIVATE, "admin")]
+
+
+def held_message(world: World, feed: Feed, author: User, rejected: bool = False,
+                 with_photo: bool = False) -> ScheduledMessage:
+    """A message awaiting approval since a minute ago (or rejected), text found nowhere else."""
+    with world.app.app_context():
+        row = ScheduledMessage(
+            business_id=world.business.id, client_id=world.household.id, feed=feed,
+            author_id=author.id, text=f"Held {world.number()} only for its author",
+            due_at=utcnow() - timedelta(minutes=1), held=not rejected,
+        )
+        if rejected:
+            row.status, row.rejection_note = DeliveryStatus.CANCELLED, "Too casual"
+        if with_photo:
+            row.files = [ScheduledMessageFile(
+                business_id=world.business.id, kind=AttachmentKind.IMAGE,
+                original_name="walk.png", content_type="image/png", size=len(PHOTO),
+                storage_key=storage().save(PHOTO), thumbnail_key=storage().save(PHOTO),
+            )]
+        db.session.add(row)
+        db.session.commit()
+        token = row.files[0].token if with_photo else None
+        db.session.expunge(row)
+        row.file_token = token
+        return row
+
+
+def may_call_held(case: ScheduledCase, role: str, author: str, feed: Feed,
+                  private_on: bool) -> bool:
+    if case.endpoint == "messages.dismiss_rejected":
+        return role == author and may_see(role, feed, private_on)
+    return may_review_held(role, feed, private_on)
+
+
+@pytest.mark.parametrize(("feed", "author"), HELD_AUTHORS,
+                         ids=[f"{feed}-by_{author}" for feed, author in HELD_AUTHORS])
+@pytest.mark.parametrize("case", HELD_CASES, ids=lambda case: f"{case.endpoint}-{case.method}")
+def test_held_message_answers_each_role(world, browser_as, case, feed, author):
+    writer, writer_browser = browser_as(author)
+    problems = []
+    for role in ROLE_IDS:
+        user, browser = (writer, writer_browser) if role == author else browser_as(role)
+        for private_on, hx in itertools.product((True, False), (False, True)):
+            world.set_private_messaging(True)
+            target = held_message(world, feed, writer,
+                                  rejected=case.endpoint == "messages.dismiss_rejected")
+            world.set_private_messaging(private_on)
+            allowed = user is not None and may_call_held(case, role, author, feed, private_on)
+            if user is None:
+                outcome = Outcome("login")
+            elif allowed:
+                outcome = Outcome("allowed", case.ok[hx], case.writes, user.business_id)
+            else:
+                outcome = Outcome("refused")
+            data = {"note": "Please rewrite"} if case.method == "POST" else None
+            url = world.url(case.endpoint, scheduled_id=target.id)
+            _, found = exercise(world, browser, case.method, url, hx, outcome, data,
+                                hidden=() if allowed else (target.text,))
+            label = f"{role}, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
+            problems += labelled(label, found)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", ROLE_IDS)
+def test_a_held_message_is_never_sent_now_nor_shown_to_other_staff(world, browser_as, role):
+    """Send now would skip approval: refused to everyone, its author included. Another staff
+    member of the same client never learns it exists."""
+    staff, _ = browser_as("staff_scheduled")
+    user, browser = browser_as(role) if role != "staff_scheduled" else (staff, _)
+    problems = []
+    for hx in (False, True):
+        target = held_message(world, Feed.CONVERSATION, staff)
+        url = world.url("messages.send_scheduled_now", scheduled_id=target.id)
+        outcome = Outcome("login") if user is None else Outcome("refused")
+        _, found = exercise(world, browser, "POST", url, hx, outcome)
+        problems += labelled(f"send now, hx={hx}", found)
+        if user is not None and role not in ADMIN_TEAM | {"staff_scheduled"}:
+            page = browser.get(world.url("feeds.show", client_id=world.household.id,
+                                         feed_name="conversation"))
+            if target.text in page.get_data(as_text=True):
+                problems.append(f"the feed page shows {target.text!r}")
+    assert not problems, f"{role}:\n" + "\n".join(problems)
+
+
+WAITING_FILE_CASES = [
+    ScheduledCase("files.waiting_file", "GET", (200, 200), frozenset()),
+    ScheduledCase("files.waiting_thumbnail", "GET", (200, 200), frozenset()),
+]
+
+
+@pytest.mark.parametrize(("feed", "author"), BUSINESS_AUTHORS,
+                         ids=[f"{feed}-by_{author}" for feed, author in BUSINESS_AUTHORS])
+@pytest.mark.parametrize("case", WAITING_FILE_CASES, ids=lambda case: case.endpoint)
+def test_waiting_files_answer_each_role_by_author_and_feed(world, browser_as, case, feed,
+                                                           author):
+    writer, writer_browser = browser_as(author)
+    world.set_private_messaging(True)
+    target = held_message(world, feed, writer, with_photo=True)
+    problems = []
+    for role in ROLE_IDS:
+        user, browser = (writer, writer_browser) if role == author else browser_as(role)
+        for private_on, hx in itertools.product((True, False), (False, True)):
+            world.set_private_messaging(private_on)
+            if user is None:
+                outcome = Outcome("login")
+            elif may_manage_scheduled(role, author, feed, private_on):
+                outcome = Outcome("allowed", case.ok[hx], frozenset(), user.business_id)
+            else:
+                outcome = Outcome("refused")
+            url = world.url(case.endpoint, token=target.file_token)
+            _, found = exercise(world, browser, "GET", url, hx, outcome)
+            label = f"{role}, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
+            problems += labelled(label, found)
+    assert not problems, "\n".join(problems)
+
+
 # --- saved replies in the composer ----------------------------------------------------------------
 
 SAVED_REPLY_CASES = [
@@ -892,6 +1037,11 @@ def _bounced_staff(world, business):
     return _staff_login(world, email_bounced_at=utcnow(), email_bounce_reason="550 no such user")
 
 
+def _approval_rule(world, business):
+    values, _ = _staff_login(world)
+    return values, {"message_approval": "always"}
+
+
 def _client_wrote(world, business):
     # The Message Center lists feeds with messages: the household's Conversation has one.
     world.message(Feed.CONVERSATION)
@@ -1083,6 +1233,8 @@ MANAGEMENT_CASES = [
     ManagementCase("accounts.reactivate", "POST", CLIENT_PAGES, _deactivated_staff, (302, 200),
                    _writes("users")),
     ManagementCase("accounts.try_emails_again", "POST", CLIENT_PAGES, _bounced_staff,
+                   (302, 200), _writes("users")),
+    ManagementCase("accounts.message_approval", "POST", CLIENT_PAGES, _approval_rule,
                    (302, 200), _writes("users")),
     ManagementCase("staff.my_clients", "GET", STAFF, _nothing,
                    names_household=frozenset({"staff_scheduled", "staff_preferred"})),
@@ -1348,7 +1500,8 @@ def test_logout_ends_session_for_role(world, browser_as, role, hx):
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 COVERED = {(case.endpoint, case.method)
-           for case in FEED_CASES + MANAGEMENT_CASES + SCHEDULED_CASES + SAVED_REPLY_CASES}
+           for case in FEED_CASES + MANAGEMENT_CASES + SCHEDULED_CASES + SAVED_REPLY_CASES
+           + HELD_CASES + WAITING_FILE_CASES}
 
 
 def test_classify_every_endpoint(app):
@@ -1431,11 +1584,16 @@ def _values_for(world, endpoint: str) -> dict | None:
     for case in MANAGEMENT_CASES:
         if case.endpoint == endpoint and case.method == "GET":
             return case.prepare(world, world.business)[0]
-    for case in SCHEDULED_CASES:
+    for case in SCHEDULED_CASES + HELD_CASES + WAITING_FILE_CASES:
         if case.endpoint == endpoint and case.method == "GET":
             with world.app.app_context():
                 admin = db.session.scalar(select(User).where(
                     User.business_id == world.business.id, User.role == Role.ADMIN))
+            if case in WAITING_FILE_CASES:
+                target = held_message(world, Feed.CONVERSATION, admin, with_photo=True)
+                return {"token": target.file_token}
+            if case in HELD_CASES:
+                return {"scheduled_id": held_message(world, Feed.CONVERSATION, admin).id}
             return {"scheduled_id": scheduled_message(world, Feed.CONVERSATION, admin).id}
     if endpoint in {case.endpoint for case in SAVED_REPLY_CASES}:
         values = {"client_id": world.household.id, "feed_name": "conversation"}

@@ -16,6 +16,7 @@ from portal.extensions import db
 from portal.inbound.ingest import NOT_OUR_ADDRESS, ingest_email
 from portal.models import (
     Attachment,
+    Business,
     Channel,
     DeliveryStatus,
     Feed,
@@ -167,6 +168,16 @@ def test_a_reply_to_a_private_email_lands_in_private_and_is_never_texted(
 def test_a_staff_reply_is_posted_while_they_serve_the_client(app, household, assigned_staff):
     raw = email(reply_address(app, assigned_staff, household), assigned_staff.email)
     assert ingest(app, raw).kind == InboundOutcome.POSTED
+
+
+def test_a_staff_reply_that_needs_approval_is_queued_for_the_admin_team(app, business,
+                                                                       household, assigned_staff):
+    update_row(app, Business, business.id, staff_messages_need_approval=True)
+    raw = email(reply_address(app, assigned_staff, household), assigned_staff.email)
+    row = queued(app, ingest(app, raw), "Sam Sitter's messages need approval before clients "
+                                        "see them: file it to approve it.")
+    assert row.sender_user_id == assigned_staff.id
+    assert messages_in(app, household) == []
 
 
 # --- queued for the admin team -----------------------------------------------------------------

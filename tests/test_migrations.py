@@ -15,11 +15,15 @@ from sqlalchemy import inspect, text
 
 from portal.extensions import db
 from portal.models import (
+    AttachmentKind,
     Client,
+    Feed,
     PendingImport,
     Pet,
     PhoneConfirmation,
     Role,
+    ScheduledMessage,
+    ScheduledMessageFile,
     ScheduledService,
     ServiceSeries,
     User,
@@ -38,7 +42,8 @@ def test_migrated_schema_matches_the_models(app):
 # --- downgrading the revisions with rows in their tables ----------------------------------------
 
 BEFORE_RECORDS_AND_SCHEDULE = "b8e4d2f6a3c1"
-LATEST = "e7a9c1d3f5b6"  # the newest revision
+BEFORE_APPROVAL = "e7a9c1d3f5b6"
+LATEST = "b1d3f5a7c9e2"  # the newest revision
 
 
 def _revision(connection) -> str:
@@ -112,3 +117,32 @@ def test_downgrade_below_the_schedule_keeps_rows_or_refuses_unassigned_visits(
     with app.app_context():  # and back up again, with the rows kept
         upgrade()
     assert count_rows(app, ScheduledService) == 2
+
+
+@pytest.mark.committed
+def test_downgrade_below_approval_withdraws_what_waits_for_it(app, business, admin, household,
+                                                              make_user):
+    """Nothing waits for approval before that revision: a held message must not become an
+    ordinary scheduled one the worker would post, nor one with files lose them silently."""
+    staff = make_user(Role.STAFF)
+    with app.app_context():
+        due = utcnow()
+        rows = [
+            ScheduledMessage(business_id=business.id, client_id=household.id,
+                             feed=Feed.CONVERSATION, author_id=author.id, text=text,
+                             due_at=due, held=held)
+            for author, text, held in ((staff, "held", True), (admin, "with a file", False),
+                                       (admin, "plain", False))
+        ]
+        rows[1].files = [ScheduledMessageFile(
+            business_id=business.id, kind=AttachmentKind.FILE, original_name="a.pdf",
+            content_type="application/pdf", size=3, storage_key="k" * 20)]
+        db.session.add_all(rows)
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision=BEFORE_APPROVAL)
+        with db.engine.connect() as connection:
+            statuses = dict(connection.execute(text(
+                "SELECT text, status FROM scheduled_messages")).all())
+        assert statuses == {"held": "cancelled", "with a file": "cancelled", "plain": "pending"}
+        upgrade()

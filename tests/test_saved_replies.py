@@ -232,9 +232,9 @@ def test_a_placeholder_with_a_space_is_refused(app, logged_in, admin):
 
 
 def test_a_save_failing_midway_leaves_no_bytes_and_no_rows(app, logged_in, admin, monkeypatch):
-    from portal.services import saved_replies
+    from portal.services import messages
 
-    real_store, stored = saved_replies.store_prepared, []
+    real_store, stored = messages.store_prepared, []
 
     def fails_on_the_second(prepared, written):
         if stored:
@@ -242,7 +242,7 @@ def test_a_save_failing_midway_leaves_no_bytes_and_no_rows(app, logged_in, admin
         stored.append(real_store(prepared, written))
         return stored[-1]
 
-    monkeypatch.setattr(saved_replies, "store_prepared", fails_on_the_second)
+    monkeypatch.setattr(messages, "store_prepared", fails_on_the_second)
     before = stored_keys(app)
     with pytest.raises(OSError):
         new_reply(logged_in(admin), files=[("one.png", png_bytes()), ("two.png", png_bytes())])

@@ -6,6 +6,7 @@ time-machine, which every utcnow reads."""
 import re
 import threading
 from datetime import UTC, datetime, timedelta
+from io import BytesIO
 
 import pytest
 import time_machine
@@ -16,6 +17,7 @@ from portal.extensions import db
 from portal.models import (
     AccountEmail,
     AccountEmailKind,
+    Attachment,
     AuditEvent,
     Client,
     DeliveryStatus,
@@ -24,12 +26,21 @@ from portal.models import (
     Notification,
     Role,
     ScheduledMessage,
+    ScheduledMessageFile,
     utcnow,
 )
 from portal.notifications import outbox
 from portal.services import messages, send_later
+from portal.storage import storage
 
-from .helpers import count_rows, deliver, set_private_messaging, text_of, update_row
+from .helpers import (
+    count_rows,
+    deliver,
+    png_bytes,
+    set_private_messaging,
+    text_of,
+    update_row,
+)
 
 CHICAGO = zone("America/Chicago")
 
@@ -176,21 +187,52 @@ def test_a_time_the_clocks_skip_is_refused(app, logged_in, admin, household):
     assert row.due_at == datetime(2027, 11, 7, 6, 30, tzinfo=UTC)
 
 
-def test_files_and_empty_text_are_refused(app, logged_in, admin, household):
+def test_files_wait_with_it_and_go_at_its_time(app, logged_in, admin, household):
     browser = logged_in(admin)
     url = f"/clients/{household.id}/feeds/conversation/messages"
-    from io import BytesIO
-
     response = browser.post(url, data={
         "csrf_token": browser.csrf_token(), "text": "With a photo", "action": "schedule",
-        "send_at": local_input(in_an_hour()), "files": (BytesIO(b"%PDF-1.4 x"), "a.pdf"),
+        "send_at": local_input(in_an_hour()),
+        "files": [(BytesIO(png_bytes((40, 30))), "walk.png"), (BytesIO(b"%PDF-1.4 x"), "a.pdf")],
+    }, content_type="multipart/form-data")
+    assert response.status_code == 302
+    [row] = scheduled_rows(app)
+    with app.app_context():
+        row = db.session.get(ScheduledMessage, row.id)
+        waiting = [(file.original_name, file.storage_key) for file in row.files]
+        assert [name for name, _ in waiting] == ["walk.png", "a.pdf"]
+        # Its author sees the photo it carries before it goes; nobody else may ask for it.
+        token = row.files[0].token
+    assert browser.get(f"/waiting-files/{token}").status_code == 200
+    at_its_time(app, row)
+    [message] = feed_messages(app, household)
+    with app.app_context():
+        names = [attachment.original_name for attachment in db.session.scalars(
+            select(Attachment).where(Attachment.message_id == message.id)
+            .order_by(Attachment.position))]
+        assert names == ["walk.png", "a.pdf"]
+        assert count_rows(app, ScheduledMessageFile) == 0
+        # The waiting copies are gone, bytes too; the message's own copies stay.
+        kept = set(storage().keys())
+    assert not {key for _, key in waiting} & kept
+    assert browser.get(f"/waiting-files/{token}").status_code == 404
+
+
+def test_a_fake_image_or_empty_text_is_refused_and_nothing_kept(app, logged_in, admin,
+                                                                household):
+    browser = logged_in(admin)
+    url = f"/clients/{household.id}/feeds/conversation/messages"
+    response = browser.post(url, data={
+        "csrf_token": browser.csrf_token(), "text": "With a photo", "action": "schedule",
+        "send_at": local_input(in_an_hour()), "files": (BytesIO(b"not a png"), "a.png"),
     }, content_type="multipart/form-data")
     assert response.status_code == 422
-    assert "Files cannot be scheduled yet" in response.get_data(as_text=True)
     response = schedule(browser, household, "   ")
     assert response.status_code == 422
     assert "Write a message before sending." in response.get_data(as_text=True)
     assert scheduled_rows(app) == []
+    with app.app_context():
+        assert list(storage().keys()) == []
 
 
 def test_a_time_chosen_then_send_pressed_sends_nothing(app, logged_in, admin, household):

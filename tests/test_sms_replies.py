@@ -36,6 +36,7 @@ from portal.models import (
     InboundMessage,
     InboundOutcome,
     Message,
+    MessageApproval,
     Notification,
     Role,
     User,
@@ -261,6 +262,25 @@ def test_a_staff_text_answers_the_one_client_they_were_texted_about_today(
     [_, answer] = feed_messages(app, household)
     assert (answer.author_id, answer.text, answer.via) == (assigned_staff.id, "On my way", "sms")
     assert len(feed_messages(app, other_household)) == 1
+
+
+def test_a_staff_text_that_needs_approval_waits_in_the_queue_and_filing_approves_it(
+    app, texting, logged_in, admin, household, assigned_staff, make_message
+):
+    update_row(app, User, assigned_staff.id, **confirmed_phone("555-010-9999"),
+               message_approval=MessageApproval.ALWAYS)
+    texted_about(app, assigned_staff, household)
+    text_in(app, "Walk done, all good", sender="+15550109999")
+    assert len(feed_messages(app, household)) == 1  # the text it answers
+    [row] = inbound_rows(app)
+    assert row.outcome == InboundOutcome.UNMATCHED
+    assert row.reason == ("Sam Sitter's messages need approval before clients see them: file it "
+                          "to approve it.")
+    # Filed by the admin team into the feed: posted as the sitter's, as approved.
+    logged_in(admin).submit(f"/settings/unmatched-replies/{row.id}/file",
+                            {"client_id": household.id, "feed": "conversation"})
+    assert [(m.author_id, m.text) for m in feed_messages(app, household)][-1] == (
+        assigned_staff.id, "Walk done, all good")
 
 
 def test_a_staff_text_after_texts_about_two_clients_today_asks_which_is_meant(

@@ -5,7 +5,7 @@ Each answers htmx with the login's status fragment (the same one the client and 
 include), and a plain form post with a redirect back to the page the login is listed on.
 """
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -13,7 +13,7 @@ from portal import policy
 from portal.accounts import bp
 from portal.extensions import db
 from portal.fragments import wants_fragment
-from portal.models import User
+from portal.models import MessageApproval, User
 from portal.notifications import account_mail
 from portal.services import accounts
 
@@ -89,3 +89,25 @@ def invitation_undelivered(account: User) -> bool:
     if "undelivered_invitations" not in g:
         g.undelivered_invitations = account_mail.undelivered_invitations(account.business_id)
     return account.id in g.undelivered_invitations
+
+
+APPROVAL_RULES = {"": None, **{rule.value: rule for rule in MessageApproval}}
+
+
+@bp.route("/accounts/<int:user_id>/message-approval", methods=["POST"])
+@login_required
+def message_approval(user_id: int):
+    """A staff member's own rule: their messages need approval always, never, or as the
+    business's setting says."""
+    account = _managed_account(user_id)
+    policy.require(policy.can_set_message_approval(current_user, account))
+    choice = request.form.get("message_approval", "")
+    if choice not in APPROVAL_RULES:
+        return _answer(account, "Choose whether their messages need approval.", "error")
+    accounts.set_message_approval(current_user, account, APPROVAL_RULES[choice])
+    if policy.needs_approval(account):
+        said = f"{account.name}'s messages now wait for approval before clients see them."
+    else:
+        said = (f"{account.name}'s messages now reach clients without approval (any already "
+                "awaiting approval still wait for a decision).")
+    return _answer(account, said)

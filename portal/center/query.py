@@ -28,7 +28,10 @@ class Show:
     ALL = "all"
     UNREAD = "unread"
     AWAITING = "awaiting"
+    APPROVAL = "approval"
     LABELS = {"all": "All", "unread": "Unread", "awaiting": "Awaiting reply"}
+    # The admin team's: staff messages held for approval (send_later.held_for), not threads.
+    APPROVAL_LABEL = "Awaiting approval"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +42,10 @@ class Filters:
     choices: tuple[tuple[str, str], ...]
 
     @classmethod
-    def from_args(cls, args, feeds: list[Feed]) -> "Filters":
+    def from_args(cls, args, feeds: list[Feed], approvals: bool = False) -> "Filters":
         choices = tuple(Show.LABELS.items())
+        if approvals:
+            choices += ((Show.APPROVAL, Show.APPROVAL_LABEL),)
         if len(feeds) > 1:
             choices += tuple((feed.value, feed.label) for feed in feeds)
         show = args.get("show", Show.ALL)
@@ -51,7 +56,8 @@ class Filters:
     @property
     def mixed_feeds(self) -> bool:
         """Whether rows need to say which feed they are: only when there is a choice."""
-        return len(self.choices) > len(Show.LABELS)
+        feeds = {feed.value for feed in Feed}
+        return any(value in feeds for value, _ in self.choices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,8 @@ class CenterPage:
     next_before: int | None
     # The navigation's unread total, when asked for and the page has a row to carry it.
     unread_total: int | None = None
+    # With it, for the admin team, how many messages await their approval.
+    held_total: int | None = None
 
 
 _author = aliased(User)
@@ -101,8 +109,10 @@ def load(viewer: User, filters: Filters, *, before: int | None, limit: int,
     more = len(rows) > limit
     rows = rows[:limit]
     present = _Presenter(viewer, filters.mixed_feeds)
+    carries_totals = with_total and rows
     return CenterPage([present(row) for row in rows], rows[-1].last_message_id if more else None,
-                      rows[0].unread_total if with_total and rows else None)
+                      rows[0].unread_total if carries_totals else None,
+                      rows[0].held if carries_totals and "held" in rows[0]._fields else None)
 
 
 @lru_cache(maxsize=256)
@@ -155,7 +165,8 @@ def _statement(shape: policy.ViewerShape, show: str, paged: bool, limit: int, wi
     if paged:
         query = query.where(FeedSummary.last_message_id < bindparam("before"))
     if with_total:  # not correlated: the database counts it once, not per row
-        query = query.add_columns(unread.total_column(shape).label("unread_total"))
+        query = query.add_columns(unread.total_column(shape).label("unread_total"),
+                                  *unread.held_columns(shape))
     return query.order_by(FeedSummary.last_message_id.desc()).limit(limit + 1)
 
 

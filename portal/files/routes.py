@@ -12,7 +12,15 @@ from portal import policy
 from portal.extensions import db
 from portal.feed_component.query import IMAGE_SUFFIX, load_item
 from portal.files import bp
-from portal.models import Attachment, AttachmentKind, Client, Message
+from portal.models import (
+    Attachment,
+    AttachmentKind,
+    Client,
+    DeliveryStatus,
+    Message,
+    ScheduledMessage,
+    ScheduledMessageFile,
+)
 from portal.services.uploads import IMAGE_SUFFIXES, clean_filename
 from portal.storage import storage
 
@@ -44,7 +52,8 @@ def visible_attachment(token: str) -> tuple[Attachment, Message, Client]:
     return row
 
 
-def served_name(attachment: Attachment, *, thumbnail: bool = False) -> str:
+def served_name(attachment: Attachment | ScheduledMessageFile, *,
+                thumbnail: bool = False) -> str:
     """The name a saved file gets: the sender's, never the storage key. Photos are stored
     re-encoded: they keep the sender's stem with the extension of what is served."""
     name = clean_filename(attachment.original_name, limit=NAME_LIMIT)
@@ -133,3 +142,39 @@ def view(token: str):
         previous=tokens[index - 1] if index > 0 else None,
         next=tokens[index + 1] if index + 1 < len(tokens) else None,
     )
+
+
+# --- files of messages not posted yet (scheduled, or awaiting approval) -------------------------
+
+def visible_waiting_file(token: str) -> ScheduledMessageFile:
+    """The file, while its message waits, if the current user may see that message (its
+    author, the admin team); a 404 otherwise."""
+    row = db.session.execute(
+        select(ScheduledMessageFile, ScheduledMessage, Client)
+        .join(ScheduledMessage,
+              ScheduledMessageFile.scheduled_message_id == ScheduledMessage.id)
+        .join(Client, ScheduledMessage.client_id == Client.id)
+        .where(ScheduledMessageFile.token == token,
+               ScheduledMessageFile.business_id == current_user.business_id,
+               ScheduledMessage.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
+    ).one_or_none()
+    policy.require(row is not None and policy.can_manage_scheduled(current_user, row[2], row[1]))
+    return row[0]
+
+
+@bp.route("/waiting-files/<token>")
+@login_required
+def waiting_file(token: str):
+    file = visible_waiting_file(token)
+    if file.kind == AttachmentKind.IMAGE:
+        return _send(file.storage_key, file.content_type, served_name(file))
+    return _send(file.storage_key, "application/octet-stream", served_name(file),
+                 as_attachment=True)
+
+
+@bp.route("/waiting-files/<token>/thumbnail")
+@login_required
+def waiting_thumbnail(token: str):
+    file = visible_waiting_file(token)
+    policy.require(file.thumbnail_key is not None)
+    return _send(file.thumbnail_key, "image/webp", served_name(file, thumbnail=True))

@@ -315,6 +315,8 @@ def _destination(delivery: Delivery) -> tuple[Client, User]:
         raise Unmatched("A reply to a private message, and Private Messaging is turned off.")
     if not policy.can_post(person, client, token.feed):
         raise Unmatched(f"{person.name} can no longer write in this feed.")
+    if policy.needs_approval(person):
+        raise Unmatched(queue.NEEDS_APPROVAL.format(person.name))
     return client, person
 
 

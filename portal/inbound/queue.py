@@ -31,6 +31,10 @@ from portal.services import audit, messages
 from portal.services.uploads import PreparedFile, UploadError
 from portal.storage import storage
 
+# A staff member whose messages need approval: what they email or text waits in this queue, and
+# filing it into the feed is the approval (it is posted as theirs).
+NEEDS_APPROVAL = "{}'s messages need approval before clients see them: file it to approve it."
+
 
 def find(dedupe_key: str) -> InboundMessage | None:
     """The record of an earlier delivery of the same email or text."""

@@ -311,6 +311,8 @@ def _destination(people: list[User], sender: str) -> tuple[Client | None, list[s
     if client is None or not policy.can_post(person, client, Feed.CONVERSATION):
         name = client.name if client else "their client"
         return client, [f"{person.name} may not post in {name}'s feed now."]
+    if policy.needs_approval(person):
+        return client, [queue.NEEDS_APPROVAL.format(person.name)]
     return client, []
 
 

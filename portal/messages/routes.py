@@ -8,7 +8,7 @@ from portal.clock import business_day_and_time
 from portal.extensions import db
 from portal.feed_component.query import load_item, posted_item
 from portal.feed_component.views import composer_context, render_client_page
-from portal.forms import MessageForm, ScheduledMessageForm
+from portal.forms import MessageForm, RejectionForm, ScheduledMessageForm
 from portal.fragments import wants_fragment
 from portal.hours import Hours
 from portal.loaders import (
@@ -38,9 +38,7 @@ NOT_SENT_YET = (
 )
 SCHEDULE = "schedule"  # the composer's Schedule button (name "action")
 AT_OPENING = "opening"  # its Send at opening button, while the business is closed
-FILES_NOT_SCHEDULED = (
-    "Files cannot be scheduled yet: send them now, or schedule the text without them."
-)
+APPROVE = "approve"  # the edit page's Approve button, for the admin team
 ALREADY_GONE = ("That scheduled message is no longer waiting: it was sent, is being sent, or "
                 "was cancelled.")
 TIME_CHOSEN = ("You chose a time to send it later: press Schedule, or clear the time to send it "
@@ -49,6 +47,15 @@ NOT_SCHEDULED_YET = (
     "Your previous message was already scheduled. This text was not scheduled yet: check it and "
     "press Schedule again."
 )
+NOT_HELD_YET = (
+    "Your previous message was already sent for approval. This text was not sent yet: check it "
+    "and press Send again (attach any files again too)."
+)
+NO_LONGER_HELD = "That message no longer awaits approval: someone approved or rejected it first."
+CHANGED_SINCE = ("That message was changed after you opened it: read it again before approving or "
+                 "rejecting it.")
+NOW_AWAITS_APPROVAL = ("Not sent: your messages now need approval, so it waits for the admin "
+                       "team's.")
 UNSENT = "Message unsent. Nobody was notified, and its text is back in the box to send again."
 FILES_GONE = " Its files were removed with it: attach them again to send them."
 TOO_LATE_TO_UNSEND = (
@@ -85,27 +92,23 @@ def create(client_id: int, feed_name: str):
         field.errors = [refusal.message]
         return _refused(client, feed, form, refusal)
     action = request.form.get("action")
-    if action == SCHEDULE:
-        return _schedule(client, feed, form, send_key)
-    if action == AT_OPENING and (opening := _next_opening(client, feed)):
+    at = None
+    if action == AT_OPENING:
         # Still closed: it waits for the opening. Open meanwhile: it goes now, as meant.
-        return _schedule(client, feed, form, send_key, at=opening)
+        at = _next_opening(client, feed)
+    if action == SCHEDULE or at is not None:
+        return _schedule(client, feed, form, send_key, saved, at=at)
     if (form.send_at.data or "").strip() and policy.can_schedule(current_user, client, feed):
         # A time was chosen, then Send pressed (or Enter, without JavaScript): not now.
         form.send_at.errors = [TIME_CHOSEN]
         return _refused(client, feed, form)
     try:
-        files = messages.prepare_uploads(
-            form.uploads(), messages.UploadLimits.from_config(current_app.config)
-        )
-        if saved is not None:
-            files += saved_replies.files_to_send(saved)
-            if len(files) > current_app.config["UPLOAD_MAX_FILES"]:
-                raise UploadError(f"Attach at most {current_app.config['UPLOAD_MAX_FILES']} "
-                                  "files to one message, the saved reply's included.")
+        files = _prepared_files(form, saved)
     except UploadError as error:
         form.files.errors = [str(error)]
         return _refused(client, feed, form)
+    if policy.needs_approval(current_user):
+        return _hold(client, feed, form, files, send_key)
     # Read once: who is told of the message, and the composer's line naming who sees it.
     audience = outbox.audience(current_user, client, feed)
     try:
@@ -123,6 +126,32 @@ def create(client_id: int, feed_name: str):
                          told=audience.told),
         **composer_context(client, feed, token=form.composer.data, roster=audience.staff),
     )
+
+
+def _prepared_files(form, saved):
+    """The files chosen and the saved reply's, checked and converted; raises UploadError."""
+    files = messages.prepare_uploads(
+        form.uploads(), messages.UploadLimits.from_config(current_app.config)
+    )
+    if saved is not None:
+        files += saved_replies.files_to_send(saved)
+        if len(files) > current_app.config["UPLOAD_MAX_FILES"]:
+            raise UploadError(f"Attach at most {current_app.config['UPLOAD_MAX_FILES']} "
+                              "files to one message, the saved reply's included.")
+    return files
+
+
+def _hold(client, feed, form, files, send_key):
+    """A staff member whose messages need approval: it waits, listed under the feed for them
+    and the admin team as awaiting approval, and nobody else is told of it yet."""
+    earlier = send_later.scheduled_with(current_user, send_key)
+    if earlier and earlier.text != form.text.data:
+        form.text.errors = [NOT_HELD_YET]
+        return _refused(client, feed, form, status=409)
+    if earlier is None:
+        send_later.hold(current_user, client, feed, form.text.data, files, send_key=send_key)
+    said = f"Sent for approval: {client.name} will see it once it is approved."
+    return _scheduled_changed(client, feed, said, token=form.composer.data)
 
 
 def _next_opening(client, feed):
@@ -153,14 +182,10 @@ def saved_reply_choice(value) -> SavedReply | None:
         SavedReply.id == reply_id, SavedReply.business_id == current_user.business_id))
 
 
-def _schedule(client, feed, form, send_key, at=None):
-    """Send later: the message waits, listed under the feed for its author and the admin
-    team, until its time (services.send_later): the time chosen, or `at`."""
+def _schedule(client, feed, form, send_key, saved, at=None):
+    """Send later: the message and its files wait, listed under the feed for its author and
+    the admin team, until its time (services.send_later): the time chosen, or `at`."""
     policy.require(policy.can_schedule(current_user, client, feed))
-    saved = _saved_reply_chosen(form, client, feed)
-    if form.uploads() or (saved is not None and saved.files):
-        form.files.errors = [FILES_NOT_SCHEDULED]
-        return _refused(client, feed, form)
     try:
         send_at = (send_later.checked_time(at, current_user.business.time_zone) if at else
                    send_later.send_time(form.send_at.data, current_user.business.time_zone))
@@ -172,9 +197,17 @@ def _schedule(client, feed, form, send_key, at=None):
         # The key came back with a page the browser restored, and something was changed.
         form.text.errors = [NOT_SCHEDULED_YET]
         return _refused(client, feed, form, status=409)
+    if earlier is None:
+        try:
+            files = _prepared_files(form, saved)
+        except UploadError as error:
+            form.files.errors = [str(error)]
+            return _refused(client, feed, form)
     scheduled = earlier or send_later.schedule(current_user, client, feed, form.text.data,
-                                               send_at, send_key=send_key)
+                                               send_at, send_key=send_key, files=files)
     said = f"Scheduled for {business_day_and_time(scheduled.due_at)}."
+    if scheduled.held:
+        said += " It goes then once approved (at once, if approved after that)."
     return _scheduled_changed(client, feed, said, token=form.composer.data)
 
 
@@ -208,41 +241,70 @@ def _scheduled(scheduled_id: int):
 @bp.route("/scheduled/<int:scheduled_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_scheduled(scheduled_id: int):
+    """A scheduled or held message's text (and time, while its time is still to come); the
+    admin team may approve a held one with their changes."""
     scheduled, client = _scheduled(scheduled_id)
     if scheduled.status != DeliveryStatus.PENDING and request.method == "GET":
         flash(ALREADY_GONE, "error")
         return redirect(scheduled_url(client.id, scheduled.feed))
     time_zone = current_user.business.time_zone
+    timed = scheduled.goes_later  # held as written, it has no time to change
     form = ScheduledMessageForm(data={
         "text": scheduled.text, "send_at": send_later.input_value(scheduled.due_at, time_zone),
     })
+    form.has_files = bool(scheduled.files)
+    reviewing = scheduled.held and policy.can_review_held(current_user, client, scheduled)
     if form.validate_on_submit():
+        approving = reviewing and request.form.get("action") == APPROVE
+        seen = _seen_revision()
         try:
-            send_at = send_later.send_time(form.send_at.data, time_zone)
-            send_later.edit(current_user, scheduled, form.text.data, send_at)
+            send_at = (send_later.send_time(form.send_at.data, time_zone) if timed
+                       else scheduled.due_at)
+            if approving:
+                return _approved(client, scheduled, form.text.data, send_at, seen)
+            send_later.edit(current_user, scheduled, form.text.data, send_at, seen)
         except send_later.ScheduleRefused as error:
             form.send_at.errors = [str(error)]
+        except send_later.Changed:
+            # Its text as it is now (the revision too): what the next press approves.
+            form.text.data = scheduled.text
+            form.text.errors = [f"{CHANGED_SINCE} It is shown as it is now; your changes "
+                                "were not saved."]
         except send_later.AlreadyGone:
             # The changes stay on the page: they may be worth sending as a new message.
             form.text.errors = [f"{ALREADY_GONE} Your changes were not saved."]
         else:
-            flash(f"Scheduled for {business_day_and_time(send_at)}.", "success")
+            flash(_waits_until(scheduled), "success")
             return redirect(scheduled_url(client.id, scheduled.feed))
     status = 422 if form.errors else 200
     return render_template("messages/edit_scheduled.html", form=form, scheduled=scheduled,
-                           client=client), status
+                           client=client, timed=timed, reviewing=reviewing), status
+
+
+def _waits_until(scheduled) -> str:
+    if scheduled.held and not scheduled.goes_later:
+        return "Saved. It awaits approval."
+    said = f"Scheduled for {business_day_and_time(scheduled.due_at)}."
+    return f"{said} It awaits approval." if scheduled.held else said
 
 
 @bp.route("/scheduled/<int:scheduled_id>/send-now", methods=["POST"])
 @login_required
 def send_scheduled_now(scheduled_id: int):
     scheduled, client = _scheduled(scheduled_id)
+    policy.require(policy.can_send_scheduled_now(current_user, client, scheduled))
     try:
         message = send_later.send_now(current_user, scheduled)
     except send_later.AlreadyGone:
         message, said = None, ALREADY_GONE
+    except send_later.AwaitsApproval:
+        message, said = None, NOW_AWAITS_APPROVAL
     else:
         said = "Sent." if message else f"Not sent: {scheduled.last_error}."
+    return _posted_or_not(client, scheduled, message, said)
+
+
+def _posted_or_not(client, scheduled, message, said):
     response = _scheduled_changed(client, scheduled.feed, said, composer=False,
                                   category="success" if message else "error")
     # The open feed asks at once for what it does not show yet: the message just posted.
@@ -258,8 +320,98 @@ def cancel_scheduled(scheduled_id: int):
     except send_later.AlreadyGone:
         return _scheduled_changed(client, scheduled.feed, ALREADY_GONE, composer=False,
                                   category="error")
-    said = f"Not sent: the message for {business_day_and_time(scheduled.due_at)} will not go."
+    if scheduled.held:
+        said = "Withdrawn: it will not be sent."
+    else:
+        said = f"Not sent: the message for {business_day_and_time(scheduled.due_at)} will not go."
     return _scheduled_changed(client, scheduled.feed, said, composer=False)
+
+
+# --- approval -----------------------------------------------------------------------------------
+
+def _held(scheduled_id: int):
+    """A message awaiting approval that the person may review (the admin team), or 404."""
+    scheduled, client = _scheduled(scheduled_id)
+    policy.require(policy.can_review_held(current_user, client, scheduled))
+    return scheduled, client
+
+
+@bp.route("/scheduled/<int:scheduled_id>/approve", methods=["POST"])
+@login_required
+def approve_held(scheduled_id: int):
+    scheduled, client = _held(scheduled_id)
+    try:
+        return _approved(client, scheduled, seen=_seen_revision())
+    except send_later.Changed:
+        return _review_gone(client, scheduled, CHANGED_SINCE)
+    except send_later.AlreadyGone:
+        return _review_gone(client, scheduled)
+
+
+def _seen_revision() -> int | None:
+    """The revision of the message the reviewer's page showed (a form's `revision`)."""
+    value = request.form.get("revision", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+
+
+def _approved(client, scheduled, text=None, send_at=None, seen=None):
+    """Approves it (raises AlreadyGone, Changed): posted now when its time has passed, else
+    at it."""
+    if send_at is not None and send_at != scheduled.due_at:
+        send_later.edit(current_user, scheduled, scheduled.text, send_at, seen)
+        seen = scheduled.revision
+    message = send_later.approve(current_user, scheduled, text, seen)
+    if message is None and scheduled.status == DeliveryStatus.PENDING:
+        said = (f"Approved: it goes to {client.name} "
+                f"{business_day_and_time(scheduled.due_at)}.")
+        return _scheduled_changed(client, scheduled.feed, said, composer=False)
+    said = (f"Approved and sent to {client.name}." if message else
+            f"Approved, but not sent: {scheduled.last_error}.")
+    return _posted_or_not(client, scheduled, message, said)
+
+
+@bp.route("/scheduled/<int:scheduled_id>/reject", methods=["GET", "POST"])
+@login_required
+def reject_held(scheduled_id: int):
+    """Reject, with a note for its author: a page of its own without JavaScript (or when the
+    note is missing), else in place under the feed."""
+    scheduled, client = _held(scheduled_id)
+    if request.method == "GET" and not scheduled.held:
+        flash(NO_LONGER_HELD, "error")
+        return redirect(scheduled_url(client.id, scheduled.feed))
+    form = RejectionForm()
+    if form.validate_on_submit():
+        try:
+            send_later.reject(current_user, scheduled, form.note.data, _seen_revision())
+        except send_later.Changed:
+            return _review_gone(client, scheduled, CHANGED_SINCE)
+        except send_later.AlreadyGone:
+            return _review_gone(client, scheduled)
+        said = f"Not approved: {scheduled.author.name} was sent your note."
+        return _scheduled_changed(client, scheduled.feed, said, composer=False)
+    if wants_fragment() and request.method == "POST":
+        # The note was left empty: the list again, saying so where the note is written.
+        return _scheduled_changed(client, scheduled.feed, form.note.errors[0], composer=False,
+                                  category="error")
+    status = 422 if form.errors else 200
+    return render_template("messages/reject_held.html", form=form, scheduled=scheduled,
+                           client=client), status
+
+
+def _review_gone(client, scheduled, said=NO_LONGER_HELD):
+    return _scheduled_changed(client, scheduled.feed, said, composer=False, category="error")
+
+
+@bp.route("/scheduled/<int:scheduled_id>/dismiss", methods=["POST"])
+@login_required
+def dismiss_rejected(scheduled_id: int):
+    """The author puts away the note on a message not approved."""
+    scheduled = scheduled_of_business(current_user, scheduled_id)
+    client = client_of_business(current_user, scheduled.client_id)
+    policy.require(scheduled.author_id == current_user.id and scheduled.rejected
+                   and policy.can_view_feed(current_user, client, scheduled.feed))
+    send_later.dismiss(current_user, scheduled)
+    return _scheduled_changed(client, scheduled.feed, "", composer=False)
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/saved-replies")

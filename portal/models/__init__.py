@@ -25,9 +25,9 @@ from portal.models.notifications import (
 from portal.models.phone_confirmations import PhoneConfirmation
 from portal.models.saved_replies import SavedReply, SavedReplyFile
 from portal.models.schedule import ScheduledService, ServiceSeries, ServiceStatus
-from portal.models.scheduled import ScheduledMessage
+from portal.models.scheduled import ScheduledMessage, ScheduledMessageFile
 from portal.models.types import utcnow
-from portal.models.users import LoginSession, Role, User
+from portal.models.users import LoginSession, MessageApproval, Role, User
 
 __all__ = [
     "VIA_AUTOMATIC",
@@ -47,6 +47,7 @@ __all__ = [
     "InboundOutcome",
     "LoginSession",
     "Message",
+    "MessageApproval",
     "Notification",
     "PendingImport",
     "Pet",
@@ -60,6 +61,7 @@ __all__ = [
     "SavedReply",
     "SavedReplyFile",
     "ScheduledMessage",
+    "ScheduledMessageFile",
     "ScheduledService",
     "ServiceSeries",
     "ServiceStatus",

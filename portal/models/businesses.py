@@ -36,6 +36,9 @@ class Business(db.Model):
     away_message: Mapped[str | None] = mapped_column(String(300))
     # Whether a client who writes while the business is closed gets an automatic reply.
     auto_reply: Mapped[bool] = mapped_column(default=True)
+    # Whether a staff member's messages wait for the admin team's approval before clients
+    # see them (each staff member may be set otherwise: User.message_approval).
+    staff_messages_need_approval: Mapped[bool] = mapped_column(default=False)
 
     def __repr__(self) -> str:
         return f"<Business {self.id} {self.name!r}>"

@@ -90,12 +90,16 @@ class AccountEmailKind(enum.StrEnum):
     PASSWORD_CHANGED = "password_changed"
     # A message its author scheduled could not be posted at its time.
     SCHEDULED_NOT_SENT = "scheduled_not_sent"
+    # A message that waited for approval was not approved: the note says why.
+    MESSAGE_NOT_APPROVED = "message_not_approved"
 
     @property
     def label(self) -> str:
         """"Invitation email", as the list of failed deliveries names it."""
         if self == AccountEmailKind.SCHEDULED_NOT_SENT:
             return "Scheduled message not sent email"
+        if self == AccountEmailKind.MESSAGE_NOT_APPROVED:
+            return "Message not approved email"
         return self.value.replace("_", " ").capitalize() + " email"
 
 

@@ -4,9 +4,8 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.models.attachments import AttachmentKind
+from portal.models.attachments import StoredFileColumns
 from portal.models.types import UTCDateTime, utcnow
-from portal.models.users import enum_column
 
 
 class SavedReply(db.Model):
@@ -29,7 +28,7 @@ class SavedReply(db.Model):
     )
 
 
-class SavedReplyFile(db.Model):
+class SavedReplyFile(StoredFileColumns, db.Model):
     """A file of a saved reply, stored as a message's attachment is (processed the same way);
     each message the reply starts gets a copy of its own."""
 
@@ -39,14 +38,5 @@ class SavedReplyFile(db.Model):
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
     saved_reply_id: Mapped[int] = mapped_column(
         ForeignKey("saved_replies.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(default=0)
-    kind: Mapped[AttachmentKind] = mapped_column(enum_column(AttachmentKind))
-    original_name: Mapped[str] = mapped_column(String(255))
-    content_type: Mapped[str] = mapped_column(String(100))
-    size: Mapped[int]
-    storage_key: Mapped[str] = mapped_column(String(100))
-    thumbnail_key: Mapped[str | None] = mapped_column(String(100))
-    width: Mapped[int | None]
-    height: Mapped[int | None]
 
     saved_reply: Mapped[SavedReply] = relationship(back_populates="files")

@@ -22,6 +22,13 @@ class Role(enum.StrEnum):
         return self.value.replace("_", " ").title()
 
 
+class MessageApproval(enum.StrEnum):
+    """A staff member's own rule for approval, over the business's setting."""
+
+    ALWAYS = "always"
+    NEVER = "never"
+
+
 def enum_column(enum_class: type[enum.Enum], length: int = 20) -> Enum:
     return Enum(
         enum_class,
@@ -71,6 +78,9 @@ class User(UserMixin, db.Model):
     # arrive then wait, and go as one summary when they end (portal/hours.py).
     quiet_from: Mapped[str | None] = mapped_column(String(5))
     quiet_until: Mapped[str | None] = mapped_column(String(5))
+    # Staff only: whether their messages wait for approval; None follows the business.
+    message_approval: Mapped[MessageApproval | None] = mapped_column(
+        enum_column(MessageApproval))
     # The person texted STOP (or a variant): no texts until they text START.
     sms_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The secret in the address of the person's schedule as an iCalendar feed (staff); a new

@@ -7,6 +7,7 @@ carries a link that is still fresh.
 """
 
 from collections import defaultdict
+from datetime import timedelta
 
 from flask import current_app, render_template
 from flask_mail import Message as MailMessage
@@ -44,7 +45,9 @@ SUBJECTS = {
     AccountEmailKind.PASSWORD_RESET: "Reset your password for {business}",
     AccountEmailKind.PASSWORD_CHANGED: "Your password for {business} was changed",
     AccountEmailKind.SCHEDULED_NOT_SENT: "{business}: your scheduled message was not sent",
+    AccountEmailKind.MESSAGE_NOT_APPROVED: "{business}: your message was not approved",
 }
+HELD_NOT_SENT_SUBJECT = "{business}: your message awaiting approval was not sent"
 
 
 # --- queueing, inside the caller's transaction -------------------------------------------------
@@ -164,8 +167,11 @@ def compose(row: AccountEmail) -> MailMessage:
         "forgot_link": external_url("auth.forgot_password"),
         **_scheduled_context(row),
     }
+    subject = SUBJECTS[kind]
+    if kind == AccountEmailKind.SCHEDULED_NOT_SENT and context.get("held_as_written"):
+        subject = HELD_NOT_SENT_SUBJECT  # it was never scheduled: it awaited approval
     return MailMessage(
-        subject=email.header_safe(SUBJECTS[kind].format(business=business.name)),
+        subject=email.header_safe(subject.format(business=business.name)),
         recipients=[user.email],
         sender=(email.header_safe(business.name), current_app.config["MAIL_DEFAULT_SENDER"]),
         body=render_template(f"email/{kind.value}.txt", **context),
@@ -174,8 +180,8 @@ def compose(row: AccountEmail) -> MailMessage:
 
 
 def _scheduled_context(row: AccountEmail) -> dict:
-    """For an author whose scheduled message could not be posted: which, and why; the feed's
-    link while they may still open it."""
+    """For an author whose scheduled message could not be posted, or was not approved: which,
+    and why; the feed's link while they may still open it."""
     scheduled = row.scheduled_message
     if scheduled is None:
         return {}
@@ -184,6 +190,8 @@ def _scheduled_context(row: AccountEmail) -> dict:
     return {
         "scheduled": scheduled,
         "scheduled_for": day_and_time(scheduled.due_at, user.business.time_zone),
+        # Written to go at once, it waited for approval: it had no time of its own.
+        "held_as_written": scheduled.due_at - scheduled.created_at < timedelta(minutes=1),
         "feed_link": external_url("feeds.show", client_id=client.id,
                                   feed_name=scheduled.feed.value) if may_open else None,
     }

@@ -4,7 +4,15 @@ from sqlalchemy.orm import contains_eager
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
-from portal.models import AccountEmailKind, Business, LoginSession, Role, User, utcnow
+from portal.models import (
+    AccountEmailKind,
+    Business,
+    LoginSession,
+    MessageApproval,
+    Role,
+    User,
+    utcnow,
+)
 from portal.models.users import new_session_key
 from portal.notifications import account_mail
 from portal.services import audit, passwords, reachability, send_later
@@ -127,11 +135,23 @@ def deactivate(actor: User, user: User) -> int:
         raise AccountError("You cannot deactivate your own login.")
     user.active = False
     ended = _end_sessions(user)
-    cancelled = send_later.cancel_authored_by(user)
+    cancelled, files = send_later.cancel_authored_by(user)
     audit.record(user.business_id, actor, "user.deactivated", "user", user.id,
                  sessions_ended=ended, scheduled_cancelled=cancelled)
     db.session.commit()
+    send_later.forget_bytes(files)
     return cancelled
+
+
+def set_message_approval(actor: User, user: User, rule: MessageApproval | None) -> None:
+    """A staff member's own rule for approval (None: the business's setting), audited."""
+    if user.message_approval == rule:
+        return
+    audit.record(user.business_id, actor, "user.message_approval_changed", "user", user.id,
+                 old=user.message_approval.value if user.message_approval else None,
+                 new=rule.value if rule else None)
+    user.message_approval = rule
+    db.session.commit()
 
 
 def reactivate(actor: User, user: User) -> None:

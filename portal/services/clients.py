@@ -13,7 +13,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import audit, schedule
+from portal.services import audit, schedule, send_later
 from portal.services.stored_files import replacing
 from portal.services.uploads import PreparedFile, UploadError
 
@@ -222,8 +222,13 @@ def restore_pet(actor: User, pet: Pet) -> None:
 
 def archive_client(actor: User, client: Client) -> None:
     """Its feeds become read-only, nobody is told of anything in them, lists leave it out
-    and staff lose access (portal.policy reads archived_at)."""
+    and staff lose access (portal.policy reads archived_at). Messages awaiting approval for
+    the client are not sent (their authors are told)."""
+    if client.archived_at is not None:
+        return
+    files = send_later.settle_held_of_archived(client)
     _set_archived(actor, client, "client", archived=True)
+    send_later.forget_bytes(files)
 
 
 def unarchive_client(actor: User, client: Client) -> None:

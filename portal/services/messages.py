@@ -187,6 +187,32 @@ def store_prepared(prepared: PreparedFile, written: list[str]) -> tuple[str, str
     return key, thumbnail_key
 
 
+def stored_row(model, prepared: PreparedFile, written: list[str], **columns):
+    """A row of `model` (a StoredFileColumns model) for a prepared file, its bytes stored
+    first under new keys (added to `written`, for the caller to remove should anything
+    fail); `columns`: the model's own (its owner, business, position)."""
+    key, thumbnail_key = store_prepared(prepared, written)
+    return model(
+        kind=prepared.kind, original_name=prepared.original_name,
+        content_type=prepared.content_type, size=len(prepared.data), storage_key=key,
+        thumbnail_key=thumbnail_key, width=prepared.width, height=prepared.height, **columns,
+    )
+
+
+def read_back(files) -> list[PreparedFile]:
+    """Stored files (StoredFileColumns rows) read back as prepared files, for a message that
+    stores copies of its own."""
+    return [
+        PreparedFile(
+            kind=file.kind, original_name=file.original_name, content_type=file.content_type,
+            data=storage().read(file.storage_key),
+            thumbnail=storage().read(file.thumbnail_key) if file.thumbnail_key else None,
+            width=file.width, height=file.height,
+        )
+        for file in files
+    ]
+
+
 def _attachment(message: Message, position: int, prepared: PreparedFile, key: str,
                 thumbnail_key: str | None) -> Attachment:
     return Attachment(

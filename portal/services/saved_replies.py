@@ -23,7 +23,7 @@ from portal.models import (
     utcnow,
 )
 from portal.services import audit
-from portal.services.messages import store_prepared
+from portal.services.messages import read_back, stored_row
 from portal.services.uploads import PreparedFile
 from portal.storage import storage
 from portal.text import and_list
@@ -94,7 +94,9 @@ def save(actor: User, reply: SavedReply | None, title: str, text: str,
             reply.files.remove(file)
         position = max((file.position for file in reply.files), default=-1) + 1
         for offset, prepared in enumerate(files):
-            reply.files.append(_stored(actor.business_id, position + offset, prepared, written))
+            reply.files.append(stored_row(SavedReplyFile, prepared, written,
+                                          business_id=actor.business_id,
+                                          position=position + offset))
         db.session.flush()
         audit.record(actor.business_id, actor, "saved_reply.created" if created else
                      "saved_reply.changed", "saved_reply", reply.id, title=title,
@@ -118,17 +120,6 @@ def delete(actor: User, reply: SavedReply) -> None:
     db.session.commit()
     for file in files:
         _forget(file)
-
-
-def _stored(business_id: int, position: int, prepared: PreparedFile,
-            written: list[str]) -> SavedReplyFile:
-    key, thumbnail_key = store_prepared(prepared, written)
-    return SavedReplyFile(
-        business_id=business_id, position=position, kind=prepared.kind,
-        original_name=prepared.original_name, content_type=prepared.content_type,
-        size=len(prepared.data), storage_key=key, thumbnail_key=thumbnail_key,
-        width=prepared.width, height=prepared.height,
-    )
 
 
 def _forget(file: SavedReplyFile) -> None:
@@ -190,12 +181,4 @@ def next_visit(client: Client, viewer: User) -> NextVisit | None:
 
 def files_to_send(reply: SavedReply) -> list[PreparedFile]:
     """Its files, read back as prepared files: the message stores copies of its own."""
-    return [
-        PreparedFile(
-            kind=file.kind, original_name=file.original_name, content_type=file.content_type,
-            data=storage().read(file.storage_key),
-            thumbnail=storage().read(file.thumbnail_key) if file.thumbnail_key else None,
-            width=file.width, height=file.height,
-        )
-        for file in reply.files
-    ]
+    return read_back(reply.files)

@@ -30,14 +30,14 @@ KINDS = {
         "user.deactivated", "user.reactivated", "user.password_reset", "user.password_changed",
         "user.emails_resumed",
         "user.phone_added", "user.phone_changed", "user.phone_confirmed", "user.phone_removed",
-        "login.locked_out", "user.time_zone_changed",
+        "login.locked_out", "user.time_zone_changed", "user.message_approval_changed",
         "calendar_link.created", "calendar_link.reset",
     )),
     "saved_replies": ("Saved replies", ("saved_reply.created", "saved_reply.changed",
                                         "saved_reply.deleted")),
-    "scheduled": ("Scheduled messages", (
+    "scheduled": ("Scheduled messages and approvals", (
         "message.scheduled", "message.schedule_changed", "message.schedule_cancelled",
-        "message.sent_early",
+        "message.sent_early", "message.held", "message.approved", "message.rejected",
     )),
     "replies": ("Unmatched replies filed or discarded", ("reply.filed", "reply.discarded")),
     "clients": ("Clients and services", (
@@ -63,6 +63,7 @@ SETTINGS = {
     "private_messaging_enabled": ("Private Messaging", PORTAL_SETTINGS),
     "client_read_receipts": ("Read Receipts for Clients", PORTAL_SETTINGS),
     "staff_access_days": ("Staff access around visits (days)", PORTAL_SETTINGS),
+    "staff_messages_need_approval": ("Staff messages need approval", PORTAL_SETTINGS),
     "time_zone": ("Business time zone", PORTAL_SETTINGS),
     "weekly_hours": ("Business hours", PORTAL_SETTINGS),
     "closed_days": ("Closed days", PORTAL_SETTINGS),
@@ -502,6 +503,12 @@ class EventFacts:
         except (TypeError, ValueError):
             return None
         return exact_time(moment, self.viewer.time_zone)
+
+    @property
+    def approval_rule(self) -> str:
+        """A staff member's own rule for approval, as the staff page words it."""
+        return {"always": "always need approval", "never": "never need approval"}.get(
+            self.details.get("new"), "follow the business's setting")
 
     @property
     def send_at(self) -> str | None:

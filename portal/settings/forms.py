@@ -42,6 +42,15 @@ class PortalSettingsForm(FlaskForm):
         description="Visits are entered and shown in this zone, where the pets are. Someone whose "
         "own zone differs sees their time beside it.",
     )
+    staff_messages_need_approval = SelectField(
+        "Staff messages need approval before clients see them",
+        choices=YES_NO,
+        default="no",
+        description="A staff member's message waits, marked “Awaiting approval”, until someone "
+        "of your admin team approves it; only then does the client see it and get notified. "
+        "The Staff page can set each staff member otherwise. Turned off, messages already "
+        "waiting still wait for a decision.",
+    )
     staff_access_days = IntegerField(
         "Staff access around visits (days)",
         validators=[InputRequired(), NumberRange(min=0, max=90)],

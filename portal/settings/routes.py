@@ -52,6 +52,11 @@ def portal_settings():
                 form.client_read_receipts.data == "yes"
                 if form.client_read_receipts.raw_data else business.client_read_receipts
             ),
+            staff_messages_need_approval=(
+                form.staff_messages_need_approval.data == "yes"
+                if form.staff_messages_need_approval.raw_data
+                else business.staff_messages_need_approval
+            ),
         )
         state = "enabled" if enabled else "disabled"
         flash(f"Portal Settings saved. Private Messaging is {state}.", "success")
@@ -66,6 +71,7 @@ def _portal_data(business) -> dict:
     return {
         "private_messaging_enabled": "yes" if business.private_messaging_enabled else "no",
         "client_read_receipts": "yes" if business.client_read_receipts else "no",
+        "staff_messages_need_approval": "yes" if business.staff_messages_need_approval else "no",
         "staff_access_days": business.staff_access_days,
         "time_zone": business.time_zone,
     }

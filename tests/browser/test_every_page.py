@@ -28,6 +28,7 @@ from portal.models import (
     DeliveryStatus,
     Feed,
     InboundChannel,
+    MessageApproval,
     Notification,
     Pet,
     Role,
@@ -63,6 +64,7 @@ class Demo:
     import_token: str
     scheduled: int
     saved_reply: int
+    held: int
 
 
 # endpoint -> the page's URL for the demo (None: the endpoint has no page of its own, why beside)
@@ -97,6 +99,7 @@ PAGES: dict[str, Callable[[Demo], str]] = {
     "messages.confirm_delete": lambda d: f"/messages/{d.photo_message}/delete",
     "messages.show": lambda d: f"/messages/{d.photo_message}",
     "messages.edit_scheduled": lambda d: f"/scheduled/{d.scheduled}/edit",
+    "messages.reject_held": lambda d: f"/scheduled/{d.held}/reject",
     "messages.saved_replies_picker": lambda d: f"/clients/{d.carla_home}/feeds/conversation/"
                                                "saved-replies",
     "messages.saved_reply": lambda d: f"/clients/{d.carla_home}/feeds/conversation/"
@@ -132,6 +135,8 @@ NOT_PAGES = {
     "clients.pet_photo": "a photo",
     "files.download": "a file",
     "files.thumbnail": "a photo",
+    "files.waiting_file": "a file of a message not sent yet",
+    "files.waiting_thumbnail": "a photo of a message not sent yet",
     "center.badge": "the navigation's unread badge, polled",
     "feeds.updates": "an open feed's poll",
     "messages.delivery": "a message's delivery line, polled",
@@ -182,6 +187,12 @@ def dress_demo(app) -> Demo:
         later = send_later.schedule(admin, home, Feed.CONVERSATION,
                                     "Reminder: Biscuit's vaccination is due next week.",
                                     utcnow() + timedelta(days=2))
+        # Sam's messages wait for approval: one does, with a photo (Awaiting approval).
+        sam = db.session.scalar(select(User).where(User.email == ROLES["staff"]))
+        sam.message_approval = MessageApproval.ALWAYS
+        held = send_later.hold(sam, home, Feed.CONVERSATION,
+                               "Biscuit found a puddle. Towel-dried before I left!",
+                               [prepare(Upload("puddle.png", png_bytes((320, 240))), **limits)])
         reply = queue.record_unmatched(
             channel=InboundChannel.EMAIL, dedupe_key="d" * 64, business_id=business.id,
             reason="The reply address is not one the portal gave out", raw=b"raw email",
@@ -211,6 +222,7 @@ def dress_demo(app) -> Demo:
             import_token=pending.token,
             scheduled=later.id,
             saved_reply=kept_reply.id,
+            held=held.id,
         )
 
 
@@ -333,7 +345,8 @@ ADMIN_TEAM_PAGES = {
     "clients.new_login", "clients.profile", "clients.schedule_service", "clients.week_schedule",
     "feeds.earlier", "feeds.show", "files.view", "messages.confirm_delete", "messages.show",
     "messages.edit_scheduled", "messages.saved_replies_picker", "messages.saved_reply",
-    "settings.saved_replies", "settings.new_saved_reply", "settings.edit_saved_reply",
+    "messages.reject_held", "settings.saved_replies", "settings.new_saved_reply",
+    "settings.edit_saved_reply",
     "preferences.business_defaults", "preferences.mine", "replies.discard", "replies.index",
     "replies.show", "settings.client_history", "staff.index", "staff.new",
 }
