@@ -109,10 +109,11 @@ def _register_blueprints(app: Flask) -> None:
     from portal.settings import bp as settings_bp
     from portal.sms import bp as sms_bp
     from portal.staff import bp as staff_bp
+    from portal.visits import bp as visits_bp
 
     blueprints = (
         auth_bp, clients_bp, feeds_bp, files_bp, messages_bp, preferences_bp, settings_bp,
-        staff_bp, push_bp, center_bp, accounts_bp, sms_bp, replies_bp, install_bp,
+        staff_bp, push_bp, center_bp, accounts_bp, sms_bp, replies_bp, install_bp, visits_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

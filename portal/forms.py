@@ -92,6 +92,32 @@ class MessageForm(ChosenFiles, FlaskForm):
             )
 
 
+class VisitReportForm(ChosenFiles, FlaskForm):
+    """A visit's report: the checklist's answers (read from the request by item), a note,
+    photos. The send key makes a retried send one report."""
+
+    note = TextAreaField("Note for the client", filters=[_normalize])
+    files = MultipleFileField("Photos")
+    send_key = HiddenField()
+
+    def validate_note(self, field):
+        limit = current_app.config["MESSAGE_MAX_LENGTH"]
+        if len(field.data) > limit:
+            raise ValidationError(
+                f"Keep the note to {limit:,} characters; this one has {len(field.data):,}.")
+
+
+class ReportNoteForm(FlaskForm):
+    """The admin team's change to a report's note."""
+
+    note = TextAreaField("Note for the client", filters=[_normalize])
+
+    def validate_note(self, field):
+        limit = current_app.config["MESSAGE_MAX_LENGTH"]
+        if len(field.data) > limit:
+            raise ValidationError(f"Keep the note to {limit:,} characters.")
+
+
 class RejectionForm(FlaskForm):
     """Why a held message is not approved: its author is sent the note."""
 

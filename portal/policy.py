@@ -635,6 +635,38 @@ def scheduled_send_refusal(author: User, client: Client, feed: Feed) -> str | No
     return None
 
 
+# --- visits and their reports -------------------------------------------------------------------
+
+def can_work_visit(user: User, client: Client, service: ScheduledService) -> bool:
+    """Start, end and report on a visit: the staff member it is assigned to, while they may
+    write in the client's Conversation (their access window), and the admin team."""
+    if service.business_id != user.business_id or service.client_id != client.id:
+        return False
+    if not can_post(user, client, Feed.CONVERSATION):
+        return False
+    return is_admin_team(user) or (is_staff(user) and service.staff_id == user.id)
+
+
+def can_edit_report_note(user: User, client: Client) -> bool:
+    """A report's note is changed by the admin team (audited), in a feed they may write to."""
+    return is_admin_team(user) and can_post(user, client, Feed.CONVERSATION)
+
+
+def can_view_past_visits(user: User, client: Client) -> bool:
+    """A household's past visits and their reports: the household itself, and the admin
+    team (staff see the reports in the feed while they serve the client)."""
+    if client.business_id != user.business_id:
+        return False
+    if is_client(user):
+        return user.client_id == client.id
+    return is_admin_team(user)
+
+
+def sees_visit_location(user: User) -> bool:
+    """Where a phone was at Start visit, when the business records it: the admin team."""
+    return is_admin_team(user)
+
+
 # --- saved replies ---------------------------------------------------------------------------
 
 def can_manage_saved_replies(user: User) -> bool:

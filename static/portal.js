@@ -704,3 +704,71 @@ document.addEventListener("submit", function (event) {
     if (!event.matches) setOpen(false);
   });
 })();
+
+// A visit's report: sent with its photos' upload progress. When sending fails (no signal, an
+// error), the note, the checklist and the photos stay in the page and it says so; sending
+// again is safe: the form's send key makes a repeat the same report. Start visit asks the
+// phone where it is only when the business records it (and goes without it if refused).
+(function () {
+  "use strict";
+  var NO_SIGNAL = "Not sent: no connection. Your note, checklist and photos are still here: " +
+    "press the button again when you have signal.";
+
+  function send(form, submitter) {
+    var said = form.querySelector(".report-said");
+    var bar = form.querySelector(".upload-progress");
+    var buttons = form.querySelectorAll("button[type=submit]");
+    var data = new FormData(form);
+    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
+    var xhr = new XMLHttpRequest();
+    function settle(words) {
+      buttons.forEach(function (button) { button.disabled = false; });
+      bar.hidden = true;
+      said.textContent = words;
+    }
+    buttons.forEach(function (button) { button.disabled = true; });
+    said.textContent = "Sending…";
+    // getAttribute: the form's "action" button would shadow form.action.
+    xhr.open("POST", form.getAttribute("action"));
+    xhr.setRequestHeader("X-Report-Form", "1");
+    xhr.timeout = 120000;
+    xhr.upload.addEventListener("progress", function (progress) {
+      if (!progress.lengthComputable) return;
+      bar.hidden = false;
+      bar.value = Math.round((progress.loaded / progress.total) * 100);
+    });
+    xhr.addEventListener("load", function () {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        // The feed, at the report (a page answered instead: where it came from).
+        window.location.assign(xhr.getResponseHeader("Report-Location") || xhr.responseURL);
+      } else if (xhr.status === 422) {
+        // Refused (a photo the portal cannot take, say): the page again, saying why.
+        var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        document.querySelector("main").replaceWith(page.querySelector("main"));
+      } else {
+        settle("Not sent: the portal answered with an error (" + xhr.status + "). Your " +
+               "note, checklist and photos are still here: press the button again.");
+      }
+    });
+    xhr.addEventListener("error", function () { settle(NO_SIGNAL); });
+    xhr.addEventListener("timeout", function () { settle(NO_SIGNAL); });
+    xhr.send(data);
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.matches("form[data-report-form]") && window.FormData) {
+      event.preventDefault();
+      send(form, event.submitter);
+    } else if (form.matches("form[data-record-location]") && navigator.geolocation &&
+               !form.dataset.located) {
+      event.preventDefault();
+      var go = function () { form.dataset.located = "1"; form.requestSubmit(); };
+      navigator.geolocation.getCurrentPosition(function (position) {
+        form.elements.latitude.value = position.coords.latitude;
+        form.elements.longitude.value = position.coords.longitude;
+        go();
+      }, go, {timeout: 8000, maximumAge: 60000});
+    }
+  });
+})();

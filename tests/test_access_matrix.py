@@ -46,7 +46,7 @@ from portal.models import (
 )
 from portal.reply_addresses import ReplyToken
 from portal.services import clients as clients_service
-from portal.services import imports
+from portal.services import imports, visit_reports
 from portal.services.uploads import Upload, prepare
 from portal.storage import storage
 
@@ -173,6 +173,13 @@ GUARDED = {
     "accounts.reactivate": "can_manage_account",
     "accounts.try_emails_again": "can_manage_account",
     "accounts.message_approval": "can_set_message_approval",
+    "visits.show": "can_work_visit",
+    "visits.start": "can_work_visit",
+    "visits.end": "can_work_visit",
+    "visits.report": "can_work_visit",
+    "visits.edit_note": "can_edit_report_note",
+    "visits.past": "can_view_past_visits",
+    "settings.visit_report_settings": "can_manage_settings",
     "staff.my_clients": "is_staff",
     "staff.today": "can_view_today",
     "staff.calendar_link": "can_subscribe_to_calendar",
@@ -280,6 +287,29 @@ class World:
 
     def service(self) -> ScheduledService:
         return self._make_service(self.household, self.staff(), days_from_now=2)
+
+    def current_visit(self, started: bool = False) -> ScheduledService:
+        """A walk of the household's assigned sitter (the cast's staff_scheduled, or a spare
+        sitter when the test has none) begun a few minutes ago, and pressed Start visit on if
+        `started`."""
+        with self.app.app_context():
+            sitter = db.session.scalar(select(User).where(
+                User.business_id == self.business.id, User.name == "Sam Sitter"))
+        visit = self._make_service(self.household, sitter or self.staff(),
+                                   days_from_now=-0.005)
+        if started:
+            update_row(self.app, ScheduledService, visit.id,
+                       started_at=utcnow() - timedelta(minutes=5))
+        return visit
+
+    def report(self) -> int:
+        """A report of a current visit, by its sitter: its message's id."""
+        visit = self.current_visit()
+        with self.app.app_context():
+            service = db.session.get(ScheduledService, visit.id)
+            report = visit_reports.file(service.staff, service, {},
+                                        f"Report {self.number()} of the walk")
+            return report.message_id
 
     def preferred_sitter(self) -> User:
         staff = self.staff()
@@ -1042,6 +1072,31 @@ def _approval_rule(world, business):
     return values, {"message_approval": "always"}
 
 
+def _visit(world, business):
+    return {"service_id": world.current_visit().id}, None
+
+
+def _started_visit(world, business):
+    return {"service_id": world.current_visit(started=True).id}, None
+
+
+def _visit_report(world, business):
+    return {"service_id": world.current_visit().id}, {
+        "note": f"Walked well {world.number()}", "item-0": "yes", "item-1": "na"}
+
+
+def _report_message(world, business):
+    return {"message_id": world.report()}, None
+
+
+def _report_note(world, business):
+    return {"message_id": world.report()}, {"note": f"Changed note {world.number()}"}
+
+
+def _visit_settings(world, business):
+    return {}, {"checklist": f"Walked\nFed {world.number()}", "record_location": "no"}
+
+
 def _client_wrote(world, business):
     # The Message Center lists feeds with messages: the household's Conversation has one.
     world.message(Feed.CONVERSATION)
@@ -1050,7 +1105,8 @@ def _client_wrote(world, business):
 
 def _portal_settings(world, business):
     # Turns Private Messaging on and changes the window: a refused call must do neither.
-    return {}, {"private_messaging_enabled": "yes", "staff_access_days": str(10 + world.number())}
+    return {}, {"private_messaging_enabled": "yes",
+                "staff_access_days": str(10 + world.number() % 70)}
 
 
 def _business_hours(world, business):
@@ -1153,6 +1209,7 @@ def _writes(*tables: str) -> frozenset[str]:
 
 
 CLIENT_PAGES = ADMIN_TEAM  # one client's management: only the admin team of its business
+VISIT_WORKERS = ADMIN_TEAM | {"staff_scheduled"}
 UPLOADER = frozenset({"admin"})  # an upload waiting for its confirm: only who uploaded it
 MANAGEMENT_CASES = [
     ManagementCase("clients.index", "GET", ANY_ADMIN_TEAM, _nothing, names_household=ADMIN_TEAM),
@@ -1236,6 +1293,23 @@ MANAGEMENT_CASES = [
                    (302, 200), _writes("users")),
     ManagementCase("accounts.message_approval", "POST", CLIENT_PAGES, _approval_rule,
                    (302, 200), _writes("users")),
+    # A visit: its assigned sitter (inside their access window) and the admin team.
+    ManagementCase("visits.show", "GET", VISIT_WORKERS, _visit, names_household=VISIT_WORKERS),
+    ManagementCase("visits.start", "POST", VISIT_WORKERS, _visit, (302, 302),
+                   _writes("scheduled_services")),
+    ManagementCase("visits.end", "POST", VISIT_WORKERS, _started_visit, (302, 302),
+                   _writes("scheduled_services")),
+    ManagementCase("visits.report", "POST", VISIT_WORKERS, _visit_report, (302, 302),
+                   frozenset({"messages", "feed_summaries", "visit_reports"})),
+    ManagementCase("visits.edit_note", "GET", CLIENT_PAGES, _report_message,
+                   names_household=CLIENT_PAGES),
+    ManagementCase("visits.edit_note", "POST", CLIENT_PAGES, _report_note, (302, 302),
+                   _writes("messages", "visit_reports")),
+    ManagementCase("settings.visit_report_settings", "POST", ANY_ADMIN, _visit_settings,
+                   (302, 302), _writes("businesses")),
+    # The household's past visits and reports: the household and the admin team.
+    ManagementCase("visits.past", "GET", ADMIN_TEAM | {"client"}, _client,
+                   names_household=ADMIN_TEAM),
     ManagementCase("staff.my_clients", "GET", STAFF, _nothing,
                    names_household=frozenset({"staff_scheduled", "staff_preferred"})),
     # Their own visits: the scheduled sitter has one with the household tomorrow.

@@ -18,6 +18,7 @@ from portal.feed_component import rendered
 from portal.feed_component.delivery import Delivery, DeliveryLines
 from portal.models import (
     VIA_AUTOMATIC,
+    VIA_REPORT,
     Attachment,
     AttachmentKind,
     Client,
@@ -25,9 +26,11 @@ from portal.models import (
     Message,
     Role,
     User,
+    VisitReport,
     utcnow,
 )
 from portal.notifications import outbox
+from portal.report_cards import ReportCard
 from portal.services import send_later
 from portal.services.uploads import ATTACHMENT_TYPE
 from portal.text import message_html
@@ -37,7 +40,9 @@ from portal.urls import url_pattern
 # scheduled earlier (and posted late when the worker was down at its time); None for what was
 # written in the portal then.
 VIA_LABELS = {"email": "via email", "sms": "via text", send_later.VIA_SCHEDULED: "scheduled",
-              send_later.VIA_LATE: "scheduled, sent late", VIA_AUTOMATIC: "automatic reply"}
+              send_later.VIA_LATE: "scheduled, sent late", VIA_AUTOMATIC: "automatic reply",
+              VIA_REPORT: "visit report"}
+
 IMAGE_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                 "image/gif": ".gif"}
 
@@ -55,9 +60,12 @@ _FEED_PAGE = (
         _deleter.name.label("deleted_by_name"),
         Message.unsent,
         Message.via,
+        # A visit report's card (JSON text), read with its message: no query more per page.
+        VisitReport.card.label("report_card"),
     )
     .join(_author, Message.author_id == _author.id)
     .outerjoin(_deleter, Message.deleted_by_id == _deleter.id)
+    .outerjoin(VisitReport, VisitReport.message_id == Message.id)
 )
 
 
@@ -156,6 +164,10 @@ class FeedItem:
     delivery: Delivery | None = None
     # "via email" or "via text" for a reply that came in that way.
     via_label: str | None = None
+    # A visit report's card (its times and checklist), for a report not deleted, and where
+    # the admin team changes its note.
+    report: ReportCard | None = None
+    report_note_url: str | None = None
 
     @property
     def html(self) -> Markup | None:
@@ -265,6 +277,7 @@ class _Written(NamedTuple):
     deleted_by_name: None = None
     unsent: bool = False
     via: str | None = None
+    report_card: str | None = None
 
 
 def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
@@ -305,8 +318,10 @@ class Presenter:
         # may delete it): the zone and date its times are read in, whether deletions are
         # explained, the links' mount point.
         # The business's name signs its automatic replies.
+        self.edits_reports = policy.can_edit_report_note(self.viewer, client)
+        self.report_note_url = url_pattern("visits.edit_note", message_id=0)
         self.viewer_facts = (self.viewer.time_zone, self.clock.today, self.sees_deletions,
-                             self.delete_url(0), self.viewer.business.name)
+                             self.delete_url(0), self.viewer.business.name, self.edits_reports)
 
     def items(self, rows, *, files_after: int = 0) -> list[FeedItem]:
         """FeedItems of rows in ascending id order, with the attachments of those above
@@ -358,7 +373,7 @@ class Presenter:
     def item(self, row, attachments=()) -> FeedItem:
         # Unpacked, not read by name: a Row's named access costs half a microsecond a field.
         (message_id, author_id, author_name, author_role, text, created_at, deleted_at,
-         deleted_by_name, unsent, via) = row
+         deleted_by_name, unsent, via, report_card) = row
         deleted = deleted_at is not None
         unsend_seconds = self.unsend_seconds(author_id, created_at, deleted)
         if via == VIA_AUTOMATIC:
@@ -389,6 +404,10 @@ class Presenter:
             unsend_url=self.unsend_url(message_id) if unsend_seconds > 0 else None,
             unsend_seconds=max(unsend_seconds, 0),
             via_label=VIA_LABELS.get(via) if via else None,
+            report=ReportCard.of(report_card, self.clock.zone)
+            if report_card and not deleted else None,
+            report_note_url=self.report_note_url(message_id)
+            if report_card and not deleted and self.edits_reports else None,
         )
 
     def _attachments(self, first_id: int, last_id: int) -> dict[int, list[AttachmentView]]:

@@ -79,7 +79,8 @@ def shown(item, settings: tuple) -> tuple:
         item.id, settings, item.is_own, item.author_name, item.author_role, item.text,
         item.iso_time, item.exact_time, item.relative_time, item.via_label,
         item.deleted, item.unsent, item.deleted_by_name, item.deleted_exact_time,
-        item.images, item.files, item.delete_url, item.delivery,
+        item.images, item.files, item.delete_url, item.delivery, item.report,
+        item.report_note_url,
     )
 
 

@@ -21,6 +21,7 @@ from portal.models import (
     ServiceSeries,
     ServiceStatus,
     User,
+    VisitReport,
     utcnow,
 )
 from portal.services import composers, feed_activity, schedule, send_later
@@ -124,11 +125,14 @@ _CLIENT_SERVICES = (
         ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
         ScheduledService.ends_at, ScheduledService.status, ScheduledService.series_id,
         ScheduledService.staff_id, User.name.label("staff_name"),
-        ServiceSeries.rule.label("series_rule"),
+        ServiceSeries.rule.label("series_rule"), ScheduledService.started_at,
+        ScheduledService.ended_at, VisitReport.message_id.label("report_message_id"),
     )
     # Unassigned visits (no staff member) are listed too, for the admin team.
     .outerjoin(User, User.id == ScheduledService.staff_id)
     .outerjoin(ServiceSeries, ServiceSeries.id == ScheduledService.series_id)
+    # Its report, when filed: listed under the visit.
+    .outerjoin(VisitReport, VisitReport.service_id == ScheduledService.id)
     .where(
         ScheduledService.client_id == bindparam("client_id"),
         ScheduledService.ends_at >= bindparam("window_start"),

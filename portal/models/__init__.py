@@ -13,7 +13,7 @@ from portal.models.feeds import (
 )
 from portal.models.imports import PendingImport
 from portal.models.inbound import InboundChannel, InboundMessage, InboundOutcome
-from portal.models.messages import VIA_AUTOMATIC, Feed, Message
+from portal.models.messages import VIA_AUTOMATIC, VIA_REPORT, Feed, Message
 from portal.models.notifications import (
     AccountEmail,
     AccountEmailKind,
@@ -28,9 +28,11 @@ from portal.models.schedule import ScheduledService, ServiceSeries, ServiceStatu
 from portal.models.scheduled import ScheduledMessage, ScheduledMessageFile
 from portal.models.types import utcnow
 from portal.models.users import LoginSession, MessageApproval, Role, User
+from portal.models.visit_reports import VisitReport
 
 __all__ = [
     "VIA_AUTOMATIC",
+    "VIA_REPORT",
     "AccountEmail",
     "AccountEmailKind",
     "Attachment",
@@ -67,5 +69,6 @@ __all__ = [
     "ServiceStatus",
     "UsedFormKey",
     "User",
+    "VisitReport",
     "utcnow",
 ]

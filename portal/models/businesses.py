@@ -39,6 +39,11 @@ class Business(db.Model):
     # Whether a staff member's messages wait for the admin team's approval before clients
     # see them (each staff member may be set otherwise: User.message_approval).
     staff_messages_need_approval: Mapped[bool] = mapped_column(default=False)
+    # The items of a visit report's checklist, in order ("Walked", "Fed", …); None: the
+    # portal's (services.visit_reports.DEFAULT_CHECKLIST).
+    visit_checklist: Mapped[list | None] = mapped_column(JSON)
+    # Whether Start visit records where the phone is (shown to the admin team alone).
+    record_visit_location: Mapped[bool] = mapped_column(default=False)
 
     def __repr__(self) -> str:
         return f"<Business {self.id} {self.name!r}>"

@@ -25,6 +25,8 @@ class Feed(enum.StrEnum):
 
 # Message.via of an automatic reply, written for the business while it is closed.
 VIA_AUTOMATIC = "auto"
+# Message.via of a visit report (the report's details: VisitReport, by message_id).
+VIA_REPORT = "report"
 
 
 class Message(db.Model):

@@ -1,7 +1,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import Float, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -64,6 +64,13 @@ class ScheduledService(db.Model):
     revision: Mapped[int] = mapped_column(
         default=0, server_default=text("0"), onupdate=text("revision + 1")
     )
+
+    # Start visit and End visit: when the staff member arrived and left.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Where the phone was at Start visit, only while the business records it (admin team's).
+    start_latitude: Mapped[float | None] = mapped_column(Float)
+    start_longitude: Mapped[float | None] = mapped_column(Float)
 
     staff: Mapped[User | None] = relationship()
     series: Mapped[ServiceSeries | None] = relationship()

@@ -55,6 +55,8 @@ def compose(recipient: User, notices: list[Notice], business: Business,
                    f"were on · {business.name}")
     elif len(notices) > 1:
         subject = f"{len(notices)} new messages from {business.name}"
+    elif first.report is not None:
+        subject = f"Visit report: {first.report.title} · {business.name}"
     elif first.private:
         subject = f"New private message from {first.author_name}"
     elif first.author_name == business.name:  # an automatic reply: the business's own words

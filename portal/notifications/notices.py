@@ -8,8 +8,17 @@ from sqlalchemy.orm import joinedload
 from portal.bidi import without_bidi_controls
 from portal.clock import zone
 from portal.extensions import db
-from portal.models import VIA_AUTOMATIC, Attachment, Client, Feed, Message
+from portal.models import (
+    VIA_AUTOMATIC,
+    Attachment,
+    AttachmentKind,
+    Client,
+    Feed,
+    Message,
+    VisitReport,
+)
 from portal.notifications.links import external_url
+from portal.report_cards import ReportCard
 
 EXCERPT_LENGTH = 280
 
@@ -32,6 +41,10 @@ class Notice:
     time: str
     # The portal's home for the person (a summary of several feeds links there).
     home_link: str = ""
+    # A visit report's card, and links to its photos in the portal (each behind the login and
+    # the policy, as any file).
+    report: ReportCard | None = None
+    photo_links: tuple[str, ...] = ()
 
     @property
     def private(self) -> bool:
@@ -49,16 +62,35 @@ def build(message_ids: set[int]) -> dict[int, tuple[Notice, Client]]:
         .scalar_subquery()
     )
     rows = db.session.execute(
-        select(Message, Client, attachment_counts)
+        select(Message, Client, attachment_counts, VisitReport.card)
         .join(Client, Message.client_id == Client.id)
+        .outerjoin(VisitReport, VisitReport.message_id == Message.id)
         .options(joinedload(Message.author))
         .where(Message.id.in_(message_ids))
     ).all()
-    return {message.id: (_notice(message, client, count), client)
-            for message, client, count in rows}
+    photos = _report_photos([message.id for message, _, _, card in rows if card])
+    return {message.id: (_notice(message, client, count, card, photos.get(message.id, ())),
+                         client)
+            for message, client, count, card in rows}
 
 
-def _notice(message: Message, client: Client, attachments: int) -> Notice:
+def _report_photos(message_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """Links to the photos of these reports, in order: one query, none without reports."""
+    if not message_ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    for message_id, token in db.session.execute(
+        select(Attachment.message_id, Attachment.token)
+        .where(Attachment.message_id.in_(message_ids),
+               Attachment.kind == AttachmentKind.IMAGE)
+        .order_by(Attachment.message_id, Attachment.position)
+    ):
+        found.setdefault(message_id, []).append(external_url("files.view", token=token))
+    return {message_id: tuple(links) for message_id, links in found.items()}
+
+
+def _notice(message: Message, client: Client, attachments: int, card: str | None = None,
+            photo_links: tuple[str, ...] = ()) -> Notice:
     business = message.author.business
     show_text = message.feed == Feed.CONVERSATION or business.private_email_includes_text
     # Every channel shows these as plain text: the text messages and push notifications too,
@@ -76,4 +108,5 @@ def _notice(message: Message, client: Client, attachments: int) -> Notice:
         without_bidi_controls(business.name),
         excerpt, bool(text) and not show_text, attachments, link,
         local.strftime("%b %-d at %-I:%M %p"), external_url("auth.home"),
+        ReportCard.of(card, zone(business.time_zone)) if card else None, photo_links,
     )

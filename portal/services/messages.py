@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -16,6 +16,7 @@ from portal.models import (
     Message,
     ScheduledMessage,
     User,
+    VisitReport,
     utcnow,
 )
 from portal.notifications import outbox
@@ -67,7 +68,7 @@ def sent_with(author: User, send_key: str | None) -> Message | None:
 def post_message(
     author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
     send_key: str | None = None, via: str | None = None,
-    origin: InboundMessage | ScheduledMessage | None = None,
+    origin: InboundMessage | ScheduledMessage | VisitReport | None = None,
     audience: outbox.Audience | None = None, summarized: bool = True,
 ) -> Message:
     """The message, its attachment rows and their bytes: all of them, or none. A send key
@@ -104,6 +105,22 @@ def post_message(
         _discard(written)
         raise
     return message
+
+
+def attach_more(message: Message, files: list[PreparedFile]) -> None:
+    """Adds files to a message after its others, and commits with whatever the caller
+    changed: all of them, or none (bytes stored are removed again)."""
+    written: list[str] = []
+    try:
+        first = (db.session.scalar(select(func.max(Attachment.position))
+                                   .where(Attachment.message_id == message.id)) or 0) + 1
+        for position, prepared in enumerate(files, start=first):
+            db.session.add(_attachment(message, position, prepared,
+                                       *store_prepared(prepared, written)))
+        db.session.commit()
+    except BaseException:
+        _discard(written)
+        raise
 
 
 def _discard(written: list[str]) -> None:

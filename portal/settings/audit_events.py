@@ -35,6 +35,9 @@ KINDS = {
     )),
     "saved_replies": ("Saved replies", ("saved_reply.created", "saved_reply.changed",
                                         "saved_reply.deleted")),
+    "visits": ("Visits and their reports", (
+        "visit.started", "visit.ended", "visit_report.changed", "visit_report.note_changed",
+    )),
     "scheduled": ("Scheduled messages and approvals", (
         "message.scheduled", "message.schedule_changed", "message.schedule_cancelled",
         "message.sent_early", "message.held", "message.approved", "message.rejected",
@@ -55,7 +58,7 @@ PORTAL_SETTINGS = ("settings.portal_settings", policy.can_manage_settings)
 NOTIFICATION_DEFAULTS = ("preferences.business_defaults", policy.can_manage_notifications)
 BUSINESS_PROFILE = ("settings.business_profile", policy.can_manage_settings)
 # Settings whose values are too long for a sentence: said to have changed, not how.
-SAID_CHANGED_ONLY = {"weekly_hours", "closed_days"}
+SAID_CHANGED_ONLY = {"weekly_hours", "closed_days", "visit_checklist"}
 # Settings by the name the service records -> (label, their page).
 SETTINGS = {
     "name": ("Business name", BUSINESS_PROFILE),
@@ -64,6 +67,8 @@ SETTINGS = {
     "client_read_receipts": ("Read Receipts for Clients", PORTAL_SETTINGS),
     "staff_access_days": ("Staff access around visits (days)", PORTAL_SETTINGS),
     "staff_messages_need_approval": ("Staff messages need approval", PORTAL_SETTINGS),
+    "visit_checklist": ("Visit report checklist", PORTAL_SETTINGS),
+    "record_visit_location": ("Record location at check-in", PORTAL_SETTINGS),
     "time_zone": ("Business time zone", PORTAL_SETTINGS),
     "weekly_hours": ("Business hours", PORTAL_SETTINGS),
     "closed_days": ("Closed days", PORTAL_SETTINGS),

@@ -75,6 +75,21 @@ class BusinessProfileForm(FlaskForm):
     remove_logo = BooleanField("Remove the logo")
 
 
+class VisitReportSettingsForm(FlaskForm):
+    checklist = TextAreaField(
+        "Visit report checklist",
+        description="One item per line, such as Walked, Fed, Water, Medication given. Each is "
+        "answered Yes, No or n/a in every report. Left empty, reports have no checklist.",
+    )
+    record_location = SelectField(
+        "Record location at check-in",
+        choices=YES_NO,
+        default="no",
+        description="Start visit keeps where the sitter's phone is (if they allow it). Only "
+        "your admin team sees it; clients never do.",
+    )
+
+
 class BusinessHoursForm(FlaskForm):
     """The week's opening hours, the days closed, and what clients are told meanwhile. Fields
     per weekday (open_0, opens_0, closes_0 for Monday ...) are added below the class."""

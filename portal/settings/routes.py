@@ -7,7 +7,7 @@ from portal import policy
 from portal.forms import uploaded_photo
 from portal.fragments import render
 from portal.loaders import client_of_business, saved_reply_of_business
-from portal.services import messages, settings
+from portal.services import messages, settings, visit_reports
 from portal.services import saved_replies as saved_reply_service
 from portal.services.saved_replies import PLACEHOLDERS
 from portal.services.uploads import UploadError
@@ -17,6 +17,7 @@ from portal.settings.forms import (
     BusinessProfileForm,
     PortalSettingsForm,
     SavedReplyForm,
+    VisitReportSettingsForm,
 )
 from portal.urls import form_ids, id_arg
 
@@ -61,10 +62,19 @@ def portal_settings():
         state = "enabled" if enabled else "disabled"
         flash(f"Portal Settings saved. Private Messaging is {state}.", "success")
         return redirect(url_for("settings.portal_settings"))
-    status = 422 if form.errors else 200
-    return render_template("settings/portal.html", form=form,
-                           hours_form=BusinessHoursForm(formdata=None,
-                                                        data=_hours_data(business))), status
+    return _portal_page(form=form, status=422 if form.errors else 200)
+
+
+def _portal_page(status: int = 200, **forms):
+    """Portal Settings' three forms, the one sent back as sent (with its errors)."""
+    business = current_user.business
+    forms.setdefault("form", PortalSettingsForm(formdata=None, data=_portal_data(business)))
+    forms.setdefault("hours_form", BusinessHoursForm(formdata=None, data=_hours_data(business)))
+    forms.setdefault("visits_form", VisitReportSettingsForm(formdata=None, data={
+        "checklist": "\n".join(visit_reports.checklist_of(business)),
+        "record_location": "yes" if business.record_visit_location else "no",
+    }))
+    return render_template("settings/portal.html", **forms), status
 
 
 def _portal_data(business) -> dict:
@@ -92,8 +102,26 @@ def business_hours():
         )
         flash("Business hours saved.", "success")
         return redirect(url_for("settings.portal_settings") + "#business-hours")
-    portal_form = PortalSettingsForm(formdata=None, data=_portal_data(business))
-    return render_template("settings/portal.html", form=portal_form, hours_form=form), 422
+    return _portal_page(hours_form=form, status=422)
+
+
+@bp.route("/client/portal/visit-reports", methods=["POST"])
+def visit_report_settings():
+    """Portal Settings' third form: the visit report's checklist, and whether Start visit
+    records where the phone is."""
+    form = VisitReportSettingsForm()
+    if form.validate_on_submit():
+        try:
+            checklist = visit_reports.checked_checklist(form.checklist.data or "")
+        except visit_reports.VisitRefused as refusal:
+            form.checklist.errors = [str(refusal)]
+        else:
+            settings.update_business_settings(
+                current_user, current_user.business, visit_checklist=checklist,
+                record_visit_location=form.record_location.data == "yes")
+            flash("Visit report settings saved.", "success")
+            return redirect(url_for("settings.portal_settings") + "#visit-reports")
+    return _portal_page(visits_form=form, status=422)
 
 
 def _hours_data(business) -> dict:

@@ -47,6 +47,9 @@ class Visit:
     # and if not, when they open: "Tue, Mar 4, 2025 at 9:00 AM CST", or None.
     details: bool = True
     details_open: str | None = None
+    # Start visit and End visit (None until pressed).
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
 
     @property
     def maps_url(self) -> str | None:
@@ -79,7 +82,8 @@ def _visits(viewer: User, now: datetime, starts_before: datetime, ends_after: da
     columns = [
         ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
         ScheduledService.ends_at, ScheduledService.status, ScheduledService.updated_at,
-        ScheduledService.revision, ScheduledService.client_id,
+        ScheduledService.revision, ScheduledService.client_id, ScheduledService.started_at,
+        ScheduledService.ended_at,
         Client.name.label("client_name"), Client.address, Client.entry_instructions,
         Client.gate_code, details.label("details"),
     ]
@@ -112,6 +116,7 @@ def _visits(viewer: User, now: datetime, starts_before: datetime, ends_after: da
                 pets.get(row.client_id, ""),
                 row.unread if with_feeds else 0,
                 feed_url(row.client_id) if with_feeds and row.has_feed else None,
+                started_at=row.started_at, ended_at=row.ended_at,
             ))
             continue
         opens = policy.visit_details_open(business, row.starts_at, now)

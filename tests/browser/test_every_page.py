@@ -36,7 +36,15 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import demo, imports, messages, saved_replies, send_later
+from portal.services import (
+    clients,
+    demo,
+    imports,
+    messages,
+    saved_replies,
+    send_later,
+    visit_reports,
+)
 from portal.services.uploads import Upload, prepare
 
 from ..helpers import grant_private_access, png_bytes, set_private_messaging
@@ -65,6 +73,8 @@ class Demo:
     scheduled: int
     saved_reply: int
     held: int
+    visit: int
+    report_message: int
 
 
 # endpoint -> the page's URL for the demo (None: the endpoint has no page of its own, why beside)
@@ -100,6 +110,9 @@ PAGES: dict[str, Callable[[Demo], str]] = {
     "messages.show": lambda d: f"/messages/{d.photo_message}",
     "messages.edit_scheduled": lambda d: f"/scheduled/{d.scheduled}/edit",
     "messages.reject_held": lambda d: f"/scheduled/{d.held}/reject",
+    "visits.show": lambda d: f"/visits/{d.visit}",
+    "visits.past": lambda d: f"/clients/{d.carla_home}/visits",
+    "visits.edit_note": lambda d: f"/messages/{d.report_message}/report-note",
     "messages.saved_replies_picker": lambda d: f"/clients/{d.carla_home}/feeds/conversation/"
                                                "saved-replies",
     "messages.saved_reply": lambda d: f"/clients/{d.carla_home}/feeds/conversation/"
@@ -193,6 +206,15 @@ def dress_demo(app) -> Demo:
         held = send_later.hold(sam, home, Feed.CONVERSATION,
                                "Biscuit found a puddle. Towel-dried before I left!",
                                [prepare(Upload("puddle.png", png_bytes((320, 240))), **limits)])
+        # Sam's walk with Carla's household under way, and its report with a photo.
+        walk = clients.schedule_service(
+            None, home, sam, title="Afternoon walk", starts_at=utcnow() - timedelta(minutes=40),
+            ends_at=utcnow() + timedelta(minutes=20))
+        visit_reports.start(sam, walk)
+        reported = visit_reports.file(
+            sam, walk, {"Walked": "yes", "Fed": "na", "Water": "yes", "Pee": "yes"},
+            "Biscuit pulled towards every squirrel, then napped on the couch.",
+            [prepare(Upload("couch.png", png_bytes((320, 240), "orange")), **limits)])
         reply = queue.record_unmatched(
             channel=InboundChannel.EMAIL, dedupe_key="d" * 64, business_id=business.id,
             reason="The reply address is not one the portal gave out", raw=b"raw email",
@@ -223,6 +245,8 @@ def dress_demo(app) -> Demo:
             scheduled=later.id,
             saved_reply=kept_reply.id,
             held=held.id,
+            visit=walk.id,
+            report_message=reported.message_id,
         )
 
 
@@ -345,8 +369,9 @@ ADMIN_TEAM_PAGES = {
     "clients.new_login", "clients.profile", "clients.schedule_service", "clients.week_schedule",
     "feeds.earlier", "feeds.show", "files.view", "messages.confirm_delete", "messages.show",
     "messages.edit_scheduled", "messages.saved_replies_picker", "messages.saved_reply",
-    "messages.reject_held", "settings.saved_replies", "settings.new_saved_reply",
-    "settings.edit_saved_reply",
+    "messages.reject_held", "visits.show", "visits.edit_note", "visits.past",
+    "settings.saved_replies",
+    "settings.new_saved_reply", "settings.edit_saved_reply",
     "preferences.business_defaults", "preferences.mine", "replies.discard", "replies.index",
     "replies.show", "settings.client_history", "staff.index", "staff.new",
 }
@@ -360,8 +385,9 @@ REACHED = {
     "office_manager": ADMIN_TEAM_PAGES,
     "staff": {"auth.home", "auth.change_password", "center.index", "clients.profile",
               "feeds.earlier", "files.view", "messages.show", "preferences.mine",
-              "staff.my_clients", "messages.saved_replies_picker", "messages.saved_reply"},
+              "staff.my_clients", "messages.saved_replies_picker", "messages.saved_reply",
+              "visits.show"},
     "client": {"auth.home", "auth.change_password", "clients.edit_household",
                "clients.edit_pet_care", "feeds.earlier", "feeds.show", "files.view",
-               "messages.show", "preferences.mine"},
+               "messages.show", "preferences.mine", "visits.past"},
 }

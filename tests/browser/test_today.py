@@ -13,6 +13,8 @@ from portal.models import Client, Role
 from ..helpers import update_row
 from ..test_today import add_visit
 
+pytestmark = pytest.mark.browser
+
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
@@ -46,7 +48,7 @@ def test_sitter_opens_today_and_goes_to_client_feed(log_in, week, household, scr
     expect(page).to_have_url(re.compile(r"/today$"))
     expect(page.get_by_role("heading", name="Today", level=1)).to_be_visible()
     today = page.locator("section.visit-day").first
-    expect(today.get_by_text("Evening walk")).to_be_visible()
+    expect(today.get_by_text("Evening walk", exact=True)).to_be_visible()
     expect(today.get_by_text("Side door; key in the lockbox by the hose.")).to_be_visible()
     expect(today.get_by_text("4321")).to_be_visible()
     stay = page.locator("li.visit", has_text="Overnight stay")
@@ -56,7 +58,7 @@ def test_sitter_opens_today_and_goes_to_client_feed(log_in, week, household, scr
     expect(page.get_by_text("Morning walk")).to_have_count(0)  # not Sam's
     page.screenshot(path=screenshot_dir / f"today-{size}.png", full_page=True)
 
-    link = today.get_by_role("link", name=re.compile("The Rivera Household"))
+    link = today.get_by_role("link", name=re.compile("^The Rivera Household"))
     expect(link).to_contain_text("1")  # the unread badge
     link.click()
     expect(page).to_have_url(re.compile(rf"/clients/{household.id}/feeds/conversation$"))

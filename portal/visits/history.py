@@ -1,0 +1,108 @@
+"""A household's past visits with their reports, newest first: one statement per page (the
+visit, who came, the report's card and note), one for the page's photos, keyset paged on
+(starts_at, id) so that a household with years of walks pages as fast as a new one."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+
+from portal import policy
+from portal.clock import zone
+from portal.extensions import db
+from portal.models import (
+    Attachment,
+    AttachmentKind,
+    Client,
+    Message,
+    ScheduledService,
+    User,
+    VisitReport,
+    utcnow,
+)
+from portal.report_cards import ReportCard
+from portal.urls import as_id
+
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class PastVisit:
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    who: str | None  # the first name of who came
+    card: ReportCard | None
+    note: str | None
+    message_id: int | None
+    photos: tuple[str, ...]  # attachment tokens
+
+
+@dataclass(frozen=True, slots=True)
+class VisitsPage:
+    visits: list[PastVisit]
+    # The keyset of the next page ("<iso time>_<id>"), or None at the end.
+    next_before: str | None
+
+
+def load(client: Client, viewer: User, before: tuple[datetime, int] | None = None,
+         limit: int | None = None) -> VisitsPage:
+    limit = limit or PAGE_SIZE
+    query = (
+        select(ScheduledService.id, ScheduledService.title, ScheduledService.starts_at,
+               ScheduledService.ends_at, User.name.label("staff_name"),
+               VisitReport.card, Message.id.label("message_id"), Message.text)
+        .outerjoin(User, User.id == ScheduledService.staff_id)
+        .outerjoin(VisitReport, VisitReport.service_id == ScheduledService.id)
+        .outerjoin(Message, and_(Message.id == VisitReport.message_id,
+                                 Message.deleted_at.is_(None)))
+        .where(policy.household_visits_clause(client.id),
+               ScheduledService.starts_at <= utcnow())
+        .order_by(ScheduledService.starts_at.desc(), ScheduledService.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        at, visit_id = before
+        query = query.where(or_(
+            ScheduledService.starts_at < at,
+            and_(ScheduledService.starts_at == at, ScheduledService.id < visit_id)))
+    rows = db.session.execute(query).all()
+    more, rows = len(rows) > limit, rows[:limit]
+    photos = _photos([row.message_id for row in rows if row.message_id])
+    time_zone = zone(viewer.time_zone)
+    visits = [
+        PastVisit(
+            row.id, row.title, row.starts_at, row.ends_at,
+            row.staff_name.split()[0] if row.staff_name else None,
+            ReportCard.of(row.card, time_zone) if row.card and row.message_id else None,
+            row.text if row.message_id else None, row.message_id,
+            photos.get(row.message_id, ()),
+        )
+        for row in rows
+    ]
+    last = rows[-1] if more else None
+    return VisitsPage(visits, f"{last.starts_at.isoformat()}_{last.id}" if last else None)
+
+
+def _photos(message_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    if not message_ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    for message_id, token in db.session.execute(
+        select(Attachment.message_id, Attachment.token)
+        .where(Attachment.message_id.in_(message_ids), Attachment.kind == AttachmentKind.IMAGE)
+        .order_by(Attachment.message_id, Attachment.position)
+    ):
+        found.setdefault(message_id, []).append(token)
+    return {message_id: tuple(tokens) for message_id, tokens in found.items()}
+
+
+def parse_before(value: str | None) -> tuple[datetime, int] | None:
+    """The keyset a "More" link carries, or None for anything else (the first page)."""
+    at, _, visit_id = (value or "").rpartition("_")
+    try:
+        moment, visit_id = datetime.fromisoformat(at), as_id(visit_id)
+    except ValueError:
+        return None
+    return (moment, visit_id) if moment.tzinfo is not None else None

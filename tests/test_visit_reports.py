@@ -1,0 +1,339 @@
+"""Visit reports: the staff member on a visit presses Start visit and End visit, and files a
+report (the business's checklist, a note, photos) that becomes a message of the client's
+Conversation feed, shown there as a card, told as any message, listed under the visit."""
+
+import re
+from datetime import timedelta
+from io import BytesIO
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import (
+    Attachment,
+    AuditEvent,
+    Business,
+    Feed,
+    Message,
+    Notification,
+    ScheduledService,
+    ServiceStatus,
+    VisitReport,
+    utcnow,
+)
+from portal.storage import storage
+
+from .helpers import count_queries, count_rows, deliver, png_bytes, text_of, update_row
+
+CHECKLIST = ["Walked", "Fed", "Water", "Medication given", "Pee", "Poo"]
+
+
+@pytest.fixture
+def visit(make_service, household, assigned_staff):
+    """Sam's walk with the Riveras, begun ten minutes ago."""
+    return make_service(household, assigned_staff, days_from_now=-10 / (24 * 60))
+
+
+def service(app, service_id) -> ScheduledService:
+    with app.app_context():
+        row = db.session.get(ScheduledService, service_id)
+        db.session.expunge(row)
+        return row
+
+
+def reports(app) -> list[VisitReport]:
+    with app.app_context():
+        return list(db.session.scalars(select(VisitReport).order_by(VisitReport.id)))
+
+
+def feed_messages(app, client) -> list[Message]:
+    with app.app_context():
+        return list(db.session.scalars(
+            select(Message).where(Message.client_id == client.id).order_by(Message.id)))
+
+
+def send_report(browser, visit, *, answers=None, note="Biscuit was great", photos=(),
+                **extra):
+    answers = answers or {"Walked": "yes", "Fed": "na", "Water": "yes"}
+    data = {"csrf_token": browser.csrf_token(), "note": note, **extra,
+            **{f"item-{CHECKLIST.index(item)}": answer for item, answer in answers.items()}}
+    if photos:
+        data["files"] = [(BytesIO(content), name) for name, content in photos]
+    return browser.post(f"/visits/{visit.id}/report", data=data,
+                        content_type="multipart/form-data")
+
+
+# --- start and end --------------------------------------------------------------------------------
+
+def test_the_assigned_sitter_starts_and_ends_the_visit(app, logged_in, assigned_staff, visit):
+    browser = logged_in(assigned_staff)
+    page = browser.get("/today").get_data(as_text=True)
+    assert f'action="/visits/{visit.id}/start"' in page
+    assert browser.submit(f"/visits/{visit.id}/start").status_code == 302
+    started = service(app, visit.id).started_at
+    assert started is not None
+    # Pressed again (a second tap): the arrival stays as first recorded.
+    browser.submit(f"/visits/{visit.id}/start")
+    assert service(app, visit.id).started_at == started
+    page = browser.get(f"/visits/{visit.id}").get_data(as_text=True)
+    assert "End visit" in page and "Not started" not in page
+    assert browser.submit(f"/visits/{visit.id}/end").status_code == 302
+    ended = service(app, visit.id)
+    assert ended.ended_at >= ended.started_at
+    with app.app_context():
+        actions = set(db.session.scalars(select(AuditEvent.action)))
+    assert {"visit.started", "visit.ended"} <= actions
+
+
+def test_ending_before_starting_and_a_visit_not_due_are_refused(
+        app, logged_in, assigned_staff, visit, make_service, household):
+    browser = logged_in(assigned_staff)
+    response = browser.submit(f"/visits/{visit.id}/end", follow_redirects=True)
+    assert "Start the visit before ending it." in response.get_data(as_text=True)
+    assert service(app, visit.id).ended_at is None
+    later = make_service(household, assigned_staff, days_from_now=2)
+    response = browser.submit(f"/visits/{later.id}/start", follow_redirects=True)
+    assert "This visit is not due yet" in response.get_data(as_text=True)
+    assert service(app, later.id).started_at is None
+    response = send_report(browser, later)
+    assert response.status_code == 422
+    assert "This visit has not begun" in response.get_data(as_text=True)
+    assert reports(app) == []
+
+
+def test_a_cancelled_visit_is_neither_started_nor_reported(app, logged_in, assigned_staff,
+                                                          visit):
+    update_row(app, ScheduledService, visit.id, status=ServiceStatus.CANCELLED)
+    browser = logged_in(assigned_staff)
+    response = browser.submit(f"/visits/{visit.id}/start", follow_redirects=True)
+    assert "This visit was cancelled." in response.get_data(as_text=True)
+    assert send_report(browser, visit).status_code == 422
+    assert reports(app) == [] and feed_messages(app, visit) == []
+
+
+def test_only_the_assigned_sitter_and_the_admin_team_work_the_visit(
+        app, logged_in, visit, preferred_sitter, household_login, stranger_admin, admin):
+    for outsider in (preferred_sitter, household_login, stranger_admin):
+        browser = logged_in(outsider)
+        assert browser.get(f"/visits/{visit.id}").status_code == 404
+        assert browser.submit(f"/visits/{visit.id}/start").status_code == 404
+        assert send_report(browser, visit).status_code == 404
+    assert service(app, visit.id).started_at is None and reports(app) == []
+    assert logged_in(admin).get(f"/visits/{visit.id}").status_code == 200
+
+
+def test_location_is_kept_only_when_the_business_records_it_and_shown_to_the_office(
+        app, logged_in, business, admin, assigned_staff, visit, make_service, household):
+    browser = logged_in(assigned_staff)
+    browser.submit(f"/visits/{visit.id}/start", {"latitude": "41.88", "longitude": "-87.63"})
+    assert service(app, visit.id).start_latitude is None
+    update_row(app, Business, business.id, record_visit_location=True)
+    second = make_service(household, assigned_staff, days_from_now=-0.001)
+    browser.submit(f"/visits/{second.id}/start", {"latitude": "41.88", "longitude": "-87.63"})
+    assert (service(app, second.id).start_latitude,
+            service(app, second.id).start_longitude) == (41.88, -87.63)
+    assert "openstreetmap" in logged_in(admin).get(f"/visits/{second.id}").get_data(
+        as_text=True)
+    assert "openstreetmap" not in browser.get(f"/visits/{second.id}").get_data(as_text=True)
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+def test_a_report_is_a_card_in_the_conversation_told_as_a_message(
+        app, logged_in, assigned_staff, visit, household, household_login, admin):
+    browser = logged_in(assigned_staff)
+    browser.submit(f"/visits/{visit.id}/start")
+    response = send_report(browser, visit, note="Biscuit napped after", action="end",
+                           photos=[("couch.png", png_bytes((80, 60))),
+                                   ("walk.png", png_bytes((60, 80), "blue"))])
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/clients/{household.id}/feeds/conversation"
+                                                 f"#message-{reports(app)[0].message_id}")
+    [report] = reports(app)
+    [message] = feed_messages(app, household)
+    assert (message.id, message.via, message.feed, message.text) == (
+        report.message_id, "report", Feed.CONVERSATION, "Biscuit napped after")
+    assert service(app, visit.id).ended_at is not None  # "End visit and send report"
+    assert report.checklist[:3] == [["Walked", "yes"], ["Fed", "na"], ["Water", "yes"]]
+    assert report.checklist[3:] == [["Medication given", "na"], ["Pee", "na"], ["Poo", "na"]]
+    with app.app_context():
+        assert count_rows(app, Attachment, Attachment.message_id == message.id) == 2
+        told = set(db.session.scalars(select(Notification.recipient_id)
+                                      .where(Notification.message_id == message.id)))
+    assert household_login.id in told
+    page = logged_in(household_login).get(f"/clients/{household.id}").get_data(as_text=True)
+    card = re.search(r'<section class="report-card".*?</section>', page, re.S).group(0)
+    assert "Dog walk" in card and "arrived" in card and "left" in card
+    assert "Walked" in card and "Yes" in card and "n/a" in card
+    assert "visit report" in page and "Biscuit napped after" in page
+
+
+def test_a_second_report_changes_the_first_and_a_retry_makes_no_second(
+        app, logged_in, assigned_staff, visit, household):
+    browser = logged_in(assigned_staff)
+    send_report(browser, visit, note="First words", send_key="a" * 22,
+                photos=[("one.png", png_bytes())])
+    # The same send again (no signal, pressed twice): the one report.
+    assert send_report(browser, visit, note="First words", send_key="a" * 22,
+                       photos=[("one.png", png_bytes())]).status_code == 302
+    assert len(feed_messages(app, household)) == 1
+    for _ in range(2):  # the change sent twice: made once, its photo added once
+        send_report(browser, visit, note="Better words", answers={"Walked": "no"},
+                    send_key="b" * 22, photos=[("two.png", png_bytes())])
+    [message] = feed_messages(app, household)
+    [report] = reports(app)
+    assert message.text == "Better words" and report.checklist[0] == ["Walked", "no"]
+    with app.app_context():
+        names = list(db.session.scalars(select(Attachment.original_name)
+                                        .where(Attachment.message_id == message.id)
+                                        .order_by(Attachment.position)))
+    assert names == ["one.png", "two.png"]
+
+
+def test_bad_input_is_refused_and_changes_nothing(app, logged_in, assigned_staff, visit):
+    browser = logged_in(assigned_staff)
+    response = send_report(browser, visit, answers={"Walked": "maybe"})
+    assert response.status_code == 422
+    assert "Answer each item with Yes, No or n/a." in response.get_data(as_text=True)
+    response = send_report(browser, visit, photos=[("couch.png", b"<script>x</script>")])
+    assert response.status_code == 422
+    assert reports(app) == [] and feed_messages(app, visit) == []
+    with app.app_context():
+        assert list(storage().keys()) == []
+    response = send_report(browser, visit, note="<script>alert(1)</script>")
+    assert response.status_code == 302
+    page = browser.get(f"/clients/{visit.client_id}/feeds/conversation").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page
+
+
+def test_the_admin_team_edits_the_note_audited_and_staff_cannot(
+        app, logged_in, admin, assigned_staff, visit, household):
+    send_report(logged_in(assigned_staff), visit, note="teh walk was fine")
+    [report] = reports(app)
+    assert logged_in(assigned_staff).get(
+        f"/messages/{report.message_id}/report-note").status_code == 404
+    browser = logged_in(admin)
+    page = browser.get(f"/clients/{household.id}/feeds/conversation").get_data(as_text=True)
+    assert f"/messages/{report.message_id}/report-note" in page
+    response = browser.submit(f"/messages/{report.message_id}/report-note",
+                              {"note": "The walk was fine."})
+    assert response.status_code == 302
+    assert feed_messages(app, household)[0].text == "The walk was fine."
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "visit_report.note_changed"))
+    assert event.actor_id == admin.id and "note" not in event.details
+
+
+def test_deleting_the_report_leaves_a_tombstone_without_its_card(
+        app, logged_in, admin, assigned_staff, visit, household):
+    send_report(logged_in(assigned_staff), visit, note="Gone soon")
+    [report] = reports(app)
+    browser = logged_in(admin)
+    browser.submit(f"/messages/{report.message_id}/delete")
+    page = browser.get(f"/clients/{household.id}/feeds/conversation").get_data(as_text=True)
+    assert "Message deleted" in page and "report-card" not in page
+
+
+def test_the_report_is_listed_under_the_visit(app, logged_in, admin, assigned_staff, visit,
+                                              household):
+    send_report(logged_in(assigned_staff), visit)
+    [report] = reports(app)
+    page = logged_in(admin).get(f"/clients/{household.id}").get_data(as_text=True)
+    assert f'conversation#message-{report.message_id}">Visit report</a>' in page
+
+
+def test_the_email_carries_the_card_and_photos_as_links_and_nothing_private(
+        app, smtp, logged_in, assigned_staff, visit, household, household_login):
+    update_row(app, type(household), household.id, gate_code="4321")
+    browser = logged_in(assigned_staff)
+    browser.submit(f"/visits/{visit.id}/start")
+    send_report(browser, visit, note="All good", action="end",
+                photos=[("couch.png", png_bytes((80, 60)))])
+    with time_machine.travel(utcnow() + timedelta(minutes=5), tick=True):
+        deliver(app)
+    [email] = smtp.inbox.to(household_login.email)
+    assert email["Subject"].startswith("Visit report: Dog walk · ")
+    text = text_of(email)
+    html = next(part for part in email.walk() if part.get_content_type() == "text/html")
+    html = html.get_content()
+    for part in (text, html):
+        assert "Dog walk" in part and "arrived" in part and "All good" in part
+        assert "Walked" in part and "/files/" in part and "/view" in part
+        assert "4321" not in part and "latitude" not in part
+    assert "<img" not in html  # photos are links into the portal, behind its login
+
+
+def test_the_feed_page_takes_as_many_queries_with_one_report_as_with_five(
+        app, logged_in, admin, assigned_staff, household, make_service):
+    sitter = logged_in(assigned_staff)
+    visits = [make_service(household, assigned_staff, days_from_now=-0.01 * (n + 1))
+              for n in range(5)]
+    send_report(sitter, visits[0])
+    browser = logged_in(admin)
+    url = f"/clients/{household.id}/feeds/conversation"
+    before = count_queries(app, browser, url)
+    for each in visits[1:]:
+        send_report(sitter, each)
+    assert count_queries(app, browser, url) == before
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+def test_the_checklist_and_location_are_set_in_portal_settings(app, logged_in, admin,
+                                                               business, assigned_staff,
+                                                               visit):
+    browser = logged_in(admin)
+    page = browser.get("/settings/client/portal").get_data(as_text=True)
+    assert "Visit report checklist" in page and "Record location at check-in" in page
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    assert "<" not in title and title.startswith("Portal Settings")
+    response = browser.submit("/settings/client/portal/visit-reports", {
+        "checklist": "Walked\n  Fed  \nwalked\nLitter box\n", "record_location": "yes"})
+    assert response.status_code == 302
+    with app.app_context():
+        saved = db.session.get(Business, business.id)
+        assert saved.visit_checklist == ["Walked", "Fed", "Litter box"]
+        assert saved.record_visit_location
+    page = logged_in(assigned_staff).get(f"/visits/{visit.id}").get_data(as_text=True)
+    assert "Litter box" in page and "Medication given" not in page
+    response = browser.submit("/settings/client/portal/visit-reports",
+                              {"checklist": "x" * 60, "record_location": "no"})
+    assert response.status_code == 422
+    assert "too long" in response.get_data(as_text=True)
+
+
+# --- the household's Visits -----------------------------------------------------------------------
+
+def test_the_household_sees_its_past_visits_with_reports_newest_first_paged(
+        app, logged_in, assigned_staff, household, household_login, make_service,
+        other_household_login, admin, preferred_sitter, monkeypatch):
+    from portal.visits import history
+
+    sitter = logged_in(assigned_staff)
+    visits = [make_service(household, assigned_staff, days_from_now=-days)
+              for days in (0.001, 1, 2)]
+    send_report(sitter, visits[0], note="Today's walk", photos=[("a.png", png_bytes())])
+    browser = logged_in(household_login)
+    assert "Past visits and their reports" in browser.get(
+        f"/clients/{household.id}").get_data(as_text=True)
+    page = browser.get(f"/clients/{household.id}/visits").get_data(as_text=True)
+    assert page.index("Today&#39;s walk") < page.index("No report for this visit.")
+    assert "/thumbnail" in page and "Walked" in page
+    # Keyset paged: two a page, then the third.
+    monkeypatch.setattr(history, "PAGE_SIZE", 2)
+    first = browser.get(f"/clients/{household.id}/visits").get_data(as_text=True)
+    assert first.count('class="card past-visit"') == 2
+    more = re.search(r'href="(/clients/\d+/visits\?before=[^"]+)"', first)
+    assert more, "an Older visits link"
+    older = browser.get(more.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert older.count('class="card past-visit"') == 1
+    # Nobody else's household; staff read reports in the feed instead.
+    for outsider in (other_household_login, preferred_sitter):
+        assert logged_in(outsider).get(f"/clients/{household.id}/visits").status_code == 404
+    assert logged_in(admin).get(f"/clients/{household.id}/visits").status_code == 200
+    # A keyset nobody could have made is the first page, never an error.
+    assert browser.get(f"/clients/{household.id}/visits?before=2026-01-01T00:00_x"
+                       ).status_code == 200
