@@ -81,6 +81,8 @@ class MessageForm(ChosenFiles, FlaskForm):
     send_at = StringField("Send at")
     # The saved reply inserted, whose files go with the message.
     saved_reply = HiddenField()
+    # The visit report answered (its card's Reply): the message is linked to that visit.
+    reply_to = HiddenField()
 
     def validate_text(self, field):
         limit = current_app.config["MESSAGE_MAX_LENGTH"]

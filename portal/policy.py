@@ -638,13 +638,18 @@ def scheduled_send_refusal(author: User, client: Client, feed: Feed) -> str | No
 # --- visits and their reports -------------------------------------------------------------------
 
 def can_work_visit(user: User, client: Client, service: ScheduledService) -> bool:
-    """Start, end and report on a visit: the staff member it is assigned to, while they may
-    write in the client's Conversation (their access window), and the admin team."""
+    """Start, end and report on a visit: the admin team, and the staff member it is assigned
+    to while this visit itself opens the client to them (StaffWindow: not while another
+    visit, or being the preferred sitter, does)."""
     if service.business_id != user.business_id or service.client_id != client.id:
         return False
     if not can_post(user, client, Feed.CONVERSATION):
         return False
-    return is_admin_team(user) or (is_staff(user) and service.staff_id == user.id)
+    if is_admin_team(user):
+        return True
+    window = staff_access_window(user.business)
+    return (is_staff(user) and service.staff_id == user.id
+            and service.ends_at >= window.start and service.starts_at <= window.end)
 
 
 def can_edit_report_note(user: User, client: Client) -> bool:

@@ -738,9 +738,13 @@ document.addEventListener("submit", function (event) {
       bar.value = Math.round((progress.loaded / progress.total) * 100);
     });
     xhr.addEventListener("load", function () {
-      if (xhr.status >= 200 && xhr.status < 300) {
-        // The feed, at the report (a page answered instead: where it came from).
-        window.location.assign(xhr.getResponseHeader("Report-Location") || xhr.responseURL);
+      var sent = xhr.getResponseHeader("Report-Location");
+      if (xhr.status >= 200 && xhr.status < 300 && sent) {
+        window.location.assign(sent);  // the feed, at the report
+      } else if (xhr.status >= 200 && xhr.status < 300) {
+        // Another page answered (the login page, the session having ended): not sent.
+        settle("Not sent: you were logged out. Log in again in another tab, then press the " +
+               "button again: your note, checklist and photos are still here.");
       } else if (xhr.status === 422) {
         // Refused (a photo the portal cannot take, say): the page again, saying why.
         var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
@@ -755,11 +759,16 @@ document.addEventListener("submit", function (event) {
     xhr.send(data);
   }
 
+  // Which button sent the form, for browsers without SubmitEvent.submitter.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("form[data-report-form] button[type=submit]");
+    if (button) button.form.lastSubmitter = button;
+  });
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form.matches("form[data-report-form]") && window.FormData) {
       event.preventDefault();
-      send(form, event.submitter);
+      send(form, event.submitter || form.lastSubmitter);
     } else if (form.matches("form[data-record-location]") && navigator.geolocation &&
                !form.dataset.located) {
       event.preventDefault();

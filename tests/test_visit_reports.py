@@ -164,7 +164,7 @@ def test_a_report_is_a_card_in_the_conversation_told_as_a_message(
                                       .where(Notification.message_id == message.id)))
     assert household_login.id in told
     page = logged_in(household_login).get(f"/clients/{household.id}").get_data(as_text=True)
-    card = re.search(r'<section class="report-card".*?</section>', page, re.S).group(0)
+    card = re.search(r'<div class="report-card">.*?</ul>', page, re.S).group(0)
     assert "Dog walk" in card and "arrived" in card and "left" in card
     assert "Walked" in card and "Yes" in card and "n/a" in card
     assert "visit report" in page and "Biscuit napped after" in page
@@ -235,6 +235,8 @@ def test_deleting_the_report_leaves_a_tombstone_without_its_card(
     browser.submit(f"/messages/{report.message_id}/delete")
     page = browser.get(f"/clients/{household.id}/feeds/conversation").get_data(as_text=True)
     assert "Message deleted" in page and "report-card" not in page
+    assert ">Visit report</a>" not in browser.get(f"/clients/{household.id}").get_data(
+        as_text=True)
 
 
 def test_the_report_is_listed_under_the_visit(app, logged_in, admin, assigned_staff, visit,
@@ -337,3 +339,149 @@ def test_the_household_sees_its_past_visits_with_reports_newest_first_paged(
     # A keyset nobody could have made is the first page, never an error.
     assert browser.get(f"/clients/{household.id}/visits?before=2026-01-01T00:00_x"
                        ).status_code == 200
+
+
+# --- replies to a report --------------------------------------------------------------------------
+
+def test_a_reply_to_a_report_is_linked_to_it(app, logged_in, assigned_staff, visit, household,
+                                             household_login):
+    send_report(logged_in(assigned_staff), visit, note="Walked the long loop")
+    [report] = reports(app)
+    browser = logged_in(household_login)
+    page = browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    reply_link = f"/clients/{household.id}/feeds/conversation?reply_to={report.message_id}"
+    assert reply_link in page
+    page = browser.get(reply_link).get_data(as_text=True)
+    assert f'name="reply_to" value="{report.message_id}"' in page and "Replying to" in page
+    assert browser.submit(f"/clients/{household.id}/feeds/conversation/messages",
+                          {"text": "Thank you!", "reply_to": str(report.message_id)}
+                          ).status_code == 302
+    reply = feed_messages(app, household)[-1]
+    assert (reply.text, reply.reply_to_id) == ("Thank you!", report.message_id)
+    page = browser.get(f"/clients/{household.id}").get_data(as_text=True)
+    assert f'<a href="#message-{report.message_id}">In reply to a visit report</a>' in page
+
+
+def test_a_reply_naming_anything_but_a_report_of_this_feed_is_simply_posted(
+        app, logged_in, admin, assigned_staff, visit, household, household_login,
+        other_household, make_message, make_service, other_household_login):
+    ordinary = make_message(household, admin, "Not a report")
+    elsewhere_visit = make_service(other_household, assigned_staff, days_from_now=-0.001)
+    send_report(logged_in(assigned_staff), elsewhere_visit)
+    [elsewhere] = reports(app)
+    browser = logged_in(household_login)
+    for named in (str(ordinary.id), str(elsewhere.message_id), "99999999", "<script>", "-1"):
+        page = browser.get(f"/clients/{household.id}/feeds/conversation?reply_to={named}")
+        assert "Replying to" not in page.get_data(as_text=True)
+        browser.submit(f"/clients/{household.id}/feeds/conversation/messages",
+                       {"text": f"Answer {named}", "reply_to": named})
+        assert feed_messages(app, household)[-1].reply_to_id is None
+
+
+def test_the_sitter_is_told_of_replies_while_the_staff_window_lasts_after_the_visit(
+        app, logged_in, business, assigned_staff, household, household_login, make_service):
+    """Sam's only visit with the Riveras ended; the business's window (7 days) from its end
+    still tells him the household's answer to his report, and no longer after it."""
+    with app.app_context():
+        db.session.execute(
+            ScheduledService.__table__.delete().where(
+                ScheduledService.staff_id == assigned_staff.id))
+        db.session.commit()
+    walk = make_service(household, assigned_staff, days_from_now=-0.01)
+    send_report(logged_in(assigned_staff), walk, note="All done")
+    [report] = reports(app)
+
+    def reply_at(days_after: int) -> set[int]:
+        with time_machine.travel(walk.ends_at + timedelta(days=days_after), tick=True):
+            browser = logged_in(household_login)
+            browser.submit(f"/clients/{household.id}/feeds/conversation/messages",
+                           {"text": f"Thanks, {days_after} days on",
+                            "reply_to": str(report.message_id)})
+        with app.app_context():
+            reply = db.session.scalar(select(Message).where(
+                Message.text == f"Thanks, {days_after} days on"))
+            return set(db.session.scalars(select(Notification.recipient_id)
+                                          .where(Notification.message_id == reply.id)))
+
+    assert assigned_staff.id in reply_at(3)
+    assert assigned_staff.id not in reply_at(8)
+
+
+def test_a_sitter_works_a_visit_only_while_that_visit_opens_the_client(
+        app, logged_in, assigned_staff, household, make_service, make_preferred_sitter):
+    """Another visit tomorrow, or being the preferred sitter, opens the feed; neither opens a
+    walk of two months ago to being started or reported now."""
+    make_preferred_sitter(household, assigned_staff)
+    old = make_service(household, assigned_staff, days_from_now=-60)
+    browser = logged_in(assigned_staff)
+    assert browser.get(f"/visits/{old.id}").status_code == 404
+    assert browser.submit(f"/visits/{old.id}/start").status_code == 404
+    assert send_report(browser, old).status_code == 404
+    assert service(app, old.id).started_at is None and reports(app) == []
+
+
+# --- a sitter whose messages need approval ----------------------------------------------------
+
+def test_the_report_of_a_sitter_who_needs_approval_waits_for_it(
+        app, logged_in, admin, assigned_staff, visit, household, household_login):
+    from portal.models import MessageApproval, ScheduledMessage, User
+
+    update_row(app, User, assigned_staff.id, message_approval=MessageApproval.ALWAYS)
+    sitter = logged_in(assigned_staff)
+    response = send_report(sitter, visit, note="unchecked words", send_key="h" * 22,
+                           photos=[("a.png", png_bytes())])
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("#scheduled-conversation")
+    assert feed_messages(app, household) == [] and count_rows(app, Notification) == 0
+    # Sent again (no signal): the one held report.
+    send_report(sitter, visit, note="unchecked words", send_key="h" * 22)
+    with app.app_context():
+        [held] = db.session.scalars(select(ScheduledMessage))
+        assert held.held and held.visit_report_id == reports(app)[0].id
+    # The office sees it with its checklist, approves it: then it is the report.
+    page = logged_in(admin).get(f"/clients/{household.id}").get_data(as_text=True)
+    assert "Awaiting approval" in page and "Walked" in page and "unchecked words" in page
+    logged_in(admin).submit(f"/scheduled/{held.id}/approve")
+    [message] = feed_messages(app, household)
+    [report] = reports(app)
+    assert (message.via, message.text, report.message_id) == (
+        "report", "unchecked words", message.id)
+    with app.app_context():
+        assert count_rows(app, Attachment, Attachment.message_id == message.id) == 1
+    page = logged_in(household_login).get(f"/clients/{household.id}").get_data(as_text=True)
+    assert 'class="report-card"' in page
+    # Once sent, its changes go through the office.
+    response = send_report(sitter, visit, note="sneaky change")
+    assert response.status_code == 422
+    assert "ask the office to change it" in response.get_data(as_text=True)
+    assert feed_messages(app, household)[0].text == "unchecked words"
+
+
+def test_changes_add_photos_up_to_a_messages_limit(app, logged_in, assigned_staff, visit):
+    app.config["UPLOAD_MAX_FILES"] = 2
+    browser = logged_in(assigned_staff)
+    send_report(browser, visit, photos=[("a.png", png_bytes()), ("b.png", png_bytes())])
+    response = send_report(browser, visit, photos=[("c.png", png_bytes())])
+    assert response.status_code == 422
+    assert "at most 2 photos" in response.get_data(as_text=True)
+    with app.app_context():
+        assert count_rows(app, Attachment) == 2
+
+
+def test_a_text_and_an_app_notification_say_it_is_a_visit_report(app, logged_in,
+                                                                  assigned_staff, visit):
+    from portal.notifications import notices, push
+    from portal.notifications.sms import SmsText
+
+    browser = logged_in(assigned_staff)
+    browser.submit(f"/visits/{visit.id}/start")
+    send_report(browser, visit, note="", photos=[("a.png", png_bytes())])
+    [report] = reports(app)
+    with app.test_request_context():
+        [(notice, _)] = notices.build({report.message_id}).values()
+        text = SmsText.for_conversation("+13125550100", notice)
+        shown = push.payload(notice)
+    assert "Visit report, Dog walk." in text.body and "attachment" not in text.body
+    assert text.body.endswith(notice.link)
+    assert shown["title"] == "Visit report from Sam Sitter"
+    assert shown["body"].startswith("Dog walk, arrived ")

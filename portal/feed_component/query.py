@@ -62,6 +62,7 @@ _FEED_PAGE = (
         Message.via,
         # A visit report's card (JSON text), read with its message: no query more per page.
         VisitReport.card.label("report_card"),
+        Message.reply_to_id,
     )
     .join(_author, Message.author_id == _author.id)
     .outerjoin(_deleter, Message.deleted_by_id == _deleter.id)
@@ -168,6 +169,9 @@ class FeedItem:
     # the admin team changes its note.
     report: ReportCard | None = None
     report_note_url: str | None = None
+    # A report's Reply (for those who may write here), and the report a reply answers.
+    reply_url: str | None = None
+    reply_to_id: int | None = None
 
     @property
     def html(self) -> Markup | None:
@@ -278,6 +282,7 @@ class _Written(NamedTuple):
     unsent: bool = False
     via: str | None = None
     report_card: str | None = None
+    reply_to_id: int | None = None
 
 
 def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
@@ -286,7 +291,7 @@ def posted_item(message: Message, author: User, client: Client, feed: Feed, *,
     back (only its files are, when it has some; and its notifications, unless `told`, the
     outbox.Recipients they were written for, is given)."""
     row = _Written(message.id, author.id, author.name, author.role, message.text,
-                   message.created_at, via=message.via)
+                   message.created_at, via=message.via, reply_to_id=message.reply_to_id)
     presenter = Presenter(author, client, feed)
     if told is not None:
         presenter.deliveries.just_posted(message.id, told, outbox.due_at(message))
@@ -319,9 +324,12 @@ class Presenter:
         # explained, the links' mount point.
         # The business's name signs its automatic replies.
         self.edits_reports = policy.can_edit_report_note(self.viewer, client)
+        self.replies = policy.can_post(self.viewer, client, feed)
+        self.reply_url = url_pattern("feeds.show", client_id=client.id, feed_name=feed.value)
         self.report_note_url = url_pattern("visits.edit_note", message_id=0)
         self.viewer_facts = (self.viewer.time_zone, self.clock.today, self.sees_deletions,
-                             self.delete_url(0), self.viewer.business.name, self.edits_reports)
+                             self.delete_url(0), self.viewer.business.name, self.edits_reports,
+                             self.replies)
 
     def items(self, rows, *, files_after: int = 0) -> list[FeedItem]:
         """FeedItems of rows in ascending id order, with the attachments of those above
@@ -373,7 +381,7 @@ class Presenter:
     def item(self, row, attachments=()) -> FeedItem:
         # Unpacked, not read by name: a Row's named access costs half a microsecond a field.
         (message_id, author_id, author_name, author_role, text, created_at, deleted_at,
-         deleted_by_name, unsent, via, report_card) = row
+         deleted_by_name, unsent, via, report_card, reply_to_id) = row
         deleted = deleted_at is not None
         unsend_seconds = self.unsend_seconds(author_id, created_at, deleted)
         if via == VIA_AUTOMATIC:
@@ -408,6 +416,10 @@ class Presenter:
             if report_card and not deleted else None,
             report_note_url=self.report_note_url(message_id)
             if report_card and not deleted and self.edits_reports else None,
+            reply_url=f"{self.reply_url(self.client.id)}?reply_to={message_id}"
+            f"#composer-{self.feed.value}" if report_card and not deleted and self.replies
+            else None,
+            reply_to_id=reply_to_id,
         )
 
     def _attachments(self, first_id: int, last_id: int) -> dict[int, list[AttachmentView]]:

@@ -33,6 +33,8 @@ from flask import current_app
 from portal.bidi import Printed
 
 TEMPLATE = "feeds/_message.html"
+# The templates an article is made of: the article's and the macros it imports.
+ARTICLE_TEMPLATES = (TEMPLATE, "_macros/report_card.html")
 # How long Redis keeps an article no page asked for: relative times make most keys short-lived.
 REDIS_TTL_SECONDS = 24 * 3600
 # After Redis failed, pages leave it alone this long rather than each waiting on it.
@@ -80,7 +82,7 @@ def shown(item, settings: tuple) -> tuple:
         item.iso_time, item.exact_time, item.relative_time, item.via_label,
         item.deleted, item.unsent, item.deleted_by_name, item.deleted_exact_time,
         item.images, item.files, item.delete_url, item.delivery, item.report,
-        item.report_note_url,
+        item.report_note_url, item.reply_url, item.reply_to_id,
     )
 
 
@@ -108,13 +110,14 @@ def store_for(config) -> "LocalStore | RedisStore":
 # Python that decides what an article says from its key: a feed page's key holds the row and
 # the viewer's facts, and these turn them into words (times, the text's links, the item).
 ARTICLE_CODE = ("portal/clock.py", "portal/text.py", "portal/feed_component/query.py",
-                "portal/feed_component/delivery.py")
+                "portal/feed_component/delivery.py", "portal/report_cards.py")
 
 
 def _redis_prefix(config) -> str:
     """Keys of this template's, this code's and these settings' articles: a deployment changing
     any of them does not read what the one before kept."""
-    template = current_app.jinja_env.loader.get_source(current_app.jinja_env, TEMPLATE)[0]
+    loader, env = current_app.jinja_env.loader, current_app.jinja_env
+    template = "".join(loader.get_source(env, name)[0] for name in ARTICLE_TEMPLATES)
     root = Path(__file__).resolve().parents[2]
     code = "".join((root / name).read_text() for name in ARTICLE_CODE)
     version = hashlib.blake2b(

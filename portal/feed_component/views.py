@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from flask import current_app, g, render_template
 from flask_login import current_user
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import joinedload
 
 from portal import policy, unread
@@ -17,6 +17,7 @@ from portal.fragments import wants_fragment
 from portal.models import (
     Client,
     Feed,
+    Message,
     ScheduledService,
     ServiceSeries,
     ServiceStatus,
@@ -126,13 +127,14 @@ _CLIENT_SERVICES = (
         ScheduledService.ends_at, ScheduledService.status, ScheduledService.series_id,
         ScheduledService.staff_id, User.name.label("staff_name"),
         ServiceSeries.rule.label("series_rule"), ScheduledService.started_at,
-        ScheduledService.ended_at, VisitReport.message_id.label("report_message_id"),
+        ScheduledService.ended_at, Message.id.label("report_message_id"),
     )
     # Unassigned visits (no staff member) are listed too, for the admin team.
     .outerjoin(User, User.id == ScheduledService.staff_id)
     .outerjoin(ServiceSeries, ServiceSeries.id == ScheduledService.series_id)
-    # Its report, when filed: listed under the visit.
+    # Its report, when filed (and not deleted): listed under the visit.
     .outerjoin(VisitReport, VisitReport.service_id == ScheduledService.id)
+    .outerjoin(Message, and_(Message.id == VisitReport.message_id, Message.deleted_at.is_(None)))
     .where(
         ScheduledService.client_id == bindparam("client_id"),
         ScheduledService.ends_at >= bindparam("window_start"),

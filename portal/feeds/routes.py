@@ -6,6 +6,7 @@ from portal.extensions import csrf
 from portal.feed_component.query import load_page, load_updates
 from portal.feed_component.views import page_options, render_client_page
 from portal.feeds import bp, pulse
+from portal.forms import MessageForm
 from portal.fragments import wants_fragment
 from portal.loaders import visible_feed
 from portal.models import Feed, utcnow
@@ -17,6 +18,10 @@ from portal.urls import FEED_NAMES, id_arg, moment_from_token, moment_token, num
 @login_required
 def show(client_id: int, feed_name: str):
     client, feed = visible_feed(current_user, client_id, feed_name, *page_options())
+    if reply_to := request.args.get("reply_to"):
+        # A visit report's Reply: the composer answers it (the send checks it again).
+        return render_client_page(client, feed, form=MessageForm(
+            formdata=None, data={"reply_to": reply_to[:20]}))
     return render_client_page(client, feed)
 
 

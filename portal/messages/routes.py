@@ -19,7 +19,7 @@ from portal.loaders import (
     visible_feed,
 )
 from portal.messages import bp
-from portal.models import DeliveryStatus, SavedReply, utcnow
+from portal.models import VIA_REPORT, DeliveryStatus, Message, SavedReply, utcnow
 from portal.notifications import outbox
 from portal.services import away, composers, messages, saved_replies, send_later
 from portal.services.uploads import UploadError
@@ -92,12 +92,13 @@ def create(client_id: int, feed_name: str):
         field.errors = [refusal.message]
         return _refused(client, feed, form, refusal)
     action = request.form.get("action")
+    reply_to_id = replied_report(form.reply_to.data, client, feed)
     at = None
     if action == AT_OPENING:
         # Still closed: it waits for the opening. Open meanwhile: it goes now, as meant.
         at = _next_opening(client, feed)
     if action == SCHEDULE or at is not None:
-        return _schedule(client, feed, form, send_key, saved, at=at)
+        return _schedule(client, feed, form, send_key, saved, at=at, reply_to_id=reply_to_id)
     if (form.send_at.data or "").strip() and policy.can_schedule(current_user, client, feed):
         # A time was chosen, then Send pressed (or Enter, without JavaScript): not now.
         form.send_at.errors = [TIME_CHOSEN]
@@ -108,12 +109,13 @@ def create(client_id: int, feed_name: str):
         form.files.errors = [str(error)]
         return _refused(client, feed, form)
     if policy.needs_approval(current_user):
-        return _hold(client, feed, form, files, send_key)
+        return _hold(client, feed, form, files, send_key, reply_to_id)
     # Read once: who is told of the message, and the composer's line naming who sees it.
     audience = outbox.audience(current_user, client, feed)
     try:
         message = messages.post_message(current_user, client, feed, form.text.data, files,
-                                        send_key=send_key, audience=audience)
+                                        send_key=send_key, audience=audience,
+                                        reply_to_id=reply_to_id)
     except messages.AlreadySent as repeat:
         return _already_sent(client, feed, repeat.message, form)
     # The poll brings the automatic reply, if one goes, as any new message.
@@ -126,6 +128,19 @@ def create(client_id: int, feed_name: str):
                          told=audience.told),
         **composer_context(client, feed, token=form.composer.data, roster=audience.staff),
     )
+
+
+@bp.app_template_global()
+def replied_report(value, client, feed) -> int | None:
+    """The visit report a composer's `reply_to` names, when it is one of this feed's, still
+    there: its message id; None for anything else (the message is then simply posted)."""
+    try:
+        message_id = as_id(value or "")
+    except ValueError:
+        return None
+    return db.session.scalar(select(Message.id).where(
+        Message.id == message_id, Message.client_id == client.id, Message.feed == feed,
+        Message.via == VIA_REPORT, Message.deleted_at.is_(None)))
 
 
 def _prepared_files(form, saved):
@@ -141,7 +156,7 @@ def _prepared_files(form, saved):
     return files
 
 
-def _hold(client, feed, form, files, send_key):
+def _hold(client, feed, form, files, send_key, reply_to_id=None):
     """A staff member whose messages need approval: it waits, listed under the feed for them
     and the admin team as awaiting approval, and nobody else is told of it yet."""
     earlier = send_later.scheduled_with(current_user, send_key)
@@ -149,7 +164,8 @@ def _hold(client, feed, form, files, send_key):
         form.text.errors = [NOT_HELD_YET]
         return _refused(client, feed, form, status=409)
     if earlier is None:
-        send_later.hold(current_user, client, feed, form.text.data, files, send_key=send_key)
+        send_later.hold(current_user, client, feed, form.text.data, files, send_key=send_key,
+                        reply_to_id=reply_to_id)
     said = f"Sent for approval: {client.name} will see it once it is approved."
     return _scheduled_changed(client, feed, said, token=form.composer.data)
 
@@ -182,7 +198,7 @@ def saved_reply_choice(value) -> SavedReply | None:
         SavedReply.id == reply_id, SavedReply.business_id == current_user.business_id))
 
 
-def _schedule(client, feed, form, send_key, saved, at=None):
+def _schedule(client, feed, form, send_key, saved, at=None, reply_to_id=None):
     """Send later: the message and its files wait, listed under the feed for its author and
     the admin team, until its time (services.send_later): the time chosen, or `at`."""
     policy.require(policy.can_schedule(current_user, client, feed))
@@ -204,7 +220,8 @@ def _schedule(client, feed, form, send_key, saved, at=None):
             form.files.errors = [str(error)]
             return _refused(client, feed, form)
     scheduled = earlier or send_later.schedule(current_user, client, feed, form.text.data,
-                                               send_at, send_key=send_key, files=files)
+                                               send_at, send_key=send_key, files=files,
+                                               reply_to_id=reply_to_id)
     said = f"Scheduled for {business_day_and_time(scheduled.due_at)}."
     if scheduled.held:
         said += " It goes then once approved (at once, if approved after that)."

@@ -57,6 +57,9 @@ class Message(db.Model):
     # How it came when not from the portal's composer: "email" or "sms" (a reply), a message
     # scheduled earlier ("scheduled", "late"), or an automatic reply (VIA_AUTOMATIC).
     via: Mapped[str | None] = mapped_column(String(10))
+    # The visit report this message answers (the report's Reply): it is linked to that visit.
+    reply_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"))
 
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     deleted_by: Mapped[User | None] = relationship(foreign_keys=[deleted_by_id])

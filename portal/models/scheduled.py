@@ -10,6 +10,7 @@ from portal.models.messages import Feed, Message
 from portal.models.notifications import OutboxDelivery
 from portal.models.types import UTCDateTime, utcnow
 from portal.models.users import User, enum_column
+from portal.models.visit_reports import VisitReport
 
 
 class ScheduledMessage(OutboxDelivery, db.Model):
@@ -50,11 +51,19 @@ class ScheduledMessage(OutboxDelivery, db.Model):
     rejection_note: Mapped[str | None] = mapped_column(Text)
     # When its author put the rejection away (it is listed for them until then).
     dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The visit report it answers (a report's Reply), carried to the message it becomes.
+    reply_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"))
+    # A visit report awaiting approval: this is its note and photos; posted, it becomes the
+    # report's message.
+    visit_report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visit_reports.id", ondelete="CASCADE"))
 
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
     client: Mapped[Client] = relationship()
-    message: Mapped[Message | None] = relationship()
+    message: Mapped[Message | None] = relationship(foreign_keys=[message_id])
+    visit_report: Mapped["VisitReport | None"] = relationship()
     files: Mapped[list["ScheduledMessageFile"]] = relationship(
         order_by="ScheduledMessageFile.position", cascade="all, delete-orphan",
         back_populates="scheduled_message",

@@ -289,6 +289,11 @@ def payload(notice: Notice) -> dict:
         body = f"Sent {notice.attachments} attachment{'s' if notice.attachments != 1 else ''}"
     else:
         body = ""
+    if notice.report is not None:
+        said = ", ".join(filter(None, (notice.report.title, notice.report.times)))
+        return {"title": _clip(f"Visit report from {notice.author_name}", TITLE_LENGTH),
+                "body": _clip(f"{said}. {notice.excerpt or ''}".strip(), BODY_LENGTH),
+                "url": notice.link}
     return {"title": _clip(f"New message from {notice.author_name}", TITLE_LENGTH),
             "body": _clip(body, BODY_LENGTH), "url": notice.link}
 

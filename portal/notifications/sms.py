@@ -34,6 +34,9 @@ class SmsText:
         if notice.feed != Feed.CONVERSATION:
             raise TypeError("private messages are never sent by text message")
         excerpt = notice.excerpt or f"{notice.attachments} attachment(s)"
+        if notice.report is not None:  # the card is in the portal, a tap away
+            excerpt = " ".join(filter(None, (f"Visit report, {notice.report.title}.",
+                                             notice.excerpt)))
         # The business's own words (an automatic reply) are not signed twice.
         author = "" if notice.author_name == notice.business_name else f"{notice.author_name}: "
         body = f"{notice.business_name}: {author}{excerpt}"

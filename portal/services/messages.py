@@ -68,26 +68,29 @@ def sent_with(author: User, send_key: str | None) -> Message | None:
 def post_message(
     author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
     send_key: str | None = None, via: str | None = None,
-    origin: InboundMessage | ScheduledMessage | VisitReport | None = None,
+    origin: InboundMessage | ScheduledMessage | VisitReport | tuple | None = None,
     audience: outbox.Audience | None = None, summarized: bool = True,
+    reply_to_id: int | None = None,
 ) -> Message:
     """The message, its attachment rows and their bytes: all of them, or none. A send key
     already used by this author raises AlreadySent instead, whichever of two sends racing
     each other commits first. A reply that came in by email or text says so (`via`); the row
-    it came from (`origin`: an inbound reply's record, a scheduled message) commits with the
-    message it became, naming it. `audience` is
+    it came from (`origin`: an inbound reply's record, a scheduled message, a visit report, or
+    a tuple of them) commits with the message it became, naming it. `audience` is
     outbox.audience(author, client, feed) when the caller has read it already. An automatic
     reply is not `summarized`: the feed's summary (its latest message, whether the client
-    waits for an answer) stays the client's message it answers."""
+    waits for an answer) stays the client's message it answers. `reply_to_id`: the visit
+    report it answers (the caller checked it is one of this feed)."""
     written: list[str] = []
     told = (audience or outbox.audience(author, client, feed)).told
     try:
         # The bytes first, under random keys and before any lock: removed if anything fails.
         stored = [store_prepared(prepared, written) for prepared in files]
-        message = _insert_message(author, client, feed, text, send_key, via, summarized)
-        if origin is not None:
-            origin.message_id = message.id
-            db.session.add(origin)
+        message = _insert_message(author, client, feed, text, send_key, via, summarized,
+                                  reply_to_id)
+        for row in origin if isinstance(origin, tuple) else (origin,) if origin else ():
+            row.message_id = message.id
+            db.session.add(row)
         db.session.add_all(
             _attachment(message, position, prepared, *keys)
             for position, (prepared, keys) in enumerate(zip(files, stored, strict=True))
@@ -130,7 +133,7 @@ def _discard(written: list[str]) -> None:
 
 
 _WRITTEN = ("business_id", "client_id", "feed", "author_id", "text", "created_at", "unsent",
-            "send_key", "via")
+            "send_key", "via", "reply_to_id")
 
 
 @lru_cache(maxsize=4)
@@ -169,14 +172,15 @@ def _insert_statement(dialect: str, summarized: bool = True):
 
 
 def _insert_message(author: User, client: Client, feed: Feed, text: str,
-                    send_key: str | None, via: str | None, summarized: bool) -> Message:
+                    send_key: str | None, via: str | None, summarized: bool,
+                    reply_to_id: int | None = None) -> Message:
     """The message and its feed's summary, written (in one statement on PostgreSQL) and
     kept in the session as written (not read back, nor flushed through the unit of work)."""
     dialect = db.session.get_bind().dialect.name
     values = {
         "business_id": client.business_id, "client_id": client.id, "feed": feed,
         "author_id": author.id, "text": text, "created_at": utcnow(), "unsent": False,
-        "send_key": send_key, "via": via,
+        "send_key": send_key, "via": via, "reply_to_id": reply_to_id,
     }
     summary = {}
     if dialect == "postgresql" and summarized:

@@ -26,6 +26,7 @@ from portal import policy
 from portal.clock import NonexistentLocalTime, day_and_time, to_utc, zone
 from portal.extensions import db
 from portal.models import (
+    VIA_REPORT,
     AccountEmail,
     AccountEmailKind,
     Client,
@@ -35,6 +36,7 @@ from portal.models import (
     ScheduledMessage,
     ScheduledMessageFile,
     User,
+    VisitReport,
     utcnow,
 )
 from portal.notifications.outbox import claim_rows, finish
@@ -115,13 +117,16 @@ def scheduled_with(author: User, send_key: str | None) -> ScheduledMessage | Non
 
 
 def schedule(author: User, client: Client, feed: Feed, text: str, send_at: datetime,
-             send_key: str | None = None, files: list[PreparedFile] = ()) -> ScheduledMessage:
+             send_key: str | None = None, files: list[PreparedFile] = (),
+             reply_to_id: int | None = None,
+             visit_report: VisitReport | None = None) -> ScheduledMessage:
     """Schedules the message, with its files; held for approval when its author's messages
     need it. The same send key again (Schedule pressed twice, a retried request) answers with
     the one it scheduled first. Bytes stored are removed again if anything fails."""
     scheduled = ScheduledMessage(
         business_id=client.business_id, client_id=client.id, feed=feed, author_id=author.id,
         text=text, due_at=send_at, send_key=send_key, held=policy.needs_approval(author),
+        reply_to_id=reply_to_id, visit_report=visit_report,
     )
     written: list[str] = []
     try:
@@ -147,9 +152,12 @@ def schedule(author: User, client: Client, feed: Feed, text: str, send_at: datet
 
 
 def hold(author: User, client: Client, feed: Feed, text: str, files: list[PreparedFile] = (),
-         send_key: str | None = None) -> ScheduledMessage:
-    """A message written now that waits for approval (its author's messages need it)."""
-    return schedule(author, client, feed, text, utcnow(), send_key=send_key, files=files)
+         send_key: str | None = None, reply_to_id: int | None = None,
+         visit_report: VisitReport | None = None) -> ScheduledMessage:
+    """A message written now that waits for approval (its author's messages need it): a
+    message, or a visit report's note and photos (`visit_report`, written with it)."""
+    return schedule(author, client, feed, text, utcnow(), send_key=send_key, files=files,
+                    reply_to_id=reply_to_id, visit_report=visit_report)
 
 
 def _discard(written: list[str]) -> None:
@@ -374,7 +382,7 @@ def waiting(viewer: User, client: Client, feed: Feed) -> list[ScheduledMessage]:
                or_(and_(ScheduledMessage.status.in_(WAITING),
                         policy.scheduled_messages_clause(viewer)), rejected_unread))
         .options(joinedload(ScheduledMessage.author), joinedload(ScheduledMessage.reviewed_by),
-                 selectinload(ScheduledMessage.files))
+                 joinedload(ScheduledMessage.visit_report), selectinload(ScheduledMessage.files))
         .order_by(ScheduledMessage.due_at, ScheduledMessage.id)
     ))
 
@@ -461,10 +469,12 @@ def post(scheduled: ScheduledMessage, sent_by: User | None = None,
     files = messages.read_back(held_files)
     # The waiting copies go with the post (their bytes once it is committed).
     scheduled.files.clear()
+    report = scheduled.visit_report
     try:
-        message = messages.post_message(author, client, feed, scheduled.text, files,
-                                         send_key=_post_key(scheduled), via=via,
-                                         origin=scheduled)
+        message = messages.post_message(
+            author, client, feed, scheduled.text, files, send_key=_post_key(scheduled),
+            via=VIA_REPORT if report else via, reply_to_id=scheduled.reply_to_id,
+            origin=(scheduled, report) if report else scheduled)
     except messages.AlreadySent as repeat:
         # Posted before (a claim that outlived its worker's commit): settle it as that.
         scheduled = db.session.get(ScheduledMessage, scheduled.id)

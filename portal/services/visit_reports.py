@@ -7,15 +7,20 @@ path, so it is told as any message is. One report per visit; a second changes th
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from portal import policy
 from portal.extensions import db
 from portal.models import (
     VIA_REPORT,
+    Attachment,
     Business,
     Client,
+    DeliveryStatus,
     Feed,
+    ScheduledMessage,
     ScheduledService,
     ServiceStatus,
     User,
@@ -23,7 +28,7 @@ from portal.models import (
     utcnow,
 )
 from portal.report_cards import ANSWER_LABELS
-from portal.services import audit, messages
+from portal.services import audit, messages, send_later
 from portal.services.uploads import PreparedFile
 
 DEFAULT_CHECKLIST = ("Walked", "Fed", "Water", "Medication given", "Pee", "Poo")
@@ -124,7 +129,11 @@ def file(author: User, service: ScheduledService, answers: dict[str, str], note:
         raise VisitRefused("This visit has not begun: report on it once you are there.")
     checklist = [[item, answers.get(item, "na")] for item in checklist_of(author.business)]
     report = report_of(service)
-    if report is not None and report.message is not None and not report.message.is_deleted:
+    posted = (report is not None and report.message is not None
+              and not report.message.is_deleted)
+    if policy.needs_approval(author):
+        return _hold(author, service, report, posted, checklist, note, files, send_key)
+    if posted:
         if send_key and report.send_key == send_key:
             return report  # this very change, sent again
         return _change(author, report, checklist, note, files, send_key)
@@ -145,8 +154,35 @@ def file(author: User, service: ScheduledService, answers: dict[str, str], note:
     return report
 
 
+def _hold(author: User, service: ScheduledService, report: VisitReport | None, posted: bool,
+          checklist: list, note: str, files: list[PreparedFile],
+          send_key: str | None) -> VisitReport:
+    """The report of someone whose messages need approval: its note and photos wait, held,
+    as any message of theirs (services.send_later); approved, it is posted as the report."""
+    if posted:
+        raise VisitRefused("This visit's report was sent already. Your messages need approval: "
+                           "ask the office to change it.")
+    if report is not None and db.session.scalar(select(ScheduledMessage.id).where(
+            ScheduledMessage.visit_report_id == report.id,
+            ScheduledMessage.status == DeliveryStatus.PENDING)):
+        raise VisitRefused("Your report awaits approval already: change it under the "
+                           "client's feed while it waits.")
+    client = db.session.get(Client, service.client_id)
+    report = report or VisitReport(business_id=service.business_id, client_id=client.id,
+                                   service_id=service.id, author_id=author.id)
+    report.checklist, report.author_id, report.updated_at = checklist, author.id, utcnow()
+    report.card, report.send_key = card_json(service, checklist), send_key
+    send_later.hold(author, client, Feed.CONVERSATION, note, files, send_key=send_key,
+                    visit_report=report)
+    return report
+
+
 def _change(author: User, report: VisitReport, checklist: list, note: str,
             files: list[PreparedFile], send_key: str | None) -> VisitReport:
+    most = current_app.config["UPLOAD_MAX_FILES"]
+    if files and count_files(report.message) + len(files) > most:
+        raise VisitRefused(f"A report carries at most {most} photos, as a message does: this "
+                           "one has enough already.")
     report.checklist, report.updated_at, report.send_key = checklist, utcnow(), send_key
     report.card = card_json(report.service, checklist)
     report.message.text = note
@@ -155,6 +191,11 @@ def _change(author: User, report: VisitReport, checklist: list, note: str,
                  feed=Feed.CONVERSATION.value, photos_added=len(files))
     messages.attach_more(report.message, files)  # commits, with the change
     return report
+
+
+def count_files(message) -> int:
+    return db.session.scalar(select(func.count()).select_from(Attachment)
+                             .where(Attachment.message_id == message.id))
 
 
 def edit_note(actor: User, report: VisitReport, note: str) -> None:

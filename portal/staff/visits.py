@@ -18,6 +18,7 @@ from portal import policy, unread
 from portal.clock import exact_time, zone
 from portal.extensions import db
 from portal.models import Client, Feed, Pet, ScheduledService, ServiceStatus, User, utcnow
+from portal.services.visit_reports import EARLY_START
 from portal.urls import url_pattern
 
 DAYS_AHEAD = 7  # Today lists today and the next seven days
@@ -47,9 +48,11 @@ class Visit:
     # and if not, when they open: "Tue, Mar 4, 2025 at 9:00 AM CST", or None.
     details: bool = True
     details_open: str | None = None
-    # Start visit and End visit (None until pressed).
+    # Start visit and End visit (None until pressed), and whether it can be worked now (it
+    # is under way, done, or about to begin: services.visit_reports.EARLY_START).
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    due: bool = False
 
     @property
     def maps_url(self) -> str | None:
@@ -117,6 +120,7 @@ def _visits(viewer: User, now: datetime, starts_before: datetime, ends_after: da
                 row.unread if with_feeds else 0,
                 feed_url(row.client_id) if with_feeds and row.has_feed else None,
                 started_at=row.started_at, ended_at=row.ended_at,
+                due=row.starts_at - EARLY_START <= now,
             ))
             continue
         opens = policy.visit_details_open(business, row.starts_at, now)

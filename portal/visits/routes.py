@@ -8,12 +8,14 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal import policy
+from portal import policy, throttle
+from portal.clock import zone
 from portal.extensions import db
 from portal.forms import ReportNoteForm, VisitReportForm
 from portal.loaders import client_of_business, service_of_business
 from portal.models import Feed, VisitReport
-from portal.services import composers, messages, visit_reports
+from portal.report_cards import ReportCard
+from portal.services import composers, messages, send_later, visit_reports
 from portal.services.uploads import UploadError
 from portal.visits import bp, history
 
@@ -97,6 +99,11 @@ def report(service_id: int):
     send_key = form.send_key.data if composers.is_token(form.send_key.data) else None
     if (earlier := messages.sent_with(current_user, send_key)) is not None:
         return _sent(client.id, earlier.id)  # sent before: a retry, or a second tap
+    if send_later.scheduled_with(current_user, send_key) is not None:
+        return _sent(client.id, None)  # sent for approval before
+    if refusal := throttle.message_refusal(current_user, len(form.uploads())):
+        form.note.errors = [refusal.message]
+        return _page(service, client, form, 429)
     checklist = visit_reports.checklist_of(current_user.business)
     answers = {item: request.form.get(f"item-{index}", "na")
                for index, item in enumerate(checklist)}
@@ -118,6 +125,10 @@ def report(service_id: int):
         return _page(service, client, form, 422)
     except messages.AlreadySent as repeat:
         return _sent(client.id, repeat.message.id)
+    if filed.message_id is None:
+        flash(f"Report sent for approval: {client.name} will see it once it is approved.",
+              "success")
+        return _sent(client.id, None)
     flash(f"Report sent to {client.name}.", "success")
     return _sent(client.id, filed.message_id)
 
@@ -132,8 +143,15 @@ def _sent(client_id: int, message_id: int | None):
 
 
 def _feed_url(client_id: int, message_id: int | None) -> str:
+    """The feed at the report, or (awaiting approval) at what waits under it."""
     url = url_for("feeds.show", client_id=client_id, feed_name=Feed.CONVERSATION.value)
-    return f"{url}#message-{message_id}" if message_id else url
+    return f"{url}#message-{message_id}" if message_id else f"{url}#scheduled-conversation"
+
+
+@bp.app_template_global()
+def report_card_of(card_json: str) -> ReportCard:
+    """A report's card in the viewer's zone (a report awaiting approval, under the feed)."""
+    return ReportCard.of(card_json, zone(current_user.time_zone))
 
 
 @bp.route("/clients/<int:client_id>/visits")

@@ -200,13 +200,9 @@ def dress_demo(app) -> Demo:
         later = send_later.schedule(admin, home, Feed.CONVERSATION,
                                     "Reminder: Biscuit's vaccination is due next week.",
                                     utcnow() + timedelta(days=2))
-        # Sam's messages wait for approval: one does, with a photo (Awaiting approval).
+        # Sam's walk with Carla's household under way, and its report with a photo (before
+        # his messages need approval, below).
         sam = db.session.scalar(select(User).where(User.email == ROLES["staff"]))
-        sam.message_approval = MessageApproval.ALWAYS
-        held = send_later.hold(sam, home, Feed.CONVERSATION,
-                               "Biscuit found a puddle. Towel-dried before I left!",
-                               [prepare(Upload("puddle.png", png_bytes((320, 240))), **limits)])
-        # Sam's walk with Carla's household under way, and its report with a photo.
         walk = clients.schedule_service(
             None, home, sam, title="Afternoon walk", starts_at=utcnow() - timedelta(minutes=40),
             ends_at=utcnow() + timedelta(minutes=20))
@@ -215,6 +211,11 @@ def dress_demo(app) -> Demo:
             sam, walk, {"Walked": "yes", "Fed": "na", "Water": "yes", "Pee": "yes"},
             "Biscuit pulled towards every squirrel, then napped on the couch.",
             [prepare(Upload("couch.png", png_bytes((320, 240), "orange")), **limits)])
+        # Sam's messages wait for approval: one does, with a photo (Awaiting approval).
+        sam.message_approval = MessageApproval.ALWAYS
+        held = send_later.hold(sam, home, Feed.CONVERSATION,
+                               "Biscuit found a puddle. Towel-dried before I left!",
+                               [prepare(Upload("puddle.png", png_bytes((320, 240))), **limits)])
         reply = queue.record_unmatched(
             channel=InboundChannel.EMAIL, dedupe_key="d" * 64, business_id=business.id,
             reason="The reply address is not one the portal gave out", raw=b"raw email",

@@ -77,7 +77,11 @@ def test_a_sitter_reports_on_a_phone_and_the_household_sees_it_live_and_replies(
     household_page.screenshot(path=screenshot_dir / "visit-report-client-phone.png",
                               full_page=True)
 
+    # Reply on the card: the answer is linked to the visit's report.
+    arrived.get_by_role("link", name="Reply to this visit report").click()
     composer = household_page.locator("#feed form.composer")
+    expect(composer).to_contain_text("Replying to the visit report")
+    wait_for_htmx(household_page)
     composer.locator("#message-text").fill("He looks so happy, thank you!")
     composer.get_by_role("button", name="Send", exact=True).click()
     expect(household_page.locator("article.message", has_text="He looks so happy")).to_be_visible(
@@ -89,6 +93,7 @@ def test_a_sitter_reports_on_a_phone_and_the_household_sees_it_live_and_replies(
                                       .where(Notification.message_id == reply.id)))
         [report] = db.session.scalars(select(VisitReport))
     assert assigned_staff.id in told
+    assert reply.reply_to_id == report.message_id
     assert report.checklist[0] == ["Walked", "yes"]
     # The sitter's open feed shows the answer too.
     expect(page.locator("article.message", has_text="He looks so happy")).to_be_visible(
