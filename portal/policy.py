@@ -657,6 +657,26 @@ def can_edit_report_note(user: User, client: Client) -> bool:
     return is_admin_team(user) and can_post(user, client, Feed.CONVERSATION)
 
 
+def report_thread_open(user: User, client: Client, report_author_id: int,
+                       service: ScheduledService) -> bool:
+    """A visit report's thread (the report and the answers to it) for the staff member who
+    wrote it, whatever else opens or closes the client's feed to them: for as long as the
+    business's staff window lasts from the visit's end (the visit not cancelled since, the
+    client not archived). They are told of its answers, and read it, there alone."""
+    return (is_staff(user) and user.active and user.id == report_author_id
+            and service.business_id == user.business_id and service.client_id == client.id
+            and not is_read_only(client) and service.status != ServiceStatus.CANCELLED
+            and utcnow() <= service.ends_at + timedelta(days=user.business.staff_access_days))
+
+
+def can_view_report_thread(user: User, client: Client, report_author_id: int,
+                           service: ScheduledService) -> bool:
+    """Everyone who sees the Conversation sees a report's thread; its author while it is
+    open to them (report_thread_open)."""
+    return (can_view_feed(user, client, Feed.CONVERSATION)
+            or report_thread_open(user, client, report_author_id, service))
+
+
 def can_view_past_visits(user: User, client: Client) -> bool:
     """A household's past visits and their reports: the household itself, and the admin
     team (staff see the reports in the feed while they serve the client)."""

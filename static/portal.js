@@ -745,10 +745,13 @@ document.addEventListener("submit", function (event) {
         // Another page answered (the login page, the session having ended): not sent.
         settle("Not sent: you were logged out. Log in again in another tab, then press the " +
                "button again: your note, checklist and photos are still here.");
-      } else if (xhr.status === 422) {
-        // Refused (a photo the portal cannot take, say): the page again, saying why.
+      } else if (xhr.status === 422 || xhr.status === 429) {
+        // Refused (a photo the portal cannot take, say): why, with the report kept as it is.
         var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
-        document.querySelector("main").replaceWith(page.querySelector("main"));
+        var why = Array.prototype.map.call(page.querySelectorAll("main .field-error"),
+                                           function (error) { return error.textContent.trim(); });
+        settle("Not sent: " + (why.join(" ") || "the portal refused it.") + " Your note, " +
+               "checklist and photos are still here: change what it says, then press again.");
       } else {
         settle("Not sent: the portal answered with an error (" + xhr.status + "). Your " +
                "note, checklist and photos are still here: press the button again.");

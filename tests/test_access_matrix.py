@@ -179,6 +179,7 @@ GUARDED = {
     "visits.report": "can_work_visit",
     "visits.edit_note": "can_edit_report_note",
     "visits.past": "can_view_past_visits",
+    "visits.thread": "can_view_report_thread",
     "settings.visit_report_settings": "can_manage_settings",
     "staff.my_clients": "is_staff",
     "staff.today": "can_view_today",
@@ -1307,6 +1308,10 @@ MANAGEMENT_CASES = [
                    _writes("messages", "visit_reports")),
     ManagementCase("settings.visit_report_settings", "POST", ANY_ADMIN, _visit_settings,
                    (302, 302), _writes("businesses")),
+    # A report's thread: whoever sees the Conversation (its writer's own rule is tested in
+    # tests/test_visit_reports.py: it needs a visit taken away from them).
+    ManagementCase("visits.thread", "GET", SEES_CLIENT, _report_message,
+                   names_household=SEES_CLIENT - {"client"}),
     # The household's past visits and reports: the household and the admin team.
     ManagementCase("visits.past", "GET", ADMIN_TEAM | {"client"}, _client,
                    names_household=ADMIN_TEAM),

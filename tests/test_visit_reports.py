@@ -358,6 +358,10 @@ def test_a_reply_to_a_report_is_linked_to_it(app, logged_in, assigned_staff, vis
                           ).status_code == 302
     reply = feed_messages(app, household)[-1]
     assert (reply.text, reply.reply_to_id) == ("Thank you!", report.message_id)
+    # Sent with htmx, the page's address drops ?reply_to= (a reload answers nothing again).
+    answer = browser.htmx("POST", f"/clients/{household.id}/feeds/conversation/messages",
+                          data={"text": "And again", "reply_to": str(report.message_id)})
+    assert answer.headers["HX-Replace-Url"] == f"/clients/{household.id}/feeds/conversation"
     page = browser.get(f"/clients/{household.id}").get_data(as_text=True)
     assert f'<a href="#message-{report.message_id}">In reply to a visit report</a>' in page
 
@@ -485,3 +489,121 @@ def test_a_text_and_an_app_notification_say_it_is_a_visit_report(app, logged_in,
     assert text.body.endswith(notice.link)
     assert shown["title"] == "Visit report from Sam Sitter"
     assert shown["body"].startswith("Dog walk, arrived ")
+
+
+def test_an_emailed_answer_to_the_report_email_is_linked_to_the_report(
+        app, smtp, logged_in, assigned_staff, visit, household, household_login):
+    from email.message import EmailMessage
+
+    from portal.inbound.ingest import ingest_email
+
+    app.config["REPLY_DOMAIN"] = "replies.example.com"
+    send_report(logged_in(assigned_staff), visit, note="Walked")
+    [report] = reports(app)
+    with time_machine.travel(utcnow() + timedelta(minutes=5), tick=True):
+        deliver(app)
+    [sent] = smtp.inbox.to(household_login.email)
+    answer = EmailMessage()
+    answer["From"] = f"Carla <{household_login.email}>"
+    answer["To"] = sent["Reply-To"]
+    answer["Subject"] = f"Re: {sent['Subject']}"
+    answer["Message-ID"] = "<answer-1@mail.example.net>"
+    answer["In-Reply-To"] = sent["Message-ID"]
+    answer.set_content("Thank you, he loved it!")
+    with app.app_context():
+        outcome = ingest_email(bytes(answer), None)
+    assert outcome.message_id is not None
+    reply = feed_messages(app, household)[-1]
+    assert (reply.text, reply.via, reply.reply_to_id) == (
+        "Thank you, he loved it!", "email", report.message_id)
+
+
+def test_an_answer_held_for_approval_keeps_its_link_to_the_report(
+        app, logged_in, admin, assigned_staff, preferred_sitter, visit, household):
+    from portal.models import MessageApproval, ScheduledMessage, User
+
+    send_report(logged_in(assigned_staff), visit, note="Walked")
+    [report] = reports(app)
+    update_row(app, User, preferred_sitter.id, message_approval=MessageApproval.ALWAYS)
+    logged_in(preferred_sitter).submit(f"/clients/{household.id}/feeds/conversation/messages",
+                                       {"text": "Great walk!", "reply_to": str(report.message_id)})
+    with app.app_context():
+        [held] = db.session.scalars(select(ScheduledMessage))
+    assert held.held and held.reply_to_id == report.message_id
+    logged_in(admin).submit(f"/scheduled/{held.id}/approve")
+    answer = feed_messages(app, household)[-1]
+    assert (answer.text, answer.reply_to_id) == ("Great walk!", report.message_id)
+
+
+def test_end_visit_and_send_report_is_one_change(app, logged_in, assigned_staff, visit):
+    """A report refused (one photo too many) leaves the visit as it was: not ended."""
+    app.config["UPLOAD_MAX_FILES"] = 1
+    browser = logged_in(assigned_staff)
+    browser.submit(f"/visits/{visit.id}/start")
+    send_report(browser, visit, photos=[("a.png", png_bytes())])
+    response = send_report(browser, visit, action="end", photos=[("b.png", png_bytes())])
+    assert response.status_code == 422
+    assert service(app, visit.id).ended_at is None
+    assert send_report(browser, visit, action="end").status_code == 302
+    assert service(app, visit.id).ended_at is not None
+
+
+# --- a report's thread ----------------------------------------------------------------------------
+
+def test_the_report_writer_reads_and_hears_its_answers_after_the_feed_closed_to_them(
+        app, logged_in, make_user, make_service, household, household_login,
+        unassigned_staff):
+    """Sid reported on his walk; the visit was then given to Uma (the records fixed), which
+    closes the Riveras' feed to him. Answers to his report still reach him, and he reads
+    them on the report's thread (and its photos), for the staff window after the visit."""
+    from portal.models import Role, User
+    from portal.notifications import notices
+
+    sid = make_user(Role.STAFF, name="Sid Sitter")
+    walk = make_service(household, sid, days_from_now=-0.01)
+    sitter = logged_in(sid)
+    send_report(sitter, walk, note="Walked", photos=[("a.png", png_bytes())])
+    [report] = reports(app)
+    update_row(app, ScheduledService, walk.id, staff_id=unassigned_staff.id)
+    feed = f"/clients/{household.id}/feeds/conversation"
+    assert sitter.get(feed).status_code == 404
+
+    def answer(text):
+        logged_in(household_login).submit(f"{feed}/messages",
+                                          {"text": text, "reply_to": str(report.message_id)})
+        with app.app_context():
+            reply = db.session.scalar(select(Message).where(Message.text == text))
+            told = set(db.session.scalars(select(Notification.recipient_id)
+                                          .where(Notification.message_id == reply.id)))
+            return reply, told
+
+    reply, told = answer("Thanks Sid!")
+    assert sid.id in told
+    with app.test_request_context():
+        [(notice, _)] = notices.build({reply.id}).values()
+    assert notice.link.endswith(f"/reports/{report.message_id}#answer-{reply.id}")
+    page = sitter.get(f"/reports/{report.message_id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Thanks Sid!" in text and "You can read this report" in text
+    assert "Reply in the conversation" not in text
+    with app.app_context():
+        token = db.session.scalar(select(Attachment.token).where(
+            Attachment.message_id == report.message_id))
+    assert sitter.get(f"/files/{token}/thumbnail").status_code == 200
+    assert sitter.get(f"/files/{token}/view").status_code == 404  # the feed's photo page
+    # Nobody else gains anything: Uma sees the feed anyway, another sitter nothing.
+    other = make_user(Role.STAFF, name="Olive Other")
+    assert logged_in(other).get(f"/reports/{report.message_id}").status_code == 404
+    assert logged_in(household_login).get(f"/reports/{report.message_id}").status_code == 200
+
+    # Past the staff window after the visit: neither told nor let in.
+    days = 7
+    with time_machine.travel(walk.ends_at + timedelta(days=days, hours=1), tick=True):
+        _, told = answer("Late thanks")
+        assert sid.id not in told
+        late = logged_in(sid)
+        assert late.get(f"/reports/{report.message_id}").status_code == 404
+        assert late.get(f"/files/{token}/thumbnail").status_code == 404
+    with app.app_context():
+        assert db.session.get(User, sid.id).business.staff_access_days == days

@@ -20,6 +20,7 @@ from portal.models import (
     Message,
     ScheduledMessage,
     ScheduledMessageFile,
+    VisitReport,
 )
 from portal.services.uploads import IMAGE_SUFFIXES, clean_filename
 from portal.storage import storage
@@ -36,8 +37,10 @@ FILE_HEADERS = {
 NAME_LIMIT = 120
 
 
-def visible_attachment(token: str) -> tuple[Attachment, Message, Client]:
-    """The attachment, if the current user may see its message's feed; a 404 otherwise."""
+def visible_attachment(token: str, in_thread: bool = False
+                       ) -> tuple[Attachment, Message, Client]:
+    """The attachment, if the current user may see its message's feed (or, `in_thread`, the
+    thread of the visit report it belongs to: policy.report_thread_open); a 404 otherwise."""
     row = db.session.execute(
         select(Attachment, Message, Client)
         .join(Message, Attachment.message_id == Message.id)
@@ -48,8 +51,17 @@ def visible_attachment(token: str) -> tuple[Attachment, Message, Client]:
             Message.deleted_at.is_(None),
         )
     ).one_or_none()
-    policy.require(row is not None and policy.can_view_feed(current_user, row[2], row[1].feed))
+    policy.require(row is not None and (
+        policy.can_view_feed(current_user, row[2], row[1].feed)
+        or (in_thread and _in_open_thread(row[1], row[2]))))
     return row
+
+
+def _in_open_thread(message: Message, client: Client) -> bool:
+    """A report's photo, for its writer while its thread is open to them."""
+    report = db.session.scalar(select(VisitReport).where(VisitReport.message_id == message.id))
+    return report is not None and policy.report_thread_open(
+        current_user, client, report.author_id, report.service)
 
 
 def served_name(attachment: Attachment | ScheduledMessageFile, *,
@@ -110,7 +122,7 @@ def _send(key: str, mimetype: str, name: str, *, as_attachment: bool = False):
 @login_required
 def download(token: str):
     """Images as themselves (our re-encoded raster only); every other file as a download."""
-    attachment, _, _ = visible_attachment(token)
+    attachment, _, _ = visible_attachment(token, in_thread=True)
     if attachment.kind == AttachmentKind.IMAGE:
         return _send(attachment.storage_key, attachment.content_type, served_name(attachment))
     return _send(
@@ -122,7 +134,7 @@ def download(token: str):
 @bp.route("/files/<token>/thumbnail")
 @login_required
 def thumbnail(token: str):
-    attachment, _, _ = visible_attachment(token)
+    attachment, _, _ = visible_attachment(token, in_thread=True)
     policy.require(attachment.thumbnail_key is not None)
     return _send(attachment.thumbnail_key, "image/webp", served_name(attachment, thumbnail=True))
 

@@ -30,12 +30,16 @@ from portal.extensions import db
 from portal.inbound import queue
 from portal.inbound.mail import Bounce, MalformedEmail, ParsedEmail, parse
 from portal.models import (
+    VIA_REPORT,
     Business,
+    Channel,
     Client,
     Feed,
     InboundChannel,
     InboundMessage,
     InboundOutcome,
+    Message,
+    Notification,
     User,
 )
 from portal.reply_addresses import ReplyToken, is_reply_address, token_from_address
@@ -278,7 +282,9 @@ def _reply(delivery: Delivery) -> Outcome:
     )
     try:
         message = messages.post_message(author, client, token.feed, parsed.text, files,
-                                        send_key=delivery.dedupe_key, via="email", origin=row)
+                                        send_key=delivery.dedupe_key, via="email", origin=row,
+                                        reply_to_id=_report_answered(parsed, client,
+                                                                     token.feed, author))
     except messages.AlreadySent as already:
         earlier = queue.find(delivery.dedupe_key)
         if earlier is not None:
@@ -292,6 +298,25 @@ def _reply(delivery: Delivery) -> Outcome:
     log.info("Reply posted as message %s", message.id)
     away.reply_if_closed(message, author, client)
     return _outcome(row)
+
+
+# Our notification emails' Message-ID: <provider id@domain> (notifications/email.py).
+_OUR_MESSAGE_ID = re.compile(r"<([0-9a-f]{24})@[^<>\s]+>")
+
+
+def _report_answered(parsed, client: Client, feed: Feed, author: User) -> int | None:
+    """The visit report an emailed reply answers: the (latest) report of this feed in the
+    notification email it replies to (In-Reply-To), one that was sent to its author."""
+    found = _OUR_MESSAGE_ID.search(parsed.headers.get("In-Reply-To", ""))
+    if found is None:
+        return None
+    return db.session.scalar(
+        select(Message.id).join(Notification, Notification.message_id == Message.id)
+        .where(Notification.provider_id == found.group(1),
+               Notification.recipient_id == author.id, Notification.channel == Channel.EMAIL,
+               Message.client_id == client.id, Message.feed == feed,
+               Message.via == VIA_REPORT, Message.deleted_at.is_(None))
+        .order_by(Message.id.desc()).limit(1))
 
 
 def _destination(delivery: Delivery) -> tuple[Client, User]:

@@ -122,12 +122,17 @@ def create(client_id: int, feed_name: str):
     away.reply_if_closed(message, current_user, client)
     if not wants_fragment():
         return redirect(feed_url(client.id, feed, message.id))
-    return render_template(
+    answer = render_template(
         "messages/_created.html",
         item=posted_item(message, current_user, client, feed, with_files=bool(files),
                          told=audience.told),
         **composer_context(client, feed, token=form.composer.data, roster=audience.staff),
     )
+    if reply_to_id:
+        # The page's address loses its ?reply_to=: a reload answers nothing again.
+        answer = htmx_response(answer, replace_url=url_for(
+            "feeds.show", client_id=client.id, feed_name=feed.value))
+    return answer
 
 
 @bp.app_template_global()

@@ -100,6 +100,11 @@ def _notice(message: Message, client: Client, attachments: int, card: str | None
     if show_text and text:
         excerpt = text if len(text) <= EXCERPT_LENGTH else text[:EXCERPT_LENGTH - 1] + "…"
     link = external_url("feeds.show", client_id=client.id, feed_name=message.feed.value)
+    if message.reply_to_id is not None:
+        # An answer to a visit report opens its thread (also for the report's writer, whom
+        # the feed may no longer open to: policy.report_thread_open).
+        link = external_url("visits.thread", message_id=message.reply_to_id) + \
+            f"#answer-{message.id}"
     local = message.created_at.astimezone(zone(business.time_zone))
     return Notice(
         message.id, client.id, without_bidi_controls(client.name), message.feed,

@@ -28,6 +28,7 @@ from portal.models import (
     PushSubscription,
     ReadMarker,
     User,
+    VisitReport,
     utcnow,
 )
 
@@ -120,6 +121,28 @@ def audience(author: User, client: Client, feed: Feed, automatic: bool = False) 
         for row in found.told
     )
     return Audience([recipient for recipient in told if recipient.channels], found.staff)
+
+
+def with_report_author(told: list[Recipient], author: User, client: Client, feed: Feed,
+                       reply_to_id: int) -> list[Recipient]:
+    """An answer to a visit report tells its staff member too while the report's thread is
+    open to them (policy.report_thread_open), when the feed's own audience no longer does.
+    Two small reads, only for an answer to a report."""
+    report = db.session.scalar(select(VisitReport).where(
+        VisitReport.message_id == reply_to_id, VisitReport.client_id == client.id))
+    if (report is None or feed != Feed.CONVERSATION or report.author_id == author.id
+            or any(recipient.user_id == report.author_id for recipient in told)):
+        return told
+    writer = db.session.get(User, report.author_id)
+    if writer is None or not policy.report_thread_open(writer, client, writer.id,
+                                                        report.service):
+        return told
+    row = db.session.execute(select(*_TOLD_COLUMNS).where(User.id == writer.id)).one()
+    channels = tuple(channels_for(row, feed, row.has_device, author.business))
+    if not channels:
+        return told
+    return [*told, Recipient(writer.id, writer.name, channels,
+                             (row.quiet_from, row.quiet_until, row.time_zone))]
 
 
 def recipients(author: User, client: Client, feed: Feed) -> list[Recipient]:

@@ -83,6 +83,8 @@ def post_message(
     report it answers (the caller checked it is one of this feed)."""
     written: list[str] = []
     told = (audience or outbox.audience(author, client, feed)).told
+    if reply_to_id is not None:
+        told = outbox.with_report_author(told, author, client, feed, reply_to_id)
     try:
         # The bytes first, under random keys and before any lock: removed if anything fails.
         stored = [store_prepared(prepared, written) for prepared in files]

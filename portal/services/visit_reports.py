@@ -87,8 +87,9 @@ def start(actor: User, service: ScheduledService, latitude: float | None = None,
     db.session.commit()
 
 
-def end(actor: User, service: ScheduledService) -> None:
-    """Records the departure; ended already, nothing changes."""
+def end(actor: User, service: ScheduledService, commit: bool = True) -> None:
+    """Records the departure; ended already, nothing changes. Without `commit` it goes with
+    the caller's next commit (End visit and send report: the report's, or neither)."""
     _refuse_unless_open(service)
     if service.started_at is None:
         raise VisitRefused("Start the visit before ending it.")
@@ -101,7 +102,8 @@ def end(actor: User, service: ScheduledService) -> None:
     _refresh_card(service)
     audit.record(service.business_id, actor, "visit.ended", "service", service.id,
                  client_id=service.client_id, title=service.title)
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 def _refuse_unless_open(service: ScheduledService) -> None:

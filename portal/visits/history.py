@@ -85,6 +85,32 @@ def load(client: Client, viewer: User, before: tuple[datetime, int] | None = Non
     return VisitsPage(visits, f"{last.starts_at.isoformat()}_{last.id}" if last else None)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    id: int
+    author_name: str
+    text: str | None
+    created_at: datetime
+
+
+ANSWERS_SHOWN = 200
+
+
+def answers(report: VisitReport) -> list[Answer]:
+    """The answers to a report, oldest first (deleted ones left out): one query."""
+    return [Answer(*row) for row in db.session.execute(
+        select(Message.id, User.name, Message.text, Message.created_at)
+        .join(User, User.id == Message.author_id)
+        .where(Message.reply_to_id == report.message_id, Message.client_id == report.client_id,
+               Message.deleted_at.is_(None))
+        .order_by(Message.id).limit(ANSWERS_SHOWN)
+    )]
+
+
+def report_photos(message_id: int) -> tuple[str, ...]:
+    return _photos([message_id]).get(message_id, ())
+
+
 def _photos(message_ids: list[int]) -> dict[int, tuple[str, ...]]:
     if not message_ids:
         return {}

@@ -4,6 +4,8 @@ page (or a redirect to one): the report form is a plain multipart form that work
 JavaScript, and portal.js only adds the upload's progress and keeps what was typed when
 sending fails."""
 
+from datetime import timedelta
+
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -114,7 +116,7 @@ def report(service_id: int):
         files = messages.prepare_uploads(
             form.uploads(), messages.UploadLimits.from_config(current_app.config))
         if request.form.get("action") == END and service.started_at is not None:
-            visit_reports.end(current_user, service)
+            visit_reports.end(current_user, service, commit=False)  # with the report
         filed = visit_reports.file(current_user, service, answers, form.note.data, files,
                                    send_key=send_key)
     except UploadError as error:
@@ -164,6 +166,28 @@ def past(client_id: int):
     page = history.load(client, current_user, before)
     return render_template("visits/past.html", client=client, page=page,
                            paged=before is not None)
+
+
+@bp.route("/reports/<int:message_id>")
+@login_required
+def thread(message_id: int):
+    """A visit report and the answers to it: where notifications of answers lead, and the one
+    place the report's writer reads them once the client's feed no longer opens to them."""
+    report = db.first_or_404(select(VisitReport).where(
+        VisitReport.message_id == message_id,
+        VisitReport.business_id == current_user.business_id))
+    client = client_of_business(current_user, report.client_id)
+    policy.require(report.message is not None and not report.message.is_deleted
+                   and policy.can_view_report_thread(current_user, client, report.author_id,
+                                                     report.service))
+    return render_template(
+        "visits/thread.html", report=report, client=client,
+        card=ReportCard.of(report.card, zone(current_user.time_zone)),
+        photos=history.report_photos(message_id), answers=history.answers(report),
+        in_feed=policy.can_view_feed(current_user, client, Feed.CONVERSATION),
+        open_until=report.service.ends_at + timedelta(
+            days=current_user.business.staff_access_days),
+    )
 
 
 @bp.route("/messages/<int:message_id>/report-note", methods=["GET", "POST"])

@@ -112,6 +112,7 @@ PAGES: dict[str, Callable[[Demo], str]] = {
     "messages.reject_held": lambda d: f"/scheduled/{d.held}/reject",
     "visits.show": lambda d: f"/visits/{d.visit}",
     "visits.past": lambda d: f"/clients/{d.carla_home}/visits",
+    "visits.thread": lambda d: f"/reports/{d.report_message}",
     "visits.edit_note": lambda d: f"/messages/{d.report_message}/report-note",
     "messages.saved_replies_picker": lambda d: f"/clients/{d.carla_home}/feeds/conversation/"
                                                "saved-replies",
@@ -370,7 +371,7 @@ ADMIN_TEAM_PAGES = {
     "clients.new_login", "clients.profile", "clients.schedule_service", "clients.week_schedule",
     "feeds.earlier", "feeds.show", "files.view", "messages.confirm_delete", "messages.show",
     "messages.edit_scheduled", "messages.saved_replies_picker", "messages.saved_reply",
-    "messages.reject_held", "visits.show", "visits.edit_note", "visits.past",
+    "messages.reject_held", "visits.show", "visits.edit_note", "visits.past", "visits.thread",
     "settings.saved_replies",
     "settings.new_saved_reply", "settings.edit_saved_reply",
     "preferences.business_defaults", "preferences.mine", "replies.discard", "replies.index",
@@ -387,8 +388,8 @@ REACHED = {
     "staff": {"auth.home", "auth.change_password", "center.index", "clients.profile",
               "feeds.earlier", "files.view", "messages.show", "preferences.mine",
               "staff.my_clients", "messages.saved_replies_picker", "messages.saved_reply",
-              "visits.show"},
+              "visits.show", "visits.thread"},
     "client": {"auth.home", "auth.change_password", "clients.edit_household",
                "clients.edit_pet_care", "feeds.earlier", "feeds.show", "files.view",
-               "messages.show", "preferences.mine", "visits.past"},
+               "messages.show", "preferences.mine", "visits.past", "visits.thread"},
 }

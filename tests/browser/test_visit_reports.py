@@ -124,3 +124,21 @@ def test_no_signal_keeps_the_report_and_sending_again_makes_one(
     page.wait_for_url("**/feeds/conversation#message-*", timeout=WAIT * 2)
     with app.app_context():
         assert len(db.session.scalars(select(Message)).all()) == 1
+
+
+def test_a_refused_photo_says_why_and_keeps_the_report(app, log_in, assigned_staff, household,
+                                                       walk, tmp_path):
+    page = log_in(assigned_staff, **PHONE)
+    page.goto(f"/visits/{walk.id}")
+    fake = tmp_path / "couch.png"
+    fake.write_bytes(b"not a picture at all")
+    form = page.locator("form.report-form")
+    form.get_by_label("Note for the client").fill("Kept when refused.")
+    form.get_by_label("Photos", exact=True).set_input_files(str(fake))
+    page.get_by_role("button", name="Send report").click()
+    said = page.locator(".report-said")
+    expect(said).to_contain_text("Not sent: ")
+    expect(said).to_contain_text("Your note, checklist and photos are still here")
+    expect(form.get_by_label("Note for the client")).to_have_value("Kept when refused.")
+    with app.app_context():
+        assert db.session.scalar(select(VisitReport)) is None
