@@ -46,6 +46,7 @@ from portal.models import (
 )
 from portal.notifications import worker
 from portal.reply_addresses import ReplyToken, address_for
+from portal.services import messages
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "Biscuit loves long walks"
@@ -538,3 +539,17 @@ def insert_visit(app, client, staff, *, starts_at, ends_at, title="Walk", status
         db.session.refresh(visit)
         db.session.expunge(visit)
         return visit
+
+
+def storing_fails_on_the_second(monkeypatch) -> None:
+    """The second file stored (messages.store_prepared) fails, as a full disk would: for the
+    tests that nothing of a half-stored change is left behind."""
+    real_store, stored = messages.store_prepared, []
+
+    def fails_on_the_second(prepared, written):
+        if stored:
+            raise OSError("disk full")
+        stored.append(real_store(prepared, written))
+        return stored[-1]
+
+    monkeypatch.setattr(messages, "store_prepared", fails_on_the_second)

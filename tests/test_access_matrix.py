@@ -634,6 +634,28 @@ SCHEDULED_CASES = [
 BUSINESS_AUTHORS = [(feed, author) for feed, author in AUTHORS if author != "client"]
 
 
+def every_role_and_setting(browser_as, author: str, writer_and_browser: tuple):
+    """(role, user, browser, private_on, hx) for every role (the author in the browser they
+    wrote in), Private Messaging on and off, with and without htmx."""
+    writer, writer_browser = writer_and_browser
+    for role in ROLE_IDS:
+        user, browser = (writer, writer_browser) if role == author else browser_as(role)
+        for private_on, hx in itertools.product((True, False), (False, True)):
+            yield role, user, browser, private_on, hx
+
+
+def case_outcome(user, allowed: bool, case: "ScheduledCase", hx: bool) -> Outcome:
+    if user is None:
+        return Outcome("login")
+    if allowed:
+        return Outcome("allowed", case.ok[hx], case.writes, user.business_id)
+    return Outcome("refused")
+
+
+def setting_label(role: str, private_on: bool, hx: bool) -> str:
+    return f"{role}, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
+
+
 def scheduled_message(world: World, feed: Feed, author: User) -> ScheduledMessage:
     """A message scheduled an hour ahead, with text found nowhere else."""
     with world.app.app_context():
@@ -679,30 +701,24 @@ def test_schedule_answers_role(world, browser_as, role):
 def test_scheduled_message_answers_each_role_by_author_and_feed(world, browser_as, case, feed,
                                                                 author):
     world.set_private_messaging(True)
-    writer, writer_browser = browser_as(author)
+    writer_and_browser = browser_as(author)
+    writer = writer_and_browser[0]
     problems = []
-    for role in ROLE_IDS:
-        user, browser = (writer, writer_browser) if role == author else browser_as(role)
-        for private_on, hx in itertools.product((True, False), (False, True)):
-            world.set_private_messaging(True)
-            target = scheduled_message(world, feed, writer)
-            world.set_private_messaging(private_on)
-            allowed = user is not None and may_manage_scheduled(role, author, feed, private_on)
-            if user is None:
-                outcome = Outcome("login")
-            elif allowed:
-                outcome = Outcome("allowed", case.ok[hx], case.writes, user.business_id)
-            else:
-                outcome = Outcome("refused")
-            data = None
-            if case.endpoint == "messages.edit_scheduled" and case.method == "POST":
-                data = {"text": f"Changed {world.number()}", "send_at": in_an_hour_in_chicago()}
-            url = world.url(case.endpoint, scheduled_id=target.id)
-            _, found = exercise(world, browser, case.method, url, hx, outcome, data,
-                                hidden=() if allowed else (target.text,),
-                                shown=(target.text,) if case.method == "GET" else ())
-            label = f"{role}, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
-            problems += labelled(label, found)
+    for role, user, browser, private_on, hx in every_role_and_setting(browser_as, author,
+                                                                      writer_and_browser):
+        world.set_private_messaging(True)
+        target = scheduled_message(world, feed, writer)
+        world.set_private_messaging(private_on)
+        allowed = user is not None and may_manage_scheduled(role, author, feed, private_on)
+        data = None
+        if case.endpoint == "messages.edit_scheduled" and case.method == "POST":
+            data = {"text": f"Changed {world.number()}", "send_at": in_an_hour_in_chicago()}
+        url = world.url(case.endpoint, scheduled_id=target.id)
+        _, found = exercise(world, browser, case.method, url, hx,
+                            case_outcome(user, allowed, case, hx), data,
+                            hidden=() if allowed else (target.text,),
+                            shown=(target.text,) if case.method == "GET" else ())
+        problems += labelled(setting_label(role, private_on, hx), found)
     assert not problems, "\n".join(problems)
 
 
@@ -764,28 +780,22 @@ def may_call_held(case: ScheduledCase, role: str, author: str, feed: Feed,
                          ids=[f"{feed}-by_{author}" for feed, author in HELD_AUTHORS])
 @pytest.mark.parametrize("case", HELD_CASES, ids=lambda case: f"{case.endpoint}-{case.method}")
 def test_held_message_answers_each_role(world, browser_as, case, feed, author):
-    writer, writer_browser = browser_as(author)
+    writer_and_browser = browser_as(author)
+    writer = writer_and_browser[0]
     problems = []
-    for role in ROLE_IDS:
-        user, browser = (writer, writer_browser) if role == author else browser_as(role)
-        for private_on, hx in itertools.product((True, False), (False, True)):
-            world.set_private_messaging(True)
-            target = held_message(world, feed, writer,
-                                  rejected=case.endpoint == "messages.dismiss_rejected")
-            world.set_private_messaging(private_on)
-            allowed = user is not None and may_call_held(case, role, author, feed, private_on)
-            if user is None:
-                outcome = Outcome("login")
-            elif allowed:
-                outcome = Outcome("allowed", case.ok[hx], case.writes, user.business_id)
-            else:
-                outcome = Outcome("refused")
-            data = {"note": "Please rewrite"} if case.method == "POST" else None
-            url = world.url(case.endpoint, scheduled_id=target.id)
-            _, found = exercise(world, browser, case.method, url, hx, outcome, data,
-                                hidden=() if allowed else (target.text,))
-            label = f"{role}, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
-            problems += labelled(label, found)
+    for role, user, browser, private_on, hx in every_role_and_setting(browser_as, author,
+                                                                      writer_and_browser):
+        world.set_private_messaging(True)
+        target = held_message(world, feed, writer,
+                              rejected=case.endpoint == "messages.dismiss_rejected")
+        world.set_private_messaging(private_on)
+        allowed = user is not None and may_call_held(case, role, author, feed, private_on)
+        data = {"note": "Please rewrite"} if case.method == "POST" else None
+        url = world.url(case.endpoint, scheduled_id=target.id)
+        _, found = exercise(world, browser, case.method, url, hx,
+                            case_outcome(user, allowed, case, hx), data,
+                            hidden=() if allowed else (target.text,))
+        problems += labelled(setting_label(role, private_on, hx), found)
     assert not problems, "\n".join(problems)
 
 
@@ -821,24 +831,18 @@ WAITING_FILE_CASES = [
 @pytest.mark.parametrize("case", WAITING_FILE_CASES, ids=lambda case: case.endpoint)
 def test_waiting_files_answer_each_role_by_author_and_feed(world, browser_as, case, feed,
                                                            author):
-    writer, writer_browser = browser_as(author)
+    writer_and_browser = browser_as(author)
     world.set_private_messaging(True)
-    target = held_message(world, feed, writer, with_photo=True)
+    target = held_message(world, feed, writer_and_browser[0], with_photo=True)
     problems = []
-    for role in ROLE_IDS:
-        user, browser = (writer, writer_browser) if role == author else browser_as(role)
-        for private_on, hx in itertools.product((True, False), (False, True)):
-            world.set_private_messaging(private_on)
-            if user is None:
-                outcome = Outcome("login")
-            elif may_manage_scheduled(role, author, feed, private_on):
-                outcome = Outcome("allowed", case.ok[hx], frozenset(), user.business_id)
-            else:
-                outcome = Outcome("refused")
-            url = world.url(case.endpoint, token=target.file_token)
-            _, found = exercise(world, browser, "GET", url, hx, outcome)
-            label = f"{role}, Private Messaging {'on' if private_on else 'off'}, hx={hx}"
-            problems += labelled(label, found)
+    for role, user, browser, private_on, hx in every_role_and_setting(browser_as, author,
+                                                                      writer_and_browser):
+        world.set_private_messaging(private_on)
+        allowed = user is not None and may_manage_scheduled(role, author, feed, private_on)
+        url = world.url(case.endpoint, token=target.file_token)
+        _, found = exercise(world, browser, "GET", url, hx,
+                            case_outcome(user, allowed, case, hx))
+        problems += labelled(setting_label(role, private_on, hx), found)
     assert not problems, "\n".join(problems)
 
 

@@ -35,6 +35,7 @@ from .helpers import (
     count_rows,
     deliver,
     png_bytes,
+    storing_fails_on_the_second,
     text_of,
     update_row,
 )
@@ -657,17 +658,7 @@ def test_a_post_that_keeps_failing_leaves_no_files(app, logged_in, admin, househ
 
 def test_a_file_failing_to_store_leaves_no_held_message_and_no_bytes(
         app, logged_in, approval_on, assigned_staff, household, monkeypatch):
-    from portal.services import messages
-
-    real_store, stored = messages.store_prepared, []
-
-    def fails_on_the_second(prepared, written):
-        if stored:
-            raise OSError("disk full")
-        stored.append(real_store(prepared, written))
-        return stored[-1]
-
-    monkeypatch.setattr(messages, "store_prepared", fails_on_the_second)
+    storing_fails_on_the_second(monkeypatch)
     author = logged_in(assigned_staff)
     with pytest.raises(OSError):
         author.post(f"/clients/{household.id}/feeds/{FEED}/messages", data={

@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.models import Attachment, Client, Message, Pet, Role, SavedReply, SavedReplyFile
 from portal.storage import storage
 
-from .helpers import count_queries, count_rows, png_bytes, update_row
+from .helpers import count_queries, count_rows, png_bytes, storing_fails_on_the_second, update_row
 
 REMINDER = ("Hi {first_name}! {pet_names} is due for shots. Next visit: {next_visit_date} "
             "with {next_visit_sitter}.")
@@ -232,17 +232,7 @@ def test_a_placeholder_with_a_space_is_refused(app, logged_in, admin):
 
 
 def test_a_save_failing_midway_leaves_no_bytes_and_no_rows(app, logged_in, admin, monkeypatch):
-    from portal.services import messages
-
-    real_store, stored = messages.store_prepared, []
-
-    def fails_on_the_second(prepared, written):
-        if stored:
-            raise OSError("disk full")
-        stored.append(real_store(prepared, written))
-        return stored[-1]
-
-    monkeypatch.setattr(messages, "store_prepared", fails_on_the_second)
+    storing_fails_on_the_second(monkeypatch)
     before = stored_keys(app)
     with pytest.raises(OSError):
         new_reply(logged_in(admin), files=[("one.png", png_bytes()), ("two.png", png_bytes())])
