@@ -68,14 +68,15 @@ def build(message_ids: set[int]) -> dict[int, tuple[Notice, Client]]:
         .options(joinedload(Message.author))
         .where(Message.id.in_(message_ids))
     ).all()
-    photos = _report_photos([message.id for message, _, _, card in rows if card])
-    return {message.id: (_notice(message, client, count, card, photos.get(message.id, ())),
-                         client)
-            for message, client, count, card in rows}
+    photos = photo_tokens([message.id for message, _, _, card in rows if card])
+    return {message.id: (_notice(message, client, count, card, tuple(
+        external_url("files.view", token=token) for token in photos.get(message.id, ()))),
+        client) for message, client, count, card in rows}
 
 
-def _report_photos(message_ids: list[int]) -> dict[int, tuple[str, ...]]:
-    """Links to the photos of these reports, in order: one query, none without reports."""
+def photo_tokens(message_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """The photos of these messages (visit reports), in order, by message: one query, none
+    for no messages."""
     if not message_ids:
         return {}
     found: dict[int, list[str]] = {}
@@ -85,8 +86,8 @@ def _report_photos(message_ids: list[int]) -> dict[int, tuple[str, ...]]:
                Attachment.kind == AttachmentKind.IMAGE)
         .order_by(Attachment.message_id, Attachment.position)
     ):
-        found.setdefault(message_id, []).append(external_url("files.view", token=token))
-    return {message_id: tuple(links) for message_id, links in found.items()}
+        found.setdefault(message_id, []).append(token)
+    return {message_id: tuple(tokens) for message_id, tokens in found.items()}
 
 
 def _notice(message: Message, client: Client, attachments: int, card: str | None = None,

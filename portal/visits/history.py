@@ -11,8 +11,6 @@ from portal import policy
 from portal.clock import zone
 from portal.extensions import db
 from portal.models import (
-    Attachment,
-    AttachmentKind,
     Client,
     Message,
     ScheduledService,
@@ -20,6 +18,7 @@ from portal.models import (
     VisitReport,
     utcnow,
 )
+from portal.notifications.notices import photo_tokens
 from portal.report_cards import ReportCard
 from portal.urls import as_id
 
@@ -69,7 +68,7 @@ def load(client: Client, viewer: User, before: tuple[datetime, int] | None = Non
             and_(ScheduledService.starts_at == at, ScheduledService.id < visit_id)))
     rows = db.session.execute(query).all()
     more, rows = len(rows) > limit, rows[:limit]
-    photos = _photos([row.message_id for row in rows if row.message_id])
+    photos = photo_tokens([row.message_id for row in rows if row.message_id])
     time_zone = zone(viewer.time_zone)
     visits = [
         PastVisit(
@@ -108,20 +107,7 @@ def answers(report: VisitReport) -> list[Answer]:
 
 
 def report_photos(message_id: int) -> tuple[str, ...]:
-    return _photos([message_id]).get(message_id, ())
-
-
-def _photos(message_ids: list[int]) -> dict[int, tuple[str, ...]]:
-    if not message_ids:
-        return {}
-    found: dict[int, list[str]] = {}
-    for message_id, token in db.session.execute(
-        select(Attachment.message_id, Attachment.token)
-        .where(Attachment.message_id.in_(message_ids), Attachment.kind == AttachmentKind.IMAGE)
-        .order_by(Attachment.message_id, Attachment.position)
-    ):
-        found.setdefault(message_id, []).append(token)
-    return {message_id: tuple(tokens) for message_id, tokens in found.items()}
+    return photo_tokens([message_id]).get(message_id, ())
 
 
 def parse_before(value: str | None) -> tuple[datetime, int] | None:
