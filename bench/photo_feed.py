@@ -82,7 +82,7 @@ def revalidated_send(key: str, mimetype: str, name: str, *, as_attachment: bool 
     """Files as they were served before no-store: kept by the browser and revalidated on every
     use (no-cache), by an ETag from the file's path, size and time."""
     response = send_file(
-        storage().path(key), mimetype=mimetype, as_attachment=as_attachment,
+        storage()._file(key), mimetype=mimetype, as_attachment=as_attachment,
         download_name=name, conditional=True, etag=True, max_age=0,
     )
     response.headers["Cache-Control"] = "private, no-cache"

@@ -157,6 +157,15 @@ def _register_error_pages(app: Flask) -> None:
         500, error_page(500, "Something went wrong", "We have been told. Please try again.")
     )
     app.register_error_handler(DBAPIError, _database_unavailable)
+    files_unavailable = error_page(
+        503, "Please try again", "The portal could not reach its file store just now, so "
+        "nothing was saved. Try again in a minute.")
+
+    def storage_unavailable(error):
+        db.session.rollback()
+        return files_unavailable(error)
+
+    app.register_error_handler(storage.StorageUnavailable, storage_unavailable)
 
 
 def _database_unavailable(error: DBAPIError):

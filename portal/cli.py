@@ -12,14 +12,14 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from werkzeug.serving import run_simple
 
-from portal import config
+from portal import config, deployment, storage
 from portal.extensions import db
 from portal.inbound import imap, receiver
 from portal.inbound.ingest import Outcome, ingest_email
-from portal.models import Business, Feed, InboundOutcome, Role, User
-from portal.notifications import worker
+from portal.models import Business, Feed, InboundOutcome, Role, User, utcnow
+from portal.notifications import health, worker
 from portal.reply_addresses import ReplyToken, address_for
-from portal.services import accounts, demo
+from portal.services import accounts, demo, file_sweep
 
 # Exit statuses an MTA's pipe understands (sysexits.h): Postfix bounces the message on 65 and
 # keeps it to try again on 75.
@@ -36,6 +36,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(notifications)
     app.cli.add_command(mail)
     app.cli.add_command(serve)
+    app.cli.add_command(storage_group)
+    app.cli.add_command(check)
 
 
 @click.command("create-user")
@@ -116,6 +118,42 @@ def work_command(once: bool, interval: float):
         worker.work(app, stop, interval)
     except KeyboardInterrupt:
         stop.set()
+
+
+@notifications.command("health")
+@with_appcontext
+def health_command():
+    """The workers (running, stopped, silent) and what waits for them; exits 1 when something
+    waits and no worker has claimed for a minute (for a monitor to run)."""
+    report = health.report()
+    now = utcnow()
+    if not report.workers:
+        click.echo("No notification worker has run yet.")
+    for row in report.workers:
+        state = ("running" if health.is_running(row) else
+                 f"stopped {_ago(now, row.stopped_at)}" if row.stopped_at else "not heard from")
+        click.echo(f"{row.id} on {row.host} (pid {row.pid}): {state}; last claim "
+                   f"{_ago(now, row.last_claim_at)}, last work {_ago(now, row.last_work_at)}, "
+                   f"{row.claimed} rows claimed since {row.started_at:%Y-%m-%d %H:%M} UTC")
+        if row.last_error:
+            click.echo(f"  last error {_ago(now, row.last_error_at)}: {row.last_error}")
+    queue = report.queue
+    oldest = f", the oldest due {_ago(now, queue.oldest_due_at)}" if queue.oldest_due_at else ""
+    click.echo(f"Waiting: {queue.waiting}{oldest}; being sent: {queue.sending}; "
+               f"waiting to be tried again: {queue.retrying}.")
+    if not report.healthy:
+        click.echo("Not delivering: rows are due and no worker has claimed for a minute.",
+                   err=True)
+        click.get_current_context().exit(1)
+
+
+def _ago(now, moment) -> str:
+    if moment is None:
+        return "never"
+    seconds = int((now - moment).total_seconds())
+    if seconds < 120:
+        return f"{seconds} s ago"
+    return f"{seconds // 60} min ago" if seconds < 7200 else f"{seconds // 3600} h ago"
 
 
 @notifications.command("vapid-keys")
@@ -277,6 +315,56 @@ def _wait(stop: threading.Event) -> None:
             pass
     except KeyboardInterrupt:
         stop.set()
+
+
+@click.command("check")
+@with_appcontext
+def check():
+    """Check this host's configuration: the database (reachable, migrated), Redis, the file
+    store (written, read back, removed), production settings, mail and web push keys.
+    Exits 1 when anything is wrong, each problem on a line of its own."""
+    findings = deployment.check(current_app._get_current_object())
+    for finding in findings:
+        click.echo(finding.line())
+    if not all(finding.ok for finding in findings):
+        click.echo("Not ready: fix what FAIL says, then run this again.", err=True)
+        click.get_current_context().exit(1)
+    click.echo("Ready.")
+
+
+@click.group("storage")
+def storage_group():
+    """Where files are stored: copy them into a bucket, remove what nothing refers to."""
+
+
+@storage_group.command("copy")
+@click.option("--from", "folder", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The folder the portal kept files in (instance/uploads).")
+@with_appcontext
+def copy_command(folder: Path):
+    """Copy the files of a folder into the configured store (STORAGE_URL), keeping their keys.
+
+    Safe to stop and run again: what is already there with the same checksum is skipped, and
+    every copy is read back and checked."""
+    target = storage.storage()
+    if isinstance(target, storage.LocalStorage) and target.root.resolve() == folder.resolve():
+        raise click.UsageError("That folder is the configured store: set STORAGE_URL first.")
+    click.echo(f"Copying {folder} into {target}…")
+    try:
+        result = storage.copy_all(storage.LocalStorage(folder), target)
+    except storage.StorageUnavailable as error:
+        raise click.ClickException(f"{error}; run the command again to go on.") from error
+    click.echo(result.summary())
+    if result.failed:
+        click.get_current_context().exit(1)
+
+
+@storage_group.command("sweep")
+@with_appcontext
+def sweep_command():
+    """Remove stored files older than a day that no message, photo or logo refers to."""
+    click.echo(file_sweep.sweep().summary())
 
 
 @click.command("serve")

@@ -109,6 +109,7 @@ def from_environment(instance_path: Path) -> dict:
         "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER"),
         "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
         **_upload_limits(),
+        **_object_storage(),
         **_inbound(production),
         **_web_push(instance_path),
         # Throttle counters: in Redis every worker shares them; memory is per process.
@@ -118,8 +119,12 @@ def from_environment(instance_path: Path) -> dict:
         "RENDERED_MESSAGES_CACHE_SIZE": _whole_number(
             "RENDERED_MESSAGES_CACHE_SIZE", DEFAULTS["RENDERED_MESSAGES_CACHE_SIZE"], minimum=1),
         "TRUSTED_PROXIES": _whole_number("TRUSTED_PROXIES", 0, minimum=0),
+        "NOTIFICATION_DELAY_SECONDS": _whole_number(
+            "NOTIFICATION_DELAY_SECONDS", DEFAULTS["NOTIFICATION_DELAY_SECONDS"], minimum=0),
         **{name: _whole_number(name, DEFAULTS[name], minimum=1)
-           for name in ("FEED_POLL_SECONDS", "DELIVERY_POLL_SECONDS", "UNREAD_POLL_SECONDS")},
+           for name in ("FEED_POLL_SECONDS", "DELIVERY_POLL_SECONDS", "UNREAD_POLL_SECONDS",
+                        "NOTIFICATION_STALE_CLAIM_SECONDS", "NOTIFICATION_RETRY_SECONDS",
+                        "NOTIFICATION_MAX_ATTEMPTS")},
         # Any limit may be set in the environment, e.g. THROTTLE_MESSAGES_PER_USER="30 per minute".
         **{name: os.environ[name] for name in DEFAULTS
            if name.startswith("THROTTLE_") and name in os.environ},
@@ -192,6 +197,28 @@ def _web_push(instance_path: Path) -> dict:
     return settings
 
 
+def _object_storage() -> dict:
+    """Files in a bucket when STORAGE_URL is set (s3://bucket/prefix), else in instance/uploads.
+    The endpoint (for a store other than AWS), region and keys may come under the names every
+    S3 tool knows; without keys, boto3 looks where it always does (an instance role, say)."""
+    if not os.environ.get("STORAGE_URL"):
+        return {}
+
+    def first(*names: str) -> str | None:
+        return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+    return {
+        "STORAGE_URL": os.environ["STORAGE_URL"],
+        "STORAGE_ENDPOINT_URL": first("STORAGE_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+                                      "AWS_ENDPOINT_URL"),
+        "STORAGE_REGION": first("STORAGE_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+        "STORAGE_ACCESS_KEY_ID": first("STORAGE_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+        "STORAGE_SECRET_ACCESS_KEY": first("STORAGE_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+        "STORAGE_SESSION_TOKEN": first("AWS_SESSION_TOKEN"),
+        "STORAGE_TIMEOUT_SECONDS": _whole_number("STORAGE_TIMEOUT_SECONDS", 5, minimum=1),
+    }
+
+
 def _upload_limits() -> dict:
     limits = {}
     for name, variable in (
@@ -236,6 +263,9 @@ DEFAULTS = {
     "NOTIFICATION_DELAY_SECONDS": 20,
     "NOTIFICATION_MAX_ATTEMPTS": 8,
     "NOTIFICATION_RETRY_SECONDS": 30,
+    # A claim older than this belongs to a worker that died (killed, its machine gone): its rows
+    # go back to the outbox, and may be sent a second time (README: at least once).
+    "NOTIFICATION_STALE_CLAIM_SECONDS": 600,
     # How long a code texted to confirm a phone number works, from when it is sent.
     "PHONE_CODE_MINUTES": 10,
     "MAIL_TRANSPORT": "smtp",

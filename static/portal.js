@@ -111,6 +111,8 @@
       text = "These files are too large to send together. Send them in a few messages.";
     } else if (status === 400) {
       text = "The page was out of date. Reload it and try again.";
+    } else if (status === 503) {
+      text = "The portal is briefly unavailable, so nothing was saved. Try again in a minute.";
     }
     showRequestError(text);
     // A refused send: say it where the writer is looking too.

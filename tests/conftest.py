@@ -43,6 +43,7 @@ from .helpers import (
     smtp_mailbox,
 )
 from .mail_servers import Dovecot, dovecot_missing
+from .object_store import S3Server
 
 
 def pytest_collection_modifyitems(items):
@@ -568,3 +569,21 @@ def dovecot(app):
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 protocol server on loopback (moto's server mode) for the session."""
+    server = S3Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket_storage(app, s3_server):
+    """The app's files in a new bucket of the loopback S3 server: the bucket's name."""
+    bucket = s3_server.new_bucket()
+    app.config.update(s3_server.settings(bucket))
+    storage.init_app(app)
+    return bucket

@@ -43,7 +43,7 @@ def test_migrated_schema_matches_the_models(app):
 
 BEFORE_RECORDS_AND_SCHEDULE = "b8e4d2f6a3c1"
 BEFORE_APPROVAL = "e7a9c1d3f5b6"
-LATEST = "d3f5b7c9e1a4"  # the newest revision
+LATEST = "e5a7c9e1b3d6"  # the newest revision
 
 
 def _revision(connection) -> str:

@@ -1,5 +1,4 @@
 from collections.abc import Callable
-from io import BytesIO
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
@@ -461,15 +460,14 @@ def pet_photo(client_id: int, pet_id: int):
     policy.require(policy.can_view_pet_photo(current_user, client))
     pet = pet_of_client(current_user, client, pet_id)
     policy.require(pet.photo_key is not None)
-    path = storage().path(pet.photo_key)
     try:
-        source = path if path is not None else BytesIO(storage().read(pet.photo_key))
-        if path is not None and not path.exists():
-            raise FileNotFoundError(path)
+        stored = storage().open(pet.photo_key)
     except FileNotFoundError:
         current_app.logger.error("Stored file %s is missing", pet.photo_key)
         abort(404)
-    response = send_file(source, mimetype="image/webp", max_age=0, etag=True, conditional=True)
+    # A new photo is a new key: the key is the photo's version.
+    response = send_file(stored.stream, mimetype="image/webp", max_age=0, etag=pet.photo_key,
+                         conditional=True)
     response.headers["Cache-Control"] = "private, no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"

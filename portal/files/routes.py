@@ -1,6 +1,5 @@
 """Attachment bytes, thumbnails and the full view: each behind the policy of its message's feed."""
 
-from io import BytesIO
 from pathlib import PurePosixPath
 
 from flask import abort, current_app, render_template, request, send_file
@@ -89,17 +88,14 @@ def _split_image_suffix(name: str) -> tuple[str, str]:
 
 
 def _send(key: str, mimetype: str, name: str, *, as_attachment: bool = False):
-    path = storage().path(key)
     try:
-        source = path if path is not None else BytesIO(storage().read(key))
-        if path is not None and not path.exists():
-            raise FileNotFoundError(path)
+        stored = storage().open(key)
     except FileNotFoundError:
         current_app.logger.error("Stored file %s is missing", key)
         abort(404)
     # werkzeug writes the name as RFC 6266 asks (filename*, UTF-8, for a name not in ASCII).
     response = send_file(
-        source, mimetype=mimetype, as_attachment=as_attachment, download_name=name,
+        stored.stream, mimetype=mimetype, as_attachment=as_attachment, download_name=name,
         conditional=False, etag=False, max_age=None,
     )
     # Never kept by the browser: a private photo does not stay on a shared computer's disk,
@@ -109,9 +105,9 @@ def _send(key: str, mimetype: str, name: str, *, as_attachment: bool = False):
     del response.headers["Last-Modified"]
     response.headers.update(FILE_HEADERS)
     # Ranges still work without validators: a large file's interrupted download resumes.
-    size = path.stat().st_size if path is not None else len(source.getbuffer())
     try:
-        return response.make_conditional(request, accept_ranges=True, complete_length=size)
+        return response.make_conditional(request, accept_ranges=True,
+                                         complete_length=stored.size)
     except HTTPException:
         # A range that cannot be served (416): the file send_file opened is never sent.
         response.close()

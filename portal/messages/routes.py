@@ -23,6 +23,7 @@ from portal.models import VIA_REPORT, DeliveryStatus, Message, SavedReply, utcno
 from portal.notifications import outbox
 from portal.services import away, composers, messages, saved_replies, send_later
 from portal.services.uploads import UploadError
+from portal.storage import StorageUnavailable
 from portal.text import and_list
 from portal.urls import FEED_NAMES, as_id
 
@@ -58,6 +59,8 @@ NOW_AWAITS_APPROVAL = ("Not sent: your messages now need approval, so it waits f
                        "team's.")
 UNSENT = "Message unsent. Nobody was notified, and its text is back in the box to send again."
 FILES_GONE = " Its files were removed with it: attach them again to send them."
+FILES_NOT_STORED = ("Not sent: the portal could not store files just now. Your text is kept here; "
+                    "press Send again in a minute (attach any files again too).")
 TOO_LATE_TO_UNSEND = (
     "Too late to unsend: its notifications have gone out. You can still delete it from the "
     "portal."
@@ -77,6 +80,15 @@ def create(client_id: int, feed_name: str):
     form = MessageForm()
     if not form.validate_on_submit():
         return _refused(client, feed, form)
+    try:
+        return _create(client, feed, form)
+    except StorageUnavailable:
+        # Nothing was written: the service removed what it stored and rolled back.
+        form.files.errors = [FILES_NOT_STORED]
+        return _refused(client, feed, form, status=503)
+
+
+def _create(client, feed, form: MessageForm):
     send_key = form.send_key.data if composers.is_token(form.send_key.data) else None
     if earlier := messages.sent_with(current_user, send_key):
         return _already_sent(client, feed, earlier, form)

@@ -29,6 +29,7 @@ from portal.models.scheduled import ScheduledMessage, ScheduledMessageFile
 from portal.models.types import utcnow
 from portal.models.users import LoginSession, MessageApproval, Role, User
 from portal.models.visit_reports import VisitReport
+from portal.models.workers import DeliveryWorker
 
 __all__ = [
     "VIA_AUTOMATIC",
@@ -42,6 +43,7 @@ __all__ = [
     "Channel",
     "Client",
     "DeliveryStatus",
+    "DeliveryWorker",
     "Feed",
     "FeedSummary",
     "InboundChannel",

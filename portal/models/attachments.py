@@ -42,7 +42,12 @@ class Attachment(StoredFileColumns, db.Model):
     """A file of a message. URLs name it by an unguessable token, and are still policy-checked."""
 
     __tablename__ = "attachments"
-    __table_args__ = (Index("ix_attachments_message_id", "message_id", "position"),)
+    __table_args__ = (
+        Index("ix_attachments_message_id", "message_id", "position"),
+        # The sweeper of stored files asks which keys rows still hold.
+        Index("ix_attachments_storage_key", "storage_key"),
+        Index("ix_attachments_thumbnail_key", "thumbnail_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(48), unique=True, default=new_token)

@@ -6,6 +6,7 @@ worker signs each link when it sends it, so a token is never stored and a retrie
 carries a link that is still fresh.
 """
 
+import threading
 from collections import defaultdict
 from datetime import timedelta
 
@@ -101,7 +102,9 @@ def claim(worker_id: str, limit: int = 100) -> list[int]:
     return claim_rows(AccountEmail, worker_id, utcnow(), limit)
 
 
-def deliver(ids: list[int]) -> None:
+def deliver(ids: list[int], stop: threading.Event | None = None) -> None:
+    """Sends the claimed emails; once `stop` is set, leaves the rest claimed (the stopping
+    worker releases them)."""
     rows = db.session.scalars(
         select(AccountEmail).where(AccountEmail.id.in_(ids)).order_by(AccountEmail.id)
     )
@@ -117,6 +120,8 @@ def deliver(ids: list[int]) -> None:
     sender = email.EmailSender()
     try:
         for group in groups.values():
+            if stop is not None and stop.is_set():
+                return
             _deliver_group(group, sender)
     finally:
         sender.close()

@@ -224,7 +224,8 @@ def delivered(message: Message) -> dict[Channel, int]:
 
 # --- claiming, by the worker -------------------------------------------------------------------
 
-# A claim older than this belongs to a worker that died: its rows are put back.
+# A claim older than this belongs to a worker that died: its rows are put back
+# (NOTIFICATION_STALE_CLAIM_SECONDS; longer than any round takes).
 STALE_CLAIM = timedelta(minutes=10)
 # The advisory lock claims take turns on (any number no other lock of the portal's uses).
 CLAIM_TURN = 0x6F7574626F78  # "outbox"
@@ -298,9 +299,11 @@ def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]
     claims running at once would each take part of one person's due emails, and the person
     would get two emails where one was meant. SQLite writes one at a time anyway."""
     _take_turn()
+    stale = timedelta(seconds=current_app.config.get("NOTIFICATION_STALE_CLAIM_SECONDS",
+                                                     STALE_CLAIM.total_seconds()))
     db.session.execute(
         update(model)
-        .where(model.status == DeliveryStatus.SENDING, model.claimed_at < now - STALE_CLAIM)
+        .where(model.status == DeliveryStatus.SENDING, model.claimed_at < now - stale)
         .values(status=DeliveryStatus.PENDING, claimed_by=None),
         execution_options={"synchronize_session": False},
     )
@@ -313,6 +316,21 @@ def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]
     )
     return _mark_claimed(model, worker_id, now, model.id.in_(due),
                          model.status == DeliveryStatus.PENDING)
+
+
+def release(worker_id: str, models) -> int:
+    """Puts back what a stopping worker claimed and did not get to, for the next claim of any
+    worker (rather than after the stale-claim time). Commits; returns how many."""
+    released = 0
+    for model in models:
+        released += db.session.execute(
+            update(model).where(model.status == DeliveryStatus.SENDING,
+                                model.claimed_by == worker_id)
+            .values(status=DeliveryStatus.PENDING, claimed_by=None),
+            execution_options={"synchronize_session": False},
+        ).rowcount
+    db.session.commit()
+    return released
 
 
 def claimed(ids: list[int]) -> list[Notification]:
@@ -410,6 +428,19 @@ def record_provider_status(provider_id: str, reported: str, error_code: str | No
 def failed(business_id: int, limit: int) -> list[Notification]:
     """The business's notifications that could not be delivered, newest first."""
     return failed_rows(Notification, Notification.recipient, business_id, limit)
+
+
+def retrying(business_id: int, limit: int) -> list[Notification]:
+    """The business's notifications that failed and wait to be tried again (the backoff), the
+    next due first, each with its recipient."""
+    return list(db.session.scalars(
+        select(Notification)
+        .where(Notification.business_id == business_id,
+               Notification.status == DeliveryStatus.PENDING, Notification.attempts > 0)
+        .options(joinedload(Notification.recipient))
+        .order_by(Notification.due_at, Notification.id)
+        .limit(limit)
+    ))
 
 
 def failed_rows(model, person, business_id: int, limit: int) -> list:

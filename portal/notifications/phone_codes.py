@@ -8,6 +8,7 @@ not left working.
 """
 
 import secrets
+import threading
 from datetime import timedelta
 
 from flask import current_app
@@ -27,7 +28,9 @@ def claim(worker_id: str, limit: int = 100) -> list[int]:
     return claim_rows(PhoneConfirmation, worker_id, utcnow(), limit)
 
 
-def deliver(ids: list[int]) -> None:
+def deliver(ids: list[int], stop: threading.Event | None = None) -> None:
+    """Texts the claimed codes; once `stop` is set, leaves the rest claimed (the stopping
+    worker releases them)."""
     rows = db.session.scalars(
         select(PhoneConfirmation).where(PhoneConfirmation.id.in_(ids))
         .options(joinedload(PhoneConfirmation.user).joinedload(User.business))
@@ -35,6 +38,8 @@ def deliver(ids: list[int]) -> None:
     ).all()
     minutes = current_app.config["PHONE_CODE_MINUTES"]
     for row in rows:
+        if stop is not None and stop.is_set():
+            return
         if not row.user.active:
             # Deactivated since asking: no code for a login that cannot use it.
             finish(row, DeliveryStatus.CANCELLED, "the login was deactivated")

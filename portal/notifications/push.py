@@ -101,6 +101,14 @@ def _load(private_key: str, public_key: str | None) -> VapidKeys:
     return VapidKeys(vapid, derived)
 
 
+def load_keys(private_key: str, public_key: str | None) -> VapidKeys:
+    """The keys as configured, checked; ValueError says why they cannot be used."""
+    try:
+        return _load(private_key, public_key)
+    except (TypeError, UnsupportedAlgorithm) as error:
+        raise ValueError(str(error)) from error
+
+
 def vapid_keys() -> VapidKeys | None:
     """The configured keys, or None: push is then unavailable (and the page says so)."""
     config = current_app.config

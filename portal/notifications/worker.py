@@ -6,8 +6,11 @@ Several workers may run at once: the outbox hands each row to one of them (see o
 """
 
 import logging
+import os
 import secrets
+import socket
 import threading
+import time
 from collections import defaultdict
 
 from flask import Flask
@@ -16,17 +19,27 @@ from portal import policy
 from portal.bidi import without_bidi_controls
 from portal.extensions import db
 from portal.models import Channel, Client, DeliveryStatus, Notification, User
-from portal.notifications import account_mail, email, notices, outbox, phone_codes, push, sms
+from portal.notifications import (
+    account_mail,
+    email,
+    health,
+    notices,
+    outbox,
+    phone_codes,
+    push,
+    sms,
+)
 from portal.notifications.errors import PermanentError, TransientError
 from portal.notifications.notices import Notice
-from portal.services import send_later
+from portal.services import file_sweep, send_later
 
 log = logging.getLogger(__name__)
 
 
-def deliver_notifications(ids: list[int]) -> None:
+def deliver_notifications(ids: list[int], stop: threading.Event | None = None) -> None:
     """Delivers claimed notifications: a person's emails about one feed of one client as one
-    (its reply address names that feed), every other row alone."""
+    (its reply address names that feed), every other row alone. Once `stop` is set, leaves the
+    rest claimed (the stopping worker releases them)."""
     rows = outbox.claimed(ids)
     found = notices.build({row.message_id for row in rows})
     groups: dict[tuple, list[Notification]] = defaultdict(list)
@@ -36,6 +49,8 @@ def deliver_notifications(ids: list[int]) -> None:
     sender = email.EmailSender()
     try:
         for group in groups.values():
+            if stop is not None and stop.is_set():
+                return
             _deliver_group(group, found, sender)
     finally:
         sender.close()
@@ -116,29 +131,86 @@ DELIVERIES = (
 )
 
 
-def run_once(app: Flask, worker_id: str, limit: int = 100) -> int:
+def run_once(app: Flask, worker_id: str, limit: int = 100,
+             stop: threading.Event | None = None) -> int:
     """One round in a fresh app context (policy caches live per context). Returns rows done."""
     with app.app_context():
         done = 0
         for claim, deliver in DELIVERIES:
+            if stop is not None and stop.is_set():
+                break
             ids = claim(worker_id, limit)
             if ids:
-                deliver(ids)
+                deliver(ids, stop)
             done += len(ids)
         db.session.remove()
         return done
 
 
-def work(app: Flask, stop: threading.Event, interval: float = 2.0) -> None:
-    worker_id = f"worker-{secrets.token_hex(4)}"
-    while not stop.is_set():
-        try:
-            done = run_once(app, worker_id)
-        except Exception:
-            log.exception("notification worker round failed")
+# Every worker removes stored files nothing refers to this often (one at a time).
+SWEEP_EVERY_SECONDS = 6 * 3600
+
+
+def new_worker_id() -> str:
+    return f"worker-{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def work(app: Flask, stop: threading.Event, interval: float = 2.0,
+         worker_id: str | None = None) -> None:
+    """Rounds until `stop` is set (SIGTERM): the round under way stops after the delivery in
+    hand, and what it had claimed and not delivered is released for the other workers at once.
+    Each round is reported (health), and every few hours stored files nothing refers to are
+    swept."""
+    worker_id = worker_id or new_worker_id()
+    with app.app_context():
+        health.started(worker_id)
+    reported, next_sweep = None, time.monotonic()
+    try:
+        while not stop.is_set():
             done = 0
-        if not done:
-            stop.wait(interval)
+            try:
+                done = run_once(app, worker_id, stop=stop)
+                with app.app_context():
+                    reported = health.round_done(worker_id, done, reported)
+            except Exception as error:
+                log.exception("notification worker round failed")
+                _report_failure(app, worker_id, error)
+            if time.monotonic() >= next_sweep and not stop.is_set():
+                next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+                _sweep(app)
+            if not done:
+                stop.wait(interval)
+    finally:
+        _release(app, worker_id)
+
+
+def _report_failure(app: Flask, worker_id: str, error: Exception) -> None:
+    try:
+        with app.app_context():
+            health.round_failed(worker_id, error)
+    except Exception:
+        log.exception("the worker's failure could not be recorded")  # the database is down
+
+
+def _sweep(app: Flask) -> None:
+    try:
+        with app.app_context():
+            if swept := file_sweep.sweep_unless_running():
+                log.info(swept.summary())
+    except Exception:
+        log.exception("sweeping stored files failed")
+
+
+def _release(app: Flask, worker_id: str) -> None:
+    """Gives back what this worker claimed and did not deliver; should the database be gone,
+    its stale claims go back after NOTIFICATION_STALE_CLAIM_SECONDS instead."""
+    try:
+        with app.app_context():
+            released = outbox.release(worker_id, health.OUTBOXES)
+            health.stopped(worker_id)
+            log.info("worker %s stopped; released %d claimed rows", worker_id, released)
+    except Exception:
+        log.exception("worker %s could not release its claims", worker_id)
 
 
 def start_in_process(app: Flask) -> threading.Event:
@@ -146,4 +218,3 @@ def start_in_process(app: Flask) -> threading.Event:
     stop = threading.Event()
     threading.Thread(target=work, args=(app, stop), name="notifications", daemon=True).start()
     return stop
-

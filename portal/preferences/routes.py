@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 
 from portal import phones, policy, throttle
 from portal.models import Channel
-from portal.notifications import account_mail, outbox
+from portal.notifications import account_mail, health, outbox
 from portal.notifications.outbox import wants
 from portal.preferences import bp
 from portal.preferences.forms import (
@@ -190,6 +190,8 @@ def business_defaults():
     return render_template(
         "preferences/business.html", business=business,
         failed=outbox.failed(business.id, FAILED_SHOWN),
+        retrying=outbox.retrying(business.id, FAILED_SHOWN),
+        delivery=health.report(business.id),
         failed_account_emails=account_mail.failed(business.id, FAILED_SHOWN),
     )
 

@@ -129,9 +129,11 @@ def attach_more(message: Message, files: list[PreparedFile]) -> None:
 
 
 def _discard(written: list[str]) -> None:
+    """Rolls back and removes the bytes stored meanwhile; bytes that cannot be removed now (the
+    store is what failed) are left to the sweeper, and the first error is the one raised."""
     db.session.rollback()
     for key in written:
-        storage().delete(key)
+        _delete_quietly(key)
 
 
 _WRITTEN = ("business_id", "client_id", "feed", "author_id", "text", "created_at", "unsent",

@@ -15,6 +15,7 @@ files wait with it (ScheduledMessageFile) and the message posted gets copies of 
 """
 
 import logging
+import threading
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -401,11 +402,15 @@ def claim(worker_id: str, limit: int = 100) -> list[int]:
                       ScheduledMessage.held.is_(False))
 
 
-def deliver(ids: list[int]) -> None:
+def deliver(ids: list[int], stop: threading.Event | None = None) -> None:
+    """Posts the claimed messages; once `stop` is set, leaves the rest claimed (the stopping
+    worker releases them)."""
     for scheduled in db.session.scalars(
         select(ScheduledMessage).where(ScheduledMessage.id.in_(ids))
         .order_by(ScheduledMessage.due_at, ScheduledMessage.id)
     ).all():
+        if stop is not None and stop.is_set():
+            return
         try:
             post(scheduled)
         except Exception:
