@@ -38,7 +38,7 @@ wrk:
 	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 
-# Rewrites bench/RESULTS.md with this machine's figures (about 7 minutes; PostgreSQL too when
+# Rewrites bench/RESULTS.md with this machine's figures (about 10 minutes; PostgreSQL too when
 # BENCH_DATABASE_URL names a database the benchmark may replace).
 bench: setup wrk
 	$(BIN)/python -m bench.machine > bench/RESULTS.md
@@ -50,6 +50,7 @@ bench: setup wrk
 		$(BIN)/python -m bench.load --database-url "$$BENCH_DATABASE_URL" --write bench/RESULTS.md; \
 		$(BIN)/python -m bench.import_csv --database-url "$$BENCH_DATABASE_URL" \
 			--write bench/RESULTS.md; fi
+	$(BIN)/python -m bench.two_hosts --write bench/RESULTS.md
 
 lint: setup
 	$(BIN)/ruff check .

@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Flask, g, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config, storage, throttle
@@ -169,12 +169,16 @@ def _register_error_pages(app: Flask) -> None:
 
 
 def _database_unavailable(error: DBAPIError):
-    """A connection the database dropped (a restart, an idle connection closed) fails its
-    request with a 503; SQLAlchemy has already discarded the pool's connections, so the next
-    request connects afresh. Any other database error stays a 500."""
-    if not error.connection_invalidated:
+    """The database went away (a restart, an idle connection closed) or does not take
+    connections yet: the request fails with a 503, and the next one connects afresh (SQLAlchemy
+    has already discarded the pool's connections). Any other database error stays a 500."""
+    connecting = isinstance(error, OperationalError) and error.statement is None
+    if not (error.connection_invalidated or connecting):
         raise error
     db.session.rollback()
+    # The page shows nobody as logged in: Flask-Login would otherwise load the user for the
+    # template (its context processor), from the database that just failed.
+    g._login_user = login_manager.anonymous_user()
     return render_template("unavailable.html"), 503
 
 

@@ -124,7 +124,7 @@ def from_environment(instance_path: Path) -> dict:
         **{name: _whole_number(name, DEFAULTS[name], minimum=1)
            for name in ("FEED_POLL_SECONDS", "DELIVERY_POLL_SECONDS", "UNREAD_POLL_SECONDS",
                         "NOTIFICATION_STALE_CLAIM_SECONDS", "NOTIFICATION_RETRY_SECONDS",
-                        "NOTIFICATION_MAX_ATTEMPTS")},
+                        "NOTIFICATION_RETRY_MAX_SECONDS", "NOTIFICATION_MAX_ATTEMPTS")},
         # Any limit may be set in the environment, e.g. THROTTLE_MESSAGES_PER_USER="30 per minute".
         **{name: os.environ[name] for name in DEFAULTS
            if name.startswith("THROTTLE_") and name in os.environ},
@@ -263,6 +263,7 @@ DEFAULTS = {
     "NOTIFICATION_DELAY_SECONDS": 20,
     "NOTIFICATION_MAX_ATTEMPTS": 8,
     "NOTIFICATION_RETRY_SECONDS": 30,
+    "NOTIFICATION_RETRY_MAX_SECONDS": 3600,
     # A claim older than this belongs to a worker that died (killed, its machine gone): its rows
     # go back to the outbox, and may be sent a second time (README: at least once).
     "NOTIFICATION_STALE_CLAIM_SECONDS": 600,

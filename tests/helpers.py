@@ -14,7 +14,7 @@ import ssl
 import threading
 import time
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.policy import default as email_policy
@@ -25,7 +25,8 @@ from urllib.parse import parse_qs
 
 import http_ece
 from aiosmtpd.controller import Controller
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
@@ -553,3 +554,29 @@ def storing_fails_on_the_second(monkeypatch) -> None:
         return stored[-1]
 
     monkeypatch.setattr(messages, "store_prepared", fails_on_the_second)
+
+
+def certificate_for(name: str, folder) -> tuple[str, str]:
+    """A self-signed certificate for `name` (a host name or an IP address) and its key: the
+    files' paths."""
+    try:
+        alternative = x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        alternative = x509.DNSName(name)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([alternative]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)

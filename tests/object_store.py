@@ -58,8 +58,8 @@ class S3Server:
             config=Config(s3={"addressing_style": "path"}),
         )
 
-    def new_bucket(self) -> str:
-        name = f"portal-{uuid.uuid4().hex[:12]}"
+    def new_bucket(self, name: str | None = None) -> str:
+        name = name or f"portal-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=name)
         return name
 

@@ -8,12 +8,10 @@ import os
 import ssl
 import stat
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 from sqlalchemy import select
@@ -30,6 +28,7 @@ from .helpers import (
     PushService,
     b64url,
     b64url_decode,
+    certificate_for,
     count_rows,
     deliver,
     enable,
@@ -302,27 +301,6 @@ def test_the_session_itself_refuses_loopback_unless_the_stand_in_is_allowed(push
     with push.PushSession(allow_stand_in=True) as session:
         assert session.post(device.endpoint, data=b"x", timeout=1).status_code == 201
     assert len(push_service.to(device)) == 1
-
-
-def certificate_for(name: str, folder) -> tuple[str, str]:
-    """A self-signed certificate for `name` and its key: the files' paths."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_file), str(key_file)
 
 
 def test_the_certificate_is_checked_against_the_name_not_the_address(dns, monkeypatch,
