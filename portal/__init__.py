@@ -172,7 +172,10 @@ def _database_unavailable(error: DBAPIError):
     """The database went away (a restart, an idle connection closed) or does not take
     connections yet: the request fails with a 503, and the next one connects afresh (SQLAlchemy
     has already discarded the pool's connections). Any other database error stays a 500."""
-    connecting = isinstance(error, OperationalError) and error.statement is None
+    # Not connected: no statement was sent, and the driver's error is not one the server sent
+    # (those carry an SQLSTATE, a failed COMMIT's among them).
+    connecting = (isinstance(error, OperationalError) and error.statement is None
+                  and getattr(error.orig, "sqlstate", None) is None)
     if not (error.connection_invalidated or connecting):
         raise error
     db.session.rollback()

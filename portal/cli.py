@@ -124,7 +124,7 @@ def work_command(once: bool, interval: float):
 @with_appcontext
 def health_command():
     """The workers (running, stopped, silent) and what waits for them; exits 1 when something
-    waits and no worker has claimed for a minute (for a monitor to run)."""
+    waits and no worker has claimed for five minutes (for a monitor to run)."""
     report = health.report()
     now = utcnow()
     if not report.workers:
@@ -142,7 +142,7 @@ def health_command():
     click.echo(f"Waiting: {queue.waiting}{oldest}; being sent: {queue.sending}; "
                f"waiting to be tried again: {queue.retrying}.")
     if not report.healthy:
-        click.echo("Not delivering: rows are due and no worker has claimed for a minute.",
+        click.echo("Not delivering: rows are due and no worker has claimed for five minutes.",
                    err=True)
         click.get_current_context().exit(1)
 
@@ -352,7 +352,7 @@ def copy_command(folder: Path):
         raise click.UsageError("That folder is the configured store: set STORAGE_URL first.")
     click.echo(f"Copying {folder} into {target}…")
     try:
-        result = storage.copy_all(storage.LocalStorage(folder), target)
+        result = storage.copy_all(storage.LocalStorage(folder), target, file_sweep.referenced)
     except storage.StorageUnavailable as error:
         raise click.ClickException(f"{error}; run the command again to go on.") from error
     click.echo(result.summary())
@@ -364,7 +364,10 @@ def copy_command(folder: Path):
 @with_appcontext
 def sweep_command():
     """Remove stored files older than a day that no message, photo or logo refers to."""
-    click.echo(file_sweep.sweep().summary())
+    try:
+        click.echo(file_sweep.sweep().summary())
+    except file_sweep.SweepRefused as error:
+        raise click.ClickException(str(error)) from error
 
 
 @click.command("serve")

@@ -214,7 +214,10 @@ def _object_storage() -> dict:
         "STORAGE_REGION": first("STORAGE_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
         "STORAGE_ACCESS_KEY_ID": first("STORAGE_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
         "STORAGE_SECRET_ACCESS_KEY": first("STORAGE_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
-        "STORAGE_SESSION_TOKEN": first("AWS_SESSION_TOKEN"),
+        # A session token belongs with the keys it came with: AWS_SESSION_TOKEN only beside
+        # the AWS_* keys (an assumed role's), never beside STORAGE_* ones.
+        "STORAGE_SESSION_TOKEN": os.environ.get("STORAGE_SESSION_TOKEN") or (
+            None if os.environ.get("STORAGE_ACCESS_KEY_ID") else first("AWS_SESSION_TOKEN")),
         "STORAGE_TIMEOUT_SECONDS": _whole_number("STORAGE_TIMEOUT_SECONDS", 5, minimum=1),
     }
 

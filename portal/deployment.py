@@ -6,6 +6,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from portal import storage
 from portal.config import ConfigError, refuse_unsafe_production
 from portal.extensions import db
+from portal.models import utcnow
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,19 @@ def _storage(app: Flask) -> Iterator[Finding]:
         store.delete(key)
     except (OSError, ValueError) as error:
         yield Finding("storage", False, f"{store} is not writable: {_first_line(error)}")
+        return
+    try:
+        # What else the portal asks of it: to say a file is missing (a 404 for the person, not
+        # a 503; a bucket answers "forbidden" instead without the list permission), and to
+        # list what is stored (the sweeper, the copy).
+        missing = store.checksum(storage.new_key()) is None
+        next(iter(store.stored_before(utcnow() - timedelta(days=1))), None)
+    except (OSError, ValueError) as error:
+        yield Finding("storage", False, f"{store} cannot be listed, or cannot say a file is "
+                      f"missing: {_first_line(error)} (the keys need the list permission)")
+        return
+    if not missing:
+        yield Finding("storage", False, f"{store} answered for a file that was never stored")
         return
     if read != probe:
         yield Finding("storage", False, f"{store} gave back other bytes than were written")

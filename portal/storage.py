@@ -99,8 +99,12 @@ class LocalStorage:
         target = self._file(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(f".{secrets.token_hex(4)}.part")
-        partial.write_bytes(data)
-        os.replace(partial, target)
+        try:
+            partial.write_bytes(data)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
     def read(self, key: str) -> bytes:
         return self._file(key).read_bytes()
@@ -121,7 +125,11 @@ class LocalStorage:
     def stored_before(self, moment: datetime) -> Iterator[str]:
         cutoff = _aware(moment).timestamp()
         for path in self.root.glob("*/*"):
-            if _KEY.fullmatch(path.name) and path.stat().st_mtime < cutoff:
+            try:
+                old = path.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            if _KEY.fullmatch(path.name) and old:
                 yield path.name
 
     def keys(self) -> list[str]:
@@ -150,8 +158,9 @@ class S3Storage:
             aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
             aws_session_token=session_token,
             config=Config(
-                # A store that does not answer fails the request in seconds, not minutes.
-                connect_timeout=timeout_seconds, read_timeout=timeout_seconds * 6,
+                # A store that does not answer fails the request in seconds, well inside a
+                # web worker's own timeout (gunicorn's 30 s): two tries of connect and read.
+                connect_timeout=timeout_seconds, read_timeout=timeout_seconds * 2,
                 retries={"mode": "standard", "max_attempts": 2},
                 # MinIO, R2 and B2 are reached by path under their own endpoint.
                 s3={"addressing_style": "path" if endpoint_url else "auto"},
@@ -215,7 +224,8 @@ class S3Storage:
             for page in pages:
                 for item in page.get("Contents", []):
                     key = item["Key"].rsplit("/", 1)[-1]
-                    if _KEY.fullmatch(key) and item["LastModified"] < cutoff:
+                    if (_KEY.fullmatch(key) and item["Key"] == self._name(key)
+                            and item["LastModified"] < cutoff):
                         yield key
 
     def _errors(self):
@@ -240,6 +250,15 @@ class _S3Errors:
         if isinstance(error, BotoCoreError):
             raise StorageUnavailable(f"the store did not answer: {error}") from error
         return False
+
+
+def forget(key: str) -> None:
+    """Removes a file whose row is gone for good (committed): a store that fails now leaves it
+    to the sweeper rather than fail what was already done."""
+    try:
+        storage().delete(key)
+    except OSError:
+        current_app.logger.exception("Could not remove stored file %s", key)
 
 
 def from_config(settings: dict, instance_path: str) -> Storage:
@@ -268,36 +287,49 @@ class Copied:
     copied: int = 0
     already_there: int = 0
     failed: list[str] | None = None
+    not_wanted: int = 0  # no row refers to them (deleted since), or gone meanwhile
 
     def summary(self) -> str:
         said = f"Copied {self.copied} files; {self.already_there} were there already."
+        if self.not_wanted:
+            said += f" {self.not_wanted} that nothing refers to were left behind."
         if self.failed:
             said += (f" {len(self.failed)} did not match their checksum after copying "
                      f"(run the command again): {', '.join(self.failed[:5])}")
         return said
 
 
-def copy_all(source: LocalStorage, target: Storage, threads: int = 8) -> Copied:
-    """Copies every file of a folder into another store under the same key, so no row changes.
-    Resumable: a file already there with the same SHA-256 is skipped. Each copy is read back
-    and its SHA-256 compared with the original's."""
+def copy_all(source: LocalStorage, target: Storage, wanted, threads: int = 8) -> Copied:
+    """Copies the files of a folder that rows refer to (`wanted`: those of a list of keys) into
+    another store under the same key, so no row changes. Resumable: a file already there with
+    the same SHA-256 is skipped. Each copy is read back and its SHA-256 compared with the
+    original's."""
     from concurrent.futures import ThreadPoolExecutor
 
     result = Copied(failed=[])
+    keys = source.keys()
+    held = set().union(*(wanted(keys[start:start + 500])
+                         for start in range(0, len(keys), 500)))
+    result.not_wanted = len(keys) - len(held)
     with ThreadPoolExecutor(threads) as pool:
         for key, outcome in pool.map(lambda key: (key, _copy_one(source, target, key)),
-                                     source.keys()):
+                                     [key for key in keys if key in held]):
             if outcome == "copied":
                 result.copied += 1
             elif outcome == "there":
                 result.already_there += 1
+            elif outcome == "gone":
+                result.not_wanted += 1
             else:
                 result.failed.append(key)
     return result
 
 
 def _copy_one(source: LocalStorage, target: Storage, key: str) -> str:
-    data = source.read(key)
+    try:
+        data = source.read(key)
+    except FileNotFoundError:
+        return "gone"  # its message deleted meanwhile
     digest = sha256(data)
     if target.checksum(key) == digest:
         return "there"

@@ -11,13 +11,29 @@ from sqlalchemy import func, inspect, select
 
 from portal import storage as storage_module
 from portal.extensions import db
-from portal.models import Attachment, Message, Pet, utcnow
-from portal.services import file_sweep
+from portal.models import (
+    Attachment,
+    AttachmentKind,
+    Client,
+    DeliveryStatus,
+    Feed,
+    InboundMessage,
+    InboundOutcome,
+    Message,
+    Pet,
+    ScheduledMessage,
+    User,
+    utcnow,
+)
+from portal.notifications import health, outbox, worker
+from portal.services import file_sweep, send_later
+from portal.services.uploads import Upload, prepare
 from portal.storage import LocalStorage, S3Storage, StorageUnavailable, storage
 
-from .helpers import free_port
+from .helpers import deliver, free_port
 from .test_attachments import attachments, encoded, message_count, pdf, send, two_tone
 from .test_client_records import first_pet, load, photo_post, png_bytes
+from .test_unmatched_replies import queued_reply, row, token_for
 
 PHOTO = ("walk.png", encoded(two_tone(), "PNG"))
 
@@ -80,6 +96,7 @@ def test_files_in_a_bucket_are_served_only_through_the_policy(
     assert whole.data == app.extensions["storage"].read(photo.storage_key)
     assert whole.headers["Cache-Control"] == "no-store"
     assert whole.headers["X-Content-Type-Options"] == "nosniff"
+    assert whole.headers["Content-Length"] == str(len(whole.data))
     thumbnail = admin_browser.get(f"/files/{photo.token}/thumbnail")
     assert thumbnail.status_code == 200 and thumbnail.mimetype == "image/webp"
     download = admin_browser.get(f"/files/{document.token}")
@@ -150,7 +167,7 @@ def test_a_store_that_fails_halfway_leaves_no_half_written_message(
     assert s3_server.object_names(bucket_storage) == []  # the first file was removed again
 
 
-def test_a_pet_photo_is_kept_in_the_bucket_and_served_with_its_key_as_version(
+def test_a_pet_photo_is_kept_in_the_bucket_and_served_with_a_version(
     app, bucket_storage, s3_server, admin_browser, household
 ):
     pet = first_pet(app, household)
@@ -161,6 +178,8 @@ def test_a_pet_photo_is_kept_in_the_bucket_and_served_with_its_key_as_version(
     url = f"/clients/{household.id}/pets/{pet.id}/photo"
     served = admin_browser.get(url)
     assert served.status_code == 200 and served.data[:4] == b"RIFF"
+    assert served.headers["Content-Length"] == str(len(served.data))
+    assert key not in served.headers["ETag"]  # a digest of it: the key never leaves the portal
     again = admin_browser.get(url, headers={"If-None-Match": served.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
 
@@ -209,23 +228,61 @@ def test_the_sweeper_removes_only_old_files_nothing_refers_to(
     assert any(name.endswith(key) for key in kept for name in names)
 
 
-def test_the_sweep_command(app, runner, tmp_path):
+def test_the_sweep_command(app, runner, admin_browser, household):
+    send(admin_browser, household, [PHOTO])
     with app.app_context():
         storage().save(b"orphan")
     with time_machine.travel(utcnow() + timedelta(days=2), tick=True):
         result = runner.invoke(args=["storage", "sweep"])
     assert result.exit_code == 0, result.output
-    assert "removed 1 that nothing refers to" in result.output
-    assert app.extensions["storage"].keys() == []
+    assert "Looked at 3 stored files older than a day; removed 1" in result.output
+    assert len(app.extensions["storage"].keys()) == 2
+
+
+@pytest.mark.parametrize("rows", ["none", "few"])
+def test_a_store_that_is_not_this_databases_is_left_alone(app, runner, admin_browser,
+                                                          household, rows):
+    """A staging DATABASE_URL beside the production bucket: most files belong to no row."""
+    if rows == "few":
+        send(admin_browser, household, [PHOTO])
+    with app.app_context():
+        for n in range(3 if rows == "none" else 60):
+            storage().save(f"another database's file {n}".encode())
+    before = app.extensions["storage"].keys()
+    with time_machine.travel(utcnow() + timedelta(days=2), tick=True):
+        result = runner.invoke(args=["storage", "sweep"])
+    assert result.exit_code == 1
+    assert "is DATABASE_URL the database of this STORAGE_URL? Nothing more was removed." in (
+        result.output)
+    assert app.extensions["storage"].keys() == before
 
 
 # --- copying a folder into a bucket ---------------------------------------------------------
 
-def test_copying_a_folder_into_a_bucket_is_verified_and_resumable(
-    app, bucket_storage, s3_server, runner, tmp_path, monkeypatch
-):
+@pytest.fixture
+def old_folder(app, tmp_path, make_message, admin, household):
+    """The folder files were kept in before the bucket: each a message's attachment, but one
+    whose message was deleted since (nothing refers to it)."""
     folder = LocalStorage(tmp_path / "old-uploads")
-    keys = [folder.save(f"file {n}".encode() * 100) for n in range(6)]
+    message = make_message(household, admin, "Walk photos")
+    with app.app_context():
+        for n in range(7):
+            key = folder.save(f"file {n}".encode() * 100)
+            if n < 6:
+                db.session.add(Attachment(
+                    business_id=household.business_id, message_id=message.id, position=n,
+                    kind=AttachmentKind.FILE, original_name=f"file{n}.txt",
+                    content_type="text/plain", size=700, storage_key=key))
+        db.session.commit()
+        folder.keys_held = [key for key, in db.session.execute(
+            select(Attachment.storage_key).order_by(Attachment.position))]
+    return folder
+
+
+def test_copying_a_folder_into_a_bucket_is_verified_and_resumable(
+    app, bucket_storage, s3_server, runner, old_folder, monkeypatch
+):
+    folder, keys = old_folder, old_folder.keys_held
     real_put, calls = S3Storage.put, []
 
     def put_then_stop(self, key, data):
@@ -240,9 +297,11 @@ def test_copying_a_folder_into_a_bucket_is_verified_and_resumable(
     monkeypatch.undo()
     resumed = runner.invoke(args=["storage", "copy", "--from", str(folder.root)])
     assert resumed.exit_code == 0, resumed.output
-    assert "Copied 3 files; 3 were there already." in resumed.output
+    assert ("Copied 3 files; 3 were there already. 1 that nothing refers to were left "
+            "behind.") in resumed.output
     stored = app.extensions["storage"]
     assert all(stored.read(key) == folder.read(key) for key in keys)
+    assert len(s3_server.object_names(bucket_storage)) == 6
     # A copy damaged since is found by its checksum and copied again.
     damaged = f"attachments/{keys[0][:2]}/{keys[0]}"
     s3_server.client().put_object(Bucket=bucket_storage, Key=damaged, Body=b"damaged",
@@ -253,14 +312,12 @@ def test_copying_a_folder_into_a_bucket_is_verified_and_resumable(
 
 
 def test_a_copy_that_does_not_read_back_the_same_is_reported(
-    app, bucket_storage, runner, tmp_path, monkeypatch
+    app, bucket_storage, runner, old_folder, monkeypatch
 ):
-    folder = LocalStorage(tmp_path / "old-uploads")
-    key = folder.save(b"original")
     monkeypatch.setattr(S3Storage, "read", lambda self, key: b"changed on the way")
-    result = runner.invoke(args=["storage", "copy", "--from", str(folder.root)])
+    result = runner.invoke(args=["storage", "copy", "--from", str(old_folder.root)])
     assert result.exit_code == 1
-    assert f"1 did not match their checksum after copying (run the command again): {key}" in (
+    assert "6 did not match their checksum after copying (run the command again): " in (
         result.output)
 
 
@@ -281,3 +338,67 @@ def test_workers_sweep_one_at_a_time(app):
             assert file_sweep.sweep_unless_running() is None
             other_worker.scalar(select(func.pg_advisory_unlock(file_sweep.SWEEP_TURN)))
         assert file_sweep.sweep_unless_running() == file_sweep.Swept(0, 0)
+
+
+# --- the store away while the worker posts, or while a reply is filed ---------------------------
+
+def test_a_scheduled_message_with_a_file_waits_out_a_store_outage(app, admin, household,
+                                                                   s3_server):
+    bucket = s3_server.new_bucket()
+    app.config.update(s3_server.settings(bucket))
+    storage_module.init_app(app)
+    with app.app_context():
+        photo = prepare(Upload("rex.png", png_bytes((30, 20))), max_bytes=10**6,
+                        max_pixels=10**6)
+        scheduled = send_later.schedule(
+            db.session.get(User, admin.id), db.session.get(Client, household.id),
+            Feed.CONVERSATION, "Rex's photo", utcnow() + timedelta(minutes=5), files=[photo])
+        scheduled_id = scheduled.id
+    later = utcnow() + timedelta(minutes=6)
+    app.config["STORAGE_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # the store goes away
+    app.config["STORAGE_TIMEOUT_SECONDS"] = 1
+    storage_module.init_app(app)
+    with time_machine.travel(later, tick=True):
+        for _ in range(3):  # rounds fail while it is away; no try is counted
+            with pytest.raises(StorageUnavailable):
+                worker.run_once(app, "worker-a")
+            with app.app_context():
+                outbox.release("worker-a", health.OUTBOXES)
+        with app.app_context():
+            waiting = db.session.get(ScheduledMessage, scheduled_id)
+            assert (waiting.status, waiting.attempts, len(waiting.files)) == (
+                DeliveryStatus.PENDING, 0, 1)
+        app.config.update(s3_server.settings(bucket))  # back
+        storage_module.init_app(app)
+        deliver(app)
+    with app.app_context():
+        posted = db.session.scalar(select(Message).where(Message.text == "Rex's photo"))
+        assert posted is not None
+        assert db.session.scalar(select(func.count(Attachment.id)).where(
+            Attachment.message_id == posted.id)) == 1
+
+
+def test_filing_a_reply_while_the_store_is_away_changes_nothing(
+    app, admin_browser, household, household_login, unreachable_store_after
+):
+    reply = queued_reply(app, token_for(household_login, household), "stranger@example.org",
+                         files=[("rex.png", png_bytes((30, 20)))])
+    unreachable_store_after()
+    answer = admin_browser.submit(f"/settings/unmatched-replies/{reply.id}/file",
+                                  data={"client_id": household.id, "feed": "conversation"})
+    assert answer.status_code == 503
+    kept = row(app, InboundMessage, reply.id)
+    assert (kept.outcome, kept.raw_key, kept.message_id) == (
+        InboundOutcome.UNMATCHED, reply.raw_key, None)
+    assert message_count(app) == 0
+
+
+@pytest.fixture
+def unreachable_store_after(app):
+    def go_away():
+        app.config.update({"STORAGE_URL": "s3://gone/files",
+                           "STORAGE_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+                           "STORAGE_ACCESS_KEY_ID": "key", "STORAGE_SECRET_ACCESS_KEY": "s",
+                           "STORAGE_REGION": "us-east-1", "STORAGE_TIMEOUT_SECONDS": 1})
+        storage_module.init_app(app)
+    return go_away

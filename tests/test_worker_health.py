@@ -1,6 +1,7 @@
 """The notification worker stops gracefully (SIGTERM: the delivery in hand finishes, the rest
 of its claims are released), reports its health, and the admin team sees the backoff."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import DeliveryStatus, DeliveryWorker, Role, utcnow
-from portal.notifications import health, worker
+from portal.notifications import health, outbox, worker
 
 from .helpers import deliver, make_due
 from .test_notifications import rows
@@ -97,7 +98,7 @@ def test_health_says_when_nothing_delivers(app, runner, six_waiting):
     assert result.exit_code == 1
     assert "No notification worker has run yet." in result.output
     assert "Waiting: 6, the oldest due" in result.output
-    assert "no worker has claimed for a minute" in result.output
+    assert "no worker has claimed for five minutes" in result.output
 
 
 def test_health_lists_each_worker_and_its_last_claim(app, runner, six_waiting, smtp):
@@ -138,3 +139,24 @@ def test_the_notifications_page_shows_the_backoff_and_whether_a_worker_runs(
         health.round_done("worker-a", 0, None)
     page = admin_browser.get("/settings/notifications").get_data(as_text=True)
     assert "Notifications are being delivered: 1 delivery worker running" in page
+
+
+@pytest.mark.committed  # two workers, each with connections of its own
+def test_a_slow_round_keeps_its_claims_from_being_taken_over(app, smtp, six_waiting):
+    app.config["NOTIFICATION_STALE_CLAIM_SECONDS"] = 1
+    took = smtp.inbox.handle_DATA
+
+    async def slowly(server, session, envelope):
+        await asyncio.sleep(0.4)  # six emails: a round well past the stale-claim time
+        return await took(server, session, envelope)
+
+    smtp.inbox.handle_DATA = slowly
+    slow = threading.Thread(target=worker.run_once, args=(app, "slow-worker"))
+    slow.start()
+    time.sleep(1.6)
+    with app.app_context():
+        taken_over = outbox.claim("other-worker")
+    slow.join(30)
+    assert taken_over == []
+    assert {row.status for row in rows(app)} == {DeliveryStatus.SENT}
+    assert len(smtp.inbox.received) == 6

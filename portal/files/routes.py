@@ -101,6 +101,7 @@ def _send(key: str, mimetype: str, name: str, *, as_attachment: bool = False):
     # Never kept by the browser: a private photo does not stay on a shared computer's disk,
     # and access that ends leaves no copy behind. With nothing stored there is nothing to
     # revalidate, so no validators either.
+    response.content_length = stored.size
     response.headers["Cache-Control"] = "no-store"
     del response.headers["Last-Modified"]
     response.headers.update(FILE_HEADERS)

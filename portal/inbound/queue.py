@@ -29,7 +29,7 @@ from portal.models import (
 from portal.reply_addresses import ReplyToken
 from portal.services import audit, messages
 from portal.services.uploads import PreparedFile, UploadError
-from portal.storage import storage
+from portal.storage import StorageUnavailable, forget, storage
 
 # A staff member whose messages need approval: what they email or text waits in this queue, and
 # filing it into the feed is the approval (it is posted as theirs).
@@ -117,10 +117,7 @@ def _name_what_still_exists(row: InboundMessage, token: ReplyToken) -> None:
 
 def delete_raw(key: str) -> None:
     """Removes a queued reply's raw bytes; a failure leaves unreachable bytes, not an error."""
-    try:
-        storage().delete(key)
-    except OSError:
-        current_app.logger.exception("Could not remove the raw reply %s", key)
+    forget(key)
 
 
 # --- the admin team's review ---------------------------------------------------------------------
@@ -239,6 +236,8 @@ def _read_raw(reply: InboundMessage, raw_key: str | None) -> ParsedEmail | None:
         return None
     try:
         return parse(storage().read(raw_key), current_app.config["INBOUND_AUTHSERV_ID"])
+    except StorageUnavailable:
+        raise  # filed later, with its files, once the store answers (the request fails: 503)
     except (OSError, ValueError, LookupError):  # MalformedEmail is a ValueError
         current_app.logger.exception("Could not read the raw reply %s", reply.id)
         return None

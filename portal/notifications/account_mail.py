@@ -29,6 +29,7 @@ from portal.notifications import email
 from portal.notifications.errors import PermanentError, TransientError
 from portal.notifications.links import external_url
 from portal.notifications.outbox import (
+    FreshClaims,
     claim_rows,
     failed_rows,
     finish,
@@ -117,11 +118,12 @@ def deliver(ids: list[int], stop: threading.Event | None = None) -> None:
             continue
         groups[(recipient.id, row.kind, row.scheduled_message_id)].append(row)
     db.session.commit()
-    sender = email.EmailSender()
+    sender, claims = email.EmailSender(), FreshClaims(AccountEmail, ids)
     try:
         for group in groups.values():
             if stop is not None and stop.is_set():
                 return
+            claims.refresh()
             _deliver_group(group, sender)
     finally:
         sender.close()

@@ -20,12 +20,13 @@ from portal.models import (
     utcnow,
 )
 
-# A worker that has not claimed for this long (it claims every few seconds) is not running.
-SILENT_AFTER = timedelta(minutes=1)
+# A worker that has not claimed for this long is not running: it claims every few seconds,
+# but a round of a hundred emails to a slow mail server may take minutes.
+SILENT_AFTER = timedelta(minutes=5)
 # The rounds that found nothing are recorded at most this often: an idle worker does not
 # write every two seconds.
 IDLE_REPORT_EVERY = timedelta(seconds=15)
-# Stopped workers stay listed this long.
+# Workers stopped (or silent: killed) stay listed this long.
 KEEP_STOPPED = timedelta(days=7)
 OUTBOXES = (Notification, AccountEmail, PhoneConfirmation, ScheduledMessage)
 
@@ -38,8 +39,10 @@ def started(worker_id: str) -> None:
 
 
 def _forget_long_stopped() -> None:
+    last_heard = func.coalesce(DeliveryWorker.stopped_at, DeliveryWorker.last_claim_at,
+                               DeliveryWorker.started_at)
     db.session.execute(DeliveryWorker.__table__.delete().where(
-        DeliveryWorker.stopped_at < utcnow() - KEEP_STOPPED))
+        last_heard < utcnow() - KEEP_STOPPED))
 
 
 def round_done(worker_id: str, done: int, last_reported: datetime | None) -> datetime | None:
@@ -100,10 +103,10 @@ def is_running(worker: DeliveryWorker) -> bool:
 
 def report(business_id: int | None = None) -> Health:
     """The workers, and the outboxes' queue: the business's notifications alone when given."""
+    last_heard = func.coalesce(DeliveryWorker.stopped_at, DeliveryWorker.last_claim_at,
+                               DeliveryWorker.started_at)
     workers = list(db.session.scalars(
-        select(DeliveryWorker).where(
-            (DeliveryWorker.stopped_at.is_(None))
-            | (DeliveryWorker.stopped_at > utcnow() - KEEP_STOPPED))
+        select(DeliveryWorker).where(last_heard > utcnow() - KEEP_STOPPED)
         .order_by(DeliveryWorker.started_at.desc())))
     models = (Notification,) if business_id is not None else OUTBOXES
     return Health(workers, _queue(models, business_id))

@@ -7,6 +7,7 @@ so each row goes to one worker. (SQLite ignores the lock clause; its single writ
 same statement atomic.)
 """
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -312,11 +313,9 @@ def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]
     claims running at once would each take part of one person's due emails, and the person
     would get two emails where one was meant. SQLite writes one at a time anyway."""
     _take_turn()
-    stale = timedelta(seconds=current_app.config.get("NOTIFICATION_STALE_CLAIM_SECONDS",
-                                                     STALE_CLAIM.total_seconds()))
     db.session.execute(
         update(model)
-        .where(model.status == DeliveryStatus.SENDING, model.claimed_at < now - stale)
+        .where(model.status == DeliveryStatus.SENDING, model.claimed_at < now - stale_claim())
         .values(status=DeliveryStatus.PENDING, claimed_by=None),
         execution_options={"synchronize_session": False},
     )
@@ -329,6 +328,36 @@ def claim_rows(model, worker_id: str, now, limit: int, *conditions) -> list[int]
     )
     return _mark_claimed(model, worker_id, now, model.id.in_(due),
                          model.status == DeliveryStatus.PENDING)
+
+
+def stale_claim() -> timedelta:
+    return timedelta(seconds=current_app.config.get("NOTIFICATION_STALE_CLAIM_SECONDS",
+                                                    STALE_CLAIM.total_seconds()))
+
+
+class FreshClaims:
+    """Keeps a round's claims fresh while it delivers (refresh() between deliveries): however
+    slow the mail server, a live worker's rows never look stale, to be taken over and sent a
+    second time; only a dead worker's do."""
+
+    def __init__(self, model, ids: list[int]):
+        self.model, self.ids = model, ids
+        self.claimer = db.session.scalar(select(model.claimed_by).where(model.id == ids[0])) \
+            if ids else None
+        self.every = stale_claim().total_seconds() / 4
+        self.refreshed = time.monotonic()
+
+    def refresh(self) -> None:
+        if time.monotonic() - self.refreshed < self.every:
+            return
+        db.session.execute(
+            update(self.model).where(self.model.id.in_(self.ids),
+                                     self.model.status == DeliveryStatus.SENDING,
+                                     self.model.claimed_by == self.claimer)
+            .values(claimed_at=utcnow()),
+            execution_options={"synchronize_session": False})
+        db.session.commit()
+        self.refreshed = time.monotonic()
 
 
 def release(worker_id: str, models) -> int:

@@ -7,10 +7,10 @@ Several workers may run at once: the outbox hands each row to one of them (see o
 
 import logging
 import os
+import random
 import secrets
 import socket
 import threading
-import time
 from collections import defaultdict
 
 from flask import Flask
@@ -46,11 +46,12 @@ def deliver_notifications(ids: list[int], stop: threading.Event | None = None) -
     for row in outbox.cancel_read_in_portal(rows):
         groups[_batch(row)].append(row)
     db.session.commit()
-    sender = email.EmailSender()
+    sender, claims = email.EmailSender(), outbox.FreshClaims(Notification, ids)
     try:
         for group in groups.values():
             if stop is not None and stop.is_set():
                 return
+            claims.refresh()
             _deliver_group(group, found, sender)
     finally:
         sender.close()
@@ -147,8 +148,10 @@ def run_once(app: Flask, worker_id: str, limit: int = 100,
         return done
 
 
-# Every worker removes stored files nothing refers to this often (one at a time).
+# Every worker removes stored files nothing refers to this often (one at a time), in a
+# thread of its own, first at a random moment of its first ten minutes (not all at a deploy).
 SWEEP_EVERY_SECONDS = 6 * 3600
+FIRST_SWEEP_SECONDS = (60, 600)
 
 
 def new_worker_id() -> str:
@@ -159,12 +162,14 @@ def work(app: Flask, stop: threading.Event, interval: float = 2.0,
          worker_id: str | None = None) -> None:
     """Rounds until `stop` is set (SIGTERM): the round under way stops after the delivery in
     hand, and what it had claimed and not delivered is released for the other workers at once.
-    Each round is reported (health), and every few hours stored files nothing refers to are
-    swept."""
+    Each round is reported (health); beside the rounds, stored files nothing refers to are
+    swept every few hours."""
     worker_id = worker_id or new_worker_id()
     with app.app_context():
         health.started(worker_id)
-    reported, next_sweep = None, time.monotonic()
+    threading.Thread(target=_sweep_now_and_then, args=(app, stop), name="file-sweep",
+                     daemon=True).start()
+    reported = None
     try:
         while not stop.is_set():
             done = 0
@@ -175,9 +180,8 @@ def work(app: Flask, stop: threading.Event, interval: float = 2.0,
             except Exception as error:
                 log.exception("notification worker round failed")
                 _report_failure(app, worker_id, error)
-            if time.monotonic() >= next_sweep and not stop.is_set():
-                next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
-                _sweep(app)
+                # What the round had claimed goes back now, not after the stale-claim time.
+                _release(app, worker_id, stopping=False)
             if not done:
                 stop.wait(interval)
     finally:
@@ -192,23 +196,29 @@ def _report_failure(app: Flask, worker_id: str, error: Exception) -> None:
         log.exception("the worker's failure could not be recorded")  # the database is down
 
 
-def _sweep(app: Flask) -> None:
-    try:
-        with app.app_context():
-            if swept := file_sweep.sweep_unless_running():
-                log.info(swept.summary())
-    except Exception:
-        log.exception("sweeping stored files failed")
+def _sweep_now_and_then(app: Flask, stop: threading.Event) -> None:
+    if stop.wait(random.uniform(*FIRST_SWEEP_SECONDS)):
+        return
+    while True:
+        try:
+            with app.app_context():
+                if swept := file_sweep.sweep_unless_running(stop):
+                    log.info(swept.summary())
+        except Exception:
+            log.exception("sweeping stored files failed")
+        if stop.wait(SWEEP_EVERY_SECONDS):
+            return
 
 
-def _release(app: Flask, worker_id: str) -> None:
-    """Gives back what this worker claimed and did not deliver; should the database be gone,
-    its stale claims go back after NOTIFICATION_STALE_CLAIM_SECONDS instead."""
+def _release(app: Flask, worker_id: str, stopping: bool = True) -> None:
+    """Gives back what this worker claimed and did not deliver (nothing is in hand then);
+    should the database be gone, its claims go back after NOTIFICATION_STALE_CLAIM_SECONDS."""
     try:
         with app.app_context():
             released = outbox.release(worker_id, health.OUTBOXES)
-            health.stopped(worker_id)
-            log.info("worker %s stopped; released %d claimed rows", worker_id, released)
+            if stopping:
+                health.stopped(worker_id)
+                log.info("worker %s stopped; released %d claimed rows", worker_id, released)
     except Exception:
         log.exception("worker %s could not release its claims", worker_id)
 

@@ -6,11 +6,12 @@ Only files stored more than a day ago are looked at: a file stored a moment ago 
 a change that has not committed yet.
 """
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import exists, func, or_, select, union_all
 
 from portal.extensions import db
 from portal.models import (
@@ -47,32 +48,58 @@ class Swept:
                 f"{self.removed} that nothing refers to.")
 
 
-def sweep(now: datetime | None = None, grace: timedelta = GRACE) -> Swept:
+class SweepRefused(Exception):
+    """What the sweep found looks like another database's store: nothing was removed."""
+
+
+# A store where most files belong to no row is not this database's (a staging DATABASE_URL
+# beside the production STORAGE_URL): the sweep stops rather than empty it.
+MOST_ORPHANED = 0.5
+ENOUGH_TO_JUDGE = 50
+
+
+def sweep(now: datetime | None = None, grace: timedelta = GRACE,
+          stop: threading.Event | None = None) -> Swept:
+    """Removes the old files no row holds, a batch at a time; stops between batches once
+    `stop` is set. Raises SweepRefused, before removing anything more, when the store does
+    not look like this database's."""
     swept = Swept()
     for keys in _batches(storage().stored_before((now or utcnow()) - grace), BATCH):
-        swept.looked_at += len(keys)
-        kept = referenced(keys)
+        held = referenced(keys)
+        orphans = [key for key in keys if key not in held]
         db.session.commit()  # no snapshot held open while the store is listed and emptied
-        for key in keys:
-            if key not in kept:
-                storage().delete(key)
-                swept.removed += 1
+        looked_at, removing = swept.looked_at + len(keys), swept.removed + len(orphans)
+        if orphans and (not _any_key_held() or (
+                looked_at >= ENOUGH_TO_JUDGE and removing > looked_at * MOST_ORPHANED)):
+            raise SweepRefused(
+                f"{removing} of {looked_at} stored files looked at belong to no row: is "
+                "DATABASE_URL the database of this STORAGE_URL? Nothing more was removed.")
+        for key in orphans:
+            storage().delete(key)
+        swept.looked_at, swept.removed = looked_at, removing
+        if stop is not None and stop.is_set():
+            break
     return swept
 
 
-def sweep_unless_running() -> Swept | None:
-    """A sweep, unless another worker's is under way (then None). The lock is held on a
-    connection of its own: the sweep's own queries commit as they go."""
+def _any_key_held() -> bool:
+    return bool(db.session.scalar(select(or_(*(
+        exists().where(column.is_not(None)) for column in STORED_KEY_COLUMNS)))))
+
+
+def sweep_unless_running(stop: threading.Event | None = None) -> Swept | None:
+    """A sweep, unless another worker's is under way (then None). The lock is a session lock
+    on a connection of its own, outside any transaction (nothing idles in one meanwhile): the
+    sweep's own queries commit as they go."""
     if db.engine.dialect.name != "postgresql":
-        return sweep()
-    with db.engine.connect() as turn:
+        return sweep(stop=stop)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as turn:
         if not turn.scalar(select(func.pg_try_advisory_lock(SWEEP_TURN))):
             return None
         try:
-            return sweep()
+            return sweep(stop=stop)
         finally:
             turn.scalar(select(func.pg_advisory_unlock(SWEEP_TURN)))
-            turn.commit()
 
 
 def referenced(keys: list[str]) -> set[str]:

@@ -1,7 +1,6 @@
 from dataclasses import dataclass
 from functools import lru_cache
 
-from flask import current_app
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -22,7 +21,7 @@ from portal.models import (
 from portal.notifications import outbox
 from portal.services import audit, feed_activity
 from portal.services.uploads import PreparedFile, Upload, UploadError, prepare
-from portal.storage import storage
+from portal.storage import forget, storage
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ def _discard(written: list[str]) -> None:
     store is what failed) are left to the sweeper, and the first error is the one raised."""
     db.session.rollback()
     for key in written:
-        _delete_quietly(key)
+        forget(key)
 
 
 _WRITTEN = ("business_id", "client_id", "feed", "author_id", "text", "created_at", "unsent",
@@ -297,13 +296,8 @@ def _take_down(actor: User, message: Message, action: str) -> int:
     for keys in attachments:
         for key in keys:
             if key:
-                _delete_quietly(key)
+                forget(key)
     return len(attachments)
 
 
-def _delete_quietly(key: str) -> None:
-    try:
-        storage().delete(key)
-    except OSError:
-        current_app.logger.exception("Could not remove stored file %s", key)
 

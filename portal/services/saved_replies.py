@@ -25,7 +25,7 @@ from portal.models import (
 from portal.services import audit
 from portal.services.messages import read_back, stored_row
 from portal.services.uploads import PreparedFile
-from portal.storage import storage
+from portal.storage import forget
 from portal.text import and_list
 
 # The placeholders a saved reply may hold, and what each becomes.
@@ -105,7 +105,7 @@ def save(actor: User, reply: SavedReply | None, title: str, text: str,
     except BaseException:
         db.session.rollback()
         for key in written:
-            storage().delete(key)
+            forget(key)
         raise
     for file in gone:
         _forget(file)
@@ -125,7 +125,7 @@ def delete(actor: User, reply: SavedReply) -> None:
 def _forget(file: SavedReplyFile) -> None:
     for key in (file.storage_key, file.thumbnail_key):
         if key:
-            storage().delete(key)
+            forget(key)
 
 
 # --- using them ----------------------------------------------------------------------------------

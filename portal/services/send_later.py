@@ -43,7 +43,7 @@ from portal.models import (
 from portal.notifications.outbox import claim_rows, finish
 from portal.services import audit, messages
 from portal.services.uploads import PreparedFile
-from portal.storage import storage
+from portal.storage import StorageUnavailable, forget
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def hold(author: User, client: Client, feed: Feed, text: str, files: list[Prepar
 def _discard(written: list[str]) -> None:
     db.session.rollback()
     for key in written:
-        storage().delete(key)
+        forget(key)
 
 
 def edit(actor: User, scheduled: ScheduledMessage, text: str, send_at: datetime,
@@ -413,6 +413,11 @@ def deliver(ids: list[int], stop: threading.Event | None = None) -> None:
             return
         try:
             post(scheduled)
+        except StorageUnavailable:
+            # The file store is away, not the message at fault: no try is counted, and the
+            # round ends here; the worker puts back what it claimed, waits and tries again.
+            db.session.rollback()
+            raise
         except Exception:
             # The others of the round go on; this one is tried again next round, and given up
             # (its author told) after as many tries as a notification gets.
@@ -505,7 +510,4 @@ def forget_bytes(files: list[ScheduledMessageFile]) -> None:
     for file in files:
         for key in (file.storage_key, file.thumbnail_key):
             if key:
-                try:
-                    storage().delete(key)
-                except OSError:
-                    log.exception("Could not remove stored file %s", key)
+                forget(key)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from portal.extensions import db
-from portal.storage import storage
+from portal.storage import forget, storage
 
 
 class FileSwap:
@@ -34,7 +34,7 @@ def replacing(old_key: str | None) -> Iterator[FileSwap]:
     except BaseException:
         db.session.rollback()
         if swap.new_key:
-            storage().delete(swap.new_key)
+            forget(swap.new_key)
         raise
     if swap.dropped and old_key:
-        storage().delete(old_key)
+        forget(old_key)
