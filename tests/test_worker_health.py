@@ -127,6 +127,7 @@ def test_the_notifications_page_shows_the_backoff_and_whether_a_worker_runs(
     deliver(app)
     page = admin_browser.get("/settings/notifications").get_data(as_text=True)
     assert "No delivery worker is running, so notifications wait" in page
+    assert "6 waiting to be tried again (below)." in page
     assert "Being tried again" in page and page.count('data-label="Next try"') == 6
     retried = rows(app)
     assert {row.attempts for row in retried} == {1}
