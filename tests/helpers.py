@@ -3,6 +3,7 @@ changing rows behind the app's back, and the mail, SMS and push services played 
 
 import base64
 import email
+import functools
 import hashlib
 import ipaddress
 import json
@@ -140,13 +141,30 @@ def grant_private_access(app, user, granted: bool = True) -> None:
 
 
 def every_row(app) -> dict[str, list[dict]]:
-    """Every row of every table, by table name."""
+    """Every row of every table, by table name, as the driver returns them: the access matrix
+    takes two of these around every write, and without SQLAlchemy's compiling and typing a
+    snapshot costs a sixth of the time."""
     with app.app_context():
-        return {
-            table.name: [dict(row._mapping)
-                         for row in db.session.execute(select(table).order_by(*table.primary_key))]
-            for table in db.metadata.sorted_tables
-        }
+        cursor = db.session.connection().connection.driver_connection.cursor()
+        try:
+            return {table: _rows(cursor, query) for table, query in _every_row_queries()}
+        finally:
+            cursor.close()
+
+
+def _rows(cursor, query: str) -> list[dict]:
+    cursor.execute(query)
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+@functools.cache
+def _every_row_queries() -> list[tuple[str, str]]:
+    return [
+        (table.name, f'SELECT * FROM "{table.name}" ORDER BY '
+                     + ", ".join(f'"{column.name}"' for column in table.primary_key))
+        for table in db.metadata.sorted_tables
+    ]
 
 
 def count_rows(app, model, *where) -> int:
