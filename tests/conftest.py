@@ -10,6 +10,7 @@ are marked `committed`: they get an app of their own on a clean database, which 
 """
 
 import copy
+import functools
 import os
 import shutil
 import socket
@@ -26,7 +27,7 @@ from portal import create_app, storage
 from portal.extensions import db
 from portal.inbound.receiver import Receiver
 from portal.models import Business, Client, Feed, Message, Role, ScheduledService, utcnow
-from portal.services import accounts, clients, messages
+from portal.services import accounts, clients, messages, passwords
 from portal.services.uploads import Upload
 
 from .helpers import (
@@ -45,6 +46,10 @@ from .helpers import (
 from .mail_servers import Dovecot, dovecot_missing
 from .object_store import S3Server
 
+# zxcvbn judges a password the same way every time; the suite's thousands of users share one
+# password, judged once instead of in every fixture that makes a user (3 ms each).
+passwords.is_common = functools.cache(passwords.is_common)
+
 
 def pytest_collection_modifyitems(items):
     """A live server and a second app read through connections of their own: the tests that
@@ -60,8 +65,9 @@ def _config(database_url: str, upload_folder=None) -> dict:
         "TESTING": True,
         "SECRET_KEY": "test-only-secret",
         "SQLALCHEMY_DATABASE_URI": database_url,
-        # Cheap hashes keep the suite fast; production uses the default scrypt cost.
-        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        # A hash of one round keeps the suite's thousands of logins cheap; production uses
+        # scrypt at its default cost (tests/test_accounts.py).
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",
         "MAIL_SUPPRESS_SEND": True,
     }
 

@@ -15,6 +15,7 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import select, update
 
 from portal import policy
+from portal.config import DEFAULTS
 from portal.extensions import db
 from portal.models import (
     AccountEmail,
@@ -478,10 +479,13 @@ def test_password_is_kept_exactly_as_typed(app, admin_browser, admin):
             assert accounts.authenticate(admin.email, other) is None
 
 
-def test_passwords_are_hashed_with_scrypt(app, admin):
+def test_passwords_are_hashed_with_scrypt(app, make_user):
+    """At its default cost, which the suite lowers to a single round (tests/conftest.py)."""
+    app.config["PASSWORD_HASH_METHOD"] = DEFAULTS["PASSWORD_HASH_METHOD"]
+    admin = make_user(Role.ADMIN)
     with app.app_context():
         stored = db.session.scalar(select(User.password_hash).where(User.id == admin.id))
-    assert stored.startswith("scrypt:") and PASSWORD not in stored
+    assert stored.startswith("scrypt:32768:8:1$") and PASSWORD not in stored
 
 
 def test_command_line_refuses_a_common_password(runner, business):
