@@ -1,6 +1,7 @@
 """Every page, as each role reaches it, on a phone (390 x 844) and a desktop (1280 x 900), in the
 light and the dark theme: nothing wider than the screen, no serious or critical axe-core
-violation, and a screenshot of each in test-output/pages/ to look at.
+violation, and a screenshot of each in test-output/pages/ to look at (not with
+PORTAL_TEST_SWEEP_SCREENSHOTS=0: CI, where nobody looks, saves a fifth of the sweep's time).
 
 The pages are the demo business's (what `make run` starts with) plus what the demo lacks: Private
 Messaging on with a private message, a photo and a file, an unmatched reply, a pending import.
@@ -8,6 +9,7 @@ test_every_page_is_swept fails for a new page until it is listed here.
 """
 
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +59,7 @@ SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "hei
 THEMES = ("light", "dark")
 # What fails a page: axe-core's two highest impacts (moderate and minor are reported, not failed).
 FAILING_IMPACTS = {"serious", "critical"}
+SCREENSHOTS = os.environ.get("PORTAL_TEST_SWEEP_SCREENSHOTS") != "0"
 
 
 @dataclass(frozen=True)
@@ -351,7 +354,8 @@ def states_of(page: Page, endpoint: str, size: str, shot: Path):
     menu on the role's first page, the household at a glance on a client's page. Each state
     leaves a screenshot."""
     yield "", problems_of(page)
-    page.screenshot(path=f"{shot}.png", full_page=True)
+    if SCREENSHOTS:
+        page.screenshot(path=f"{shot}.png", full_page=True)
     if size != "phone":
         return
     unfolds = {"auth.home": "#menu-button", "clients.profile": "details.key-facts > summary"}
@@ -359,7 +363,8 @@ def states_of(page: Page, endpoint: str, size: str, shot: Path):
         return
     page.locator(unfolds[endpoint]).click()
     yield " (unfolded)", problems_of(page)
-    page.screenshot(path=f"{shot}-unfolded.png", full_page=True)
+    if SCREENSHOTS:
+        page.screenshot(path=f"{shot}-unfolded.png", full_page=True)
     page.locator(unfolds[endpoint]).click()
 
 
