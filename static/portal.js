@@ -587,6 +587,13 @@ document.addEventListener("keydown", function (event) {
     });
   });
 
+  // Polls send a deletion again for a minute (portal/feeds/routes.py): a tombstone already in
+  // place stays as it is, rather than being replaced under the reader.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.matches("article.message.deleted")) event.detail.shouldSwap = false;
+  });
+
   // And a poll may bring one's own message before the send's answer does: the older copy goes.
   document.addEventListener("htmx:afterSwap", function (event) {
     var list = event.detail.target;

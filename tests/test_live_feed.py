@@ -4,10 +4,11 @@ messages to append and tombstones to swap in."""
 import re
 from datetime import timedelta
 
-from portal.models import Feed, utcnow
+from portal.feeds.routes import DELETIONS_LOOKED_BACK
+from portal.models import Feed, Message, utcnow
 from portal.urls import moment_token
 
-from .helpers import record_sql
+from .helpers import record_sql, update_row
 
 
 def poll_url(record, after, oldest=None, since=None, feed="conversation"):
@@ -61,11 +62,27 @@ def test_deletions_arrive_as_tombstones(app, admin_browser, admin, household_log
     assert "Message deleted" in body and "oops" not in body
 
 
+def test_a_deletion_committed_after_a_poll_answered_past_its_moment_still_arrives(
+    app, admin_browser, household_login, household, make_message, logged_in,
+):
+    """Its moment is taken before its transaction commits (or on a host whose clock is
+    behind): the poll that read just before the commit answered with a later moment."""
+    message = make_message(household, household_login, "Sent to the wrong household")
+    answered = utcnow()
+    logged_in(household_login).submit(f"/messages/{message.id}/delete")
+    update_row(app, Message, message.id, deleted_at=answered - timedelta(seconds=2))
+    body = admin_browser.htmx("GET", poll_url(household, message.id,
+                                              since=moment_token(answered))).get_data(as_text=True)
+    assert f'id="message-{message.id}"' in body and "Message deleted" in body
+    assert "wrong household" not in body
+
+
 def test_old_deletions_are_not_sent_again(app, admin_browser, admin, household, make_message):
     message = make_message(household, admin, "gone")
     admin_browser.submit(f"/messages/{message.id}/delete")
-    later = moment_token(utcnow() + timedelta(seconds=1))
-    response = admin_browser.htmx("GET", poll_url(household, message.id, since=later))
+    past_the_look_back = utcnow() + DELETIONS_LOOKED_BACK + timedelta(seconds=1)
+    response = admin_browser.htmx("GET", poll_url(household, message.id,
+                                                  since=moment_token(past_the_look_back)))
     assert response.status_code == 204
 
 

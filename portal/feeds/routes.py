@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from flask import abort, current_app, render_template, request
 from flask_login import current_user, login_required
 
@@ -45,6 +47,14 @@ def leave(client_id: int, feed_name: str, token: str):
     return "", 204
 
 
+# A deletion's moment is taken before its transaction commits, on the clock of the host that
+# served it: a poll that read just before the commit, or on a host whose clock runs a little
+# ahead, has answered past it already, and the page would show the message until reloaded.
+# Every poll looks this far back again: no request outlives it (gunicorn's --timeout, README),
+# and the page skips a tombstone it already shows (static/portal.js).
+DELETIONS_LOOKED_BACK = timedelta(seconds=60)
+
+
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/updates")
 def updates(client_id: int, feed_name: str):
     """The open feed's poll: 204 when nothing changed, else new messages and tombstones.
@@ -54,7 +64,7 @@ def updates(client_id: int, feed_name: str):
     brought them may never have been shown (another tab opened meanwhile), and who has read a
     message is not emailed or texted about it."""
     checked_at = utcnow()  # before the query: a deletion racing it is seen next time
-    since = moment_from_token(number_arg("since"))
+    since = moment_from_token(number_arg("since")) - DELETIONS_LOOKED_BACK
     after = id_arg("after", 0)
     oldest = id_arg("oldest", after)
     shown = id_arg("shown")
