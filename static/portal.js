@@ -587,7 +587,7 @@ document.addEventListener("keydown", function (event) {
     });
   });
 
-  // Polls send a deletion again for a minute (portal/feeds/routes.py): a tombstone already in
+  // Polls send a deletion again for a while (portal/feeds/routes.py): a tombstone already in
   // place stays as it is, rather than being replaced under the reader.
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var target = event.detail.target;

@@ -50,9 +50,11 @@ def leave(client_id: int, feed_name: str, token: str):
 # A deletion's moment is taken before its transaction commits, on the clock of the host that
 # served it: a poll that read just before the commit, or on a host whose clock runs a little
 # ahead, has answered past it already, and the page would show the message until reloaded.
-# Every poll looks this far back again: no request outlives it (gunicorn's --timeout, README),
-# and the page skips a tombstone it already shows (static/portal.js).
-DELETIONS_LOOKED_BACK = timedelta(seconds=60)
+# Every poll looks this far back again, well beyond a take-down's few milliseconds to commit
+# and hosts' clock drift; the page skips a tombstone it already shows (static/portal.js). Not
+# further: until then the feed's polls take the slow path, and 50 tombstones would hold back
+# new messages (load_updates' limit).
+DELETIONS_LOOKED_BACK = timedelta(seconds=15)
 
 
 @bp.route(f"/clients/<int:client_id>/feeds/<{FEED_NAMES}:feed_name>/updates")
