@@ -352,7 +352,7 @@ def test_every_page_of_a_role_fits_and_passes_axe(app, browser, live_server, scr
 def states_of(page: Page, endpoint: str, size: str, shot: Path):
     """(state, problems) of the page as it opens, then of what a tap unfolds on a phone: the
     menu on the role's first page, the household at a glance on a client's page. Each state
-    leaves a screenshot."""
+    leaves a screenshot (unless SCREENSHOTS is off)."""
     yield "", problems_of(page)
     if SCREENSHOTS:
         page.screenshot(path=f"{shot}.png", full_page=True)
